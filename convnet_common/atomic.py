@@ -1,0 +1,43 @@
+"""Write files so that a crash mid-write leaves the previous version intact."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_path(destination: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside `destination`; rename it into place on success.
+
+    The temporary file lives in the same folder so the final `os.replace` is atomic.
+    On any exception the temporary file is removed and `destination` is untouched.
+    """
+    destination = Path(destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{destination.name}.", suffix=".partial" + destination.suffix, dir=destination.parent
+    )
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, destination)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_bytes_atomic(destination: str | os.PathLike[str], data: bytes) -> None:
+    with atomic_path(destination) as tmp:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+def write_text_atomic(destination: str | os.PathLike[str], text: str) -> None:
+    write_bytes_atomic(destination, text.encode("utf-8"))

@@ -1,0 +1,172 @@
+"""Read a folder of class folders into a seeded train/validation split and tf.data pipelines.
+
+Images are decoded with the same OpenCV code and resized with the same function the
+desktop app uses (convnet_common.imaging), so a model sees identical pixels in both.
+Unreadable files are skipped with their reason instead of stopping a long run midway.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from convnet_common.imaging import ImageReadError, is_image_file, load_image_rgb, resize_for_model
+
+
+class DatasetError(ValueError):
+    """The dataset cannot be trained on; the message says what to fix."""
+
+
+@dataclass
+class Sample:
+    path: str
+    label: int
+
+
+@dataclass
+class ScannedFolder:
+    class_names: list[str]
+    samples: list[Sample]
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+
+    def counts(self) -> dict[str, int]:
+        tally = Counter(sample.label for sample in self.samples)
+        return {name: tally.get(index, 0) for index, name in enumerate(self.class_names)}
+
+
+def _images_under(folder: Path) -> list[Path]:
+    found = []
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        dirs.sort()
+        found.extend(Path(root) / name for name in sorted(files) if is_image_file(name))
+    return found
+
+
+def _check_readable(path: Path) -> str | None:
+    try:
+        load_image_rgb(path)
+    except ImageReadError as error:
+        return str(error).split(": ", 1)[-1]
+    return None
+
+
+def scan_class_folders(root: str | os.PathLike[str], class_names: list[str] | None = None) -> ScannedFolder:
+    """One sub-folder per class; files in nested folders count for their top-level class.
+
+    Every image is decoded once here so that corrupt files are reported before training
+    starts. `class_names` pins the label order (a validation folder must match training).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"dataset folder not found: {root}")
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if class_names is None:
+        class_names = [folder.name for folder in folders]
+    if not class_names:
+        raise DatasetError(
+            f"{root} holds no class folders: put the images in one sub-folder per class, "
+            f"e.g. {root}/cat/*.jpg and {root}/dog/*.jpg"
+        )
+    by_name = {folder.name: folder for folder in folders}
+    candidates: list[tuple[Path, int]] = []
+    for label, name in enumerate(class_names):
+        if name in by_name:
+            candidates.extend((path, label) for path in _images_under(by_name[name]))
+    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) * 2)) as pool:
+        problems = list(pool.map(lambda item: _check_readable(item[0]), candidates))
+    samples, skipped = [], []
+    for (path, label), problem in zip(candidates, problems):
+        if problem is None:
+            samples.append(Sample(str(path), label))
+        else:
+            skipped.append((str(path), problem))
+    return ScannedFolder(class_names, samples, skipped)
+
+
+def validate_for_training(scanned: ScannedFolder, root: str | os.PathLike[str]) -> None:
+    """Stop before any training with a message that says what to fix."""
+    if not scanned.samples:
+        raise DatasetError(f"{root} contains no readable images")
+    if len(scanned.class_names) < 2:
+        raise DatasetError(
+            f"{root} has a single class ({scanned.class_names[0]!r}); a classifier needs at least two class folders"
+        )
+    empty = [name for name, count in scanned.counts().items() if count == 0]
+    if empty:
+        raise DatasetError(f"class folder(s) with no readable images in {root}: {', '.join(empty)}")
+
+
+def split_samples(samples: list[Sample], val_fraction: float, seed: int) -> tuple[list[Sample], list[Sample]]:
+    """Stratified split: each class gives the same fraction (at least one image) to validation."""
+    if not 0.0 < val_fraction < 1.0:
+        raise DatasetError(f"validation fraction must be between 0 and 1, got {val_fraction}")
+    rng = np.random.default_rng(seed)
+    by_label: dict[int, list[Sample]] = {}
+    for sample in samples:
+        by_label.setdefault(sample.label, []).append(sample)
+    train, val = [], []
+    for label in sorted(by_label):
+        group = by_label[label]
+        order = rng.permutation(len(group))
+        n_val = max(1, int(round(len(group) * val_fraction))) if len(group) > 1 else 0
+        val.extend(group[i] for i in order[:n_val])
+        train.extend(group[i] for i in order[n_val:])
+    return train, val
+
+
+def load_batch(samples: list[Sample], image_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Decode samples into uint8 NHWC images and int labels (used for checks and exports)."""
+    images = np.stack([resize_for_model(load_image_rgb(s.path), image_size, image_size) for s in samples])
+    labels = np.array([s.label for s in samples], dtype=np.int64)
+    return images, labels
+
+
+def make_dataset(
+    samples: list[Sample],
+    image_size: int,
+    batch_size: int,
+    shuffle: bool,
+    seed: int,
+    augmentation=None,
+    cache: bool = True,
+):
+    """A tf.data pipeline of (float32 RGB 0..255, label) batches.
+
+    Decoded images are cached in memory before augmentation, so every epoch sees fresh
+    random variants without decoding files again. Augmentation layers run here, in the
+    input pipeline, and so never end up in the exported model.
+    """
+    import tensorflow as tf
+
+    paths = np.array([s.path for s in samples])
+    labels = np.array([s.label for s in samples], dtype=np.int32)
+
+    def decode(path: bytes) -> np.ndarray:
+        try:
+            return resize_for_model(load_image_rgb(path.decode("utf-8")), image_size, image_size)
+        except ImageReadError:
+            # The file changed since the scan; a blank image keeps the run alive.
+            return np.zeros((image_size, image_size, 3), np.uint8)
+
+    def load(path, label):
+        image = tf.numpy_function(decode, [path], tf.uint8, stateful=False)
+        image.set_shape((image_size, image_size, 3))
+        return tf.cast(image, tf.float32), label
+
+    dataset = tf.data.Dataset.from_tensor_slices((paths, labels))
+    dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE)
+    if cache:
+        dataset = dataset.cache()
+    if shuffle:
+        dataset = dataset.shuffle(len(samples), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.batch(batch_size)
+    if augmentation is not None:
+        dataset = dataset.map(
+            lambda images, y: (augmentation(images, training=True), y), num_parallel_calls=tf.data.AUTOTUNE
+        )
+    return dataset.prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,192 @@
+"""Turn a training run into one self-describing ONNX file, and prove it matches Keras.
+
+The file follows convnet_common.model_format (docs/model-format.md): uint8 RGB NHWC input
+`image`, outputs `probabilities` and `cam`, labels and training facts in metadata_props.
+Nothing is left at the destination unless ONNX Runtime reproduces Keras's
+probabilities on the validation images within the tolerance.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from convnet_common import model_format as fmt
+from convnet_common.atomic import atomic_path
+from training import data, registry
+from training.trainer import CHECKPOINT_NAME
+
+
+class ExportError(RuntimeError):
+    pass
+
+
+@dataclass
+class ExportReport:
+    path: Path
+    checked_images: int
+    max_probability_difference: float
+    max_cam_difference: float
+    test_accuracy: float | None
+    test_images: int
+    size_bytes: int
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def load_run(run_dir: Path):
+    """The best checkpoint (safe_mode, no code from the file runs) and the run's records."""
+    import keras
+
+    import training.layers  # noqa: F401  registers the in-graph preprocessing layers
+
+    checkpoint = run_dir / CHECKPOINT_NAME
+    if not checkpoint.is_file():
+        raise ExportError(f"{run_dir} has no {CHECKPOINT_NAME}; is it a finished training run?")
+    classifier = keras.models.load_model(checkpoint, safe_mode=True)
+    result = json.loads((run_dir / "result.json").read_text(encoding="utf-8"))
+    split = json.loads((run_dir / "split.json").read_text(encoding="utf-8"))
+    return classifier, result, split
+
+
+def convert_to_onnx(export_model, image_size: int):
+    """tf2onnx with an explicit, named uint8 input signature (what works for Keras 3)."""
+    import tensorflow as tf
+    import tf2onnx
+
+    signature = (tf.TensorSpec((None, image_size, image_size, 3), tf.uint8, name=fmt.INPUT_NAME),)
+    proto, _ = tf2onnx.convert.from_keras(export_model, input_signature=signature, opset=fmt.OPSET)
+    _name_outputs(proto, [fmt.PROBABILITIES_OUTPUT, fmt.CAM_OUTPUT])
+    return proto
+
+
+def _name_outputs(proto, wanted: list[str]) -> None:
+    """Give graph outputs the contract's names, through Identity nodes when tf2onnx chose others."""
+    from onnx import helper
+
+    for output, name in zip(proto.graph.output, wanted):
+        if output.name == name:
+            continue
+        proto.graph.node.append(helper.make_node("Identity", [output.name], [name], name=f"rename_{name}"))
+        output.name = name
+
+
+def set_metadata(proto, values: dict[str, str]) -> None:
+    del proto.metadata_props[:]
+    for key, value in values.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+
+
+def _session(source):
+    import onnxruntime as ort
+
+    return ort.InferenceSession(source, providers=["CPUExecutionProvider"])
+
+
+def _predict_onnx(session, images: np.ndarray, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    probabilities, cams = [], []
+    for start in range(0, len(images), batch_size):
+        p, c = session.run([fmt.PROBABILITIES_OUTPUT, fmt.CAM_OUTPUT], {fmt.INPUT_NAME: images[start : start + batch_size]})
+        probabilities.append(p)
+        cams.append(c)
+    return np.concatenate(probabilities), np.concatenate(cams)
+
+
+def accuracy_on_folder(session, folder: str, labels: list[str], image_size: int) -> tuple[float, int]:
+    scanned = data.scan_class_folders(folder, class_names=labels)
+    if not scanned.samples:
+        raise ExportError(f"test folder {folder} has no readable images in class folders named like the labels")
+    images, truth = data.load_batch(scanned.samples, image_size)
+    probabilities, _ = _predict_onnx(session, images)
+    return float(np.mean(probabilities.argmax(axis=1) == truth)), len(truth)
+
+
+def export_run(
+    run_dir: str | Path,
+    out: str | Path,
+    test_dir: str | None = None,
+    tolerance: float = 1e-4,
+    max_check_images: int = 256,
+) -> ExportReport:
+    from training.model_builder import build_export_model
+
+    run_dir, out = Path(run_dir), Path(out)
+    classifier, result, split = load_run(run_dir)
+    labels: list[str] = result["labels"]
+    image_size = int(result["image_size"])
+    backbone = registry.get_backbone(result["backbone"])
+    export_model = build_export_model(classifier)
+    proto = convert_to_onnx(export_model, image_size)
+
+    test_accuracy, test_images = None, 0
+    if test_dir:
+        test_accuracy, test_images = accuracy_on_folder(_session(proto.SerializeToString()), test_dir, labels, image_size)
+        _log(f"accuracy on {test_dir} ({test_images} images never used in training): {test_accuracy:.4f}")
+
+    training_facts = {
+        "dataset": result["dataset"],
+        "image_count": result["train_images"] + result["val_images"],
+        "train_images": result["train_images"],
+        "val_images": result["val_images"],
+        "val_accuracy": round(result["best_val_accuracy"], 4),
+        "epochs": result["epochs"],
+        "weights": result["weights"],
+    }
+    if test_accuracy is not None:
+        training_facts.update(test_accuracy=round(test_accuracy, 4), test_images=test_images)
+        training_facts["held_out_accuracy"] = training_facts["test_accuracy"]
+        training_facts["held_out_split"] = "separate test folder, never seen in training or model selection"
+    else:
+        training_facts["held_out_accuracy"] = training_facts["val_accuracy"]
+        training_facts["held_out_split"] = "validation split (not trained on; used to pick the best epoch)"
+    config_text = (run_dir / "config.yaml").read_text(encoding="utf-8")
+    import yaml
+
+    config = yaml.safe_load(config_text)
+    set_metadata(
+        proto,
+        {
+            fmt.KEY_FORMAT_VERSION: fmt.FORMAT_VERSION,
+            fmt.KEY_LABELS: json.dumps(labels),
+            fmt.KEY_INPUT_SIZE: json.dumps([image_size, image_size]),
+            fmt.KEY_BACKBONE: backbone.name,
+            fmt.KEY_TRAINING: json.dumps(training_facts),
+            fmt.KEY_PREPROCESSING: registry.describe_preprocessing(backbone, bool(result.get("normalize_polarity"))),
+            fmt.KEY_AUGMENTATION: json.dumps(config.get("augmentation", {})),
+            fmt.KEY_PRECISION: "fp32",
+            fmt.KEY_EXPORTED_AT: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            fmt.KEY_CAM_LAYER: backbone.last_conv_layer,
+        },
+    )
+    proto.producer_name = "convnet-studio"
+
+    val_samples = [data.Sample(path, label) for path, label in split["val"]][:max_check_images]
+    images, _ = data.load_batch(val_samples, image_size)
+    keras_probabilities, keras_cam = export_model.predict(images, verbose=0, batch_size=64)
+
+    with atomic_path(out) as tmp:
+        tmp.write_bytes(proto.SerializeToString())
+        onnx_probabilities, onnx_cam = _predict_onnx(_session(str(tmp)), images)
+        prob_diff = float(np.max(np.abs(onnx_probabilities - keras_probabilities)))
+        cam_scale = max(1.0, float(np.max(np.abs(keras_cam))))
+        cam_diff = float(np.max(np.abs(onnx_cam - keras_cam))) / cam_scale
+        if prob_diff > tolerance or cam_diff > tolerance:
+            raise ExportError(
+                f"ONNX Runtime disagrees with Keras on {len(images)} validation images: max probability "
+                f"difference {prob_diff:.2e}, max activation-map difference {cam_diff:.2e} "
+                f"(tolerance {tolerance:.0e}); nothing was written to {out}"
+            )
+    size = out.stat().st_size
+    _log(
+        f"exported {out} ({size / 1e6:.2f} MB); parity on {len(images)} validation images: "
+        f"max probability difference {prob_diff:.2e}, max activation-map difference {cam_diff:.2e}"
+    )
+    return ExportReport(out, len(images), prob_diff, cam_diff, test_accuracy, test_images, size)

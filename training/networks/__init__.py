@@ -1,0 +1,1 @@
+"""Networks built from scratch in this package, as the course notes describe them."""

@@ -1,0 +1,32 @@
+"""LeNet-5 (LeCun et al., 1998) as the seeds give it.
+
+32x32 greyscale -> conv 5x5 (6, tanh) -> avg-pool 2 -> conv 5x5 (16, tanh) -> avg-pool 2
+-> dense 120 (tanh) -> dense 84 (tanh) -> classes. The feature extractor ends at the
+second convolution so activation maps are 10x10 rather than the pooled 5x5.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+LAST_CONV_LAYER = "conv2"
+
+
+def lenet5_base(input_shape: tuple[int, int, int], name: str = "base") -> keras.Model:
+    inputs = keras.Input(input_shape)
+    x = layers.Conv2D(6, 5, activation="tanh", name="conv1")(inputs)
+    x = layers.AveragePooling2D(2, name="pool1")(x)
+    x = layers.Conv2D(16, 5, activation="tanh", name=LAST_CONV_LAYER)(x)
+    return keras.Model(inputs, x, name=name)
+
+
+def lenet5_head(num_classes: int) -> list[keras.layers.Layer]:
+    """The classic head; its hidden tanh layers are why the exported CAM needs gradients."""
+    return [
+        layers.AveragePooling2D(2, name="head_pool"),
+        layers.Flatten(name="head_flatten"),
+        layers.Dense(120, activation="tanh", name="head_dense1"),
+        layers.Dense(84, activation="tanh", name="head_dense2"),
+        layers.Dense(num_classes, name="logits"),
+    ]

@@ -1,0 +1,64 @@
+"""Resolve `--weights imagenet|none|PATH` and explain a failed ImageNet download."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import keras
+
+from training.registry import Backbone
+
+
+class WeightsUnavailableError(RuntimeError):
+    """ImageNet weights could not be had; the message says where to put the file."""
+
+
+def keras_cache_dir() -> Path:
+    """The folder where Keras looks for downloaded weights (honours KERAS_HOME)."""
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return Path(home) / "models"
+
+
+def resolve_weights(spec: str, backbone: Backbone) -> str | None:
+    """Map the CLI value to what the constructor takes: 'imagenet', None, or a file path."""
+    if spec == "none":
+        return None
+    if spec == "imagenet":
+        if not backbone.supports_imagenet:
+            raise WeightsUnavailableError(
+                f"{backbone.name} is built from scratch in this package and has no ImageNet weights; "
+                "use --weights none or a weights file"
+            )
+        return "imagenet"
+    path = Path(spec)
+    if not path.is_file():
+        raise WeightsUnavailableError(f"weights file not found: {path}")
+    if not path.name.endswith(".weights.h5"):
+        raise WeightsUnavailableError(f"weights file must be a Keras '.weights.h5' file: {path}")
+    return str(path)
+
+
+_URL = re.compile(r"https?://\S+?\.h5")
+
+
+def build_base_with_weights(backbone: Backbone, input_shape: tuple[int, int, int], weights: str | None) -> keras.Model:
+    """Build the backbone; turn Keras's bare 'URL fetch failure' into an actionable message."""
+    try:
+        return backbone.build_base(input_shape, weights)
+    except Exception as error:  # Keras raises plain Exception for a failed download
+        if weights != "imagenet" or "fetch failure" not in str(error).lower():
+            raise
+        match = _URL.search(str(error))
+        url = match.group(0) if match else "(see the Keras documentation)"
+        filename = url.rsplit("/", 1)[-1]
+        raise WeightsUnavailableError(
+            f"could not download the ImageNet weights for {backbone.name}: this machine cannot reach "
+            f"the internet ({str(error).split(' -- ')[-1].strip()}).\n"
+            f"  file needed: {filename}\n"
+            f"  from:        {url}\n"
+            f"  put it in:   {keras_cache_dir()}/\n"
+            "Download it on a connected machine and copy it there, or train with --weights none "
+            "or --weights PATH."
+        ) from None
