@@ -27,6 +27,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+DEFAULT_SEED = 20261122
+
 TRAINING_FONTS = (
     cv2.FONT_HERSHEY_SIMPLEX,
     cv2.FONT_HERSHEY_DUPLEX,
@@ -108,7 +110,7 @@ def build_dataset(work: Path, seed: int, drawn_per_font: int) -> tuple[Path, Pat
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=str(REPO / "exported_models" / "digits-lenet5.onnx"))
-    parser.add_argument("--seed", type=int, default=20261122)
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--drawn-per-font", type=int, default=60)
     parser.add_argument("--work-dir", default=None, help="keep the generated data and run here")

@@ -1,0 +1,111 @@
+"""Bad datasets and unavailable weights stop early with a message that says what to fix."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from training import cli
+
+
+def _png(path, value=128):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), np.full((12, 12, 3), value, np.uint8))
+
+
+def _train(data_dir, tmp_path, *extra):
+    return cli.main(["train", str(data_dir), "--backbone", "lenet5", "--weights", "none", "--epochs", "1",
+                     "--out", str(tmp_path / "run"), *extra])
+
+
+def test_empty_dataset_folder(tmp_path, capsys):
+    (tmp_path / "data").mkdir()
+    assert _train(tmp_path / "data", tmp_path) == 2
+    assert "no class folders" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists(), "nothing should be written before training starts"
+
+
+def test_single_class(tmp_path, capsys):
+    _png(tmp_path / "data" / "cat" / "a.png")
+    _png(tmp_path / "data" / "cat" / "b.png")
+    assert _train(tmp_path / "data", tmp_path) == 2
+    assert "single class" in capsys.readouterr().err
+
+
+def test_empty_class_folder_is_named(tmp_path, capsys):
+    _png(tmp_path / "data" / "cat" / "a.png")
+    _png(tmp_path / "data" / "cat" / "b.png")
+    (tmp_path / "data" / "dog").mkdir()
+    (tmp_path / "data" / "dog" / "broken.jpg").write_bytes(b"not a jpeg")
+    assert _train(tmp_path / "data", tmp_path) == 2
+    assert "dog" in capsys.readouterr().err
+
+
+def test_unreadable_files_are_skipped_and_recorded(tmp_path):
+    import json
+
+    for label, value in (("dark", 20), ("light", 230)):
+        for i in range(6):
+            _png(tmp_path / "data" / label / "nested" / f"{i}.png", value + i)
+    (tmp_path / "data" / "dark" / "empty.jpg").write_bytes(b"")
+    (tmp_path / "data" / "light" / "notes.png").write_text("hello")
+    assert _train(tmp_path / "data", tmp_path) == 0
+    split = json.loads((tmp_path / "run" / "split.json").read_text())
+    skipped = {path.rsplit("/", 1)[-1]: reason for path, reason in split["skipped"]}
+    assert set(skipped) == {"empty.jpg", "notes.png"}
+    assert "empty" in skipped["empty.jpg"]
+    assert len(split["train"]) + len(split["val"]) == 12
+
+
+def test_unknown_backbone(tmp_path, capsys):
+    _png(tmp_path / "data" / "a" / "1.png")
+    status = cli.main(["train", str(tmp_path / "data"), "--backbone", "lenet7", "--out", str(tmp_path / "r")])
+    assert status == 2
+    assert "lenet5" in capsys.readouterr().err
+
+
+def test_imagenet_download_failure_names_file_and_cache_folder(tmp_path, monkeypatch, capsys):
+    from training import registry
+    from training.weights import WeightsUnavailableError, build_base_with_weights
+
+    keras_home = tmp_path / "keras-home"
+    monkeypatch.setenv("KERAS_HOME", str(keras_home))
+    # A proxy nobody listens on makes the download fail at once, online or not.
+    for variable in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
+        monkeypatch.setenv(variable, "http://127.0.0.1:9")
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    with pytest.raises(WeightsUnavailableError) as caught:
+        build_base_with_weights(registry.get_backbone("mobilenet_v2"), (96, 96, 3), "imagenet")
+    message = str(caught.value)
+    assert "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_96_no_top.h5" in message
+    assert str(keras_home / "models") in message
+    assert "--weights none" in message
+
+
+@pytest.mark.slow
+def test_local_weights_file_is_loaded(tmp_path):
+    import keras
+
+    from training import registry
+    from training.model_builder import build_classifier
+
+    backbone = registry.get_backbone("mobilenet_v2")
+    keras.utils.set_random_seed(11)
+    source = backbone.build_base((64, 64, 3), None)
+    weights_file = tmp_path / "base.weights.h5"
+    source.save_weights(weights_file)
+    keras.utils.set_random_seed(12)
+    classifier = build_classifier(backbone, 3, 64, str(weights_file))
+    loaded = classifier.get_layer("base").get_weights()
+    for expected, actual in zip(source.get_weights(), loaded):
+        np.testing.assert_array_equal(expected, actual)
+
+
+def test_weights_path_must_exist(tmp_path, capsys):
+    _png(tmp_path / "data" / "a" / "1.png")
+    _png(tmp_path / "data" / "b" / "1.png")
+    status = _train(tmp_path / "data", tmp_path, "--weights", str(tmp_path / "missing.weights.h5"))
+    assert status == 2
+    assert "not found" in capsys.readouterr().err
