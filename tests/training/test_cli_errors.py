@@ -56,6 +56,27 @@ def test_unreadable_files_are_skipped_and_recorded(tmp_path):
     assert set(skipped) == {"empty.jpg", "notes.png"}
     assert "empty" in skipped["empty.jpg"]
     assert len(split["train"]) + len(split["val"]) == 12
+    # Augmentation (the default, "light") ran in the input pipeline, not in the model.
+    import keras
+
+    import training.layers  # noqa: F401
+
+    model = keras.models.load_model(tmp_path / "run" / "best.keras", safe_mode=True)
+    names = [type(layer).__name__ for layer in model.layers]
+    assert not [name for name in names if name.startswith("Random")], names
+
+
+def test_val_dir_is_used_for_validation(tmp_path):
+    import json
+
+    for root, count in (("data", 6), ("val", 2)):
+        for label, value in (("dark", 20), ("light", 230)):
+            for i in range(count):
+                _png(tmp_path / root / label / f"{i}.png", value)
+    assert _train(tmp_path / "data", tmp_path, "--val-dir", str(tmp_path / "val")) == 0
+    split = json.loads((tmp_path / "run" / "split.json").read_text())
+    assert len(split["train"]) == 12 and len(split["val"]) == 4
+    assert all("/val/" in path for path, _ in split["val"])
 
 
 def test_unknown_backbone(tmp_path, capsys):

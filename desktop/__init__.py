@@ -1,0 +1,1 @@
+"""ConvNet Studio desktop: classify images with self-describing ONNX models."""

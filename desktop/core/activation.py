@@ -1,0 +1,37 @@
+"""Grad-CAM display: normalise a raw map and blend it over the original image.
+
+Models export raw, non-negative maps; scaling per class for display keeps the model
+file free of presentation choices.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def normalise_cam(cam2d: np.ndarray) -> np.ndarray:
+    """Scale a raw [h, w] map to float32 [0, 1] by its maximum; an all-zero map stays zero."""
+    cam = np.nan_to_num(np.asarray(cam2d, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    cam = np.maximum(cam, 0.0)
+    peak = float(cam.max()) if cam.size else 0.0
+    if peak <= 0.0:
+        return np.zeros_like(cam)
+    return cam / peak
+
+
+def colourise(cam2d: np.ndarray, height: int, width: int, colormap: int = cv2.COLORMAP_JET) -> np.ndarray:
+    """A normalised map resized to height x width and colour-mapped, as uint8 RGB."""
+    cam = normalise_cam(cam2d)
+    resized = cv2.resize(cam, (width, height), interpolation=cv2.INTER_LINEAR)
+    heat_bgr = cv2.applyColorMap(np.clip(resized * 255.0, 0, 255).astype(np.uint8), colormap)
+    return cv2.cvtColor(heat_bgr, cv2.COLOR_BGR2RGB)
+
+
+def overlay(rgb: np.ndarray, cam2d: np.ndarray, opacity: float, colormap: int = cv2.COLORMAP_JET) -> np.ndarray:
+    """Blend the colour-mapped activation map over `rgb`; opacity 0 returns the image unchanged."""
+    opacity = float(np.clip(opacity, 0.0, 1.0))
+    if opacity == 0.0:
+        return rgb.copy()
+    heat = colourise(cam2d, rgb.shape[0], rgb.shape[1], colormap)
+    return cv2.addWeighted(rgb, 1.0 - opacity, heat, opacity, 0.0)

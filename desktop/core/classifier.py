@@ -1,0 +1,102 @@
+"""Turn RGB images into predictions with a loaded model.
+
+Preprocessing is only a resize (`resize_for_model`, the function training uses): the
+model graph does everything else, so the app cannot drift from how the model was trained.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from convnet_common.imaging import ImageReadError, load_image_rgb, resize_for_model
+from desktop.core.model import LoadedModel
+
+DEFAULT_TOP_K = 5
+
+
+@dataclass
+class Prediction:
+    """The outcome for one image: either top-k classes or an `error` message, never both."""
+
+    path: Path | None
+    image: np.ndarray | None
+    top_k: list[tuple[str, float]]
+    probabilities: np.ndarray | None
+    cam: np.ndarray | None
+    inference_ms: float
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def top_label(self) -> str | None:
+        return self.top_k[0][0] if self.top_k else None
+
+    @property
+    def top_index(self) -> int | None:
+        return int(np.argmax(self.probabilities)) if self.probabilities is not None else None
+
+    @classmethod
+    def failed(cls, path: Path | None, error: str) -> Prediction:
+        return cls(path=path, image=None, top_k=[], probabilities=None, cam=None, inference_ms=0.0, error=error)
+
+
+class Classifier:
+    """Classify images with one `LoadedModel`; safe to share between worker threads."""
+
+    def __init__(self, model: LoadedModel, top_k: int = DEFAULT_TOP_K) -> None:
+        self.model = model
+        self.top_k = top_k
+
+    def preprocess(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        height, width = self.model.input_size
+        return np.stack([resize_for_model(image, height, width) for image in images]).astype(np.uint8, copy=False)
+
+    def classify_batch(
+        self, images: Sequence[np.ndarray], paths: Sequence[Path | None] | None = None, top_k: int | None = None
+    ) -> list[Prediction]:
+        """Classify several RGB images in one run; inference time is split evenly among them."""
+        if not images:
+            return []
+        paths = list(paths) if paths is not None else [None] * len(images)
+        k = min(top_k or self.top_k, len(self.model.info.labels))
+        labels = self.model.info.labels
+        batch = self.preprocess(images)
+        started = time.perf_counter()
+        probabilities, cams = self.model.predict(batch)
+        per_image_ms = (time.perf_counter() - started) * 1000.0 / len(images)
+        predictions = []
+        for i, (image, path) in enumerate(zip(images, paths)):
+            probs = probabilities[i]
+            order = np.argsort(-probs, kind="stable")[:k]
+            predictions.append(
+                Prediction(
+                    path=path,
+                    image=image,
+                    top_k=[(labels[j], float(probs[j])) for j in order],
+                    probabilities=probs,
+                    cam=cams[i] if cams is not None else None,
+                    inference_ms=per_image_ms,
+                )
+            )
+        return predictions
+
+    def classify_image(self, image: np.ndarray, path: Path | None = None, top_k: int | None = None) -> Prediction:
+        return self.classify_batch([image], [path], top_k)[0]
+
+    def classify_path(self, path: str | os.PathLike[str], top_k: int | None = None) -> Prediction:
+        """Read and classify one file; an unreadable file gives a Prediction with `error` set."""
+        path = Path(path)
+        try:
+            image = load_image_rgb(path)
+        except ImageReadError as error:
+            return Prediction.failed(path, str(error))
+        return self.classify_image(image, path, top_k)

@@ -1,0 +1,317 @@
+"""Load a ConvNet Studio ONNX file into ONNX Runtime and check it against the contract.
+
+Every way a model file can be wrong is turned into a `ModelLoadError` with a one-line
+message a user can act on, so neither the app nor the CLI ever shows a traceback for a
+bad file. Files without ConvNet Studio metadata still classify (generic class names,
+no activation maps) as long as their input is uint8 NHWC RGB with a fixed size.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from convnet_common import model_format as fmt
+
+CUDA_PROVIDER = "CUDAExecutionProvider"
+CPU_PROVIDER = "CPUExecutionProvider"
+PROVIDER_CHOICES = ("auto", "cuda", "cpu")
+
+NOTICE_NO_METADATA = "This model has no ConvNet Studio metadata: generic class names, no activation maps."
+NOTICE_NO_CAM = "This model has no activation-map output; activation maps are unavailable."
+NOTICE_CUDA_FALLBACK = "CUDA is not usable on this machine; running on CPU."
+
+_ONNX_TYPE_NAMES = {
+    "tensor(uint8)": "uint8",
+    "tensor(int8)": "int8",
+    "tensor(float)": "float32",
+    "tensor(float16)": "float16",
+    "tensor(double)": "float64",
+    "tensor(int32)": "int32",
+    "tensor(int64)": "int64",
+}
+
+
+class ModelLoadError(Exception):
+    """A model file that cannot be used; the message is one line, meant for users."""
+
+
+@dataclass
+class ModelInfo:
+    """What the app shows about a model, read from its graph and metadata."""
+
+    path: Path
+    file_size: int
+    labels: list[str]
+    input_size: tuple[int, int]
+    has_metadata: bool
+    has_cam: bool
+    backbone: str = ""
+    training: dict[str, Any] = field(default_factory=dict)
+    preprocessing: str = ""
+    augmentation: Any = None
+    precision: str = ""
+    exported_at: str = ""
+    cam_layer: str = ""
+    notices: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def held_out_accuracy(self) -> float | None:
+        """Test accuracy if training recorded one, else validation accuracy, else None."""
+        for key in ("test_accuracy", "val_accuracy"):
+            value = self.training.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return float(value)
+        return None
+
+
+class LoadedModel:
+    """An ONNX Runtime session plus the contract details needed to run it.
+
+    `predict` may be called from worker threads: ONNX Runtime sessions are thread-safe.
+    """
+
+    def __init__(
+        self,
+        session: ort.InferenceSession,
+        info: ModelInfo,
+        input_name: str,
+        probabilities_name: str,
+        cam_name: str | None,
+        fixed_batch: int | None,
+    ) -> None:
+        self.session = session
+        self.info = info
+        self.input_name = input_name
+        self.probabilities_name = probabilities_name
+        self.cam_name = cam_name if info.has_cam else None
+        # Some exporters fix the batch dimension (usually to 1); predict() splits for them.
+        self.fixed_batch = fixed_batch
+        self.provider_in_use: str = session.get_providers()[0]
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return self.info.input_size
+
+    def predict(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Run a uint8 NHWC batch; return probabilities [N, C] and cam [N, h, w, C] or None."""
+        height, width = self.info.input_size
+        if batch.dtype != np.uint8 or batch.ndim != 4 or batch.shape[1:] != (height, width, 3):
+            raise ValueError(f"expected a uint8 batch [N, {height}, {width}, 3], got {batch.dtype} {list(batch.shape)}")
+        step = self.fixed_batch or max(len(batch), 1)
+        outputs = [self.probabilities_name] + ([self.cam_name] if self.cam_name else [])
+        probabilities: list[np.ndarray] = []
+        cams: list[np.ndarray] = []
+        for start in range(0, len(batch), step):
+            chunk = np.ascontiguousarray(batch[start : start + step])
+            results = self.session.run(outputs, {self.input_name: chunk})
+            probabilities.append(np.asarray(results[0], dtype=np.float32))
+            if self.cam_name:
+                cams.append(np.asarray(results[1], dtype=np.float32))
+        probs = np.concatenate(probabilities) if probabilities else np.zeros((0, len(self.info.labels)), np.float32)
+        cam = np.concatenate(cams) if cams else None
+        return probs, cam
+
+
+def first_line(error: BaseException, limit: int = 200) -> str:
+    """The first line of an exception's message, shortened: ORT errors can run to pages."""
+    text = str(error).strip()
+    line = text.splitlines()[0] if text else type(error).__name__
+    line = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", line)
+    line = re.sub(r"^Load model from .* failed:", "", line).strip() or type(error).__name__
+    return line if len(line) <= limit else line[:limit] + "…"
+
+
+def _describe_input(node: Any) -> str:
+    dtype = _ONNX_TYPE_NAMES.get(node.type, node.type)
+    dims = ", ".join(str(d) if isinstance(d, int) else (d or "?") for d in node.shape)
+    return f"{dtype} [{dims}]"
+
+
+def _parse_json(metadata: dict[str, str], key: str, expected: type, what: str) -> Any:
+    try:
+        value = json.loads(metadata[key])
+    except json.JSONDecodeError as error:
+        raise ModelLoadError(f"model metadata '{key}' is not valid JSON ({error.msg}); expected {what}") from None
+    if not isinstance(value, expected):
+        raise ModelLoadError(f"model metadata '{key}' must be {what}, got {type(value).__name__}")
+    return value
+
+
+def _resolve_providers(provider: str) -> tuple[list[str], bool]:
+    """Providers to ask ONNX Runtime for, and whether CUDA is among them."""
+    if provider not in PROVIDER_CHOICES:
+        raise ModelLoadError(f"unknown provider '{provider}'; choose one of {', '.join(PROVIDER_CHOICES)}")
+    if provider == "cpu":
+        return [CPU_PROVIDER], False
+    if hasattr(ort, "preload_dlls"):
+        # preload_dlls prints one line per missing CUDA library; the fallback notice says it better.
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            try:
+                ort.preload_dlls()
+            except Exception:  # noqa: BLE001 - a failed preload only means CUDA will not be used
+                pass
+    cuda_listed = CUDA_PROVIDER in ort.get_available_providers()
+    if provider == "auto" and not cuda_listed:
+        return [CPU_PROVIDER], False
+    # Explicit "cuda" without the provider: ask for CPU and report the fallback.
+    return ([CUDA_PROVIDER, CPU_PROVIDER] if cuda_listed else [CPU_PROVIDER]), True
+
+
+def _create_session(path: Path, providers: list[str]) -> ort.InferenceSession:
+    # Severity 4 (fatal only) on the default logger: without it a CPU-only machine with
+    # onnxruntime-gpu prints a CUDA library error on every load. The fallback is reported
+    # to the user as a notice instead.
+    ort.set_default_logger_severity(4)
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(path), sess_options=options, providers=providers)
+    except Exception as error:  # noqa: BLE001 - ORT raises several pybind exception types
+        raise ModelLoadError(
+            f"{path.name} could not be opened as an ONNX model (not ONNX, truncated or damaged): {first_line(error)}"
+        ) from None
+
+
+def _check_input(session: ort.InferenceSession) -> tuple[str, tuple[int, int], int | None]:
+    inputs = session.get_inputs()
+    if len(inputs) != 1:
+        names = ", ".join(i.name for i in inputs)
+        raise ModelLoadError(f"model must have exactly one input (an image); this file has {len(inputs)}: {names}")
+    node = inputs[0]
+    shape = list(node.shape)
+    ok = (
+        node.type == "tensor(uint8)"
+        and len(shape) == 4
+        and shape[3] == 3
+        and all(isinstance(d, int) and d > 0 for d in shape[1:3])
+    )
+    if not ok:
+        raise ModelLoadError(
+            "model input must be uint8 NHWC RGB [N, height, width, 3] with fixed height and width; "
+            f"this file's input is {_describe_input(node)}"
+        )
+    fixed_batch = shape[0] if isinstance(shape[0], int) and shape[0] > 0 else None
+    return node.name, (int(shape[1]), int(shape[2])), fixed_batch
+
+
+def _read_metadata(session: ort.InferenceSession) -> dict[str, str]:
+    metadata = dict(session.get_modelmeta().custom_metadata_map)
+    for key, value in metadata.items():
+        size = len(value.encode("utf-8"))
+        if size > fmt.MAX_METADATA_VALUE_BYTES:
+            raise ModelLoadError(
+                f"model metadata '{key}' is {size:,} bytes, above the {fmt.MAX_METADATA_VALUE_BYTES:,}-byte limit"
+            )
+    return metadata
+
+
+def _info_from_metadata(metadata: dict[str, str], info: ModelInfo) -> None:
+    """Fill `info` from contract metadata, refusing malformed or inconsistent values."""
+    version = metadata[fmt.KEY_FORMAT_VERSION]
+    if version != fmt.FORMAT_VERSION:
+        raise ModelLoadError(
+            f"model format version {version!r} is not supported; this app reads version {fmt.FORMAT_VERSION}"
+        )
+    if fmt.KEY_LABELS not in metadata:
+        raise ModelLoadError(f"model metadata has no '{fmt.KEY_LABELS}' entry (a JSON list of class names)")
+    labels = _parse_json(metadata, fmt.KEY_LABELS, list, "a JSON list of class names")
+    if not labels or not all(isinstance(label, str) for label in labels):
+        raise ModelLoadError(f"model metadata '{fmt.KEY_LABELS}' must be a non-empty list of strings")
+    info.labels = labels
+    if fmt.KEY_INPUT_SIZE in metadata:
+        size = _parse_json(metadata, fmt.KEY_INPUT_SIZE, list, "a JSON list [height, width]")
+        if size != list(info.input_size):
+            raise ModelLoadError(
+                f"model metadata '{fmt.KEY_INPUT_SIZE}' is {size} but the input tensor is {list(info.input_size)}"
+            )
+    if fmt.KEY_TRAINING in metadata:
+        info.training = _parse_json(metadata, fmt.KEY_TRAINING, dict, "a JSON object")
+    if fmt.KEY_AUGMENTATION in metadata:
+        info.augmentation = _parse_json(metadata, fmt.KEY_AUGMENTATION, (dict, list), "a JSON object or list")
+    info.backbone = metadata.get(fmt.KEY_BACKBONE, "")
+    info.preprocessing = metadata.get(fmt.KEY_PREPROCESSING, "")
+    info.precision = metadata.get(fmt.KEY_PRECISION, "")
+    info.exported_at = metadata.get(fmt.KEY_EXPORTED_AT, "")
+    info.cam_layer = metadata.get(fmt.KEY_CAM_LAYER, "")
+
+
+def _pick_probabilities_output(session: ort.InferenceSession, has_metadata: bool) -> str:
+    outputs = session.get_outputs()
+    names = [o.name for o in outputs]
+    if fmt.PROBABILITIES_OUTPUT in names:
+        return fmt.PROBABILITIES_OUTPUT
+    two_d = [o.name for o in outputs if len(o.shape) == 2]
+    if not has_metadata and len(two_d) == 1:
+        return two_d[0]
+    raise ModelLoadError(
+        f"model has no '{fmt.PROBABILITIES_OUTPUT}' output [N, classes]; its outputs are: {', '.join(names)}"
+    )
+
+
+def load_model(path: str | os.PathLike[str], provider: str = "auto") -> LoadedModel:
+    """Open, validate and warm up a model; raise ModelLoadError with a one-line reason.
+
+    A zero image is run once: it proves the graph executes and gives the real class
+    count and activation-map shape even when the output shapes are symbolic.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ModelLoadError(f"model file not found: {path}")
+    if not path.is_file():
+        raise ModelLoadError(f"not a model file (it is a folder): {path}")
+    providers, cuda_requested = _resolve_providers(provider)
+    session = _create_session(path, providers)
+    input_name, input_size, fixed_batch = _check_input(session)
+    metadata = _read_metadata(session)
+    has_metadata = fmt.KEY_FORMAT_VERSION in metadata
+    info = ModelInfo(
+        path=path, file_size=path.stat().st_size, labels=[], input_size=input_size,
+        has_metadata=has_metadata, has_cam=False,
+    )
+    if has_metadata:
+        _info_from_metadata(metadata, info)
+    probabilities_name = _pick_probabilities_output(session, has_metadata)
+    output_names = [o.name for o in session.get_outputs()]
+    cam_name = fmt.CAM_OUTPUT if has_metadata and fmt.CAM_OUTPUT in output_names else None
+
+    probe = np.zeros((fixed_batch or 1, *input_size, 3), dtype=np.uint8)
+    try:
+        results = session.run([probabilities_name] + ([cam_name] if cam_name else []), {input_name: probe})
+    except Exception as error:  # noqa: BLE001
+        raise ModelLoadError(f"model failed on a test image: {first_line(error)}") from None
+    probs = np.asarray(results[0])
+    if probs.ndim != 2 or probs.shape[1] < 1:
+        raise ModelLoadError(f"output '{probabilities_name}' must be [N, classes]; it gives {list(probs.shape)}")
+    class_count = int(probs.shape[1])
+    if has_metadata and len(info.labels) != class_count:
+        raise ModelLoadError(
+            f"model metadata lists {len(info.labels)} labels but '{probabilities_name}' has {class_count} classes"
+        )
+    if not has_metadata:
+        info.labels = [f"class {i}" for i in range(class_count)]
+        info.notices.append(NOTICE_NO_METADATA)
+    if cam_name:
+        cam = np.asarray(results[1])
+        if cam.ndim != 4 or cam.shape[-1] != class_count:
+            raise ModelLoadError(f"output '{cam_name}' must be [N, h, w, {class_count}]; it gives {list(cam.shape)}")
+        info.has_cam = True
+    elif has_metadata:
+        info.notices.append(NOTICE_NO_CAM)
+
+    if cuda_requested and session.get_providers()[0] != CUDA_PROVIDER:
+        info.notices.append(NOTICE_CUDA_FALLBACK)
+    return LoadedModel(session, info, input_name, probabilities_name, cam_name, fixed_batch)

@@ -1,0 +1,124 @@
+"""Owns the current model and the background work; the window only reacts to its signals.
+
+Results are tagged with a generation number that changes with the model, so a
+prediction computed by the previous model can never be shown next to the new one.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QThreadPool, Signal
+
+from desktop.core.classifier import Classifier, Prediction
+from desktop.core.model import LoadedModel
+from desktop.qt.workers import ClassifyTask, ModelLoadTask, BackgroundTask
+
+FULL_RESULT_CACHE = 12  # predictions kept with their image and maps (memory bound)
+
+
+class InferenceController(QObject):
+    """Loads models and classifies images on a private thread pool."""
+
+    model_loading = Signal(str)  # path
+    model_changed = Signal(object)  # LoadedModel
+    model_failed = Signal(str, str)  # path, message
+    prediction_ready = Signal(object)  # Prediction
+    busy_changed = Signal(bool)
+
+    def __init__(self, provider: str = "auto", parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.provider = provider
+        self.pool = QThreadPool(self)
+        self.pool.setMaxThreadCount(2)
+        self.model: LoadedModel | None = None
+        self.classifier: Classifier | None = None
+        self.generation = 0
+        self._load_request = 0
+        self._tasks: set[BackgroundTask] = set()
+        self._classify_tasks: set[ClassifyTask] = set()
+        self._cache: OrderedDict[Path, Prediction] = OrderedDict()
+
+    # model -------------------------------------------------------------------------
+    def load_model(self, path: str | Path) -> None:
+        """Start loading `path`; the current model stays in use until it succeeds."""
+        self._load_request += 1
+        task = ModelLoadTask(Path(path), self.provider, self._load_request)
+        task.signals.model_loaded.connect(self._on_model_loaded)
+        task.signals.model_failed.connect(self._on_model_failed)
+        self.model_loading.emit(str(path))
+        self._start(task)
+
+    def _on_model_loaded(self, model: LoadedModel, request_id: int) -> None:
+        if request_id != self._load_request:
+            return  # a newer load was requested meanwhile
+        self.cancel_classification()
+        self.generation += 1
+        self._cache.clear()
+        self.model = model
+        self.classifier = Classifier(model)
+        self.model_changed.emit(model)
+
+    def _on_model_failed(self, path: str, message: str, request_id: int) -> None:
+        if request_id == self._load_request:
+            self.model_failed.emit(path, message)
+
+    # classification ------------------------------------------------------------------
+    def cached(self, path: Path) -> Prediction | None:
+        prediction = self._cache.get(path)
+        if prediction is not None:
+            self._cache.move_to_end(path)
+        return prediction
+
+    def classify(self, paths: Iterable[Path]) -> bool:
+        """Queue files for classification; False when no model is loaded yet."""
+        paths = list(paths)
+        if self.classifier is None or not paths:
+            return False
+        task = ClassifyTask(self.classifier, paths, self.generation)
+        task.signals.prediction.connect(self._on_prediction)
+        self._classify_tasks.add(task)
+        self._start(task)
+        return True
+
+    def _on_prediction(self, prediction: Prediction, generation: int) -> None:
+        if generation != self.generation:
+            return
+        if prediction.path is not None:
+            self._cache[prediction.path] = prediction
+            self._cache.move_to_end(prediction.path)
+            while len(self._cache) > FULL_RESULT_CACHE:
+                self._cache.popitem(last=False)
+        self.prediction_ready.emit(prediction)
+
+    def cancel_classification(self) -> None:
+        for task in list(self._classify_tasks):
+            task.cancel()
+
+    # housekeeping ----------------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        return bool(self._tasks)
+
+    def _start(self, task: BackgroundTask) -> None:
+        was_busy = self.busy
+        self._tasks.add(task)
+        task.signals.finished.connect(self._on_finished)
+        self.pool.start(task)
+        if not was_busy:
+            self.busy_changed.emit(True)
+
+    def _on_finished(self, task: BackgroundTask) -> None:
+        self._tasks.discard(task)
+        if isinstance(task, ClassifyTask):
+            self._classify_tasks.discard(task)
+        if not self._tasks:
+            self.busy_changed.emit(False)
+
+    def shutdown(self, timeout_ms: int = 5000) -> None:
+        """Cancel everything and wait for the workers, so none outlives the window."""
+        for task in list(self._tasks):
+            task.cancel()
+        self.pool.waitForDone(timeout_ms)

@@ -1,0 +1,112 @@
+"""The drop zone: shows one image scaled to fit, or a hint when there is none."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QRect, Qt, Signal
+from PySide6.QtGui import QColor, QDragEnterEvent, QDragMoveEvent, QDropEvent, QPainter, QPaintEvent, QPalette, QPixmap
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+from desktop.qt.imageconv import rgb_to_qpixmap
+
+EMPTY_HINT = "Drop images here, or File → Open image…"
+
+
+def local_files(event: QDropEvent | QDragEnterEvent | QDragMoveEvent) -> list[Path]:
+    """Local file paths carried by a drag, in the order given."""
+    mime = event.mimeData()
+    if mime is None or not mime.hasUrls():
+        return []
+    return [Path(url.toLocalFile()) for url in mime.urls() if url.isLocalFile()]
+
+
+class ImageView(QWidget):
+    """Accepts dropped files and paints the current image centred and scaled to fit."""
+
+    files_dropped = Signal(list)  # list[Path]
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setAcceptDrops(True)
+        self.setMinimumSize(320, 240)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setAutoFillBackground(True)
+        palette = self.palette()
+        palette.setColor(QPalette.ColorRole.Window, QColor(38, 40, 46))
+        self.setPalette(palette)
+        self._pixmap: QPixmap | None = None
+        self._hint = EMPTY_HINT
+        self._drag_active = False
+
+    # content -------------------------------------------------------------------------
+    def set_image(self, rgb: np.ndarray | None) -> None:
+        self._pixmap = rgb_to_qpixmap(rgb) if rgb is not None else None
+        self.update()
+
+    def set_hint(self, text: str) -> None:
+        """Text shown when there is no image (empty state, loading, errors)."""
+        self._hint = text
+        self.update()
+
+    def pixmap(self) -> QPixmap | None:
+        return self._pixmap
+
+    def hint(self) -> str:
+        return self._hint
+
+    # drag and drop -------------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
+        if local_files(event):
+            self._drag_active = True
+            self.update()
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802
+        if local_files(event):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragLeaveEvent(self, event) -> None:  # noqa: N802, ANN001
+        self._drag_active = False
+        self.update()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        self._drag_active = False
+        self.update()
+        files = local_files(event)
+        if not files:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        self.files_dropped.emit(files)
+
+    # painting ------------------------------------------------------------------------
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
+        painter = QPainter(self)
+        area = self.rect().adjusted(12, 12, -12, -12)
+        if self._pixmap is not None and not self._pixmap.isNull():
+            scaled = self._pixmap.size().scaled(area.size(), Qt.AspectRatioMode.KeepAspectRatio)
+            target = QRect(0, 0, scaled.width(), scaled.height())
+            target.moveCenter(area.center())
+            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+            painter.drawPixmap(target, self._pixmap)
+        else:
+            pen = painter.pen()
+            pen.setColor(QColor(150, 155, 165))
+            pen.setStyle(Qt.PenStyle.DashLine)
+            pen.setWidth(2)
+            painter.setPen(pen)
+            painter.drawRoundedRect(area, 12, 12)
+            painter.setPen(QColor(210, 214, 222))
+            font = painter.font()
+            font.setPointSizeF(font.pointSizeF() * 1.25)
+            painter.setFont(font)
+            painter.drawText(area, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self._hint)
+        if self._drag_active:
+            painter.fillRect(self.rect(), QColor(80, 140, 255, 60))
+        painter.end()

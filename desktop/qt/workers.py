@@ -1,0 +1,94 @@
+"""Background tasks for the thread pool: model loading and classification.
+
+A task never touches a widget. It reports through a `TaskSignals` object created on
+the GUI thread, so Qt queues each emission back to that thread. Every task carries a
+`threading.Event`; setting it makes the task stop early and stay silent.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QRunnable, Signal
+
+from desktop.core.batch import classify_paths
+from desktop.core.classifier import DEFAULT_TOP_K, Classifier
+from desktop.core.model import ModelLoadError, load_model
+
+
+class TaskSignals(QObject):
+    """Signals a task emits; `finished` always comes last, even after cancellation."""
+
+    model_loaded = Signal(object, int)  # LoadedModel, request id
+    model_failed = Signal(str, str, int)  # path, message, request id
+    prediction = Signal(object, int)  # Prediction, generation
+    finished = Signal(object)  # the task itself
+
+
+class BackgroundTask(QRunnable):
+    def __init__(self) -> None:
+        super().__init__()
+        self.setAutoDelete(False)  # the controller holds the reference until `finished`
+        self.signals = TaskSignals()
+        self.cancel_event = threading.Event()
+
+    def cancel(self) -> None:
+        self.cancel_event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel_event.is_set()
+
+    def run(self) -> None:
+        try:
+            self.work()
+        finally:
+            self.signals.finished.emit(self)
+
+    def work(self) -> None:
+        raise NotImplementedError
+
+
+class ModelLoadTask(BackgroundTask):
+    """Open and validate a model file off the GUI thread (large models take seconds)."""
+
+    def __init__(self, path: Path, provider: str, request_id: int) -> None:
+        super().__init__()
+        self.path = path
+        self.provider = provider
+        self.request_id = request_id
+
+    def work(self) -> None:
+        try:
+            model = load_model(self.path, provider=self.provider)
+        except ModelLoadError as error:
+            if not self.cancelled:
+                self.signals.model_failed.emit(str(self.path), str(error), self.request_id)
+            return
+        except Exception as error:  # noqa: BLE001 - anything else is still a refused model
+            if not self.cancelled:
+                self.signals.model_failed.emit(str(self.path), f"unexpected error: {error}", self.request_id)
+            return
+        if not self.cancelled:
+            self.signals.model_loaded.emit(model, self.request_id)
+
+
+class ClassifyTask(BackgroundTask):
+    """Read and classify files in batches, emitting one prediction per file as it is ready."""
+
+    def __init__(self, classifier: Classifier, paths: Sequence[Path], generation: int, batch_size: int = 8) -> None:
+        super().__init__()
+        self.classifier = classifier
+        self.paths = list(paths)
+        self.generation = generation
+        self.batch_size = batch_size
+
+    def work(self) -> None:
+        for prediction in classify_paths(
+            self.classifier, self.paths, top_k=DEFAULT_TOP_K, batch_size=self.batch_size, cancel=self.cancel_event
+        ):
+            if self.cancelled:
+                return
+            self.signals.prediction.emit(prediction, self.generation)

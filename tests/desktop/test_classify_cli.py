@@ -1,0 +1,105 @@
+"""convnet-classify end to end: CSV shape, error rows, exit codes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import onnx_factory
+from desktop.classify_cli import CSV_COLUMNS, main
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def image_folder(tmp_path: Path, write_png) -> Path:
+    folder = tmp_path / "images"
+    write_png("red.png", onnx_factory.mostly((240, 10, 10)), folder)
+    write_png("nested/deeper/green.png", onnx_factory.mostly((10, 240, 10)), folder)
+    write_png("nested/blue.png", onnx_factory.mostly((10, 10, 240)), folder)
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "text.png").write_text("I am not an image")
+    full = (folder / "red.png").read_bytes()
+    (folder / "truncated.png").write_bytes(full[: len(full) // 3])
+    (folder / "readme.txt").write_text("skipped: not an image extension")
+    return folder
+
+
+def _rows(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_folder_with_good_and_broken_files(colour_model: Path, image_folder: Path, capsys) -> None:
+    code = main([str(image_folder), "--model", str(colour_model), "--provider", "cpu", "--batch-size", "2"])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert out.splitlines()[0] == "path,label,confidence,top_k,error"
+    rows = {Path(r["path"]).name: r for r in _rows(out)}
+    assert set(rows) == {"red.png", "green.png", "blue.png", "empty.jpg", "text.png", "truncated.png"}
+    assert rows["red.png"]["label"] == "red"
+    assert rows["green.png"]["label"] == "green"
+    assert rows["blue.png"]["label"] == "blue"
+    good = rows["red.png"]
+    assert good["error"] == "" and len(good["confidence"].split(".")[1]) == 4
+    top_k = json.loads(good["top_k"])
+    assert top_k[0][0] == "red" and len(top_k) == 3
+    assert all(round(p, 4) == p for _, p in top_k)
+    for broken in ("empty.jpg", "text.png", "truncated.png"):
+        assert rows[broken]["error"], broken
+        assert rows[broken]["label"] == rows[broken]["confidence"] == rows[broken]["top_k"] == ""
+    assert "classified 3 images, 3 failed" in err
+    assert "provider CPUExecutionProvider" in err and "colours.onnx" in err
+
+
+def test_csv_file_is_written_and_exit_zero(colour_model: Path, tmp_path: Path, write_png, capsys) -> None:
+    image = write_png("one.png", onnx_factory.solid_image((0, 0, 255)))
+    out_csv = tmp_path / "out" / "results.csv"
+    code = main([str(image), "--model", str(colour_model), "--csv", str(out_csv), "--top-k", "2"])
+    out, err = capsys.readouterr()
+    assert code == 0 and out == ""
+    text = out_csv.read_text()
+    assert text.splitlines()[0] == ",".join(CSV_COLUMNS)
+    (row,) = _rows(text)
+    assert row["label"] == "blue" and len(json.loads(row["top_k"])) == 2
+    assert "classified 1 images, 0 failed" in err
+    assert [p.name for p in out_csv.parent.iterdir()] == ["results.csv"]  # no temp file left
+
+
+def test_bad_model_exits_2_with_one_line(tmp_path: Path, write_png, capsys) -> None:
+    image = write_png("x.png", onnx_factory.solid_image((0, 0, 255)))
+    bad = tmp_path / "bad.onnx"
+    bad.write_text("nope")
+    assert main([str(image), "--model", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("convnet-classify: error: bad.onnx could not be opened") and err.count("\n") == 1
+
+
+def test_usage_error_exits_2(capsys) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["--top-k", "0", "x.png"])
+    assert caught.value.code == 2
+
+
+def test_no_metadata_model_notes_it(plain_model: Path, tmp_path: Path, write_png, capsys) -> None:
+    image = write_png("g.png", onnx_factory.solid_image((0, 255, 0)))
+    assert main([str(image), "--model", str(plain_model), "--provider", "cpu"]) == 0
+    out, err = capsys.readouterr()
+    assert _rows(out)[0]["label"] == "class 1"
+    assert "no ConvNet Studio metadata" in err
+
+
+def test_runs_as_a_module_without_traceback(colour_model: Path, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "desktop.classify_cli", str(tmp_path / "missing.png"), "--model", str(colour_model)],
+        capture_output=True, text=True, cwd=REPO, timeout=60,
+    )
+    assert result.returncode == 1
+    assert "file not found" in result.stdout
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("classified 0 images, 1 failed")
