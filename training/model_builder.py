@@ -8,6 +8,8 @@ output lookups.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import keras
 from keras import layers
 
@@ -19,6 +21,7 @@ from training.weights import build_base_with_weights
 BASE_LAYER = "base"
 LOGITS_LAYER = "logits"
 PROBABILITIES_LAYER = "probabilities"
+TAPS_MODEL = "base_taps"
 
 
 def build_classifier(
@@ -87,3 +90,61 @@ def build_export_model(classifier: keras.Model) -> keras.Model:
     features, _, probabilities = features_and_logits(classifier, pixels)
     cam = GradCam(head_of(classifier), name="cam")(features)
     return keras.Model(image, [probabilities, cam], name="export")
+
+
+@dataclass
+class TrainingGraph:
+    """What to fit: `model` (the classifier itself, or a multi-output view sharing its
+    weights) and the per-output loss weights to compile it with."""
+
+    model: keras.Model
+    loss_weights: dict[str, float] = field(default_factory=lambda: {PROBABILITIES_LAYER: 1.0})
+    main_output: str = PROBABILITIES_LAYER
+
+    @property
+    def output_names(self) -> list[str]:
+        return list(self.loss_weights)
+
+    def targets(self, labels):
+        """The labels in the form `model.fit` wants: the same labels for every output."""
+        if len(self.loss_weights) == 1:
+            return labels
+        return {name: labels for name in self.loss_weights}
+
+
+def build_training_model(classifier: keras.Model, backbone: Backbone, num_classes: int) -> TrainingGraph:
+    """The graph to train: the classifier, plus auxiliary classifiers where the backbone has them.
+
+    With auxiliary taps (GoogLeNet) the result is pixels -> {"probabilities", "aux1", ...}:
+    it re-calls the classifier's own preprocessing, base and head layers, so fitting it
+    updates exactly the weights the classifier (and so the exported model) uses, while the
+    auxiliary layers live only in the training graph. The base is tapped through a
+    multi-output view of it (same layers), called once.
+    """
+    if not backbone.aux_taps:
+        return TrainingGraph(classifier, {PROBABILITIES_LAYER: 1.0})
+    base = classifier.get_layer(BASE_LAYER)
+    taps_model = keras.Model(
+        base.input, [base.output, *[base.get_layer(tap).output for tap in backbone.aux_taps]], name=TAPS_MODEL
+    )
+    pixels = keras.Input(classifier.input_shape[1:], name="pixels")
+    chain = _chain(classifier)
+    names = [layer.name for layer in chain]
+    x = pixels
+    for layer in chain[: names.index(BASE_LAYER)]:
+        x = layer(x)
+    features, *taps = taps_model(x, training=False) if not base.trainable else taps_model(x)
+    x = features
+    for layer in chain[names.index(BASE_LAYER) + 1 :]:
+        x = layer(x)
+    outputs = {PROBABILITIES_LAYER: x}
+    loss_weights = {PROBABILITIES_LAYER: 1.0}
+    for index, tap in enumerate(taps):
+        y = tap
+        for layer in backbone.build_aux_head(num_classes, index, tuple(tap.shape[1:])):
+            y = layer(y)
+        name = f"aux{index + 1}"
+        outputs[name] = y
+        loss_weights[name] = backbone.aux_loss_weight
+    model = keras.Model(pixels, outputs, name=f"{backbone.name}_training")
+    return TrainingGraph(model, loss_weights)

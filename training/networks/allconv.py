@@ -1,0 +1,47 @@
+"""The all-convolutional net, All-CNN-C (Springenberg, Dosovitskiy, Brox & Riedmiller,
+"Striving for Simplicity: The All Convolutional Net", ICLR 2015 workshop).
+
+Max-pooling is replaced by 3x3 convolutions with stride 2, and the fully connected layers
+by 1x1 convolutions and global averaging:
+
+  conv 3x3 (96) -> conv 3x3 (96) -> conv 3x3/2 (96) -> dropout 0.5
+  -> conv 3x3 (192) -> conv 3x3 (192) -> conv 3x3/2 (192) -> dropout 0.5
+  -> conv 3x3 valid (192) -> conv 1x1 (192)                    [base ends here: "conv8"]
+  -> conv 1x1 (classes, linear) -> global average pooling -> softmax   [head]
+
+ReLU after every convolution but the class one. The paper also drops 20% of the input
+pixels; that is left out here (the studio's augmentation does the input-side regularising).
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+LAST_CONV_LAYER = "conv8"
+CLASS_CONV_LAYER = "head_class_conv"
+DEFAULT_IMAGE_SIZE = 32
+MIN_IMAGE_SIZE = 16
+
+
+def allconv_features(inputs):
+    x = inputs
+    for index, (filters, stride) in enumerate([(96, 1), (96, 1), (96, 2), (192, 1), (192, 1), (192, 2)], start=1):
+        x = layers.Conv2D(filters, 3, strides=stride, padding="same", activation="relu", name=f"conv{index}")(x)
+        if stride == 2:
+            x = layers.Dropout(0.5, name=f"drop{index}")(x)
+    x = layers.Conv2D(192, 3, padding="valid", activation="relu", name="conv7")(x)
+    return layers.Conv2D(192, 1, activation="relu", name=LAST_CONV_LAYER)(x)
+
+
+def allconv_base(input_shape: tuple[int, int, int], name: str = "base") -> keras.Model:
+    inputs = keras.Input(input_shape)
+    return keras.Model(inputs, allconv_features(inputs), name=name)
+
+
+def allconv_head(num_classes: int) -> list[keras.layers.Layer]:
+    """1x1 class convolution then global averaging: the averaged class maps are the logits."""
+    return [
+        layers.Conv2D(num_classes, 1, activation=None, name=CLASS_CONV_LAYER),
+        layers.GlobalAveragePooling2D(name="logits"),
+    ]

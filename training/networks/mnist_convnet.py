@@ -1,0 +1,35 @@
+"""The small MNIST convnet of the course notes (Chollet's "Deep Learning with Python").
+
+28x28x1 -> conv 3x3 (32, relu) -> max-pool 2 -> conv 3x3 (64, relu) -> max-pool 2
+-> conv 3x3 (64, relu) -> flatten -> dense 64 (relu) -> dense classes (softmax).
+With 10 classes at 28x28 that is 320 + 18,496 + 36,928 + 36,928 + 650 = 93,322 parameters.
+The base ends at the third convolution (3x3x64 at 28x28), the map used for Grad-CAM.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+LAST_CONV_LAYER = "conv3"
+
+
+def mnist_convnet_features(inputs):
+    x = layers.Conv2D(32, 3, activation="relu", name="conv1")(inputs)
+    x = layers.MaxPooling2D(2, name="pool1")(x)
+    x = layers.Conv2D(64, 3, activation="relu", name="conv2")(x)
+    x = layers.MaxPooling2D(2, name="pool2")(x)
+    return layers.Conv2D(64, 3, activation="relu", name=LAST_CONV_LAYER)(x)
+
+
+def mnist_convnet_base(input_shape: tuple[int, int, int], name: str = "base") -> keras.Model:
+    inputs = keras.Input(input_shape)
+    return keras.Model(inputs, mnist_convnet_features(inputs), name=name)
+
+
+def mnist_convnet_head(num_classes: int) -> list[keras.layers.Layer]:
+    return [
+        layers.Flatten(name="head_flatten"),
+        layers.Dense(64, activation="relu", name="head_dense"),
+        layers.Dense(num_classes, name="logits"),
+    ]
