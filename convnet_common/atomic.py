@@ -9,6 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(destination: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside `destination`; rename it into place on success.
@@ -19,12 +25,19 @@ def atomic_path(destination: str | os.PathLike[str]) -> Iterator[Path]:
     destination = Path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{destination.name}.", suffix=".partial" + destination.suffix, dir=destination.parent
+        prefix=f".{destination.name}.", suffix=".partial" + "".join(destination.suffixes), dir=destination.parent
     )
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         yield tmp
+        # mkstemp creates 0600 files; give the result the mode a plain open() would,
+        # or keep the mode of the file being replaced.
+        try:
+            mode = destination.stat().st_mode & 0o777
+        except FileNotFoundError:
+            mode = 0o666 & ~_current_umask()
+        os.chmod(tmp, mode)
         os.replace(tmp, destination)
     finally:
         if tmp.exists():

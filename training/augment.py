@@ -21,6 +21,7 @@ class AugmentSpec:
     width_shift: float = 0.0
     height_shift: float = 0.0
     zoom: float = 0.0
+    shear: float = 0.0  # fraction of the image width a row may slide (Keras RandomShear)
     horizontal_flip: bool = False
     vertical_flip: bool = False
     brightness: float = 0.0
@@ -30,7 +31,7 @@ class AugmentSpec:
     def __post_init__(self) -> None:
         if self.fill_mode not in FILL_MODES:
             raise ValueError(f"fill_mode must be one of {FILL_MODES}, got {self.fill_mode!r}")
-        for name in ("width_shift", "height_shift", "zoom", "brightness", "contrast"):
+        for name in ("width_shift", "height_shift", "zoom", "shear", "brightness", "contrast"):
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {value}")
@@ -61,7 +62,8 @@ PRESETS: dict[str, AugmentSpec] = {
     "light": AugmentSpec(rotation_degrees=10, width_shift=0.1, height_shift=0.1, zoom=0.1),
     # The ImageDataGenerator settings the course notes use.
     "seed": AugmentSpec(
-        rotation_degrees=50, width_shift=0.2, height_shift=0.2, zoom=0.3, horizontal_flip=True, fill_mode="nearest"
+        rotation_degrees=50, width_shift=0.2, height_shift=0.2, shear=0.2, zoom=0.3, horizontal_flip=True,
+        fill_mode="nearest",
     ),
 }
 
@@ -100,6 +102,8 @@ def build_augmentation(spec: AugmentSpec, seed: int | None = None):
         steps.append(
             layers.RandomTranslation(spec.height_shift, spec.width_shift, fill_mode=spec.fill_mode, seed=seed)
         )
+    if spec.shear:
+        steps.append(layers.RandomShear(x_factor=spec.shear, fill_mode=spec.fill_mode, seed=seed))
     if spec.zoom:
         steps.append(layers.RandomZoom(spec.zoom, fill_mode=spec.fill_mode, seed=seed))
     if spec.brightness:

@@ -126,20 +126,35 @@ def load_batch(samples: list[Sample], image_size: int) -> tuple[np.ndarray, np.n
     return images, labels
 
 
+def class_weights_for(counts: list[int], mode: str, imbalance_ratio: float) -> list[float] | None:
+    """Inverse-frequency weights (mean 1) when asked, or when 'auto' finds the classes
+    imbalanced: the largest class holding more than `imbalance_ratio` times the smallest."""
+    if mode == "off" or not counts or min(counts) == 0:
+        return None
+    if mode == "auto" and max(counts) <= imbalance_ratio * min(counts):
+        return None
+    total, n = sum(counts), len(counts)
+    return [total / (n * count) for count in counts]
+
+
 def make_dataset(
     samples: list[Sample],
     image_size: int,
     batch_size: int,
     shuffle: bool,
     seed: int,
+    num_classes: int,
     augmentation=None,
+    output_names: tuple[str, ...] = (),
+    class_weights: list[float] | None = None,
     cache: bool = True,
 ):
-    """A tf.data pipeline of (float32 RGB 0..255, label) batches.
+    """A tf.data pipeline of (float32 RGB 0..255, one-hot label[, sample weight]) batches.
 
     Decoded images are cached in memory before augmentation, so every epoch sees fresh
     random variants without decoding files again. Augmentation layers run here, in the
-    input pipeline, and so never end up in the exported model.
+    input pipeline, and so never end up in the exported model. With several
+    `output_names` (auxiliary classifiers) the label is repeated for each output.
     """
     import tensorflow as tf
 
@@ -169,4 +184,20 @@ def make_dataset(
         dataset = dataset.map(
             lambda images, y: (augmentation(images, training=True), y), num_parallel_calls=tf.data.AUTOTUNE
         )
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    return dataset.map(label_encoder(num_classes, output_names, class_weights)).prefetch(tf.data.AUTOTUNE)
+
+
+def label_encoder(num_classes: int, output_names: tuple[str, ...] = (), class_weights: list[float] | None = None):
+    """Map (x, int label) to (x, one-hot[, per-output dict][, sample weight])."""
+    import tensorflow as tf
+
+    weights = tf.constant(class_weights, tf.float32) if class_weights else None
+
+    def encode(x, label):
+        one_hot = tf.one_hot(label, num_classes)
+        y = {name: one_hot for name in output_names} if len(output_names) > 1 else one_hot
+        if weights is None:
+            return x, y
+        return x, y, tf.gather(weights, label)
+
+    return encode

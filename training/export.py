@@ -35,6 +35,13 @@ class ExportReport:
     test_accuracy: float | None
     test_images: int
     size_bytes: int
+    precision: str = "fp32"
+    top1_agreement: float | None = None  # with the fp32 model, for fp16/int8
+    agreement_max_probability_difference: float | None = None
+
+
+PRECISIONS = ("fp32", "fp16", "int8")
+CALIBRATION_IMAGES = 256
 
 
 def _log(message: str) -> None:
@@ -62,9 +69,12 @@ def convert_to_onnx(export_model, image_size: int):
     import tf2onnx
 
     signature = (tf.TensorSpec((None, image_size, image_size, 3), tf.uint8, name=fmt.INPUT_NAME),)
+    from training.onnx_tools import fold_initializer_shapes
+
     proto, _ = tf2onnx.convert.from_keras(export_model, input_signature=signature, opset=fmt.OPSET)
     _name_outputs(proto, [fmt.PROBABILITIES_OUTPUT, fmt.CAM_OUTPUT])
-    return proto
+    # tf2onnx keeps weight-sized tensors whose only use is their shape: half the file.
+    return fold_initializer_shapes(proto)
 
 
 def _name_outputs(proto, wanted: list[str]) -> None:
@@ -115,9 +125,14 @@ def export_run(
     test_dir: str | None = None,
     tolerance: float = 1e-4,
     max_check_images: int = 256,
+    precision: str = "fp32",
 ) -> ExportReport:
+    """fp32 export checked against Keras; fp16/int8 are then derived from it and checked
+    for top-1 agreement with it (training.precision), before anything is written."""
     from training.model_builder import build_export_model
 
+    if precision not in PRECISIONS:
+        raise ExportError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     run_dir, out = Path(run_dir), Path(out)
     classifier, result, split = load_run(run_dir)
     labels: list[str] = result["labels"]
@@ -184,9 +199,37 @@ def export_run(
                 f"difference {prob_diff:.2e}, max activation-map difference {cam_diff:.2e} "
                 f"(tolerance {tolerance:.0e}); nothing was written to {out}"
             )
+        _log(f"fp32 parity with Keras on {len(images)} validation images: max probability difference "
+             f"{prob_diff:.2e}, max activation-map difference {cam_diff:.2e} ({tmp.stat().st_size / 1e6:.2f} MB)")
+        agreement = None
+        if precision != "fp32":
+            agreement = _convert_precision(proto, precision, split, image_size, images, tmp)
     size = out.stat().st_size
-    _log(
-        f"exported {out} ({size / 1e6:.2f} MB); parity on {len(images)} validation images: "
-        f"max probability difference {prob_diff:.2e}, max activation-map difference {cam_diff:.2e}"
+    _log(f"exported {out} ({precision}, {size / 1e6:.2f} MB)")
+    return ExportReport(
+        out, len(images), prob_diff, cam_diff, test_accuracy, test_images, size, precision,
+        agreement.top1_agreement if agreement else None,
+        agreement.max_probability_difference if agreement else None,
     )
-    return ExportReport(out, len(images), prob_diff, cam_diff, test_accuracy, test_images, size)
+
+
+def _convert_precision(proto, precision: str, split: dict, image_size: int, check_images: np.ndarray, tmp: Path):
+    """Convert the verified fp32 model and write it to `tmp`, or raise if it disagrees."""
+    from training.precision import PRECISION_THRESHOLDS, PrecisionError, convert_and_check
+
+    calibration = None
+    if precision == "int8":
+        train = [data.Sample(path, label) for path, label in split["train"]]
+        picks = np.random.default_rng(0).permutation(len(train))[:CALIBRATION_IMAGES]
+        calibration, _ = data.load_batch([train[i] for i in picks], image_size)
+    try:
+        converted, agreement = convert_and_check(proto, precision, calibration, check_images)
+    except PrecisionError as error:
+        raise ExportError(f"{precision} export failed: {error}") from None
+    tmp.write_bytes(converted.SerializeToString())
+    _log(
+        f"{precision} vs fp32 on {agreement.images} validation images: top-1 agreement "
+        f"{agreement.top1_agreement:.2%} (needs {PRECISION_THRESHOLDS[precision]:.1%}), max probability "
+        f"difference {agreement.max_probability_difference:.2e}"
+    )
+    return agreement

@@ -1,32 +1,43 @@
 """Train a classifier on a folder of class folders and leave a self-contained run folder.
 
+Two stages, as in the Keras transfer-learning guide: (1) the new head on a frozen base,
+(2) the top of the base unfrozen at a lower learning rate, its BatchNorm layers kept in
+inference mode. From-scratch networks train whole in stage 1 and skip stage 2.
+
 RUN_DIR/
-  config.yaml     the fully resolved configuration (reproduces the run with --seed)
-  best.keras      best checkpoint by validation accuracy (safe_mode loadable)
-  history.csv     per-epoch loss and accuracy
-  split.json      which files were used for training and validation, and skipped files
+  config.yaml     the fully resolved configuration (`--config` reads it back)
+  best.keras      best classifier by validation accuracy (safe_mode loadable)
+  history.csv     per-epoch stage, loss, accuracy and learning rate
+  split.json      training/validation files, and skipped files with the reason
   result.json     labels, counts, best validation accuracy, timings
+  checkpoints/    the resume point (`--resume RUN_DIR`), updated after every epoch
+  logs/           TensorBoard logs
 """
 
 from __future__ import annotations
 
-import csv
-import dataclasses
-import io
 import json
 import math
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
-import yaml
 
-from convnet_common.atomic import atomic_path, write_text_atomic
-from training import data, registry
+from convnet_common.atomic import write_text_atomic
+from training import data, feature_cache, registry
 from training.augment import AugmentSpec, build_augmentation, resolve_augment
-from training.model_builder import build_classifier
+from training.callbacks import (
+    AtomicBestCheckpoint,
+    HistoryLog,
+    ResumePoint,
+    ResumeState,
+    read_history,
+    restore_optimizer,
+)
+from training.config import TrainConfig, parse_unfreeze
+from training.model_builder import BASE_LAYER, build_classifier, build_training_model
 from training.registry import HeadOptions
 from training.weights import resolve_weights
 
@@ -34,73 +45,16 @@ CHECKPOINT_NAME = "best.keras"
 
 
 @dataclass
-class TrainConfig:
-    data_dir: str
-    out: str
-    backbone: str = "mobilenet_v2"
-    weights: str = "imagenet"
-    image_size: int | None = None
-    epochs: int = 10
-    batch_size: int = 32
-    learning_rate: float = 1e-3
-    val_fraction: float = 0.2
-    val_dir: str | None = None
-    seed: int = 1337
-    augment: str = "light"
-    dropout: float = 0.2
-    hidden_units: int = 0
-    normalize_polarity: bool = False
-    dataset_name: str | None = None
-    augmentation: dict = field(default_factory=dict)  # resolved AugmentSpec, filled in by train()
-
-    def to_yaml(self) -> str:
-        return yaml.safe_dump(dataclasses.asdict(self), sort_keys=False)
-
-
-@dataclass
 class TrainResult:
     run_dir: Path
     labels: list[str]
     best_val_accuracy: float
+    best_epoch: int
+    epochs_run: int
     train_images: int
     val_images: int
     skipped: list[tuple[str, str]]
-
-
-class AtomicBestCheckpoint(keras.callbacks.Callback):
-    """Save the model when validation accuracy improves, via a temp file and a rename,
-    so an interrupted save never leaves a broken checkpoint behind."""
-
-    def __init__(self, path: Path, monitor: str = "val_accuracy"):
-        super().__init__()
-        self.path, self.monitor = path, monitor
-        self.best = -math.inf
-        self.best_epoch = -1
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        value = (logs or {}).get(self.monitor)
-        if value is None or value <= self.best:
-            return
-        self.best, self.best_epoch = float(value), epoch + 1
-        with atomic_path(self.path) as tmp:
-            # Keras insists on the .keras suffix; atomic_path keeps it.
-            self.model.save(tmp)
-
-
-class HistoryLog(keras.callbacks.Callback):
-    """history.csv rewritten atomically after every epoch, so it survives an interruption."""
-
-    def __init__(self, path: Path):
-        super().__init__()
-        self.path, self.rows = path, []
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        self.rows.append({"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}})
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=list(self.rows[-1]))
-        writer.writeheader()
-        writer.writerows(self.rows)
-        write_text_atomic(self.path, buffer.getvalue())
+    interrupted: bool = False
 
 
 def _log(message: str) -> None:
@@ -122,87 +76,277 @@ def prepare_split(config: TrainConfig) -> tuple[data.ScannedFolder, list[data.Sa
     return scanned, train, val
 
 
-def train(config: TrainConfig) -> TrainResult:
-    backbone = registry.get_backbone(config.backbone)
-    config.image_size = config.image_size or backbone.default_image_size
-    spec: AugmentSpec = resolve_augment(config.augment)
-    config.augmentation = spec.to_dict()
-    config.dataset_name = config.dataset_name or Path(config.data_dir).resolve().name
-    weights = resolve_weights(config.weights, backbone)
+def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
+    if name == "sgd":
+        return keras.optimizers.SGD(learning_rate, momentum=0.9)
+    if name == "rmsprop":
+        return keras.optimizers.RMSprop(learning_rate)
+    return keras.optimizers.Adam(learning_rate)
 
-    scanned, train_samples, val_samples = prepare_split(config)
-    for path, reason in scanned.skipped:
-        _log(f"skipped {path}: {reason}")
-    _log(
-        f"{len(scanned.class_names)} classes, {len(train_samples)} training and {len(val_samples)} validation "
-        f"images ({len(scanned.skipped)} skipped)"
-    )
 
-    keras.utils.set_random_seed(config.seed)
-    model = build_classifier(
-        backbone,
-        len(scanned.class_names),
-        config.image_size,
-        weights,
-        HeadOptions(dropout=config.dropout, hidden_units=config.hidden_units),
-        normalize_polarity=config.normalize_polarity,
-    )
-    model.compile(
-        optimizer=keras.optimizers.Adam(config.learning_rate),
-        loss=keras.losses.SparseCategoricalCrossentropy(),
-        metrics=["accuracy"],
-    )
+def set_trainable_for_stage(classifier: keras.Model, backbone: registry.Backbone, stage: int, unfreeze: str) -> int:
+    """Stage 1 freezes a pretrained base; stage 2 unfreezes its top layers but keeps every
+    BatchNorm frozen (the base is called with training=False, so they also stay in
+    inference mode). Returns how many base layers are trainable."""
+    base = classifier.get_layer(BASE_LAYER)
+    if stage == 1:
+        base.trainable = not backbone.frozen_base
+        return len(base.layers) if base.trainable else 0
+    amount = parse_unfreeze(unfreeze)
+    layers = [layer for layer in base.layers if not isinstance(layer, keras.layers.InputLayer)]
+    count = max(1, math.ceil(amount * len(layers))) if isinstance(amount, float) else min(amount, len(layers))
+    base.trainable = True
+    for index, layer in enumerate(layers):
+        layer.trainable = index >= len(layers) - count and not isinstance(layer, keras.layers.BatchNormalization)
+    return count
 
-    run_dir = Path(config.out)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(run_dir / "config.yaml", config.to_yaml())
-    split = {
-        "labels": scanned.class_names,
-        "train": [[s.path, s.label] for s in train_samples],
-        "val": [[s.path, s.label] for s in val_samples],
-        "skipped": [[path, reason] for path, reason in scanned.skipped],
-    }
-    write_text_atomic(run_dir / "split.json", json.dumps(split, indent=1))
 
-    augmentation = build_augmentation(spec, seed=config.seed)
-    train_ds = data.make_dataset(
-        train_samples, config.image_size, config.batch_size, shuffle=True, seed=config.seed, augmentation=augmentation
-    )
-    val_ds = data.make_dataset(val_samples, config.image_size, config.batch_size, shuffle=False, seed=config.seed)
-    checkpoint = AtomicBestCheckpoint(run_dir / CHECKPOINT_NAME)
-    started = time.perf_counter()
-    model.fit(
-        train_ds,
-        validation_data=val_ds,
-        epochs=config.epochs,
-        callbacks=[checkpoint, HistoryLog(run_dir / "history.csv")],
-        verbose=1 if sys.stdout.isatty() else 2,
-        shuffle=False,  # the tf.data pipeline already shuffles, seeded
-    )
-    seconds = time.perf_counter() - started
-    result = TrainResult(
-        run_dir=run_dir,
-        labels=scanned.class_names,
-        best_val_accuracy=checkpoint.best,
-        train_images=len(train_samples),
-        val_images=len(val_samples),
-        skipped=scanned.skipped,
-    )
-    summary = {
-        "labels": result.labels,
-        "backbone": backbone.name,
-        "image_size": config.image_size,
-        "dataset": config.dataset_name,
-        "train_images": result.train_images,
-        "val_images": result.val_images,
-        "skipped_images": len(result.skipped),
-        "best_val_accuracy": result.best_val_accuracy,
-        "best_epoch": checkpoint.best_epoch,
-        "epochs": config.epochs,
-        "weights": config.weights,
-        "normalize_polarity": config.normalize_polarity,
-        "train_seconds": round(seconds, 1),
-    }
-    write_text_atomic(run_dir / "result.json", json.dumps(summary, indent=2))
-    _log(f"best validation accuracy {checkpoint.best:.4f} (epoch {checkpoint.best_epoch}); run saved in {run_dir}")
-    return result
+def _distribution_strategy(enabled: bool):
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if enabled and len(gpus) > 1:
+        _log(f"training on {len(gpus)} GPUs with MirroredStrategy")
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+class Trainer:
+    """One run: resolves the configuration, prepares data, and runs the stages."""
+
+    def __init__(self, config: TrainConfig, resume: ResumeState | None = None, callbacks: list | None = None):
+        config.validate()
+        self.config = config
+        self.resume = resume
+        self.extra_callbacks = callbacks or []
+        self.backbone = registry.get_backbone(config.backbone)
+        config.image_size = config.image_size or self.backbone.default_image_size
+        if config.fine_tune_epochs is None:
+            config.fine_tune_epochs = 5 if self.backbone.frozen_base else 0
+        self.spec: AugmentSpec = resolve_augment(config.augment)
+        config.augmentation = self.spec.to_dict()
+        config.dataset_name = config.dataset_name or Path(config.data_dir).resolve().name
+        # A resumed run loads its weights from the checkpoint: no download needed.
+        self.weights = None if resume else resolve_weights(config.weights, self.backbone)
+        self.run_dir = Path(config.out)
+
+    # data ---------------------------------------------------------------------------
+    def _prepare_data(self) -> None:
+        config = self.config
+        self.scanned, self.train_samples, self.val_samples = prepare_split(config)
+        for path, reason in self.scanned.skipped:
+            _log(f"skipped {path}: {reason}")
+        counts = [sum(1 for s in self.train_samples if s.label == i) for i in range(len(self.scanned.class_names))]
+        self.class_weights = data.class_weights_for(counts, config.class_weights, config.imbalance_ratio)
+        _log(
+            f"{len(self.scanned.class_names)} classes, {len(self.train_samples)} training and "
+            f"{len(self.val_samples)} validation images ({len(self.scanned.skipped)} skipped)"
+            + (", class weights on" if self.class_weights else "")
+        )
+
+    def _write_records(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.config.save(self.run_dir / "config.yaml")
+        split = {
+            "labels": self.scanned.class_names,
+            "train": [[s.path, s.label] for s in self.train_samples],
+            "val": [[s.path, s.label] for s in self.val_samples],
+            "skipped": [[path, reason] for path, reason in self.scanned.skipped],
+            "class_weights": self.class_weights,
+        }
+        write_text_atomic(self.run_dir / "split.json", json.dumps(split, indent=1))
+
+    # model --------------------------------------------------------------------------
+    def _build(self) -> None:
+        config = self.config
+        self.num_classes = len(self.scanned.class_names)
+        self.classifier = build_classifier(
+            self.backbone,
+            self.num_classes,
+            config.image_size,
+            self.weights,
+            HeadOptions(config.dropout, config.hidden_units, config.hidden_activation),
+            normalize_polarity=config.normalize_polarity,
+        )
+        self.graph = build_training_model(self.classifier, self.backbone, self.num_classes)
+        self.output_names = tuple(self.graph.loss_weights) if len(self.graph.loss_weights) > 1 else ()
+        if self.resume and self.resume.checkpoint:
+            self.graph.model.load_weights(self.run_dir / "checkpoints" / f"{self.resume.checkpoint}.weights.h5")
+
+    def _compile(self, model: keras.Model, learning_rate: float, multi_output: bool) -> str:
+        loss = keras.losses.CategoricalCrossentropy(label_smoothing=self.config.label_smoothing)
+        optimizer = make_optimizer(self.config.optimizer, learning_rate)
+        if multi_output:
+            names = list(self.graph.loss_weights)
+            model.compile(
+                optimizer=optimizer,
+                loss={name: loss for name in names},
+                loss_weights=dict(self.graph.loss_weights),
+                metrics={self.graph.main_output: ["accuracy"]},
+            )
+            return f"val_{self.graph.main_output}_accuracy"
+        model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
+        return "val_accuracy"
+
+    # stages -------------------------------------------------------------------------
+    def _stage_inputs(self, stage: int):
+        """The model to fit and its datasets; cached features when the base is frozen."""
+        config = self.config
+        use_cache = (
+            stage == 1 and self.backbone.frozen_base and self.spec.is_identity and config.feature_cache
+            and not self.output_names
+        )
+        if use_cache:
+            extractor, head_model = feature_cache.build_extractor_and_head(self.classifier)
+            started = time.perf_counter()
+            train_features = feature_cache.extract(extractor, self.train_samples, config.image_size, config.batch_size)
+            val_features = feature_cache.extract(extractor, self.val_samples, config.image_size, config.batch_size)
+            _log(f"frozen base: features of {len(train_features) + len(val_features)} images cached "
+                 f"in {time.perf_counter() - started:.1f} s; the head trains on the cache")
+            train_ds = feature_cache.cached_dataset(train_features, self.train_samples, self.num_classes,
+                                                    config.batch_size, True, config.seed, self.class_weights)
+            val_ds = feature_cache.cached_dataset(val_features, self.val_samples, self.num_classes,
+                                                  config.batch_size, False, config.seed)
+            return head_model, False, train_ds, val_ds
+        augmentation = build_augmentation(self.spec, seed=config.seed)
+        common = dict(image_size=config.image_size, batch_size=config.batch_size, seed=config.seed,
+                      num_classes=self.num_classes, output_names=self.output_names)
+        train_ds = data.make_dataset(self.train_samples, shuffle=True, augmentation=augmentation,
+                                     class_weights=self.class_weights, **common)
+        val_ds = data.make_dataset(self.val_samples, shuffle=False, **common)
+        return self.graph.model, bool(self.output_names), train_ds, val_ds
+
+    def _run_stage(self, stage: int, epochs: int, learning_rate: float, state: ResumeState,
+                   history_rows: list[dict]) -> ResumeState:
+        trainable = set_trainable_for_stage(self.classifier, self.backbone, stage, self.config.unfreeze)
+        model, multi_output, train_ds, val_ds = self._stage_inputs(stage)
+        monitor = self._compile(model, learning_rate, multi_output)
+        resuming_stage = state.stage == stage and state.stage_end is not None
+        start = state.next_epoch
+        end = state.stage_end if resuming_stage else start + epochs
+        if resuming_stage and state.optimizer_stage == stage and state.checkpoint:
+            restore_optimizer(model.optimizer, model.trainable_variables,
+                              self.run_dir / "checkpoints" / f"{state.checkpoint}.optimizer.npz")
+        what = "head on a frozen base" if stage == 1 and self.backbone.frozen_base else (
+            "whole network" if stage == 1 else f"top {trainable} base layers unfrozen")
+        _log(f"stage {stage} ({what}): epochs {start + 1}-{end}, "
+             f"learning rate {float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)):.2e}")
+
+        self.best_checkpoint = AtomicBestCheckpoint(self.run_dir / CHECKPOINT_NAME, self.classifier, monitor,
+                                                    best=state.best)
+        self.best_checkpoint.best_epoch = state.best_epoch
+        rename = {monitor: "val_accuracy", monitor[4:]: "accuracy"} if multi_output else {}
+        callbacks = [
+            self.best_checkpoint,
+            HistoryLog(self.run_dir / "history.csv", stage, history_rows, rename),
+            ResumePoint(self.run_dir, self.graph.model, stage, end, self.best_checkpoint),
+        ]
+        if self.config.early_stopping_patience:
+            callbacks.append(keras.callbacks.EarlyStopping(monitor, patience=self.config.early_stopping_patience,
+                                                           mode="max"))
+        if self.config.reduce_lr_patience:
+            callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor, factor=0.2, mode="max",
+                                                               patience=self.config.reduce_lr_patience))
+        if self.config.tensorboard:
+            callbacks.append(keras.callbacks.TensorBoard(str(self.run_dir / "logs"), write_graph=False))
+        history = model.fit(
+            train_ds,
+            validation_data=val_ds,
+            initial_epoch=start,
+            epochs=end,
+            callbacks=callbacks + self.extra_callbacks,
+            verbose=1 if sys.stdout.isatty() else 2,
+            shuffle=False,  # the tf.data pipeline already shuffles, seeded
+        )
+        completed = history.epoch[-1] + 1 if history.epoch else start
+        next_state = ResumeState(stage=stage + 1, next_epoch=completed, best=self.best_checkpoint.best,
+                                 best_epoch=self.best_checkpoint.best_epoch, checkpoint=state.checkpoint)
+        latest = ResumeState.load(self.run_dir)
+        if latest is not None:
+            next_state.checkpoint = latest.checkpoint
+        next_state.save(self.run_dir)
+        return next_state
+
+    def run(self) -> TrainResult:
+        self._prepare_data()
+        if self.resume is None:
+            self._write_records()
+        keras.utils.set_random_seed(self.config.seed)
+        with _distribution_strategy(self.config.distribute).scope():
+            self._build()
+            state = self.resume or ResumeState(stage=1, next_epoch=0)
+            history_rows = read_history(self.run_dir / "history.csv") if self.resume else []
+            history_rows = [row for row in history_rows if int(row["epoch"]) <= state.next_epoch]
+            stages = [(1, self.config.epochs, self.config.learning_rate)]
+            if self.backbone.frozen_base and self.config.fine_tune_epochs:
+                stages.append((2, self.config.fine_tune_epochs, self.config.fine_tune_learning_rate))
+            started = time.perf_counter()
+            for stage, epochs, learning_rate in stages:
+                if stage < state.stage or epochs == 0:
+                    continue
+                state = self._run_stage(stage, epochs, learning_rate, state, history_rows)
+        state.finished = True
+        state.save(self.run_dir)
+        return self._finish(state, time.perf_counter() - started)
+
+    def _finish(self, state: ResumeState, seconds: float) -> TrainResult:
+        result = TrainResult(self.run_dir, self.scanned.class_names, state.best, state.best_epoch,
+                             state.next_epoch, len(self.train_samples), len(self.val_samples), self.scanned.skipped)
+        summary = {
+            "labels": result.labels,
+            "backbone": self.backbone.name,
+            "image_size": self.config.image_size,
+            "dataset": self.config.dataset_name,
+            "train_images": result.train_images,
+            "val_images": result.val_images,
+            "skipped_images": len(result.skipped),
+            "best_val_accuracy": result.best_val_accuracy,
+            "best_epoch": result.best_epoch,
+            "epochs": result.epochs_run,
+            "weights": self.config.weights,
+            "normalize_polarity": self.config.normalize_polarity,
+            "train_seconds": round(seconds, 1),
+        }
+        write_text_atomic(self.run_dir / "result.json", json.dumps(summary, indent=2))
+        self._write_report()
+        _log(f"best validation accuracy {state.best:.4f} (epoch {state.best_epoch}); run saved in {self.run_dir}")
+        return result
+
+    def _write_report(self) -> None:
+        """The same report `convnet-train evaluate` writes, for the validation split."""
+        from training.evaluate import evaluate_samples, format_evaluation, keras_predict_fn
+
+        best = self.run_dir / CHECKPOINT_NAME
+        if not best.is_file():
+            return
+        import training.layers  # noqa: F401  registers the in-graph preprocessing layers
+
+        classifier = keras.models.load_model(best, safe_mode=True)
+        evaluation = evaluate_samples(
+            keras_predict_fn(classifier), self.val_samples, self.scanned.class_names, self.config.image_size,
+            self.run_dir / "report", history_csv=self.run_dir / "history.csv", skipped=self.scanned.skipped,
+            source=str(best),
+        )
+        _log(format_evaluation(evaluation))
+
+
+def train(config: TrainConfig, callbacks: list | None = None) -> TrainResult:
+    return Trainer(config, callbacks=callbacks).run()
+
+
+class NothingToResumeError(RuntimeError):
+    pass
+
+
+def resume(run_dir: str | Path, callbacks: list | None = None) -> TrainResult:
+    """Continue an interrupted run at the epoch, stage and learning rate where it stopped."""
+    run_dir = Path(run_dir)
+    state = ResumeState.load(run_dir)
+    if state is None or not state.checkpoint:
+        raise NothingToResumeError(f"{run_dir} has no resume point (no completed epoch was saved)")
+    if state.finished:
+        raise NothingToResumeError(f"the run in {run_dir} already finished")
+    config = TrainConfig.load(run_dir / "config.yaml")
+    config.out = str(run_dir)
+    _log(f"resuming {run_dir} at epoch {state.next_epoch + 1} (stage {state.stage})")
+    return Trainer(config, resume=state, callbacks=callbacks).run()

@@ -14,7 +14,11 @@ from training.model_builder import build_classifier, build_export_model, build_f
 pytestmark = pytest.mark.slow
 
 HEADS = [
-    pytest.param("lenet5", 32, registry.HeadOptions(), id="lenet5-flatten-120-84"),
+    pytest.param("lenet5", 32, registry.HeadOptions(), id="lenet5-avgpool-flatten-tanh120-tanh84"),
+    pytest.param("mnist_convnet", 28, registry.HeadOptions(), id="mnist-flatten-relu64"),
+    pytest.param("allconv", 32, registry.HeadOptions(), id="allconv-1x1conv-gap"),
+    pytest.param("alexnet", 64, registry.HeadOptions(), id="alexnet-flatten-relu4096-dropout-relu4096"),
+    pytest.param("googlenet", 32, registry.HeadOptions(), id="googlenet-gap-dropout-dense"),
     pytest.param("mobilenet_v2", 96, registry.HeadOptions(dropout=0.2), id="gap-dropout-dense"),
     pytest.param("mobilenet_v2", 96, registry.HeadOptions(dropout=0.0), id="gap-dense"),
     pytest.param(
@@ -56,10 +60,12 @@ def test_onnx_cam_matches_gradient_tape(backbone_name, size, head):
     backbone = registry.get_backbone(backbone_name)
     classifier = build_classifier(backbone, 4, size, weights=None, head=head)
     # Give the head weights with a spread like a trained one's, so maps are not trivial.
-    for layer in classifier.layers:
-        if layer.name in ("logits", "head_hidden"):
-            kernel, bias = layer.get_weights()
-            layer.set_weights([np.random.default_rng(1).normal(0, 1, kernel.shape).astype(np.float32), bias])
+    from training.model_builder import head_of
+
+    # The class layer's zero-ish initial spread would make every class map alike.
+    class_layer = [layer for layer in head_of(classifier) if layer.get_weights()][-1]
+    kernel, bias = class_layer.get_weights()
+    class_layer.set_weights([np.random.default_rng(1).normal(0, 1, kernel.shape).astype(np.float32), bias])
     images = np.random.default_rng(2).integers(0, 256, (3, size, size, 3), dtype=np.uint8)
 
     proto = convert_to_onnx(build_export_model(classifier), size)

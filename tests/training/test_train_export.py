@@ -85,3 +85,36 @@ def test_export_keeps_an_existing_file_when_it_fails(lenet_run, tmp_path, broken
     assert cli.main(["export", str(lenet_run), "--out", str(out)]) == 2
     assert out.read_bytes() == b"previous model"
     assert [p.name for p in tmp_path.iterdir()] == ["model.onnx"]
+
+
+@pytest.mark.parametrize("precision", ["fp16", "int8"])
+def test_export_at_lower_precision_reports_agreement(lenet_run, tmp_path, capsys, precision):
+    out = tmp_path / f"digits-{precision}.onnx"
+    assert cli.main(["export", str(lenet_run), "--out", str(out), "--precision", precision]) == 0
+    err = capsys.readouterr().err
+    assert f"{precision} vs fp32" in err and "top-1 agreement" in err
+    model = onnx.load(str(out))
+    assert {p.key: p.value for p in model.metadata_props}[fmt.KEY_PRECISION] == precision
+    assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.UINT8
+    for output in model.graph.output:
+        assert output.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+
+
+def test_training_writes_a_validation_report(lenet_run):
+    report = lenet_run / "report"
+    for name in ("metrics.json", "predictions.csv", "confusion_matrix.png", "misclassified.png",
+                 "curves_loss.png", "curves_accuracy.png"):
+        assert (report / name).is_file(), name
+    metrics = json.loads((report / "metrics.json").read_text())
+    result = json.loads((lenet_run / "result.json").read_text())
+    assert metrics["accuracy"] == pytest.approx(result["best_val_accuracy"], abs=1e-6)
+
+
+def test_evaluate_command_prints_metrics(lenet_run, digits_dir, tmp_path, capsys):
+    out = tmp_path / "m.onnx"
+    assert cli.main(["export", str(lenet_run), "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert cli.main(["evaluate", str(out), str(digits_dir), "--report", str(tmp_path / "report")]) == 0
+    printed = capsys.readouterr().out
+    assert "accuracy" in printed.lower() and "precision" in printed.lower()
+    assert (tmp_path / "report" / "confusion_matrix.png").is_file()

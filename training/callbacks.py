@@ -1,0 +1,140 @@
+"""Callbacks that make a run survivable: atomic best checkpoints, a history that is
+rewritten after every epoch, and a resume point that an interrupted run continues from.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from convnet_common.atomic import atomic_path, write_bytes_atomic, write_text_atomic
+
+
+class AtomicBestCheckpoint(keras.callbacks.Callback):
+    """Save `model_to_save` (the classifier, whatever graph is being fitted) when the
+    monitored metric improves, through a temp file and a rename."""
+
+    def __init__(self, path: Path, model_to_save: keras.Model, monitor: str, best: float = -math.inf):
+        super().__init__()
+        self.path, self.model_to_save, self.monitor = path, model_to_save, monitor
+        self.best = best
+        self.best_epoch = -1
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        value = (logs or {}).get(self.monitor)
+        if value is None or value <= self.best:
+            return
+        self.best, self.best_epoch = float(value), epoch + 1
+        with atomic_path(self.path) as tmp:  # keeps the .keras suffix Keras insists on
+            self.model_to_save.save(tmp)
+
+
+def read_history(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as handle:
+        return [dict(row) for row in csv.DictReader(handle)]
+
+
+class HistoryLog(keras.callbacks.Callback):
+    """history.csv (epoch, stage, metrics, learning rate), rewritten atomically each epoch."""
+
+    def __init__(self, path: Path, stage: int, rows: list[dict] | None = None, rename: dict | None = None):
+        super().__init__()
+        self.path, self.stage = path, stage
+        self.rows = rows if rows is not None else []
+        self.rename = rename or {}
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        row = {"epoch": epoch + 1, "stage": self.stage}
+        for key, value in (logs or {}).items():
+            row[self.rename.get(key, key)] = float(value)
+        row["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        self.rows.append(row)
+        fields: list[str] = []
+        for existing in self.rows:
+            fields.extend(key for key in existing if key not in fields)
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(self.rows)
+        write_text_atomic(self.path, buffer.getvalue())
+
+
+@dataclass
+class ResumeState:
+    stage: int  # the stage the next epoch belongs to
+    next_epoch: int  # zero-based global epoch index to start from
+    best: float = -math.inf
+    best_epoch: int = -1
+    stage_end: int | None = None  # global epoch at which the current stage ends, once started
+    optimizer_stage: int | None = None  # the stage whose optimizer state the checkpoint holds
+    checkpoint: str | None = None  # file stem inside checkpoints/
+    finished: bool = False
+
+    @classmethod
+    def load(cls, run_dir: Path) -> "ResumeState | None":
+        path = run_dir / "checkpoints" / "state.json"
+        if not path.is_file():
+            return None
+        return cls(**json.loads(path.read_text(encoding="utf-8")))
+
+    def save(self, run_dir: Path) -> None:
+        write_text_atomic(run_dir / "checkpoints" / "state.json", json.dumps(asdict(self), indent=2))
+
+
+def save_optimizer(optimizer: keras.optimizers.Optimizer, path: Path) -> None:
+    """Optimizer slots, step count and learning rate as plain arrays (no pickle)."""
+    buffer = io.BytesIO()
+    np.savez(buffer, *[keras.ops.convert_to_numpy(v) for v in optimizer.variables])
+    write_bytes_atomic(path, buffer.getvalue())
+
+
+def restore_optimizer(optimizer: keras.optimizers.Optimizer, variables: list, path: Path) -> None:
+    optimizer.build(variables)
+    with np.load(path, allow_pickle=False) as saved:
+        arrays = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+    if len(arrays) != len(optimizer.variables):
+        raise ValueError(f"{path} does not match this model's optimizer ({len(arrays)} vs {len(optimizer.variables)})")
+    for variable, value in zip(optimizer.variables, arrays):
+        variable.assign(value)
+
+
+class ResumePoint(keras.callbacks.Callback):
+    """After every epoch: weights and optimizer under epoch-numbered names, then state.json
+    pointing at them (written last), then older files removed. A kill at any moment
+    leaves state.json naming a complete checkpoint."""
+
+    def __init__(self, run_dir: Path, graph_model: keras.Model, stage: int, stage_end: int,
+                 best_checkpoint: AtomicBestCheckpoint):
+        super().__init__()
+        self.run_dir, self.graph_model, self.stage = run_dir, graph_model, stage
+        self.stage_end = stage_end
+        self.best_checkpoint = best_checkpoint
+        self.folder = run_dir / "checkpoints"
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        stem = f"epoch-{epoch + 1:04d}"
+        with atomic_path(self.folder / f"{stem}.weights.h5") as tmp:
+            self.graph_model.save_weights(tmp)
+        save_optimizer(self.model.optimizer, self.folder / f"{stem}.optimizer.npz")
+        ResumeState(
+            stage=self.stage,
+            next_epoch=epoch + 1,
+            best=self.best_checkpoint.best,
+            best_epoch=self.best_checkpoint.best_epoch,
+            stage_end=self.stage_end,
+            optimizer_stage=self.stage,
+            checkpoint=stem,
+        ).save(self.run_dir)
+        for old in self.folder.glob("epoch-*"):
+            if not old.name.startswith(stem + "."):
+                old.unlink(missing_ok=True)

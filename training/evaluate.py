@@ -1,0 +1,425 @@
+"""`convnet-train evaluate`: score a training run or an exported model on class folders.
+
+    evaluate(RUN_DIR | MODEL.onnx, DATA_DIR, report_dir=None, top_k=5) -> EvaluationResult
+
+prints (format_evaluation) accuracy, top-k accuracy and per-class precision / recall /
+F1, and writes a report folder (default RUN_DIR/report, or ./report-<model stem>):
+
+  metrics.json           everything printed, plus the confusion matrix and skipped files
+  predictions.csv        path, true, predicted, confidence, correct, top_k (JSON)
+  confusion_matrix.png   counts in the cells, colour = share of the true class
+  misclassified.png      contact sheet of the most confident mistakes
+  curves_loss.png        training vs validation per epoch (runs with a history.csv)
+  curves_accuracy.png
+
+A run is scored with its Keras checkpoint on float32 pixels 0..255 (what training saw);
+an .onnx file with ONNX Runtime on uint8 pixels (what the app sees). Images are decoded
+and resized with the same functions as training and the app.
+`evaluate_samples` does the same for an in-memory sample list and any predict function
+(the trainer scores its validation split this way at the end of a run).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from convnet_common import model_format as fmt
+from convnet_common.imaging import ImageReadError, load_image_rgb, resize_for_model
+from training import reports
+from training.data import DatasetError, Sample, scan_class_folders
+
+PredictFn = Callable[[np.ndarray], np.ndarray]  # uint8 NHWC batch -> (N, classes) probabilities
+
+
+class EvaluationError(DatasetError):
+    """The model or the data cannot be evaluated; the message says what to fix."""
+
+
+@dataclass
+class ClassMetrics:
+    name: str
+    precision: float | None  # None: the class was never predicted
+    recall: float | None  # None: the class has no images in the data
+    f1: float | None
+    support: int
+
+
+@dataclass
+class EvaluationResult:
+    source: str
+    data_dir: str | None
+    labels: list[str]
+    images: int
+    accuracy: float
+    top_k: int
+    top_k_accuracy: float
+    per_class: list[ClassMetrics]
+    macro: dict[str, float]  # precision, recall, f1 over the classes present in the data
+    weighted: dict[str, float]  # weighted by support
+    confusion_matrix: list[list[int]]  # rows: true class, columns: predicted class
+    misclassified: int
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    report_dir: Path | None = None
+    files: list[Path] = field(default_factory=list)
+
+    @property
+    def absent_classes(self) -> list[str]:
+        return [c.name for c in self.per_class if c.support == 0]
+
+    def to_dict(self) -> dict:
+        values = asdict(self)
+        values["report_dir"] = str(self.report_dir) if self.report_dir else None
+        values["files"] = [path.name for path in self.files]
+        values["skipped"] = [{"path": path, "reason": reason} for path, reason in self.skipped]
+        values["absent_classes"] = self.absent_classes
+        return values
+
+
+# --------------------------------------------------------------------------- models
+
+
+@dataclass
+class LoadedModel:
+    predict: PredictFn
+    labels: list[str]
+    image_size: tuple[int, int]  # height, width
+    history_csv: Path | None
+    default_report_dir: Path
+    batch_size: int | None = None  # a fixed batch size the model insists on
+
+
+def keras_predict_fn(model) -> PredictFn:
+    """A Keras classifier (float32 RGB 0..255 in, softmax out) as a uint8-batch predict function."""
+
+    def predict(images: np.ndarray) -> np.ndarray:
+        outputs = model.predict_on_batch(images.astype(np.float32))
+        if isinstance(outputs, dict):  # a multi-output training graph: the main classifier
+            outputs = outputs.get("probabilities", next(iter(outputs.values())))
+        elif isinstance(outputs, (list, tuple)):
+            outputs = outputs[0]
+        return np.asarray(outputs)
+
+    return predict
+
+
+def onnx_predict_fn(session) -> PredictFn:
+    names = [output.name for output in session.get_outputs()]
+    if fmt.PROBABILITIES_OUTPUT in names:
+        output = fmt.PROBABILITIES_OUTPUT
+    else:
+        two_d = [o.name for o in session.get_outputs() if len(o.shape or []) == 2]
+        if len(two_d) != 1:
+            raise EvaluationError(f"the model has no '{fmt.PROBABILITIES_OUTPUT}' output (outputs: {', '.join(names)})")
+        output = two_d[0]
+    input_name = session.get_inputs()[0].name
+
+    def predict(images: np.ndarray) -> np.ndarray:
+        return np.asarray(session.run([output], {input_name: images})[0])
+
+    return predict
+
+
+def _load_onnx(path: Path) -> LoadedModel:
+    import onnxruntime as ort
+
+    try:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as error:  # onnxruntime's own exception types
+        raise EvaluationError(f"{path}: not a loadable ONNX model ({str(error).splitlines()[0]})") from None
+    metadata = session.get_modelmeta().custom_metadata_map
+    model_input = session.get_inputs()[0]
+    shape = list(model_input.shape)
+    if model_input.type != "tensor(uint8)" or len(shape) != 4 or shape[3] != 3:
+        raise EvaluationError(
+            f"{path}: model input must be uint8 NHWC RGB [N, height, width, 3]; this file's input is "
+            f"{model_input.type} {shape}"
+        )
+    if isinstance(shape[1], int) and isinstance(shape[2], int):
+        size = (shape[1], shape[2])
+    elif fmt.KEY_INPUT_SIZE in metadata:
+        size = tuple(int(v) for v in json.loads(metadata[fmt.KEY_INPUT_SIZE]))
+    else:
+        raise EvaluationError(f"{path}: the input height and width are not fixed numbers ({shape})")
+    predict = onnx_predict_fn(session)
+    if fmt.KEY_LABELS in metadata:
+        labels = json.loads(metadata[fmt.KEY_LABELS])
+    else:  # a plain ONNX file: generic names, as the app gives them
+        probe = predict(np.zeros((shape[0] if isinstance(shape[0], int) else 1, *size, 3), np.uint8))
+        labels = [f"class {i}" for i in range(probe.shape[1])]
+    if not isinstance(labels, list) or not labels or not all(isinstance(label, str) for label in labels):
+        raise EvaluationError(f"{path}: metadata 'labels' must be a non-empty JSON list of strings")
+    fixed_batch = shape[0] if isinstance(shape[0], int) and shape[0] > 0 else None
+    return LoadedModel(predict, labels, size, None, Path.cwd() / f"report-{path.stem}", fixed_batch)
+
+
+def _load_run(run_dir: Path) -> LoadedModel:
+    import keras
+
+    import training.layers  # noqa: F401  registers the in-graph preprocessing layers
+    from training.trainer import CHECKPOINT_NAME
+
+    checkpoint, result_json = run_dir / CHECKPOINT_NAME, run_dir / "result.json"
+    if not checkpoint.is_file() or not result_json.is_file():
+        raise EvaluationError(
+            f"{run_dir} is not a finished training run (needs {CHECKPOINT_NAME} and result.json); "
+            f"pass a run folder or an exported .onnx file"
+        )
+    model = keras.models.load_model(checkpoint, safe_mode=True)
+    result = json.loads(result_json.read_text(encoding="utf-8"))
+    size = int(result["image_size"])
+    history = run_dir / "history.csv"
+    return LoadedModel(
+        keras_predict_fn(model), list(result["labels"]), (size, size), history if history.is_file() else None,
+        run_dir / "report",
+    )
+
+
+def load_model(source: str | os.PathLike[str]) -> LoadedModel:
+    source = Path(source)
+    if source.is_dir():
+        return _load_run(source)
+    if source.is_file() and source.suffix.lower() == ".onnx":
+        return _load_onnx(source)
+    if not source.exists():
+        raise EvaluationError(f"{source} not found: pass a training run folder or an exported .onnx file")
+    raise EvaluationError(f"{source} is neither a training run folder nor an .onnx file")
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+def _predict_all(
+    predict: PredictFn, samples: Sequence[Sample], image_size: tuple[int, int], batch_size: int, fixed_batch: int | None
+) -> tuple[list[Sample], np.ndarray, list[tuple[str, str]]]:
+    """Decode and predict batch by batch (never all images in memory at once)."""
+    kept, chunks, skipped = [], [], []
+    step = fixed_batch or batch_size
+    for start in range(0, len(samples), step):
+        images, batch = [], []
+        for sample in samples[start : start + step]:
+            try:
+                images.append(resize_for_model(load_image_rgb(sample.path), *image_size))
+            except ImageReadError as error:  # changed since the scan
+                skipped.append((sample.path, str(error).split(": ", 1)[-1]))
+                continue
+            batch.append(sample)
+        if not batch:
+            continue
+        array = np.stack(images)
+        if fixed_batch and len(array) < fixed_batch:
+            array = np.concatenate([array, np.zeros((fixed_batch - len(array), *array.shape[1:]), np.uint8)])
+        probabilities = np.asarray(predict(array), dtype=np.float64)[: len(batch)]
+        kept.extend(batch)
+        chunks.append(probabilities)
+    return kept, (np.concatenate(chunks) if chunks else np.zeros((0, 0))), skipped
+
+
+def _metrics(truth: np.ndarray, probabilities: np.ndarray, labels: list[str], top_k: int):
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+    n = len(labels)
+    predicted = probabilities.argmax(axis=1)
+    everything = list(range(n))
+    precision, recall, f1, support = precision_recall_fscore_support(
+        truth, predicted, labels=everything, zero_division=0.0
+    )
+    predicted_counts = np.bincount(predicted, minlength=n)
+    per_class = []
+    for i, name in enumerate(labels):
+        present, chosen = support[i] > 0, predicted_counts[i] > 0
+        per_class.append(
+            ClassMetrics(
+                name,
+                float(precision[i]) if chosen or present else None,
+                float(recall[i]) if present else None,
+                float(f1[i]) if present else None,
+                int(support[i]),
+            )
+        )
+    present = sorted(set(truth.tolist()))
+    averages = {}
+    for average in ("macro", "weighted"):
+        p, r, f, _ = precision_recall_fscore_support(truth, predicted, labels=present, average=average, zero_division=0.0)
+        averages[average] = {"precision": float(p), "recall": float(r), "f1": float(f)}
+    k = min(top_k, n)
+    top = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
+    top_k_accuracy = float(np.mean(np.any(top == truth[:, None], axis=1)))
+    matrix = confusion_matrix(truth, predicted, labels=everything)
+    return predicted, top, per_class, averages, top_k_accuracy, matrix
+
+
+def evaluate_samples(
+    predict_fn: PredictFn,
+    samples: Sequence[Sample],
+    labels: Sequence[str],
+    image_size: int | tuple[int, int],
+    report_dir: str | os.PathLike[str] | None,
+    history_csv: str | os.PathLike[str] | None = None,
+    top_k: int = 5,
+    batch_size: int = 64,
+    skipped: Sequence[tuple[str, str]] = (),
+    source: str = "",
+    data_dir: str | None = None,
+    fixed_batch: int | None = None,
+) -> EvaluationResult:
+    """Score `samples` (labels index into `labels`) and write the report (unless report_dir is None).
+
+    predict_fn maps a uint8 NHWC batch to (N, classes) probabilities; for a Keras
+    classifier use keras_predict_fn(model).
+    """
+    labels = list(labels)
+    if top_k < 1:
+        raise EvaluationError(f"--top-k must be at least 1, got {top_k}")
+    size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+    kept, probabilities, late_skips = _predict_all(predict_fn, list(samples), size, batch_size, fixed_batch)
+    skipped = list(skipped) + late_skips
+    if not kept:
+        raise EvaluationError(f"no readable images to evaluate{f' in {data_dir}' if data_dir else ''}")
+    if probabilities.shape[1] != len(labels):
+        raise EvaluationError(
+            f"the model gives {probabilities.shape[1]} class probabilities but has {len(labels)} labels"
+        )
+    truth = np.array([sample.label for sample in kept], dtype=np.int64)
+    predicted, top, per_class, averages, top_k_accuracy, matrix = _metrics(truth, probabilities, labels, top_k)
+    rows = [
+        {
+            "path": sample.path,
+            "true": labels[truth[i]],
+            "predicted": labels[predicted[i]],
+            "confidence": float(probabilities[i, predicted[i]]),
+            "correct": bool(predicted[i] == truth[i]),
+            "top_k": [(labels[j], float(probabilities[i, j])) for j in top[i]],
+        }
+        for i, sample in enumerate(kept)
+    ]
+    result = EvaluationResult(
+        source=str(source),
+        data_dir=str(data_dir) if data_dir is not None else None,
+        labels=labels,
+        images=len(kept),
+        accuracy=float(np.mean(predicted == truth)),
+        top_k=min(top_k, len(labels)),
+        top_k_accuracy=top_k_accuracy,
+        per_class=per_class,
+        macro=averages["macro"],
+        weighted=averages["weighted"],
+        confusion_matrix=matrix.tolist(),
+        misclassified=int(np.sum(predicted != truth)),
+        skipped=skipped,
+    )
+    if report_dir is not None:
+        write_report(result, rows, Path(report_dir), history_csv)
+    return result
+
+
+def write_report(result: EvaluationResult, rows: list[dict], report_dir: Path, history_csv=None) -> None:
+    report_dir.mkdir(parents=True, exist_ok=True)
+    files = [
+        reports.write_predictions_csv(report_dir / reports.PREDICTIONS, rows),
+        reports.plot_confusion_matrix(report_dir / reports.CONFUSION_MATRIX, np.array(result.confusion_matrix),
+                                      result.labels),
+        reports.plot_misclassified(report_dir / reports.MISCLASSIFIED, [r for r in rows if not r["correct"]],
+                                   result.images),
+    ]
+    files.extend(reports.write_training_curves(history_csv, report_dir))
+    result.report_dir = report_dir
+    result.files = files + [report_dir / reports.METRICS]
+    metrics = result.to_dict()
+    metrics["evaluated_at"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    reports.write_metrics_json(report_dir / reports.METRICS, metrics)
+
+
+def _check_class_folders(data_dir: Path, labels: list[str]) -> None:
+    if not data_dir.is_dir():
+        raise EvaluationError(f"data folder not found: {data_dir}")
+    folders = sorted(p.name for p in data_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    unknown = [name for name in folders if name not in labels]
+    if unknown:
+        known = ", ".join(labels[:20]) + (f", … ({len(labels)} in all)" if len(labels) > 20 else "")
+        raise EvaluationError(
+            f"class folder(s) in {data_dir} that the model does not know: {', '.join(unknown)}. "
+            f"The model's classes are: {known}"
+        )
+    if not folders:
+        raise EvaluationError(f"{data_dir} holds no class folders: put the images in one sub-folder per class")
+
+
+def evaluate(
+    source: str | os.PathLike[str],
+    data_dir: str | os.PathLike[str],
+    report_dir: str | os.PathLike[str] | None = None,
+    top_k: int = 5,
+    batch_size: int = 64,
+) -> EvaluationResult:
+    """Score a run folder (Keras checkpoint) or an exported .onnx on DATA_DIR's class folders."""
+    model = load_model(source)
+    data_dir = Path(data_dir)
+    _check_class_folders(data_dir, model.labels)
+    scanned = scan_class_folders(data_dir, class_names=model.labels)
+    if not scanned.samples:
+        raise EvaluationError(f"{data_dir} contains no readable images in its class folders")
+    return evaluate_samples(
+        model.predict,
+        scanned.samples,
+        model.labels,
+        model.image_size,
+        Path(report_dir) if report_dir is not None else model.default_report_dir,
+        history_csv=model.history_csv,
+        top_k=top_k,
+        batch_size=batch_size,
+        skipped=scanned.skipped,
+        source=str(source),
+        data_dir=str(data_dir),
+        fixed_batch=model.batch_size,
+    )
+
+
+# --------------------------------------------------------------------------- text
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def format_evaluation(result: EvaluationResult, max_skipped: int = 20) -> str:
+    width = max(12, min(40, max(len(c.name) for c in result.per_class)))
+    lines = [
+        f"evaluated {result.source} on {result.images} images"
+        + (f" from {result.data_dir}" if result.data_dir else "")
+        + (f" ({len(result.skipped)} skipped)" if result.skipped else ""),
+        f"accuracy:        {result.accuracy:.4f}  ({result.images - result.misclassified}/{result.images})",
+        f"top-{result.top_k} accuracy:  {result.top_k_accuracy:.4f}",
+        "",
+        f"{'class':<{width}}  {'precision':>9}  {'recall':>9}  {'f1':>9}  {'support':>7}",
+    ]
+    for c in result.per_class:
+        name = c.name if len(c.name) <= width else c.name[: width - 1] + "…"
+        note = "  (no images in the data)" if c.support == 0 else ""
+        lines.append(
+            f"{name:<{width}}  {_number(c.precision):>9}  {_number(c.recall):>9}  {_number(c.f1):>9}  {c.support:>7}{note}"
+        )
+    lines.append("")
+    for title, values in (("macro avg", result.macro), ("weighted avg", result.weighted)):
+        lines.append(
+            f"{title:<{width}}  {values['precision']:>9.4f}  {values['recall']:>9.4f}  {values['f1']:>9.4f}  "
+            f"{result.images:>7}"
+        )
+    if result.absent_classes:
+        lines.append(f"averages are over the {len(result.labels) - len(result.absent_classes)} classes present in the data")
+    if result.skipped:
+        lines.append("")
+        lines.append(f"skipped {len(result.skipped)} unreadable file(s):")
+        lines.extend(f"  {path}: {reason}" for path, reason in result.skipped[:max_skipped])
+        if len(result.skipped) > max_skipped:
+            lines.append(f"  … and {len(result.skipped) - max_skipped} more (all listed in {reports.METRICS})")
+    if result.report_dir is not None:
+        lines.append("")
+        lines.append(f"report: {result.report_dir} ({', '.join(path.name for path in result.files)})")
+    return "\n".join(lines)
