@@ -60,13 +60,18 @@ def draw_font_digit(digit: int, font: int, rng: np.random.Generator) -> np.ndarr
 
 
 def to_uint8(canvas: np.ndarray, dark_on_light: bool, rng: np.random.Generator) -> np.ndarray:
-    background, ink = rng.uniform(0, 60), rng.uniform(170, 255)
+    """Ink on a background of random brightness, lit unevenly from one side, with noise."""
+    background, ink = rng.uniform(0, 90), rng.uniform(160, 255)
+    side = canvas.shape[1]
+    lighting = np.linspace(rng.uniform(0.7, 1.0), 1.0, side, dtype=np.float32)
+    lighting = lighting[None, :] if rng.random() < 0.5 else lighting[::-1][:, None]
     image = background + canvas * (ink - background)
-    image += rng.normal(0, rng.uniform(0, 8), image.shape)
-    image = np.clip(image, 0, 255)
     if dark_on_light:
-        image = 255 - image
-    return image.astype(np.uint8)
+        image = (255 - image) * lighting
+    else:
+        image = image * lighting
+    image += rng.normal(0, rng.uniform(0, 8), image.shape)
+    return np.clip(image, 0, 255).astype(np.uint8)
 
 
 def sklearn_digit(image_8x8: np.ndarray, rng: np.random.Generator, pad: bool) -> np.ndarray:
@@ -111,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=str(REPO / "exported_models" / "digits-lenet5.onnx"))
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--drawn-per-font", type=int, default=60)
     parser.add_argument("--work-dir", default=None, help="keep the generated data and run here")
     args = parser.parse_args(argv)
@@ -128,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
         status = cli.main(
             ["train", str(train_dir), "--backbone", "lenet5", "--weights", "none", "--image-size", "32",
              "--epochs", str(args.epochs), "--batch-size", "64", "--augment", "light", "--dropout", "0",
-             "--normalize-polarity", "--dataset-name", "sklearn-digits+drawn-digits", "--out", str(run_dir)] + common
+             "--normalize-polarity", "--dataset-name", "sklearn-digits+drawn-digits", "--early-stopping-patience", "0",
+             "--reduce-lr-patience", "4", "--no-tensorboard", "--deterministic", "--out", str(run_dir)] + common
         )
         if status:
             return status

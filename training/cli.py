@@ -52,6 +52,7 @@ def _train_parser(subparsers) -> None:
     _bool_flag(g, "feature-cache", d.feature_cache, "train a frozen-base head on cached features")
     _bool_flag(g, "distribute", d.distribute, "MirroredStrategy when more than one GPU is visible")
     _bool_flag(g, "tensorboard", d.tensorboard, "write TensorBoard logs to RUN_DIR/logs")
+    _bool_flag(g, "deterministic", d.deterministic, "bit-for-bit repeatable runs (slower input pipeline)")
     g = p.add_argument_group("data")
     g.add_argument("--val-fraction", type=float, default=d.val_fraction, help="held-out share per class")
     g.add_argument("--val-dir", default=d.val_dir, help="use this folder for validation instead of a split")

@@ -50,6 +50,9 @@ class TrainConfig:
     feature_cache: bool = True
     distribute: bool = True
     tensorboard: bool = True
+    # Bit-for-bit repeatable runs (TensorFlow op determinism; random augmentation then runs
+    # sequentially in the input pipeline, which is slower).
+    deterministic: bool = False
     normalize_polarity: bool = False
     dataset_name: str | None = None
     augmentation: dict = field(default_factory=dict)  # the resolved AugmentSpec, filled in by train()

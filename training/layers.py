@@ -24,11 +24,13 @@ class RgbToGrey(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="convnet_studio")
 class NormalizePolarity(keras.layers.Layer):
-    """Make every image light-on-dark by inverting those whose border is bright.
+    """Make every image light-on-dark at full contrast.
 
     Expects values in [0, 1]. A digit written dark on white paper has a bright border;
-    the training digits are light on dark. Deciding from the border keeps the rule
-    independent of how much ink the symbol uses.
+    the training digits are light on dark, so images with a bright border are inverted.
+    Deciding from the border keeps the rule independent of how much ink the symbol uses.
+    Then each image is stretched to span [0, 1], so grey paper, dim photos and faint
+    pencil look like the scanned training digits.
     """
 
     def call(self, images):
@@ -39,4 +41,7 @@ class NormalizePolarity(keras.layers.Layer):
         border = (top + bottom + left + right) / 4.0
         invert = ops.cast(border > 0.5, images.dtype)
         invert = ops.reshape(invert, (-1, 1, 1, 1))
-        return images * (1.0 - invert) + (1.0 - images) * invert
+        images = images * (1.0 - invert) + (1.0 - images) * invert
+        low = ops.min(images, axis=(1, 2, 3), keepdims=True)
+        high = ops.max(images, axis=(1, 2, 3), keepdims=True)
+        return (images - low) / ops.maximum(high - low, 1e-3)

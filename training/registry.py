@@ -325,7 +325,7 @@ def describe_preprocessing(backbone: Backbone, normalize_polarity: bool = False)
     if recipe == "grey01":
         text = "uint8 RGB -> grey (0.299 R + 0.587 G + 0.114 B) -> x / 255"
         if normalize_polarity:
-            text += " -> inverted when the border is bright (dark-on-light becomes light-on-dark)"
+            text += " -> inverted when the border is bright (dark-on-light becomes light-on-dark) -> stretched to [0, 1]"
         return text
     raise ValueError(f"unknown preprocessing recipe {recipe!r}")
 

@@ -272,6 +272,10 @@ class Trainer:
         if self.resume is None:
             self._write_records()
         keras.utils.set_random_seed(self.config.seed)
+        if self.config.deterministic:
+            import tensorflow as tf
+
+            tf.config.experimental.enable_op_determinism()
         with _distribution_strategy(self.config.distribute).scope():
             self._build()
             state = self.resume or ResumeState(stage=1, next_epoch=0)
