@@ -89,6 +89,12 @@ def _augment_preview_parser(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
 
 
+def _pretrained_parser(subparsers) -> None:
+    p = subparsers.add_parser("pretrained", help="export a stock 1000-class ImageNet classifier (needs the download)")
+    p.add_argument("name", metavar="NAME", help="a keras.applications network from `convnet-train models`")
+    p.add_argument("--out", required=True, help="destination .onnx file, e.g. exported_models/NAME-imagenet.onnx")
+
+
 def _model_parsers(subparsers) -> None:
     p = subparsers.add_parser("models", help="list the networks with input sizes and parameter counts")
     p.add_argument("--no-params", action="store_true", help="skip building the networks to count parameters")
@@ -107,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     _evaluate_parser(subparsers)
     _augment_preview_parser(subparsers)
     _model_parsers(subparsers)
+    _pretrained_parser(subparsers)
     return parser
 
 
@@ -149,6 +156,10 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         from training.evaluate import evaluate, format_evaluation
 
         print(format_evaluation(evaluate(args.source, args.data_dir, args.report, args.top_k)))
+    elif args.command == "pretrained":
+        from training.pretrained import export_pretrained
+
+        export_pretrained(args.name, args.out)
     elif args.command == "models":
         from training.summary import format_models_table, list_models
 

@@ -131,8 +131,6 @@ def export_run(
     for top-1 agreement with it (training.precision), before anything is written."""
     from training.model_builder import build_export_model
 
-    if precision not in PRECISIONS:
-        raise ExportError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     run_dir, out = Path(run_dir), Path(out)
     classifier, result, split = load_run(run_dir)
     labels: list[str] = result["labels"]
@@ -162,31 +160,54 @@ def export_run(
     else:
         training_facts["held_out_accuracy"] = training_facts["val_accuracy"]
         training_facts["held_out_split"] = "validation split (not trained on; used to pick the best epoch)"
-    config_text = (run_dir / "config.yaml").read_text(encoding="utf-8")
     import yaml
 
-    config = yaml.safe_load(config_text)
+    config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
     set_metadata(
         proto,
-        {
-            fmt.KEY_FORMAT_VERSION: fmt.FORMAT_VERSION,
-            fmt.KEY_LABELS: json.dumps(labels),
-            fmt.KEY_INPUT_SIZE: json.dumps([image_size, image_size]),
-            fmt.KEY_BACKBONE: backbone.name,
-            fmt.KEY_TRAINING: json.dumps(training_facts),
-            fmt.KEY_PREPROCESSING: registry.describe_preprocessing(backbone, bool(result.get("normalize_polarity"))),
-            fmt.KEY_AUGMENTATION: json.dumps(config.get("augmentation", {})),
-            fmt.KEY_PRECISION: "fp32",
-            fmt.KEY_EXPORTED_AT: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            fmt.KEY_CAM_LAYER: backbone.last_conv_layer,
-        },
+        model_metadata(labels, image_size, backbone, training_facts, config.get("augmentation", {}),
+                       bool(result.get("normalize_polarity"))),
     )
-    proto.producer_name = "convnet-studio"
-
     val_samples = [data.Sample(path, label) for path, label in split["val"]][:max_check_images]
     images, _ = data.load_batch(val_samples, image_size)
-    keras_probabilities, keras_cam = export_model.predict(images, verbose=0, batch_size=64)
 
+    def calibration_images() -> np.ndarray:
+        train = [data.Sample(path, label) for path, label in split["train"]]
+        picks = np.random.default_rng(0).permutation(len(train))[:CALIBRATION_IMAGES]
+        return data.load_batch([train[i] for i in picks], image_size)[0]
+
+    report = write_verified(proto, export_model, images, out, tolerance, precision, calibration_images,
+                            "validation images")
+    report.test_accuracy, report.test_images = test_accuracy, test_images
+    return report
+
+
+def model_metadata(labels: list[str], image_size: int, backbone: registry.Backbone, training_facts: dict,
+                   augmentation: dict, normalize_polarity: bool = False, cam_layer: str | None = None) -> dict[str, str]:
+    """The metadata_props of docs/model-format.md."""
+    return {
+        fmt.KEY_FORMAT_VERSION: fmt.FORMAT_VERSION,
+        fmt.KEY_LABELS: json.dumps(labels),
+        fmt.KEY_INPUT_SIZE: json.dumps([image_size, image_size]),
+        fmt.KEY_BACKBONE: backbone.name,
+        fmt.KEY_TRAINING: json.dumps(training_facts),
+        fmt.KEY_PREPROCESSING: registry.describe_preprocessing(backbone, normalize_polarity),
+        fmt.KEY_AUGMENTATION: json.dumps(augmentation),
+        fmt.KEY_PRECISION: "fp32",
+        fmt.KEY_EXPORTED_AT: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        fmt.KEY_CAM_LAYER: cam_layer or backbone.last_conv_layer,
+    }
+
+
+def write_verified(proto, export_model, images: np.ndarray, out: Path, tolerance: float, precision: str,
+                   calibration_images, what: str) -> ExportReport:
+    """Write `proto` to `out` only if ONNX Runtime matches Keras on `images` (and, for
+    fp16/int8, the converted model agrees with fp32); otherwise raise and keep nothing."""
+    if precision not in PRECISIONS:
+        raise ExportError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    proto.producer_name = "convnet-studio"
+    keras_probabilities, keras_cam = export_model.predict(images, verbose=0, batch_size=64)
+    out = Path(out)
     with atomic_path(out) as tmp:
         tmp.write_bytes(proto.SerializeToString())
         onnx_probabilities, onnx_cam = _predict_onnx(_session(str(tmp)), images)
@@ -195,40 +216,36 @@ def export_run(
         cam_diff = float(np.max(np.abs(onnx_cam - keras_cam))) / cam_scale
         if prob_diff > tolerance or cam_diff > tolerance:
             raise ExportError(
-                f"ONNX Runtime disagrees with Keras on {len(images)} validation images: max probability "
+                f"ONNX Runtime disagrees with Keras on {len(images)} {what}: max probability "
                 f"difference {prob_diff:.2e}, max activation-map difference {cam_diff:.2e} "
                 f"(tolerance {tolerance:.0e}); nothing was written to {out}"
             )
-        _log(f"fp32 parity with Keras on {len(images)} validation images: max probability difference "
+        _log(f"fp32 parity with Keras on {len(images)} {what}: max probability difference "
              f"{prob_diff:.2e}, max activation-map difference {cam_diff:.2e} ({tmp.stat().st_size / 1e6:.2f} MB)")
         agreement = None
         if precision != "fp32":
-            agreement = _convert_precision(proto, precision, split, image_size, images, tmp)
+            calibration = calibration_images() if precision == "int8" else None
+            agreement = _convert_precision(proto, precision, calibration, images, tmp)
     size = out.stat().st_size
     _log(f"exported {out} ({precision}, {size / 1e6:.2f} MB)")
     return ExportReport(
-        out, len(images), prob_diff, cam_diff, test_accuracy, test_images, size, precision,
+        out, len(images), prob_diff, cam_diff, None, 0, size, precision,
         agreement.top1_agreement if agreement else None,
         agreement.max_probability_difference if agreement else None,
     )
 
 
-def _convert_precision(proto, precision: str, split: dict, image_size: int, check_images: np.ndarray, tmp: Path):
+def _convert_precision(proto, precision: str, calibration, check_images: np.ndarray, tmp: Path):
     """Convert the verified fp32 model and write it to `tmp`, or raise if it disagrees."""
     from training.precision import PRECISION_THRESHOLDS, PrecisionError, convert_and_check
 
-    calibration = None
-    if precision == "int8":
-        train = [data.Sample(path, label) for path, label in split["train"]]
-        picks = np.random.default_rng(0).permutation(len(train))[:CALIBRATION_IMAGES]
-        calibration, _ = data.load_batch([train[i] for i in picks], image_size)
     try:
         converted, agreement = convert_and_check(proto, precision, calibration, check_images)
     except PrecisionError as error:
         raise ExportError(f"{precision} export failed: {error}") from None
     tmp.write_bytes(converted.SerializeToString())
     _log(
-        f"{precision} vs fp32 on {agreement.images} validation images: top-1 agreement "
+        f"{precision} vs fp32 on {agreement.images} images: top-1 agreement "
         f"{agreement.top1_agreement:.2%} (needs {PRECISION_THRESHOLDS[precision]:.1%}), max probability "
         f"difference {agreement.max_probability_difference:.2e}"
     )

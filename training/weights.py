@@ -40,7 +40,27 @@ def resolve_weights(spec: str, backbone: Backbone) -> str | None:
     return str(path)
 
 
-_URL = re.compile(r"https?://\S+?\.h5")
+_URL = re.compile(r"https?://\S+?\.(?:h5|json)")
+
+
+def is_download_failure(error: BaseException) -> bool:
+    return "fetch failure" in str(error).lower()
+
+
+def download_failure(what: str, error: BaseException) -> WeightsUnavailableError:
+    """Keras's bare 'URL fetch failure' turned into what to download and where to put it."""
+    match = _URL.search(str(error))
+    url = match.group(0) if match else "(see the Keras documentation)"
+    filename = url.rsplit("/", 1)[-1]
+    return WeightsUnavailableError(
+        f"could not download {what}: this machine cannot reach the internet "
+        f"({str(error).split(' -- ')[-1].strip()}).\n"
+        f"  file needed: {filename}\n"
+        f"  from:        {url}\n"
+        f"  put it in:   {keras_cache_dir()}/\n"
+        "Download it on a connected machine and copy it there, or train with --weights none "
+        "or --weights PATH."
+    )
 
 
 def build_base_with_weights(backbone: Backbone, input_shape: tuple[int, int, int], weights: str | None) -> keras.Model:
@@ -48,17 +68,6 @@ def build_base_with_weights(backbone: Backbone, input_shape: tuple[int, int, int
     try:
         return backbone.build_base(input_shape, weights)
     except Exception as error:  # Keras raises plain Exception for a failed download
-        if weights != "imagenet" or "fetch failure" not in str(error).lower():
+        if weights != "imagenet" or not is_download_failure(error):
             raise
-        match = _URL.search(str(error))
-        url = match.group(0) if match else "(see the Keras documentation)"
-        filename = url.rsplit("/", 1)[-1]
-        raise WeightsUnavailableError(
-            f"could not download the ImageNet weights for {backbone.name}: this machine cannot reach "
-            f"the internet ({str(error).split(' -- ')[-1].strip()}).\n"
-            f"  file needed: {filename}\n"
-            f"  from:        {url}\n"
-            f"  put it in:   {keras_cache_dir()}/\n"
-            "Download it on a connected machine and copy it there, or train with --weights none "
-            "or --weights PATH."
-        ) from None
+        raise download_failure(f"the ImageNet weights for {backbone.name}", error) from None

@@ -130,3 +130,34 @@ def test_weights_path_must_exist(tmp_path, capsys):
     status = _train(tmp_path / "data", tmp_path, "--weights", str(tmp_path / "missing.weights.h5"))
     assert status == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_odd_image_modes_train_and_broken_files_reach_the_report(tmp_path):
+    import json
+
+    from PIL import Image
+
+    root = tmp_path / "data"
+    for label, value in (("dark", 30), ("light", 220)):
+        folder = root / label / "deeper" / "still"
+        folder.mkdir(parents=True)
+        grey = np.full((16, 16), value, np.uint8)
+        cv2.imwrite(str(folder / "grey.png"), grey)
+        cv2.imwrite(str(folder / "deep16.png"), (grey.astype(np.uint16) * 257))
+        rgba = np.dstack([np.full((16, 16, 3), value, np.uint8), np.full((16, 16), 128, np.uint8)])
+        cv2.imwrite(str(folder / "alpha.png"), rgba)
+        Image.new("CMYK", (16, 16), (0, 0, 0, 255 - value)).save(folder / "cmyk.jpg")
+        Image.fromarray(grey).convert("P").save(folder / "palette.png")
+        for i in range(3):
+            _png(root / label / f"plain{i}.png", value)
+    good = (root / "dark" / "plain0.png").read_bytes()
+    (root / "dark" / "truncated.png").write_bytes(good[: len(good) // 2])
+    (root / "light" / "zero.jpg").write_bytes(b"")
+    assert _train(root, tmp_path, "--augment", "none") == 0
+    split = json.loads((tmp_path / "run" / "split.json").read_text())
+    assert len(split["train"]) + len(split["val"]) == 16  # 8 per class, odd modes included
+    skipped = sorted(path.rsplit("/", 1)[-1] for path, _ in split["skipped"])
+    assert skipped == ["truncated.png", "zero.jpg"]
+    metrics = json.loads((tmp_path / "run" / "report" / "metrics.json").read_text())
+    assert sorted(entry["path"].rsplit("/", 1)[-1] for entry in metrics["skipped"]) == skipped
+    assert all(entry["reason"] for entry in metrics["skipped"])
