@@ -171,3 +171,37 @@ def test_googlenet_trains_with_auxiliary_classifiers_that_export_drops(digits_di
     best = keras.models.load_model(run_dir / "best.keras", safe_mode=True)
     assert len(best.outputs) == 1
     assert not [layer.name for layer in best.layers if "aux" in layer.name]
+
+
+def test_ctrl_c_in_a_real_process_leaves_a_resumable_run(digits_dir, tmp_path):
+    """SIGINT to `convnet-train train` as a terminal's Ctrl+C sends it: exit 130 with the
+    resume command, and --resume finishes the run at the planned final epoch."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    run_dir = tmp_path / "run"
+    command = [sys.executable, "-m", "training.cli", "train", str(digits_dir), "--backbone", "lenet5",
+               "--weights", "none", "--epochs", "30", "--augment", "light", "--no-tensorboard",
+               "--early-stopping-patience", "0", "--out", str(run_dir)]
+    root = Path(__file__).resolve().parents[2]
+    process = subprocess.Popen(command, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONPATH": str(root)})
+    state = run_dir / "checkpoints" / "state.json"
+    deadline = time.monotonic() + 240
+    while not state.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert state.exists(), "no epoch finished"
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err[-2000:]
+    assert f"--resume {run_dir}" in err
+    saved = json.loads(state.read_text())
+    assert not saved["finished"] and 1 <= saved["next_epoch"] < 30
+
+    assert cli.main(["train", "--resume", str(run_dir)]) == 0
+    assert [int(row["epoch"]) for row in _history(run_dir)] == list(range(1, 31))
+    assert json.loads(state.read_text())["finished"]
