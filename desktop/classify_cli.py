@@ -1,26 +1,26 @@
-"""convnet-classify: classify image files and folders from the command line, as CSV.
+"""convnet-classify: classify image files and folders from the command line.
 
-Exit status: 0 all files classified, 1 some files could not be read, 2 usage error or
-unusable model. Messages go to stderr as one line each; CSV goes to stdout or --csv.
+Exit status: 0 all files classified, 1 some files could not be read (or sorted), 2 usage
+error or unusable model. Messages go to stderr as one line each; CSV goes to stdout or
+--csv (stdout stays quiet when only --json is asked for); --json writes a JSON document;
+--sort-into copies (or --move moves) the images into DEST/<class>/ with a log for undo.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import json
 import sys
 from collections.abc import Sequence
 from typing import TextIO
 
 from convnet_common.atomic import atomic_path
-from desktop.core.batch import classify_paths
+from desktop.core.batch import BatchResult, run_batch
 from desktop.core.classifier import Classifier, Prediction
 from desktop.core.model import PROVIDER_CHOICES, LoadedModel, ModelLoadError, load_model
 from desktop.core.paths import default_model_path
-
-CSV_COLUMNS = ("path", "label", "confidence", "top_k", "error")
-
+from desktop.core.results_io import CSV_COLUMNS, export_json, result_row
+from desktop.core.sorting import UNSURE_DIR, sort_into_folders
 
 def _positive_int(text: str) -> int:
     try:
@@ -29,6 +29,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
     return value
 
 
@@ -43,32 +53,39 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--csv", metavar="OUT", help="write the CSV to this file instead of stdout")
     parser.add_argument("--provider", choices=PROVIDER_CHOICES, default="auto", help="execution provider")
     parser.add_argument("--batch-size", type=_positive_int, default=16, help="images per inference run")
+    parser.add_argument("--json", metavar="OUT", help="also write the results as a JSON document to this file")
+    parser.add_argument("--sort-into", metavar="DEST", help="copy each image into DEST/<class>/ after classifying")
+    parser.add_argument("--move", action="store_true", help="with --sort-into: move instead of copy (undoable)")
+    parser.add_argument(
+        "--threshold", type=_fraction, default=0.0,
+        help=f"with --sort-into: images below this confidence (0-1) go to DEST/{UNSURE_DIR}/",
+    )
     return parser
 
 
 def prediction_row(prediction: Prediction) -> list[str]:
     """One CSV row: the error column is empty exactly when the label columns are filled."""
-    path = str(prediction.path) if prediction.path is not None else ""
-    if prediction.error is not None:
-        return [path, "", "", "", prediction.error]
-    label, confidence = prediction.top_k[0]
-    top_k = json.dumps([[name, round(probability, 4)] for name, probability in prediction.top_k])
-    return [path, label, f"{confidence:.4f}", top_k, ""]
+    return result_row(BatchResult.from_prediction(prediction))
 
 
 def write_predictions(
-    stream: TextIO, classifier: Classifier, args: argparse.Namespace
+    stream: TextIO | None, classifier: Classifier, args: argparse.Namespace, keep: list[BatchResult] | None = None
 ) -> tuple[int, int]:
-    """Stream rows as they are produced; return (images classified, files failed)."""
-    writer = csv.writer(stream, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
+    """Stream CSV rows as they are produced (if `stream`); return (images classified, files failed)."""
+    writer = csv.writer(stream, lineterminator="\n") if stream is not None else None
+    if writer is not None:
+        writer.writerow(CSV_COLUMNS)
     classified = failed = 0
-    for prediction in classify_paths(classifier, args.paths, top_k=args.top_k, batch_size=args.batch_size):
-        writer.writerow(prediction_row(prediction))
-        if prediction.error is None:
-            classified += 1
-        else:
-            failed += 1
+    for results in run_batch(classifier, args.paths, top_k=args.top_k, batch_size=args.batch_size):
+        for result in results:
+            if writer is not None:
+                writer.writerow(result_row(result))
+            if keep is not None:
+                keep.append(result)
+            if result.ok:
+                classified += 1
+            else:
+                failed += 1
     return classified, failed
 
 
@@ -79,8 +96,21 @@ def _open_model(args: argparse.Namespace) -> LoadedModel:
     return load_model(model_path, provider=args.provider)
 
 
+def _sort(results: list[BatchResult], args: argparse.Namespace) -> int:
+    """Sort into folders and report on stderr; return how many files could not be placed."""
+    report = sort_into_folders(results, args.sort_into, threshold=args.threshold, move=args.move)
+    verb = "moved" if args.move else "copied"
+    for path, reason in report.failed:
+        print(f"convnet-classify: could not sort {path}: {reason}", file=sys.stderr)
+    print(f"{verb} {len(report.placed)} images into {args.sort_into}, log {report.log_path}", file=sys.stderr)
+    return len(report.failed)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if (args.move or args.threshold) and not args.sort_into:
+        parser.error("--move and --threshold need --sort-into DEST")
     try:
         model = _open_model(args)
     except ModelLoadError as error:
@@ -89,13 +119,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     for notice in model.info.notices:
         print(f"convnet-classify: note: {notice}", file=sys.stderr)
     classifier = Classifier(model, top_k=args.top_k)
+    keep: list[BatchResult] | None = [] if (args.json or args.sort_into) else None
+    sort_failed = 0
     try:
         if args.csv:
             with atomic_path(args.csv) as tmp, open(tmp, "w", encoding="utf-8", newline="") as handle:
-                classified, failed = write_predictions(handle, classifier, args)
+                classified, failed = write_predictions(handle, classifier, args, keep)
         else:
-            classified, failed = write_predictions(sys.stdout, classifier, args)
+            stream = None if args.json else sys.stdout
+            classified, failed = write_predictions(stream, classifier, args, keep)
             sys.stdout.flush()
+        if args.json and keep is not None:
+            export_json(args.json, keep, model=str(model.info.path))
+        if args.sort_into and keep is not None:
+            sort_failed = _sort(keep, args)
     except KeyboardInterrupt:
         print("convnet-classify: interrupted", file=sys.stderr)
         return 130
@@ -107,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"provider {model.provider_in_use}",
         file=sys.stderr,
     )
-    return 1 if failed else 0
+    return 1 if failed or sort_failed else 0
 
 
 if __name__ == "__main__":

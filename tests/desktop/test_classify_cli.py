@@ -103,3 +103,41 @@ def test_runs_as_a_module_without_traceback(colour_model: Path, tmp_path: Path) 
     assert "file not found" in result.stdout
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("classified 0 images, 1 failed")
+
+
+def test_json_output_and_quiet_stdout(colour_model: Path, image_folder: Path, tmp_path: Path, capsys) -> None:
+    out_json = tmp_path / "out.json"
+    code = main([str(image_folder), "--model", str(colour_model), "--json", str(out_json)])
+    out, err = capsys.readouterr()
+    assert code == 1 and out == ""
+    document = json.loads(out_json.read_text())
+    assert document["count"] == 6 and document["failed"] == 3 and document["model"].endswith("colours.onnx")
+    by_name = {Path(r["path"]).name: r for r in document["results"]}
+    assert by_name["green.png"]["label"] == "green" and by_name["green.png"]["error"] is None
+    assert by_name["empty.jpg"]["label"] is None and by_name["empty.jpg"]["error"]
+
+
+def test_sort_into_with_move_and_threshold(colour_model: Path, image_folder: Path, tmp_path: Path, capsys) -> None:
+    dest = tmp_path / "sorted"
+    code = main([str(image_folder), "--model", str(colour_model), "--sort-into", str(dest), "--move",
+                 "--threshold", "1", "--csv", str(tmp_path / "r.csv")])
+    err = capsys.readouterr().err
+    assert code == 1  # three files could not be read
+    assert sorted(p.name for p in (dest / "_unsure").iterdir()) == ["blue.png", "green.png", "red.png"]
+    assert not (image_folder / "red.png").exists() and (image_folder / "empty.jpg").exists()
+    assert "moved 3 images into" in err and len(list(dest.glob("sort-log-*.jsonl"))) == 1
+    assert len(_rows((tmp_path / "r.csv").read_text())) == 6
+
+
+def test_sort_into_copies_by_class(colour_model: Path, tmp_path: Path, write_png, capsys) -> None:
+    image = write_png("one.png", onnx_factory.solid_image((0, 0, 255)))
+    assert main([str(image), "--model", str(colour_model), "--sort-into", str(tmp_path / "d")]) == 0
+    assert (tmp_path / "d" / "blue" / "one.png").exists() and image.exists()
+    assert _rows(capsys.readouterr().out)[0]["label"] == "blue"  # CSV still on stdout
+
+
+@pytest.mark.parametrize("extra", [["--move"], ["--threshold", "0.5"], ["--sort-into", "d", "--threshold", "2"]])
+def test_sort_options_usage_errors(extra: list[str], capsys) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["x.png", *extra])
+    assert caught.value.code == 2

@@ -1,0 +1,153 @@
+"""Batch results on disk: CSV/JSON exports and the per-folder resume state.
+
+Exports and state go through the atomic writers, so a crash while saving never leaves
+a half-written file where a good one used to be.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from convnet_common.atomic import write_text_atomic
+from desktop.core.batch import BatchResult
+
+CSV_COLUMNS = ("path", "label", "confidence", "top_k", "error")
+STATE_VERSION = 1
+
+
+def result_row(result: BatchResult) -> list[str]:
+    """One CSV row: the error column is empty exactly when the label columns are filled."""
+    if result.error is not None:
+        return [str(result.path), "", "", "", result.error]
+    top_k = json.dumps([[name, round(p, 4)] for name, p in result.top_k])
+    return [str(result.path), result.label or "", f"{result.confidence:.4f}", top_k, ""]
+
+
+def result_to_dict(result: BatchResult) -> dict[str, Any]:
+    return {
+        "path": str(result.path),
+        "label": result.label,
+        "confidence": result.confidence,
+        "top_k": [[name, p] for name, p in result.top_k],
+        "error": result.error,
+    }
+
+
+def result_from_dict(data: dict[str, Any]) -> BatchResult:
+    top_k = tuple((str(name), float(p)) for name, p in data.get("top_k") or [])
+    confidence = data.get("confidence")
+    return BatchResult(
+        Path(data["path"]), data.get("label"), float(confidence) if confidence is not None else None,
+        top_k, data.get("error"),
+    )
+
+
+def results_to_csv(results: Iterable[BatchResult]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    writer.writerows(result_row(result) for result in results)
+    return buffer.getvalue()
+
+
+def export_csv(path: str | os.PathLike[str], results: Iterable[BatchResult]) -> None:
+    """Write the same CSV shape as convnet-classify, atomically."""
+    write_text_atomic(path, results_to_csv(results))
+
+
+def results_to_json(results: Iterable[BatchResult], model: str | None = None) -> str:
+    items = [result_to_dict(result) for result in results]
+    document = {
+        "model": model,
+        "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "count": len(items),
+        "failed": sum(1 for item in items if item["error"] is not None),
+        "results": items,
+    }
+    return json.dumps(document, indent=1, ensure_ascii=False) + "\n"
+
+
+def export_json(path: str | os.PathLike[str], results: Iterable[BatchResult], model: str | None = None) -> None:
+    """Write {"model", "exported_at", "count", "failed", "results": [...]}, atomically."""
+    write_text_atomic(path, results_to_json(results, model))
+
+
+# --- resume state -----------------------------------------------------------------------
+
+
+def model_key(model_path: str | os.PathLike[str]) -> str:
+    """Identify a model file by path, size and mtime: a retrained file invalidates old progress."""
+    path = Path(model_path).resolve()
+    try:
+        stat = path.stat()
+        return f"{path}|{stat.st_size}|{stat.st_mtime_ns}"
+    except OSError:
+        return f"{path}|missing"
+
+
+@dataclass
+class BatchState:
+    """Finished files of one folder with one model, so a cancelled run can resume.
+
+    Only successful results count as finished; failed files are tried again next time.
+    """
+
+    folder: str
+    model: str
+    file: Path
+    finished: dict[str, BatchResult] = field(default_factory=dict)
+
+    @classmethod
+    def state_file(cls, state_dir: str | os.PathLike[str], folder: str | os.PathLike[str], model: str) -> Path:
+        digest = hashlib.sha256(f"{Path(folder).resolve()}\n{model}".encode()).hexdigest()[:24]
+        return Path(state_dir) / f"batch-{digest}.json"
+
+    @classmethod
+    def load(
+        cls, state_dir: str | os.PathLike[str], folder: str | os.PathLike[str], model_path: str | os.PathLike[str]
+    ) -> BatchState:
+        """The saved state for (folder, model), or an empty one if none or unreadable."""
+        key = model_key(model_path)
+        folder_text = str(Path(folder).resolve())
+        state = cls(folder_text, key, cls.state_file(state_dir, folder, key))
+        try:
+            data = json.loads(state.file.read_text(encoding="utf-8"))
+            if data.get("version") != STATE_VERSION or data.get("folder") != folder_text or data.get("model") != key:
+                return state
+            for item in data.get("finished", []):
+                result = result_from_dict(item)
+                state.finished[str(result.path)] = result
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            state.finished.clear()  # a missing or damaged state just means "start over"
+        return state
+
+    def add(self, results: Sequence[BatchResult]) -> None:
+        for result in results:
+            if result.ok:
+                self.finished[str(result.path)] = result
+
+    def save(self) -> None:
+        data = {
+            "version": STATE_VERSION,
+            "folder": self.folder,
+            "model": self.model,
+            "finished": [result_to_dict(result) for result in self.finished.values()],
+        }
+        write_text_atomic(self.file, json.dumps(data, ensure_ascii=False))
+
+    def clear(self) -> None:
+        """Forget all progress (Start over) and remove the file."""
+        self.finished.clear()
+        try:
+            self.file.unlink()
+        except FileNotFoundError:
+            pass

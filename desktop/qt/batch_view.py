@@ -1,0 +1,416 @@
+"""Batch view: classify a whole folder in the background, browse, export and sort the results.
+
+Heavy work (classifying, sorting, undoing) runs in QRunnables that never touch a widget;
+they report through signals created on the GUI thread. Dialogs go through small
+overridable methods (`choose_folder`, `ask_resume`, ...) so tests can answer them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QModelIndex, QSize, QStandardPaths, Qt, QThreadPool, Signal
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView, QComboBox, QDoubleSpinBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
+    QMessageBox, QProgressBar, QPushButton, QTableView, QVBoxLayout, QWidget,
+)
+
+from desktop.core.batch import BatchProgress, BatchResult
+from desktop.core.model import LoadedModel
+from desktop.core.results_io import BatchState, export_csv, export_json
+from desktop.core.sorting import SortReport, UndoReport, find_logs, sort_into_folders, undo_moves
+from desktop.qt.batch_model import (
+    ALL_CLASSES, COL_CONFIDENCE, COL_PATH, ERRORS_ONLY, THUMB_SIZE, BatchFilterProxy, BatchTableModel, BatchTask, JobTask,
+    format_duration,
+)
+from desktop.qt.controller import InferenceController
+from desktop.qt.image_view import local_files
+
+DROP_HINT = "Drop a folder here, or press “Classify folder…”"
+
+
+def default_state_dir() -> Path:
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
+    return Path(base or Path.home() / ".convnet-studio") / "batch-state"
+
+
+class BatchView(QWidget):
+    """Folder classification tab; double-clicking a row asks for the single-image view."""
+
+    open_image_requested = Signal(Path)
+    status_message = Signal(str)
+
+    def __init__(
+        self, controller: InferenceController, parent: QWidget | None = None, *, state_dir: Path | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.state_dir = state_dir or default_state_dir()
+        self.batch_size = 16
+        self.folder: Path | None = None
+        self._task: BatchTask | None = None
+        self._job: JobTask | None = None
+        self._last_rate = 0.0
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(1)
+        self.model = BatchTableModel(self)
+        self.proxy = BatchFilterProxy(self)
+        self.proxy.setSourceModel(self.model)
+        self._build()
+        self.setAcceptDrops(True)
+        controller.model_changed.connect(self._on_model_changed)
+        self._update_enabled()
+
+    # layout ------------------------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.classify_button = QPushButton("Classify folder…")
+        self.classify_button.clicked.connect(self.choose_and_start)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.progress = QProgressBar()
+        self.progress.setFormat("%v / %m")
+        self.rate_label = QLabel("")
+        self.rate_label.setMinimumWidth(230)
+        top = QHBoxLayout()
+        top.addWidget(self.classify_button)
+        top.addWidget(self.cancel_button)
+        top.addWidget(self.progress, 1)
+        top.addWidget(self.rate_label)
+
+        self.class_combo = QComboBox()
+        self.class_combo.setMinimumContentsLength(14)
+        self.class_combo.currentTextChanged.connect(self.proxy.set_class_filter)
+        self.threshold_spin = QDoubleSpinBox()
+        self.threshold_spin.setRange(0.0, 100.0)
+        self.threshold_spin.setDecimals(0)
+        self.threshold_spin.setSingleStep(5.0)
+        self.threshold_spin.setSuffix(" %")
+        self.threshold_spin.setToolTip("Rows below this confidence are hidden, and sorted into _unsure/")
+        self.threshold_spin.valueChanged.connect(lambda value: self.proxy.set_min_confidence(value / 100.0))
+        self.export_csv_button = QPushButton("Export CSV…")
+        self.export_csv_button.clicked.connect(lambda: self.choose_and_export("csv"))
+        self.export_json_button = QPushButton("Export JSON…")
+        self.export_json_button.clicked.connect(lambda: self.choose_and_export("json"))
+        self.sort_button = QPushButton("Sort into folders…")
+        self.sort_button.clicked.connect(self.choose_and_sort)
+        self.undo_button = QPushButton("Undo a sort…")
+        self.undo_button.clicked.connect(self.choose_and_undo)
+        filters = QHBoxLayout()
+        for widget in (QLabel("Class:"), self.class_combo, QLabel("Min. confidence:"), self.threshold_spin):
+            filters.addWidget(widget)
+        filters.addStretch(1)
+        for widget in (self.export_csv_button, self.export_json_button, self.sort_button, self.undo_button):
+            filters.addWidget(widget)
+
+        self.message = QLabel(DROP_HINT)
+        self.message.setWordWrap(True)
+        self.table = QTableView()
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # arrival order until a header is clicked
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setIconSize(QSize(THUMB_SIZE, THUMB_SIZE))
+        self.table.verticalHeader().setDefaultSectionSize(THUMB_SIZE + 6)
+        self.table.verticalHeader().hide()
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Fixed)
+        header.resizeSection(0, THUMB_SIZE + 10)
+        header.setSectionResizeMode(COL_PATH, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(COL_CONFIDENCE, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(COL_CONFIDENCE, 180)
+        self.table.doubleClicked.connect(self._on_double_click)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addLayout(filters)
+        layout.addWidget(self.message)
+        layout.addWidget(self.table, 1)
+        self._refresh_classes()
+
+    # state ---------------------------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self._task is not None
+
+    @property
+    def busy(self) -> bool:
+        return self._task is not None or self._job is not None
+
+    def results(self) -> list[BatchResult]:
+        """All results, in arrival order."""
+        return list(self.model.results)
+
+    @property
+    def threshold(self) -> float:
+        return self.threshold_spin.value() / 100.0
+
+    def _update_enabled(self) -> None:
+        has_model = self.controller.classifier is not None
+        has_ok = any(r.ok for r in self.model.results)
+        self.classify_button.setEnabled(has_model and not self.busy)
+        self.cancel_button.setEnabled(self.busy)
+        for button in (self.export_csv_button, self.export_json_button):
+            button.setEnabled(bool(self.model.results) and not self.running)
+        self.sort_button.setEnabled(has_ok and not self.busy)
+        self.undo_button.setEnabled(not self.busy)
+        if not has_model:
+            self.message.setText("No model loaded: open a model first, then drop a folder here.")
+        elif not self.model.results and not self.busy:
+            self.message.setText(DROP_HINT)
+
+    def _refresh_classes(self) -> None:
+        current = self.class_combo.currentText() or ALL_CLASSES
+        known = set(self.controller.model.info.labels) if self.controller.model else set()
+        names = [ALL_CLASSES, *sorted(known | set(self.model.labels())), ERRORS_ONLY]
+        if names == [self.class_combo.itemText(i) for i in range(self.class_combo.count())]:
+            return
+        self.class_combo.blockSignals(True)
+        self.class_combo.clear()
+        self.class_combo.addItems(names)
+        self.class_combo.setCurrentText(current if current in names else ALL_CLASSES)
+        self.class_combo.blockSignals(False)
+        self.proxy.set_class_filter(self.class_combo.currentText())
+
+    def _on_model_changed(self, model: LoadedModel) -> None:
+        self.cancel()
+        self._refresh_classes()
+        self._update_enabled()
+
+    # dialogs (overridable in tests) --------------------------------------------------------------------
+    def show_message(self, title: str, text: str, error: bool = False) -> None:
+        box = QMessageBox.warning if error else QMessageBox.information
+        box(self, title, text)
+
+    def choose_folder(self) -> Path | None:
+        name = QFileDialog.getExistingDirectory(self, "Classify folder")
+        return Path(name) if name else None
+
+    def ask_resume(self, folder: Path, finished: int) -> str:
+        """'resume', 'restart' or 'cancel' for a folder with earlier progress."""
+        box = QMessageBox(QMessageBox.Icon.Question, "Resume batch?",
+                          f"{finished} images in {folder} were already classified with this model.", parent=self)
+        box.setInformativeText("Resume skips them; Start over classifies everything again.")
+        resume = box.addButton("Resume", QMessageBox.ButtonRole.AcceptRole)
+        restart = box.addButton("Start over", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        return "resume" if box.clickedButton() is resume else "restart" if box.clickedButton() is restart else "cancel"
+
+    def choose_export_path(self, kind: str) -> Path | None:
+        pattern = "CSV files (*.csv)" if kind == "csv" else "JSON files (*.json)"
+        name, _ = QFileDialog.getSaveFileName(self, f"Export {kind.upper()}", f"results.{kind}", pattern)
+        return Path(name) if name else None
+
+    def choose_sort_options(self) -> tuple[Path, bool] | None:
+        """(destination folder, move?) or None when cancelled."""
+        name = QFileDialog.getExistingDirectory(self, "Sort into folders: choose the destination")
+        if not name:
+            return None
+        box = QMessageBox(QMessageBox.Icon.Question, "Copy or move?",
+                          f"Copy or move the images into {name}/<class>/? "
+                          f"Images under {self.threshold:.0%} go to _unsure/. A move can be undone.", parent=self)
+        copy = box.addButton("Copy", QMessageBox.ButtonRole.AcceptRole)
+        move = box.addButton("Move", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        if box.clickedButton() not in (copy, move):
+            return None
+        return Path(name), box.clickedButton() is move
+
+    def choose_undo_log(self) -> Path | None:
+        name, _ = QFileDialog.getOpenFileName(self, "Undo a sort: choose its log", "", "Sort logs (sort-log-*.jsonl)")
+        return Path(name) if name else None
+
+    # classify ----------------------------------------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
+        if any(path.is_dir() for path in local_files(event)):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        folders = [path for path in local_files(event) if path.is_dir()]
+        if folders:
+            event.acceptProposedAction()
+            self.start_folder(folders[0])
+
+    def choose_and_start(self) -> None:
+        folder = self.choose_folder()
+        if folder is not None:
+            self.start_folder(folder)
+
+    def start_folder(self, folder: str | Path) -> bool:
+        """Classify every image under `folder`; offers to resume earlier progress. False if not started."""
+        folder = Path(folder)
+        classifier = self.controller.classifier
+        if classifier is None:
+            self.show_message("No model", "Open a model before classifying a folder.", error=True)
+            return False
+        if self.busy:
+            self.show_message("Busy", "Wait for the current batch to finish, or cancel it.", error=True)
+            return False
+        if not folder.is_dir():
+            self.show_message("Not a folder", f"{folder} is not a folder.", error=True)
+            return False
+        state = BatchState.load(self.state_dir, folder, classifier.model.info.path)
+        if state.finished:
+            answer = self.ask_resume(folder, len(state.finished))
+            if answer == "cancel":
+                return False
+            if answer == "restart":
+                state.clear()
+        self.folder = folder
+        self.model.clear(folder)
+        self.model.add_results(sorted(state.finished.values(), key=lambda r: str(r.path)))
+        self._refresh_classes()
+        self.progress.setRange(0, 0)
+        self.rate_label.setText("Finding images…")
+        self.message.setText(f"Classifying {folder}" + (f" (resuming: {len(state.finished)} done before)" if state.finished else ""))
+        task = BatchTask(classifier, folder, state, self.batch_size)
+        task.signals.results.connect(self._on_results)
+        task.signals.progress.connect(self._on_progress)
+        task.signals.failed.connect(lambda text: self.show_message("Batch failed", text, error=True))
+        task.signals.finished.connect(self._on_finished)
+        self._task = task
+        self._update_enabled()
+        self._pool.start(task)
+        return True
+
+    def cancel(self) -> None:
+        """Stop after the current batch; results so far stay in the table and in the resume state."""
+        if self._task is not None:
+            self._task.cancel_event.set()
+            self.rate_label.setText("Cancelling…")
+        if self._job is not None:
+            self._job.cancel_event.set()
+
+    def _on_results(self, results: list[BatchResult]) -> None:
+        self.model.add_results(results)
+        if any(r.label is not None and self.class_combo.findText(r.label) < 0 for r in results):
+            self._refresh_classes()
+
+    def _on_progress(self, progress: BatchProgress) -> None:
+        self._last_rate = progress.images_per_second
+        self.progress.setRange(0, max(1, progress.total))
+        self.progress.setValue(progress.done)
+        if progress.done:
+            self.rate_label.setText(
+                f"{progress.images_per_second:.1f} img/s · {format_duration(progress.eta_s)} left"
+            )
+        else:
+            self.rate_label.setText(f"{progress.total} images to classify")
+
+    def _on_finished(self, cancelled: bool) -> None:
+        self._task = None
+        failed = sum(1 for r in self.model.results if not r.ok)
+        verb = "Cancelled" if cancelled else "Finished"
+        text = f"{verb}: {len(self.model.results)} images, {failed} could not be read."
+        if cancelled:
+            text += " Classify the folder again to resume."
+        self.message.setText(text)
+        self.rate_label.setText(f"{verb.lower()} · {self._last_rate:.1f} img/s")
+        if not cancelled:
+            self.progress.setRange(0, max(1, self.progress.maximum()))
+            self.progress.setValue(self.progress.maximum())
+        self.status_message.emit(text)
+        self._update_enabled()
+
+    def _on_double_click(self, index: QModelIndex) -> None:
+        row = self.proxy.mapToSource(index).row()
+        if 0 <= row < len(self.model.results):
+            self.open_image_requested.emit(self.model.results[row].path)
+
+    # export, sort, undo -------------------------------------------------------------------------------------
+    def choose_and_export(self, kind: str) -> None:
+        path = self.choose_export_path(kind)
+        if path is not None:
+            self.export(path, kind)
+
+    def export(self, path: str | Path, kind: str = "csv") -> bool:
+        """Write the rows shown (filtered, in view order) as CSV or JSON, atomically."""
+        rows = self.proxy.visible_results()
+        model = str(self.controller.model.info.path) if self.controller.model else None
+        try:
+            export_csv(path, rows) if kind == "csv" else export_json(path, rows, model)
+        except OSError as error:
+            self.show_message("Export failed", f"Could not write {path}: {error.strerror or error}", error=True)
+            return False
+        self.status_message.emit(f"Exported {len(rows)} rows to {path}")
+        return True
+
+    def choose_and_sort(self) -> None:
+        options = self.choose_sort_options()
+        if options is not None:
+            self.sort_into(*options)
+
+    def sort_into(self, dest: str | Path, move: bool = False) -> bool:
+        """Copy/move every classified image into DEST/<class>/ (below the threshold: _unsure/)."""
+        results = [r for r in self.model.results if r.ok]
+        threshold = self.threshold
+        return self._start_job(
+            lambda cancel, progress: sort_into_folders(
+                results, dest, threshold=threshold, move=move, cancel=cancel, progress=progress),
+            f"{'Moving' if move else 'Copying'} into {dest}…", self._on_sorted,
+        )
+
+    def choose_and_undo(self) -> None:
+        log = self.choose_undo_log()
+        if log is not None:
+            self.undo_sort(log)
+
+    def undo_sort(self, log_or_dest: str | Path) -> bool:
+        """Undo the moves recorded in a sort log (or the newest log in a destination folder)."""
+        path = Path(log_or_dest)
+        if path.is_dir():
+            logs = find_logs(path)
+            if not logs:
+                self.show_message("Nothing to undo", f"No sort log in {path}.", error=True)
+                return False
+            path = logs[0]
+        return self._start_job(lambda cancel, progress: undo_moves(path, progress), "Undoing…", self._on_undone)
+
+    def _start_job(self, function: Callable[..., Any], text: str, on_done: Callable[[Any], None]) -> bool:
+        if self.busy:
+            return False
+        job = JobTask(function)
+        job.signals.progress.connect(lambda done, total: (self.progress.setRange(0, max(1, total)), self.progress.setValue(done)))
+        job.signals.done.connect(on_done)
+        job.signals.failed.connect(self._on_job_failed)
+        self._job = job
+        self.message.setText(text)
+        self._update_enabled()
+        self._pool.start(job)
+        return True
+
+    def _job_over(self, text: str) -> None:
+        self._job = None
+        self.message.setText(text)
+        self.status_message.emit(text)
+        self._update_enabled()
+
+    def _on_sorted(self, report: SortReport) -> None:
+        text = f"Sorted {len(report.placed)} images; log: {report.log_path.name}."
+        if report.cancelled:
+            text = "Cancelled. " + text
+        self._job_over(text)
+        if report.failed:
+            lines = "\n".join(f"{path}: {reason}" for path, reason in report.failed[:20])
+            self.show_message("Some images were not sorted", lines, error=True)
+
+    def _on_undone(self, report: UndoReport) -> None:
+        self._job_over(f"Moved {len(report.restored)} images back.")
+        if report.problems:
+            lines = "\n".join(f"{path}: {reason}" for path, reason in report.problems[:20])
+            self.show_message("Some moves could not be undone", lines, error=True)
+
+    def _on_job_failed(self, text: str) -> None:
+        self._job_over(f"Failed: {text}")
+        self.show_message("Operation failed", text, error=True)
+
+    def shutdown(self, timeout_ms: int = 5000) -> None:
+        """Cancel and wait for background work (call before the window closes)."""
+        self.cancel()
+        self._pool.waitForDone(timeout_ms)
+        self.model.shutdown()
