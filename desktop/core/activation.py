@@ -9,6 +9,24 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+# Display name -> OpenCV colormap id; the first is the default.
+COLORMAPS: dict[str, int] = {
+    "Jet": cv2.COLORMAP_JET,
+    "Turbo": cv2.COLORMAP_TURBO,
+    "Viridis": cv2.COLORMAP_VIRIDIS,
+    "Inferno": cv2.COLORMAP_INFERNO,
+    "Magma": cv2.COLORMAP_MAGMA,
+    "Plasma": cv2.COLORMAP_PLASMA,
+    "Hot": cv2.COLORMAP_HOT,
+    "Bone": cv2.COLORMAP_BONE,
+}
+DEFAULT_COLORMAP = "Jet"
+
+
+def colormap_id(name: str) -> int:
+    """The OpenCV id for a display name; unknown names (old settings) give the default."""
+    return COLORMAPS.get(name, COLORMAPS[DEFAULT_COLORMAP])
+
 
 def normalise_cam(cam2d: np.ndarray) -> np.ndarray:
     """Scale a raw [h, w] map to float32 [0, 1] by its maximum; an all-zero map stays zero."""
@@ -35,3 +53,11 @@ def overlay(rgb: np.ndarray, cam2d: np.ndarray, opacity: float, colormap: int = 
         return rgb.copy()
     heat = colourise(cam2d, rgb.shape[0], rgb.shape[1], colormap)
     return cv2.addWeighted(rgb, 1.0 - opacity, heat, opacity, 0.0)
+
+
+def encode_png(rgb: np.ndarray) -> bytes:
+    """PNG bytes of an RGB image, for atomic saving (cv2.imwrite cannot write to a temp path safely)."""
+    ok, data = cv2.imencode(".png", cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise ValueError("could not encode the image as PNG")
+    return data.tobytes()

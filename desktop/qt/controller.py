@@ -14,7 +14,10 @@ from PySide6.QtCore import QObject, QThreadPool, Signal
 
 from desktop.core.classifier import Classifier, Prediction
 from desktop.core.model import LoadedModel
-from desktop.qt.workers import ClassifyTask, ModelLoadTask, BackgroundTask
+import numpy as np
+
+from desktop.core.model import PROVIDER_CHOICES
+from desktop.qt.workers import BackgroundTask, ClassifyArrayTask, ClassifyTask, ModelLoadTask
 
 FULL_RESULT_CACHE = 12  # predictions kept with their image and maps (memory bound)
 
@@ -38,7 +41,7 @@ class InferenceController(QObject):
         self.generation = 0
         self._load_request = 0
         self._tasks: set[BackgroundTask] = set()
-        self._classify_tasks: set[ClassifyTask] = set()
+        self._classify_tasks: set[BackgroundTask] = set()
         self._cache: OrderedDict[Path, Prediction] = OrderedDict()
 
     # model -------------------------------------------------------------------------
@@ -50,6 +53,16 @@ class InferenceController(QObject):
         task.signals.model_failed.connect(self._on_model_failed)
         self.model_loading.emit(str(path))
         self._start(task)
+
+    def set_provider(self, provider: str) -> bool:
+        """Switch execution provider and reload the current model with it; True if a reload started."""
+        if provider not in PROVIDER_CHOICES:
+            raise ValueError(f"unknown provider {provider!r}")
+        self.provider = provider
+        if self.model is None:
+            return False
+        self.load_model(self.model.info.path)
+        return True
 
     def _on_model_loaded(self, model: LoadedModel, request_id: int) -> None:
         if request_id != self._load_request:
@@ -78,6 +91,16 @@ class InferenceController(QObject):
         if self.classifier is None or not paths:
             return False
         task = ClassifyTask(self.classifier, paths, self.generation)
+        task.signals.prediction.connect(self._on_prediction)
+        self._classify_tasks.add(task)
+        self._start(task)
+        return True
+
+    def classify_image(self, image: np.ndarray, path: Path | None = None) -> bool:
+        """Queue an in-memory RGB image (e.g. pasted); its prediction has `path` (None for a paste)."""
+        if self.classifier is None:
+            return False
+        task = ClassifyArrayTask(self.classifier, image, self.generation, path)
         task.signals.prediction.connect(self._on_prediction)
         self._classify_tasks.add(task)
         self._start(task)
@@ -112,7 +135,7 @@ class InferenceController(QObject):
 
     def _on_finished(self, task: BackgroundTask) -> None:
         self._tasks.discard(task)
-        if isinstance(task, ClassifyTask):
+        if isinstance(task, (ClassifyTask, ClassifyArrayTask)):
             self._classify_tasks.discard(task)
         if not self._tasks:
             self.busy_changed.emit(False)

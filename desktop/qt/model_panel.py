@@ -1,30 +1,56 @@
-"""What the loaded model is: classes, input size, backbone, held-out accuracy."""
+"""What the loaded model is: classes, input size, backbone, training, precision, provider, speed."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QWidget
 
 from desktop.core.model import LoadedModel
 
-NO_MODEL_TEXT = "No model loaded — File → Open model…"
+NO_MODEL_TEXT = "No model loaded — File → Open model… (Ctrl+M)"
 
 
-def _format_size(size: int) -> str:
+def format_size(size: float) -> str:
     for unit in ("bytes", "KB", "MB", "GB"):
         if size < 1024 or unit == "GB":
-            return f"{size} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+            return f"{int(size)} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{size} bytes"
 
 
-class ModelPanel(QGroupBox):
-    """A read-only summary of the current model's metadata."""
+def describe_training(training: dict[str, Any]) -> str:
+    """'dataset, N images, E epochs' from whatever the training metadata recorded."""
+    if not training:
+        return "not recorded"
+    parts = []
+    if training.get("dataset"):
+        parts.append(str(training["dataset"]))
+    images = training.get("image_count") or training.get("train_images")
+    if isinstance(images, int):
+        parts.append(f"{images:,} images")
+    if isinstance(training.get("epochs"), int):
+        parts.append(f"{training['epochs']} epochs")
+    if training.get("weights"):
+        parts.append(f"weights: {training['weights']}")
+    return ", ".join(parts) or "recorded (no summary fields)"
 
-    FIELDS = ("File", "Classes", "Input", "Backbone", "Held-out accuracy", "Precision", "Exported", "Provider")
+
+def provider_name(provider: str) -> str:
+    return provider.removesuffix("ExecutionProvider")
+
+
+class ModelPanel(QGroupBox):
+    """A read-only summary of the current model's metadata and how it is running."""
+
+    FIELDS = (
+        "File", "Size", "Classes", "Input", "Backbone", "Training", "Held-out accuracy", "Precision",
+        "Exported", "Provider", "Last inference",
+    )
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__("Model", parent)
+        super().__init__("Model info", parent)
         self.values: dict[str, QLabel] = {}
         layout = QFormLayout(self)
         layout.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
@@ -46,13 +72,19 @@ class ModelPanel(QGroupBox):
         labels = info.labels
         preview = ", ".join(labels[:6]) + (", …" if len(labels) > 6 else "")
         accuracy = info.held_out_accuracy
-        self.values["File"].setText(f"{info.name} ({_format_size(info.file_size)})")
+        self.values["File"].setText(info.name)
         self.values["File"].setToolTip(str(info.path))
+        self.values["Size"].setText(format_size(info.file_size))
         self.values["Classes"].setText(f"{len(labels)}: {preview}")
         self.values["Classes"].setToolTip("\n".join(labels[:200]))
         self.values["Input"].setText(f"{info.input_size[0]} × {info.input_size[1]} RGB")
         self.values["Backbone"].setText(info.backbone or "unknown")
+        self.values["Training"].setText(describe_training(info.training))
         self.values["Held-out accuracy"].setText(f"{accuracy * 100:.1f}%" if accuracy is not None else "not recorded")
         self.values["Precision"].setText(info.precision or "unknown")
         self.values["Exported"].setText(info.exported_at or "unknown")
-        self.values["Provider"].setText(model.provider_in_use.removesuffix("ExecutionProvider"))
+        self.values["Provider"].setText(provider_name(model.provider_in_use))
+        self.values["Last inference"].setText("—")
+
+    def show_inference_ms(self, milliseconds: float | None) -> None:
+        self.values["Last inference"].setText(f"{milliseconds:.1f} ms" if milliseconds is not None else "—")

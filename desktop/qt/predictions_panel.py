@@ -1,9 +1,11 @@
-"""Top-k classes as labelled horizontal bars."""
+"""Top-k classes as labelled horizontal bars; clicking a row picks the class whose map is shown."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QGridLayout, QGroupBox, QLabel, QProgressBar, QVBoxLayout, QWidget
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QMouseEvent
+from PySide6.QtWidgets import QFrame, QGridLayout, QGroupBox, QLabel, QProgressBar, QVBoxLayout, QWidget
 
 from desktop.core.classifier import Prediction
 
@@ -11,66 +13,125 @@ ROWS = 5
 BAR_STEPS = 1000
 
 
+def top_indices(prediction: Prediction) -> list[int]:
+    """Class indices of the top-k rows, in the order `Classifier` ranked them."""
+    if prediction.probabilities is None:
+        return []
+    return [int(i) for i in np.argsort(-prediction.probabilities, kind="stable")[: len(prediction.top_k)]]
+
+
+class _Row(QFrame):
+    """One clickable class row; the frame is highlighted when it is the selected class."""
+
+    clicked = Signal(int)  # row number
+
+    def __init__(self, row: int, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.row = row
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setAutoFillBackground(True)
+        self.name = QLabel()
+        self.name.setMinimumWidth(70)
+        self.bar = QProgressBar()
+        self.bar.setRange(0, BAR_STEPS)
+        self.bar.setTextVisible(True)
+        self.bar.setMinimumWidth(140)
+        grid = QGridLayout(self)
+        grid.setContentsMargins(4, 2, 4, 2)
+        grid.setColumnStretch(1, 1)
+        grid.addWidget(self.name, 0, 0)
+        grid.addWidget(self.bar, 0, 1)
+        self.set_selected(False)
+
+    def set_selected(self, selected: bool) -> None:
+        self.setBackgroundRole(self.palette().ColorRole.Highlight if selected else self.palette().ColorRole.Window)
+        self.name.setForegroundRole(self.palette().ColorRole.HighlightedText if selected else self.palette().ColorRole.WindowText)
+        self.setFrameShadow(QFrame.Shadow.Sunken if selected else QFrame.Shadow.Plain)
+        self.setFrameShape(QFrame.Shape.StyledPanel if selected else QFrame.Shape.NoFrame)
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
+        if event.button() == Qt.MouseButton.LeftButton:
+            self.clicked.emit(self.row)
+        super().mousePressEvent(event)
+
+
 class PredictionsPanel(QGroupBox):
     """Shows a prediction's top classes with confidences, or a message instead."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    class_selected = Signal(int)  # class index (into the model's labels)
+
+    def __init__(self, parent: QWidget | None = None, clickable: bool = True) -> None:
         super().__init__("Predictions", parent)
+        self.clickable = clickable
         self.message = QLabel("No image yet.")
         self.message.setWordWrap(True)
         self.message.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        self.names: list[QLabel] = []
-        self.bars: list[QProgressBar] = []
-        grid = QGridLayout()
-        grid.setColumnStretch(1, 1)
-        for row in range(ROWS):
-            name = QLabel()
-            name.setMinimumWidth(70)
-            name.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            bar = QProgressBar()
-            bar.setRange(0, BAR_STEPS)
-            bar.setTextVisible(True)
-            bar.setMinimumWidth(140)
-            grid.addWidget(name, row, 0)
-            grid.addWidget(bar, row, 1)
-            self.names.append(name)
-            self.bars.append(bar)
+        self.rows: list[_Row] = [_Row(row) for row in range(ROWS)]
+        self.names: list[QLabel] = [row.name for row in self.rows]
+        self.bars: list[QProgressBar] = [row.bar for row in self.rows]
         layout = QVBoxLayout(self)
         layout.addWidget(self.message)
-        layout.addLayout(grid)
+        for row in self.rows:
+            layout.addWidget(row)
+            if clickable:
+                row.clicked.connect(self.select_row)
+            else:
+                row.setCursor(Qt.CursorShape.ArrowCursor)
+        self.hint = QLabel("Click a class to see its activation map.")
+        self.hint.setEnabled(False)  # greyed: a hint, not content
+        self.hint.setVisible(False)
+        layout.addWidget(self.hint)
         layout.addStretch(1)
+        self._indices: list[int] = []
+        self.selected_row: int | None = None
         self._set_rows([])
 
     def _set_rows(self, top_k: list[tuple[str, float]]) -> None:
-        for row, (name, bar) in enumerate(zip(self.names, self.bars)):
+        for row, widget in enumerate(self.rows):
             visible = row < len(top_k)
-            name.setVisible(visible)
-            bar.setVisible(visible)
+            widget.setVisible(visible)
             if visible:
                 label, probability = top_k[row]
-                name.setText(label)
-                name.setToolTip(label)
-                bar.setValue(round(probability * BAR_STEPS))
-                bar.setFormat(f"{probability * 100:.1f}%")
-                font = name.font()
+                widget.name.setText(label)
+                widget.setToolTip(f"{label}: {probability * 100:.2f}%")
+                widget.bar.setValue(round(probability * BAR_STEPS))
+                widget.bar.setFormat(f"{probability * 100:.1f}%")
+                font = widget.name.font()
                 font.setBold(row == 0)
-                name.setFont(font)
+                widget.name.setFont(font)
+            widget.set_selected(False)
+        self.selected_row = None
 
-    def show_prediction(self, prediction: Prediction) -> None:
+    def show_prediction(self, prediction: Prediction, show_hint: bool = False) -> None:
+        """Show the rows with the top class selected (no signal: the viewer shows it already)."""
         if prediction.error is not None:
             self.show_message(f"Could not classify this file:\n{prediction.error}")
             return
         self.message.setText(f"Top class: {prediction.top_label}")
+        self._indices = top_indices(prediction)
         self._set_rows(prediction.top_k)
+        self.hint.setVisible(self.clickable and show_hint)
+        if self._indices and self.clickable:
+            self._highlight(0)
 
     def show_message(self, text: str) -> None:
         self.message.setText(text)
+        self._indices = []
+        self.hint.setVisible(False)
         self._set_rows([])
+
+    def select_row(self, row: int) -> None:
+        """Highlight a row and announce its class index (what a click does)."""
+        if 0 <= row < len(self._indices):
+            self._highlight(row)
+            self.class_selected.emit(self._indices[row])
+
+    def _highlight(self, row: int) -> None:
+        for number, widget in enumerate(self.rows):
+            widget.set_selected(number == row)
+        self.selected_row = row
 
     def displayed(self) -> list[tuple[str, str]]:
         """(class name, percentage text) of the visible rows, best first."""
-        return [
-            (name.text(), bar.format())
-            for name, bar in zip(self.names, self.bars)
-            if not name.isHidden()
-        ]
+        return [(row.name.text(), row.bar.format()) for row in self.rows if not row.isHidden()]

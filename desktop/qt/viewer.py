@@ -1,15 +1,22 @@
-"""Image view plus the activation-map controls (toggle and opacity)."""
+"""Image view plus the activation-map controls: toggle, opacity, colour map, save as PNG."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import cv2
 import numpy as np
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget,
+)
 
-from desktop.core.activation import overlay
+from convnet_common.atomic import write_bytes_atomic
+from desktop.core.activation import COLORMAPS, DEFAULT_COLORMAP, colormap_id, encode_png, overlay
 from desktop.core.classifier import Prediction
 from desktop.qt.image_view import ImageView
+from desktop.qt.predictions_panel import top_indices
 
 # Images are composed at a display resolution: big photos are shrunk so the slider stays
 # smooth, tiny ones (28x28 digits) are enlarged with nearest-neighbour so they stay
@@ -31,81 +38,177 @@ def display_base(rgb: np.ndarray) -> np.ndarray:
     return rgb
 
 
+def overlay_file_name(image_path: Path | None, label: str) -> str:
+    """Default save name: '<image stem>-<class>-map.png', safe on every file system."""
+    stem = image_path.stem if image_path is not None else "pasted"
+    safe = re.sub(r"[^\w.-]+", "_", f"{stem}-{label}").strip("_") or "overlay"
+    return f"{safe}-map.png"
+
+
 class Viewer(QWidget):
-    """Shows a prediction's image with the top class's activation map blended on top."""
+    """Shows a prediction's image with one class's activation map blended on top."""
+
+    saved = Signal(object)  # Path of a written overlay
+    save_failed = Signal(str)  # a one-line reason
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.image_view = ImageView()
         self.overlay_checkbox = QCheckBox("Activation map")
         self.overlay_checkbox.setChecked(True)
-        self.overlay_checkbox.setToolTip("Grad-CAM of the top class: where the network looked")
+        self.overlay_checkbox.setToolTip("Grad-CAM: where the network looked for the selected class (M)")
         self.opacity_slider = QSlider(Qt.Orientation.Horizontal)
         self.opacity_slider.setRange(0, 100)
         self.opacity_slider.setValue(45)
         self.opacity_slider.setToolTip("Activation map opacity")
         self.opacity_label = QLabel("Opacity")
+        self.colormap_combo = QComboBox()
+        self.colormap_combo.addItems(list(COLORMAPS))
+        self.colormap_combo.setToolTip("Colour map for the activation map")
+        self.save_button = QPushButton("Save overlay…")
+        self.save_button.setToolTip("Save the image with the map as PNG (Ctrl+Shift+S)")
         self.cam_caption = QLabel("")
-        self.cam_caption.setStyleSheet("color: palette(mid);")
+        self.cam_caption.setMinimumWidth(120)
 
         self.controls = QWidget()
         controls = QHBoxLayout(self.controls)
-        controls.setContentsMargins(0, 0, 0, 0)
+        controls.setContentsMargins(4, 0, 4, 0)
         controls.addWidget(self.overlay_checkbox)
-        controls.addSpacing(12)
+        controls.addSpacing(8)
         controls.addWidget(self.opacity_label)
         controls.addWidget(self.opacity_slider, 1)
-        controls.addSpacing(12)
-        controls.addWidget(self.cam_caption)
+        controls.addWidget(self.colormap_combo)
+        controls.addWidget(self.save_button)
+        caption_row = QHBoxLayout()
+        caption_row.setContentsMargins(4, 0, 4, 0)
+        caption_row.addWidget(self.cam_caption, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.image_view, 1)
+        layout.addLayout(caption_row)
         layout.addWidget(self.controls)
 
+        self.last_save_dir = ""
+        self._prediction: Prediction | None = None
         self._base: np.ndarray | None = None
         self._cam: np.ndarray | None = None
+        self.class_index: int | None = None
         self.overlay_checkbox.toggled.connect(self._recompose)
         self.opacity_slider.valueChanged.connect(self._recompose)
+        self.colormap_combo.currentTextChanged.connect(self._recompose)
+        self.save_button.clicked.connect(self.choose_save_path)
         self._update_controls()
 
     @property
     def opacity(self) -> float:
         return self.opacity_slider.value() / 100.0
 
+    @property
+    def colormap_name(self) -> str:
+        return self.colormap_combo.currentText() or DEFAULT_COLORMAP
+
+    def set_colormap(self, name: str) -> None:
+        self.colormap_combo.setCurrentText(name if name in COLORMAPS else DEFAULT_COLORMAP)
+
+    def current_cam(self) -> np.ndarray | None:
+        """The raw [h, w] map on display (None without a map)."""
+        return self._cam
+
     def show_prediction(self, prediction: Prediction) -> None:
         if prediction.image is None:
             self.clear(prediction.error or "")
             return
+        self._prediction = prediction
         self._base = display_base(prediction.image)
-        index = prediction.top_index
-        self._cam = prediction.cam[..., index] if prediction.cam is not None and index is not None else None
-        self.cam_caption.setText(f"map for “{prediction.top_label}”" if self._cam is not None else "")
+        self.show_class(prediction.top_index)
+
+    def show_class(self, index: int | None) -> None:
+        """Show the map of class `index` (a click in the predictions list)."""
+        prediction = self._prediction
+        if prediction is None or prediction.image is None:
+            return
+        self.class_index = index
+        has_map = prediction.cam is not None and index is not None
+        self._cam = prediction.cam[..., index] if has_map else None
         self._update_controls()
         self._recompose()
 
     def clear(self, hint: str | None = None) -> None:
+        self._prediction = None
         self._base = None
         self._cam = None
-        self.cam_caption.setText("")
+        self.class_index = None
         if hint is not None:
             self.image_view.set_hint(hint)
         self.image_view.set_image(None)
         self._update_controls()
 
+    def class_label(self) -> str:
+        """The selected class's name (top-k rows carry names; others fall back to 'class N')."""
+        prediction = self._prediction
+        if prediction is None or self.class_index is None:
+            return ""
+        ranked = dict(zip(top_indices(prediction), (label for label, _ in prediction.top_k)))
+        return ranked.get(self.class_index, f"class {self.class_index}")
+
     def _update_controls(self) -> None:
         """Controls only appear with an image; without a map they are greyed out and say why."""
         available = self._cam is not None
         self.controls.setVisible(self._base is not None)
-        self.overlay_checkbox.setEnabled(available)
-        self.opacity_slider.setEnabled(available)
-        self.opacity_label.setEnabled(available)
-        if self._base is not None and not available:
+        for widget in (self.overlay_checkbox, self.opacity_slider, self.opacity_label, self.colormap_combo,
+                       self.save_button):
+            widget.setEnabled(available)
+        if self._base is None:
+            self.cam_caption.setText("")
+        elif not available:
             self.cam_caption.setText("no activation map for this model")
+        else:
+            probability = float(self._prediction.probabilities[self.class_index])
+            self.cam_caption.setText(f"Activation map for “{self.class_label()}” ({probability * 100:.1f}%)")
+
+    def composed(self) -> np.ndarray | None:
+        """The RGB image currently displayed (with or without the map)."""
+        if self._base is None:
+            return None
+        if self._cam is not None and self.overlay_checkbox.isChecked():
+            return overlay(self._base, self._cam, self.opacity, colormap_id(self.colormap_name))
+        return self._base
 
     def _recompose(self) -> None:
+        image = self.composed()
+        if image is not None:
+            self.image_view.set_image(image)
+
+    # saving ---------------------------------------------------------------------------
+    def default_save_name(self) -> str:
+        path = self._prediction.path if self._prediction is not None else None
+        return overlay_file_name(path, self.class_label() or "image")
+
+    def choose_save_path(self) -> None:
         if self._base is None:
             return
+        start = str(Path(self.last_save_dir or Path.home()) / self.default_save_name())
+        file, _ = QFileDialog.getSaveFileName(self, "Save overlay as PNG", start, "PNG images (*.png)")
+        if file:
+            try:
+                self.save_overlay(Path(file))
+            except (OSError, ValueError) as error:
+                self.save_failed.emit(f"Could not save {Path(file).name}: {error}")
+
+    def save_overlay(self, path: Path) -> Path:
+        """Write the overlay at the original image's resolution, atomically; '.png' is added if missing."""
+        if self._prediction is None or self._prediction.image is None:
+            raise ValueError("no image to save")
+        path = path if path.suffix.lower() == ".png" else path.with_name(path.name + ".png")
+        original = self._prediction.image
+        # Tiny images (28x28 digits) are saved at display size, where the map is legible.
+        original = original if max(original.shape[:2]) >= DISPLAY_MIN_SIDE else self._base
         if self._cam is not None and self.overlay_checkbox.isChecked():
-            self.image_view.set_image(overlay(self._base, self._cam, self.opacity))
+            image = overlay(original, self._cam, self.opacity, colormap_id(self.colormap_name))
         else:
-            self.image_view.set_image(self._base)
+            image = original
+        write_bytes_atomic(path, encode_png(image))
+        self.last_save_dir = str(path.parent)
+        self.saved.emit(path)
+        return path
+

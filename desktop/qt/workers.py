@@ -1,4 +1,4 @@
-"""Background tasks for the thread pool: model loading and classification.
+"""Background tasks for the thread pool: model loading and classification (files or arrays).
 
 A task never touches a widget. It reports through a `TaskSignals` object created on
 the GUI thread, so Qt queues each emission back to that thread. Every task carries a
@@ -14,7 +14,9 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QRunnable, Signal
 
 from desktop.core.batch import classify_paths
-from desktop.core.classifier import DEFAULT_TOP_K, Classifier
+import numpy as np
+
+from desktop.core.classifier import DEFAULT_TOP_K, Classifier, Prediction
 from desktop.core.model import ModelLoadError, load_model
 
 
@@ -91,4 +93,23 @@ class ClassifyTask(BackgroundTask):
         ):
             if self.cancelled:
                 return
+            self.signals.prediction.emit(prediction, self.generation)
+
+
+class ClassifyArrayTask(BackgroundTask):
+    """Classify one in-memory RGB image (a paste, or the Compare view's second model)."""
+
+    def __init__(self, classifier: Classifier, image: np.ndarray, generation: int, path: Path | None = None) -> None:
+        super().__init__()
+        self.classifier = classifier
+        self.image = image
+        self.generation = generation
+        self.path = path
+
+    def work(self) -> None:
+        try:
+            prediction = self.classifier.classify_image(self.image, self.path, top_k=DEFAULT_TOP_K)
+        except Exception as error:  # noqa: BLE001 - shown in the panel, never a crash
+            prediction = Prediction.failed(self.path, f"inference failed: {error}")
+        if not self.cancelled:
             self.signals.prediction.emit(prediction, self.generation)

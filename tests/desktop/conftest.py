@@ -44,3 +44,11 @@ def write_png(tmp_path: Path):
         return path
 
     return write
+
+
+@pytest.fixture(autouse=True)
+def isolated_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own settings folder: nothing reads or writes the real ~/.config."""
+    folder = tmp_path_factory.mktemp("config")
+    monkeypatch.setenv("CONVNET_STUDIO_CONFIG_DIR", str(folder))
+    return folder

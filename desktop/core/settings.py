@@ -1,0 +1,127 @@
+"""User settings: one plain JSON file in the user's config folder.
+
+Plain JSON (not QSettings) so the file is readable, editable and testable without Qt.
+A missing, unreadable or corrupt file never stops the app: defaults are used and a
+one-line warning is returned for the window to show. Writes are atomic.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from convnet_common.atomic import write_text_atomic
+
+CONFIG_DIR_ENV = "CONVNET_STUDIO_CONFIG_DIR"
+APP_DIR_NAME = "convnet-studio"
+SETTINGS_NAME = "settings.json"
+MAX_RECENT_MODELS = 8
+
+DEFAULTS: dict[str, Any] = {
+    "window_geometry": "",  # base64 of QMainWindow.saveGeometry()
+    "window_state": "",  # base64 of QMainWindow.saveState()
+    "splitter_sizes": [],
+    "current_tab": 0,
+    "last_image_dir": "",
+    "last_model_dir": "",
+    "recent_models": [],
+    "provider": "auto",
+    "colormap": "Jet",
+    "opacity": 45,
+    "show_map": True,
+}
+
+
+def config_dir() -> Path:
+    """$CONVNET_STUDIO_CONFIG_DIR, else %APPDATA% on Windows, else $XDG_CONFIG_HOME or ~/.config."""
+    override = os.environ.get(CONFIG_DIR_ENV)
+    if override:
+        return Path(override).expanduser()
+    if sys.platform == "win32":
+        base = Path(os.environ.get("APPDATA") or Path.home() / "AppData" / "Roaming")
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
+    else:
+        base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return base / APP_DIR_NAME
+
+
+def _valid(key: str, value: Any) -> bool:
+    """A stored value is used only if it has the default's type (bool is not an int here)."""
+    default = DEFAULTS[key]
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    return isinstance(value, type(default))
+
+
+class Settings:
+    """Typed access to the settings file; unknown keys in the file are kept on save."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or config_dir() / SETTINGS_NAME
+        self.values: dict[str, Any] = json.loads(json.dumps(DEFAULTS))
+        self._extra: dict[str, Any] = {}
+        self.warning: str | None = None
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> Settings:
+        """Read the file; on any problem keep defaults and set `warning`."""
+        settings = cls(path)
+        try:
+            text = settings.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return settings
+        except OSError as error:
+            settings.warning = f"Could not read settings ({settings.path}): {error.strerror or error}; using defaults."
+            return settings
+        try:
+            data = json.loads(text)
+            if not isinstance(data, dict):
+                raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+        except ValueError as error:
+            settings.warning = f"Settings file {settings.path} is corrupt ({error}); using defaults."
+            return settings
+        for key, value in data.items():
+            if key not in DEFAULTS:
+                settings._extra[key] = value
+            elif _valid(key, value):
+                settings.values[key] = value
+        return settings
+
+    def get(self, key: str) -> Any:
+        return self.values[key]
+
+    def set(self, key: str, value: Any) -> None:
+        if key not in DEFAULTS:
+            raise KeyError(key)
+        self.values[key] = value
+
+    def save(self) -> str | None:
+        """Write atomically; return an error message instead of raising (closing must not fail)."""
+        data = {**self._extra, **self.values}
+        try:
+            write_text_atomic(self.path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+        except OSError as error:
+            return f"Could not save settings to {self.path}: {error.strerror or error}"
+        return None
+
+    # recent models -------------------------------------------------------------------
+    def recent_models(self) -> list[Path]:
+        return [Path(p) for p in self.values["recent_models"] if isinstance(p, str)]
+
+    def add_recent_model(self, path: str | os.PathLike[str]) -> None:
+        """Put `path` first, without duplicates, keeping at most MAX_RECENT_MODELS."""
+        text = str(Path(path).resolve())
+        recent = [p for p in self.values["recent_models"] if p != text]
+        self.values["recent_models"] = [text, *recent][:MAX_RECENT_MODELS]
+
+    def prune_recent_models(self) -> list[Path]:
+        """Drop entries whose file no longer exists; return the dropped ones."""
+        kept, missing = [], []
+        for path in self.recent_models():
+            (kept if path.is_file() else missing).append(path)
+        self.values["recent_models"] = [str(p) for p in kept]
+        return missing

@@ -1,0 +1,176 @@
+"""The "Classify" tab: image list, image + activation map, top-k list and model info.
+
+Everything about one image at a time lives here so the main window stays a shell.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QSplitter, QVBoxLayout, QWidget
+
+from desktop.core.batch import iter_image_files
+from desktop.core.classifier import Prediction
+from desktop.core.model import LoadedModel
+from desktop.qt.controller import InferenceController
+from desktop.qt.image_list import ImageList
+from desktop.qt.image_view import EMPTY_HINT
+from desktop.qt.model_panel import NO_MODEL_TEXT, ModelPanel
+from desktop.qt.predictions_panel import PredictionsPanel
+from desktop.qt.viewer import Viewer
+
+
+class ClassifyView(QWidget):
+    """One image at a time: pick a class in the list to see where the network looked for it."""
+
+    image_shown = Signal(object, object)  # RGB array, Path | None — the Compare tab follows it
+    inference_time = Signal(float)  # ms of the prediction on display
+    folders_dropped = Signal(list)  # folders go to the batch view, which classifies in bulk
+
+    def __init__(self, controller: InferenceController, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self._pending: set[Path] = set()
+        self._pasted: np.ndarray | None = None  # the pasted image on display, if any
+        self._awaiting_paste = False
+        self.current: Prediction | None = None
+
+        self.image_list = ImageList()
+        self.viewer = Viewer()
+        self.predictions = PredictionsPanel()
+        self.model_panel = ModelPanel()
+        side = QWidget()
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(0, 0, 0, 0)
+        side_layout.addWidget(self.predictions)
+        side_layout.addWidget(self.model_panel)
+        side_layout.addStretch(1)
+        side.setMinimumWidth(300)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(self.image_list)
+        self.splitter.addWidget(self.viewer)
+        self.splitter.addWidget(side)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([190, 650, 340])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.splitter)
+        self.image_list.hide()  # shown once there is something to list
+
+        self.viewer.image_view.files_dropped.connect(self._on_drop)
+        self.image_list.path_selected.connect(self._on_path_selected)
+        self.predictions.class_selected.connect(self.viewer.show_class)
+        controller.model_changed.connect(self._on_model_changed)
+        controller.prediction_ready.connect(self._on_prediction)
+        self.show_no_model()
+
+    # opening ---------------------------------------------------------------------------
+    def _on_drop(self, paths: list) -> None:
+        """Files open here; a dropped folder is a batch job, handed on by signal."""
+        folders = [Path(p) for p in paths if Path(p).is_dir()]
+        files = [Path(p) for p in paths if not Path(p).is_dir()]
+        if folders:
+            self.folders_dropped.emit(folders)
+        if files:
+            self.open_images(files)
+
+    def open_images(self, paths: Iterable[str | Path]) -> None:
+        """List files (folders are searched), show the first new one, classify all new ones."""
+        files = list(iter_image_files(paths))
+        added = self.image_list.add_paths(files)
+        if files:
+            self.image_list.show()
+        if added and self.controller.classify(added):
+            self._pending.update(added)
+        if files:
+            self.show_image(added[0] if added else files[0])
+
+    def show_image(self, path: str | Path) -> None:
+        """Select `path` (listing it first if needed) and show its prediction."""
+        path = Path(path)
+        if path not in self.image_list.paths():
+            self.open_images([path])
+            return
+        if self.image_list.current_path() == path:
+            self._on_path_selected(path)
+        self.image_list.select_path(path)
+
+    def paste_image(self, image: np.ndarray) -> bool:
+        """Classify an in-memory RGB image (a paste); False when no model is loaded."""
+        self._pasted = image
+        self.image_list.clearSelection()
+        self.image_list.setCurrentItem(None)
+        if self.controller.model is None:
+            self.viewer.clear(NO_MODEL_TEXT)
+            return False
+        self._awaiting_paste = self.controller.classify_image(image, None)
+        self.viewer.clear("Classifying the pasted image…")
+        self.predictions.show_message("Classifying…")
+        return self._awaiting_paste
+
+    def current_image(self) -> tuple[np.ndarray, Path | None] | None:
+        """The image on display (for the Compare tab), or None."""
+        if self.current is None or self.current.image is None:
+            return None
+        return self.current.image, self.current.path
+
+    # controller results ----------------------------------------------------------------
+    def _on_model_changed(self, model: LoadedModel) -> None:
+        self.model_panel.show_model(model)
+        self._pending.clear()
+        self.image_list.reset_results()
+        paths = self.image_list.paths()
+        if paths and self.controller.classify(paths):
+            self._pending.update(paths)
+        current = self.image_list.current_path()
+        if current is None and self._pasted is not None:
+            self.paste_image(self._pasted)
+        elif current is not None:
+            self.viewer.clear(f"Classifying {current.name}…")
+            self.predictions.show_message("Classifying…")
+        else:
+            self.viewer.clear(EMPTY_HINT)
+            self.predictions.show_message("No image yet. Drop one, open one (Ctrl+O) or paste one (Ctrl+V).")
+
+    def _on_prediction(self, prediction: Prediction) -> None:
+        if prediction.path is None:
+            if self._awaiting_paste:
+                self._awaiting_paste = False
+                self._display(prediction)
+            return
+        self._pending.discard(prediction.path)
+        self.image_list.show_result(prediction)
+        if prediction.path == self.image_list.current_path():
+            self._display(prediction)
+
+    def _on_path_selected(self, path: Path) -> None:
+        self._pasted = None
+        self._awaiting_paste = False
+        prediction = self.controller.cached(path)
+        if prediction is not None:
+            self._display(prediction)
+            return
+        if self.controller.model is None:
+            self.show_no_model()
+            return
+        self.viewer.clear(f"Classifying {path.name}…")
+        self.predictions.show_message("Classifying…")
+        if path not in self._pending and self.controller.classify([path]):
+            self._pending.add(path)
+
+    def _display(self, prediction: Prediction) -> None:
+        self.current = prediction
+        self.viewer.show_prediction(prediction)
+        self.predictions.show_prediction(prediction, show_hint=prediction.cam is not None)
+        if prediction.error is None:
+            self.model_panel.show_inference_ms(prediction.inference_ms)
+            self.inference_time.emit(prediction.inference_ms)
+            if prediction.image is not None:
+                self.image_shown.emit(prediction.image, prediction.path)
+
+    def show_no_model(self) -> None:
+        self.viewer.clear(EMPTY_HINT if self.image_list.count() == 0 else NO_MODEL_TEXT)
+        self.predictions.show_message(NO_MODEL_TEXT)
