@@ -9,7 +9,7 @@ packages=(libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-rend
           libxkbcommon-x11-0 libxkbcommon0 libegl1 libgl1 libglib2.0-0 libfontconfig1
           libdbus-1-3 fonts-dejavu-core)
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(xvfb imagemagick x11-utils)
+  packages+=(xvfb imagemagick x11-utils desktop-file-utils)
 fi
 
 missing=()
