@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 from collections.abc import MutableMapping
 from pathlib import Path
 
@@ -44,3 +45,20 @@ def scrub_opencv_qt_env(
             del environ[name]
             removed.append(name)
     return removed
+
+
+def pyside_drops_singleton_refs() -> bool:
+    """True for a PySide6 build that returns None/True/False without a reference.
+
+    PySide6-Essentials 6.12.0 on Python 3.11 does: every `emit()` or void call takes a
+    reference away, and after some hundreds of camera frames the interpreter aborts with
+    "deallocating True or False". pyproject.toml keeps PySide6 below 6.12; a test calls
+    this so an install that slips past the pin fails CI instead of users' sessions.
+    """
+    from PySide6.QtCore import QObject
+
+    probe = QObject()
+    before = sys.getrefcount(None)
+    for _ in range(16):
+        probe.setObjectName("probe")
+    return sys.getrefcount(None) <= before - 8

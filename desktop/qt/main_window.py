@@ -19,11 +19,11 @@ from desktop.core.model import PROVIDER_CHOICES, LoadedModel
 from desktop.core.settings import Settings
 from desktop.qt.classify_view import ClassifyView
 from desktop.qt.clipboard import clipboard_content
-from desktop.qt.batch_view import BatchView
 from desktop.qt.compare_view import CompareView
 from desktop.qt.controller import InferenceController
 from desktop.qt.shortcuts_dialog import ShortcutsDialog
 from desktop.qt.theme import notice_style
+from desktop.qt.work_tabs import add_work_tabs
 
 APP_NAME = "ConvNet Studio"
 IMAGE_FILTER = "Images ({});;All files (*)".format(" ".join(f"*{ext}" for ext in sorted(IMAGE_EXTENSIONS)))
@@ -83,25 +83,11 @@ class MainWindow(QMainWindow):
 
     # tabs ------------------------------------------------------------------------------
     def _add_work_views(self) -> None:
-        """Batch, Camera and Augment tabs, with their menu actions."""
-        self.batch_view = BatchView(self.controller)
-        self.add_view_tab("&Batch", self.batch_view, "Ctrl+2")
-        self.batch_view.open_image_requested.connect(self.show_image)
-        self.batch_view.status_message.connect(lambda message: self.statusBar().showMessage(message, 8000))
-        self.classify_view.folders_dropped.connect(lambda folders: self.classify_folder(folders[0]))
-        batch_menu = QMenu("&Batch", self)
-        self.menuBar().insertMenu(self.view_menu.menuAction(), batch_menu)
-        for text, shortcut, slot in (
-            ("Classify &folder…", "Ctrl+Shift+O", self.batch_view.choose_and_start),
-            ("&Cancel batch", "Ctrl+.", self.batch_view.cancel),
-            ("Export results as &CSV…", "Ctrl+Shift+E", lambda: self.batch_view.choose_and_export("csv")),
-            ("Export results as &JSON…", "Ctrl+Shift+J", lambda: self.batch_view.choose_and_export("json")),
-            ("&Sort into folders…", "Ctrl+Shift+F", self.batch_view.choose_and_sort),
-            ("&Undo a sort…", "Ctrl+Shift+Z", self.batch_view.choose_and_undo),
-        ):
-            self._action(batch_menu, text, shortcut, lambda _=False, s=slot: self._in_tab(self.batch_view, s))
+        """Batch, Camera and Augment tabs with their menus (desktop/qt/work_tabs.py)."""
+        add_work_tabs(self)
 
-    def _in_tab(self, widget: QWidget, slot) -> None:
+    def in_tab(self, widget: QWidget, slot) -> None:
+        """Run a menu action on its own tab, so its result is visible."""
         self.tabs.setCurrentWidget(widget)
         slot()
 
@@ -334,7 +320,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         self.save_settings()
-        self.batch_view.shutdown()
-        self.compare_view.shutdown()
+        for view in (self.camera_view, self.batch_view, self.augment_view, self.compare_view):
+            view.shutdown()
         self.controller.shutdown()
         super().closeEvent(event)

@@ -32,3 +32,25 @@ def test_finds_the_real_cv2_package() -> None:
     cv2_dir = Path(cv2.__file__).resolve().parent
     env = {"QT_QPA_PLATFORM_PLUGIN_PATH": str(cv2_dir / "qt" / "plugins")}
     assert scrub_opencv_qt_env(env) == ["QT_QPA_PLATFORM_PLUGIN_PATH"]
+
+
+def test_pyside_keeps_references_to_none_true_false() -> None:
+    """The installed PySide6 must not be a build that leaks the singletons away."""
+    import sys
+
+    from PySide6.QtCore import QObject, Signal
+
+    from desktop.qt.environment import pyside_drops_singleton_refs
+
+    class Emitter(QObject):
+        fired = Signal(object)
+
+    emitter = Emitter()
+    emitter.fired.connect(lambda value: None)
+    before = (sys.getrefcount(None), sys.getrefcount(True))
+    for _ in range(2000):
+        emitter.fired.emit(1)
+        emitter.setObjectName("x")
+    after = (sys.getrefcount(None), sys.getrefcount(True))
+    assert after[0] >= before[0] - 50 and after[1] >= before[1] - 50, (before, after)
+    assert not pyside_drops_singleton_refs()
