@@ -1,0 +1,130 @@
+"""Drive the real main window on an X display and screenshot every view.
+
+Run by tests/desktop/test_xvfb_views.py under Xvfb (QT_QPA_PLATFORM=xcb):
+    python tests/desktop/xvfb_views.py OUT_DIR WORK_DIR
+Writes OUT_DIR/view-<name>.png with `import -window root`, one per tab, and prints
+one line per screenshot. The content is real: the bundled digits model, digits drawn
+the way tests/training/digit_drawings.py draws them, a generated video.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(REPO), str(REPO / "tests" / "training")]
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from desktop.qt.environment import scrub_opencv_qt_env  # noqa: E402
+
+scrub_opencv_qt_env()
+
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from digit_drawings import draw_test_digit  # noqa: E402
+from desktop.qt.main_window import MainWindow  # noqa: E402
+
+MODEL = REPO / "exported_models" / "digits-lenet5.onnx"
+
+
+def wait_until(condition, timeout_s: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        QApplication.processEvents()
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def settle(seconds: float) -> None:
+    wait_until(lambda: False, seconds)
+
+
+def shoot(out: Path, name: str) -> None:
+    settle(0.8)
+    target = out / f"view-{name}.png"
+    subprocess.run(["import", "-window", "root", str(target)], check=True, timeout=30)
+    print(f"screenshot {target}", flush=True)
+
+
+def write_rgb(path: Path, rgb: np.ndarray) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    return path
+
+
+def make_content(work: Path) -> tuple[Path, Path, Path]:
+    rng = np.random.default_rng(4)
+    digit = write_rgb(work / "digit-7.jpg", cv2.resize(draw_test_digit(7, "font0", True, rng), (480, 360)))
+    folder = work / "scans"
+    for index in range(24):
+        style = ("font0", "font1", "font2", "pen")[index % 4]
+        write_rgb(folder / f"page{index // 8}" / f"digit-{index:02d}.jpg",
+                  draw_test_digit(index % 10, style, bool(index % 3), rng))
+    (folder / "page0" / "notes.jpg").write_text("not an image")
+    video = work / "digits.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 15, (320, 240))
+    for frame in range(90):
+        image = np.full((240, 320, 3), 235, np.uint8)
+        x = 60 + int(80 * np.sin(frame / 12))
+        cv2.putText(image, str(3 + frame // 45), (x, 190), cv2.FONT_HERSHEY_DUPLEX, 6, (30, 30, 30), 14, cv2.LINE_AA)
+        writer.write(image)
+    writer.release()
+    return digit, folder, video
+
+
+def main() -> int:
+    out, work = Path(sys.argv[1]), Path(sys.argv[2])
+    out.mkdir(parents=True, exist_ok=True)
+    digit, folder, video = make_content(work)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("ConvNet Studio")
+    window = MainWindow(provider="cpu")
+    window.show_error = lambda title, text: print(f"error: {title}: {text}", flush=True)
+    window.setGeometry(0, 0, 1280, 800)
+    window.show()
+    window.open_model(MODEL)
+    if not wait_until(lambda: window.controller.model is not None):
+        print("error: the model did not load", flush=True)
+        return 1
+
+    window.open_images([digit])
+    wait_until(lambda: bool(window.predictions.displayed()))
+    window.predictions.select_row(1)  # the runner-up's map, as a person would click it
+    shoot(out, "classify")
+
+    window.batch_view.ask_resume = lambda *args, **kwargs: "restart"
+    window.classify_folder(folder)
+    wait_until(lambda: not window.batch_view.running and len(window.batch_view.results()) == 25)
+    shoot(out, "batch")
+
+    window.tabs.setCurrentWidget(window.camera_view)
+    window.camera_view.start_source(str(video))
+    settle(2.5)
+    shoot(out, "camera")
+    window.camera_view.stop()
+
+    window.tabs.setCurrentWidget(window.augment_view)
+    window.augment_view.load_image(digit)
+    wait_until(lambda: len(window.augment_view.tiles()) > 0)
+    shoot(out, "augment")
+
+    second = work / "digits-lenet5-copy.onnx"
+    shutil.copy(MODEL, second)
+    window.tabs.setCurrentWidget(window.compare_view)
+    window.compare_view.load_second_model(second)
+    settle(3.0)
+    shoot(out, "compare")
+    window.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
