@@ -6,6 +6,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import shiboken6
 import pytest
 from PySide6.QtCore import QMimeData, Qt, QUrl
 from PySide6.QtGui import QGuiApplication
@@ -127,6 +128,10 @@ def test_paste_file_url_opens_it(qtbot, window: MainWindow, colour_model: Path, 
     window.paste_action.trigger()
     _classified(qtbot, window, "green")
     assert window.image_list.paths() == [path]
+    # The clipboard owns the QMimeData now; hand it back empty so Qt and Python do not
+    # both delete it at exit (a segfault after the last test otherwise).
+    QGuiApplication.clipboard().clear()
+    shiboken6.Shiboken.invalidate(mime)
 
 
 def test_every_menu_action_is_listed_in_shortcuts_dialog(window: MainWindow) -> None:
