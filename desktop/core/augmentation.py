@@ -39,69 +39,25 @@ sharper than what training sees.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-FILL_MODES = ("nearest", "constant", "reflect", "wrap")
+from convnet_common.augment_spec import FIELD_NAMES, FILL_MODES, PRESETS, AugmentSpec
 BORDER_MODES = {
     "nearest": cv2.BORDER_REPLICATE,
     "constant": cv2.BORDER_CONSTANT,
     "reflect": cv2.BORDER_REFLECT,
     "wrap": cv2.BORDER_WRAP,
 }
-FRACTION_FIELDS = ("width_shift", "height_shift", "zoom", "shear", "brightness", "contrast")
 PREVIEW_MAX_SIDE = 256
 UNIT_COUNT = 8  # uniform numbers per variant: flip, angle, dx, dy, shear, zoom, brightness, contrast
 
 
-@dataclass(frozen=True)
-class AugmentParams:
-    """The same fields and limits as training.augment.AugmentSpec (kept Qt- and TF-free)."""
-
-    rotation_degrees: float = 0.0
-    width_shift: float = 0.0
-    height_shift: float = 0.0
-    zoom: float = 0.0
-    shear: float = 0.0
-    horizontal_flip: bool = False
-    vertical_flip: bool = False
-    brightness: float = 0.0
-    contrast: float = 0.0
-    fill_mode: str = "nearest"
-
-    def __post_init__(self) -> None:
-        if self.fill_mode not in FILL_MODES:
-            raise ValueError(f"fill_mode must be one of {FILL_MODES}, got {self.fill_mode!r}")
-        for name in FRACTION_FIELDS:
-            value = getattr(self, name)
-            if not 0.0 <= value < 1.0:
-                raise ValueError(f"{name} must be in [0, 1), got {value}")
-        if not 0.0 <= self.rotation_degrees <= 180.0:
-            raise ValueError(f"rotation_degrees must be in [0, 180], got {self.rotation_degrees}")
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    def replace(self, **changes: object) -> "AugmentParams":
-        return dataclasses.replace(self, **changes)
-
-
-FIELD_NAMES = tuple(f.name for f in dataclasses.fields(AugmentParams))
-
-# A copy of training.augment.PRESETS (a test keeps the two equal): the desktop app may not
-# import the training package.
-PRESETS: dict[str, AugmentParams] = {
-    "none": AugmentParams(),
-    "light": AugmentParams(rotation_degrees=10, width_shift=0.1, height_shift=0.1, zoom=0.1),
-    "seed": AugmentParams(
-        rotation_degrees=50, width_shift=0.2, height_shift=0.2, shear=0.2, zoom=0.3, horizontal_flip=True,
-        fill_mode="nearest",
-    ),
-}
+# One definition for training and this preview: the same fields, limits and presets.
+AugmentParams = AugmentSpec
 
 
 def preset_name(params: AugmentParams) -> str | None:
