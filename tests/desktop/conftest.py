@@ -52,3 +52,20 @@ def isolated_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     folder = tmp_path_factory.mktemp("config")
     monkeypatch.setenv("CONVNET_STUDIO_CONFIG_DIR", str(folder))
     return folder
+
+
+@pytest.fixture
+def window(qtbot):
+    """The real main window on the CPU provider, with error dialogs recorded in `errors`.
+
+    Closing it runs the window's own shutdown, which stops every view's workers.
+    """
+    from desktop.qt.main_window import MainWindow
+
+    win = MainWindow(provider="cpu")
+    win.errors = []
+    win.show_error = lambda title, text: win.errors.append((title, text))  # intercept dialogs
+    qtbot.addWidget(win)
+    win.show()
+    yield win
+    win.close()

@@ -17,17 +17,6 @@ from desktop.qt.main_window import MainWindow
 WAIT_MS = 10_000
 
 
-@pytest.fixture
-def window(qtbot) -> MainWindow:
-    win = MainWindow(provider="cpu")
-    win.errors = []
-    win.show_error = lambda title, text: win.errors.append((title, text))  # intercept dialogs
-    qtbot.addWidget(win)
-    win.show()
-    yield win
-    win.controller.shutdown()
-
-
 def _load(qtbot, win: MainWindow, path: Path) -> None:
     with qtbot.waitSignal(win.controller.model_changed, timeout=WAIT_MS):
         win.open_model(path)

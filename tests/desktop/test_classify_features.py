@@ -7,7 +7,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import shiboken6
-import pytest
 from PySide6.QtCore import QMimeData, Qt, QUrl
 from PySide6.QtGui import QGuiApplication
 
@@ -19,18 +18,6 @@ from desktop.qt.predictions_panel import top_indices
 from desktop.qt.viewer import overlay_file_name
 
 WAIT_MS = 10_000
-
-
-@pytest.fixture
-def window(qtbot) -> MainWindow:
-    win = MainWindow(provider="cpu")
-    win.errors = []
-    win.show_error = lambda title, text: win.errors.append((title, text))
-    qtbot.addWidget(win)
-    win.show()
-    yield win
-    win.compare_view.shutdown()
-    win.controller.shutdown()
 
 
 def _load(qtbot, win: MainWindow, path: Path) -> None:

@@ -5,21 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from desktop.qt.main_window import MainWindow
 from test_app_window import WAIT_MS, _load, drop_files
-
-
-@pytest.fixture
-def window(qtbot) -> MainWindow:
-    win = MainWindow(provider="cpu")
-    win.errors = []
-    win.show_error = lambda title, text: win.errors.append((title, text))
-    qtbot.addWidget(win)
-    win.show()
-    yield win
-    win.close()
 
 
 def _solid(rgb) -> np.ndarray:
