@@ -251,11 +251,7 @@ class CameraSession:
         except Exception as error:  # noqa: BLE001 - reported, never raised on a worker thread
             state, message = FAILED, f"Capture failed: {type(error).__name__}: {error}"
         finally:
-            if capture is not None:
-                try:
-                    capture.release()
-                except Exception:  # noqa: BLE001
-                    pass
+            release_quietly(capture)
             self.mailbox.close()
             if self.stop_event.is_set():
                 state, message = STOPPED, "Stopped."
@@ -330,6 +326,16 @@ def candidate_indices(max_index: int = MAX_PROBE_INDEX) -> list[int]:
     return list(range(max_index + 1))
 
 
+def release_quietly(capture) -> None:
+    """Release a capture that may be None or already broken (an unplugged camera)."""
+    if capture is None:
+        return
+    try:
+        capture.release()
+    except Exception:  # noqa: BLE001 - a failing release must not hide the real outcome
+        pass
+
+
 def probe_devices(
     indices: list[int] | None = None,
     factory: CaptureFactory = open_capture,
@@ -348,11 +354,7 @@ def probe_devices(
         except Exception:  # noqa: BLE001 - an odd device is simply not listed
             pass
         finally:
-            if capture is not None:
-                try:
-                    capture.release()
-                except Exception:  # noqa: BLE001
-                    pass
+            release_quietly(capture)
     return working
 
 

@@ -11,6 +11,7 @@ from PySide6.QtCore import QRect, QSignalBlocker, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPixmap
 from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QSizePolicy, QSlider, QWidget
 
+from desktop.qt.image_view import paint_drop_hint
 from desktop.qt.imageconv import rgb_to_qpixmap
 
 ROWS, COLUMNS = 3, 4
@@ -60,15 +61,7 @@ class VariantGrid(QWidget):
                 painter.drawPixmap(QRect(round(left + column * (tile_w + gap)), round(top + row * (tile_h + gap)),
                                          round(tile_w), round(tile_h)), pixmap)
         else:
-            pen = painter.pen()
-            pen.setColor(QColor(150, 155, 165))
-            pen.setStyle(Qt.PenStyle.DashLine)
-            pen.setWidth(2)
-            painter.setPen(pen)
-            painter.drawRoundedRect(area.adjusted(4, 4, -4, -4), 12, 12)
-            painter.setPen(QColor(210, 214, 222))
-            painter.drawText(area.adjusted(24, 0, -24, 0), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
-                             self._hint)
+            paint_drop_hint(painter, area.adjusted(4, 4, -4, -4), area.adjusted(24, 0, -24, 0), self._hint)
         if self.drag_active:
             painter.fillRect(self.rect(), QColor(80, 140, 255, 60))
         painter.end()

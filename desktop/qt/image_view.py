@@ -22,6 +22,22 @@ def local_files(event: QDropEvent | QDragEnterEvent | QDragMoveEvent) -> list[Pa
     return [Path(url.toLocalFile()) for url in mime.urls() if url.isLocalFile()]
 
 
+
+def paint_drop_hint(painter: QPainter, frame: QRect, text_area: QRect, text: str, font_scale: float = 1.0) -> None:
+    """The empty drop zone every view shares: a dashed rounded frame and a centred hint."""
+    pen = painter.pen()
+    pen.setColor(QColor(150, 155, 165))
+    pen.setStyle(Qt.PenStyle.DashLine)
+    pen.setWidth(2)
+    painter.setPen(pen)
+    painter.drawRoundedRect(frame, 12, 12)
+    painter.setPen(QColor(210, 214, 222))
+    if font_scale != 1.0:
+        font = painter.font()
+        font.setPointSizeF(font.pointSizeF() * font_scale)
+        painter.setFont(font)
+    painter.drawText(text_area, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, text)
+
 class ImageView(QWidget):
     """Accepts dropped files and paints the current image centred and scaled to fit."""
 
@@ -96,17 +112,7 @@ class ImageView(QWidget):
             painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
             painter.drawPixmap(target, self._pixmap)
         else:
-            pen = painter.pen()
-            pen.setColor(QColor(150, 155, 165))
-            pen.setStyle(Qt.PenStyle.DashLine)
-            pen.setWidth(2)
-            painter.setPen(pen)
-            painter.drawRoundedRect(area, 12, 12)
-            painter.setPen(QColor(210, 214, 222))
-            font = painter.font()
-            font.setPointSizeF(font.pointSizeF() * 1.25)
-            painter.setFont(font)
-            painter.drawText(area, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self._hint)
+            paint_drop_hint(painter, area, area, self._hint, font_scale=1.25)
         if self._drag_active:
             painter.fillRect(self.rect(), QColor(80, 140, 255, 60))
         painter.end()
