@@ -52,8 +52,7 @@ def _header_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
-def decode_image_rgb(data: bytes, name: str = "image") -> np.ndarray:
-    """Decode encoded image bytes to an HxWx3 uint8 RGB array, or raise ImageReadError."""
+def _check_header(data: bytes, name: str) -> None:
     if not data:
         raise ImageReadError(f"{name}: the file is empty (0 bytes)")
     size = _header_size(data)
@@ -62,6 +61,11 @@ def decode_image_rgb(data: bytes, name: str = "image") -> np.ndarray:
             f"{name}: the image is {size[0]} x {size[1]} pixels, above the limit of "
             f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels"
         )
+
+
+def decode_image_rgb(data: bytes, name: str = "image") -> np.ndarray:
+    """Decode encoded image bytes to an HxWx3 uint8 RGB array, or raise ImageReadError."""
+    _check_header(data, name)
     buffer = np.frombuffer(data, dtype=np.uint8)
     # IMREAD_COLOR converts grey, palette and RGBA to 3 channels, scales 16-bit to 8-bit
     # and applies the EXIF orientation that phone photos rely on.
@@ -71,11 +75,47 @@ def decode_image_rgb(data: bytes, name: str = "image") -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def load_image_rgb(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read an image file (any path, including non-ASCII names) as HxWx3 uint8 RGB."""
+def _reduction_flag(data: bytes, height: int, width: int) -> int | None:
+    """The IMREAD_REDUCED_COLOR_* flag to decode a large JPEG at 1/2, 1/4 or 1/8 size, or None.
+
+    libjpeg scales inside the inverse DCT, so a reduced decode costs a fraction of a full
+    one and is itself an area average. The factor is chosen so the short side still covers
+    the model's longer side, whichever way EXIF orientation turns the picture; the final
+    area resize then does the rest.
+    """
+    if data[:2] != b"\xff\xd8":
+        return None
+    size = _header_size(data)
+    if size is None:
+        return None
+    short_side, needed = min(size), max(height, width, 1)
+    for factor, flag in ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2)):
+        if short_side >= factor * needed:
+            return flag
+    return None
+
+
+def decode_for_model(data: bytes, height: int, width: int, name: str = "image") -> np.ndarray:
+    """Decode encoded bytes straight to the model's HxWx3 uint8 RGB input.
+
+    This is the one definition of "what the network sees" for a file: training, the
+    Classify tab and batch runs all call it, so a file scores the same everywhere.
+    """
+    flag = _reduction_flag(data, height, width)
+    if flag is None:
+        return resize_for_model(decode_image_rgb(data, name), height, width)
+    _check_header(data, name)
+    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flag)
+    if image is None:
+        raise ImageReadError(f"{name}: not a readable image (unknown format or corrupt data)")
+    return resize_for_model(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), height, width)
+
+
+def read_image_bytes(path: str | os.PathLike[str]) -> bytes:
+    """A file's bytes, or ImageReadError saying in one line why they cannot be read."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except IsADirectoryError:
         raise ImageReadError(f"{path}: is a folder, not an image file") from None
     except FileNotFoundError:
@@ -84,7 +124,16 @@ def load_image_rgb(path: str | os.PathLike[str]) -> np.ndarray:
         raise ImageReadError(f"{path}: permission denied") from None
     except OSError as error:
         raise ImageReadError(f"{path}: cannot be read ({error.strerror or error})") from None
-    return decode_image_rgb(data, str(path))
+
+
+def load_image_rgb(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read an image file (any path, including non-ASCII names) as HxWx3 uint8 RGB."""
+    return decode_image_rgb(read_image_bytes(path), str(path))
+
+
+def load_image_for_model(path: str | os.PathLike[str], height: int, width: int) -> np.ndarray:
+    """Read an image file as the model's HxWx3 uint8 RGB input (see decode_for_model)."""
+    return decode_for_model(read_image_bytes(path), height, width, str(path))
 
 
 def resize_for_model(image: np.ndarray, height: int, width: int) -> np.ndarray:

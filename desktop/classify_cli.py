@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
+import time
 from collections.abc import Sequence
 from typing import TextIO
 
@@ -52,7 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--top-k", type=_positive_int, default=5, help="classes listed per image (default 5)")
     parser.add_argument("--csv", metavar="OUT", help="write the CSV to this file instead of stdout")
     parser.add_argument("--provider", choices=PROVIDER_CHOICES, default="auto", help="execution provider")
-    parser.add_argument("--batch-size", type=_positive_int, default=16, help="images per inference run")
+    parser.add_argument(
+        "--batch-size", type=_positive_int, default=None,
+        help="images per inference run (default: measured for the model on this machine)",
+    )
     parser.add_argument("--json", metavar="OUT", help="also write the results as a JSON document to this file")
     parser.add_argument("--sort-into", metavar="DEST", help="copy each image into DEST/<class>/ after classifying")
     parser.add_argument("--move", action="store_true", help="with --sort-into: move instead of copy (undoable)")
@@ -121,6 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     classifier = Classifier(model, top_k=args.top_k)
     keep: list[BatchResult] | None = [] if (args.json or args.sort_into) else None
     sort_failed = 0
+    started = time.perf_counter()
     try:
         if args.csv:
             with atomic_path(args.csv) as tmp, open(tmp, "w", encoding="utf-8", newline="") as handle:
@@ -129,6 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             stream = None if args.json else sys.stdout
             classified, failed = write_predictions(stream, classifier, args, keep)
             sys.stdout.flush()
+        elapsed = time.perf_counter() - started
         if args.json and keep is not None:
             export_json(args.json, keep, model=str(model.info.path))
         if args.sort_into and keep is not None:
@@ -139,9 +145,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as error:
         print(f"convnet-classify: error: cannot write output: {error}", file=sys.stderr)
         return 2
+    rate = (classified + failed) / elapsed if elapsed > 0 else 0.0
     print(
         f"classified {classified} images, {failed} failed, model {model.info.name}, "
-        f"provider {model.provider_in_use}",
+        f"provider {model.provider_in_use}, in {elapsed:.2f} s ({rate:.1f} images/s)",
         file=sys.stderr,
     )
     return 1 if failed or sort_failed else 0

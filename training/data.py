@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convnet_common.imaging import ImageReadError, is_image_file, load_image_rgb, resize_for_model
+from convnet_common.imaging import ImageReadError, is_image_file, load_image_for_model, load_image_rgb
 
 
 class DatasetError(ValueError):
@@ -121,7 +121,7 @@ def split_samples(samples: list[Sample], val_fraction: float, seed: int) -> tupl
 
 def load_batch(samples: list[Sample], image_size: int) -> tuple[np.ndarray, np.ndarray]:
     """Decode samples into uint8 NHWC images and int labels (used for checks and exports)."""
-    images = np.stack([resize_for_model(load_image_rgb(s.path), image_size, image_size) for s in samples])
+    images = np.stack([load_image_for_model(s.path, image_size, image_size) for s in samples])
     labels = np.array([s.label for s in samples], dtype=np.int64)
     return images, labels
 
@@ -163,7 +163,7 @@ def make_dataset(
 
     def decode(path: bytes) -> np.ndarray:
         try:
-            return resize_for_model(load_image_rgb(path.decode("utf-8")), image_size, image_size)
+            return load_image_for_model(path.decode("utf-8"), image_size, image_size)
         except ImageReadError:
             # The file changed since the scan; a blank image keeps the run alive.
             return np.zeros((image_size, image_size, 3), np.uint8)

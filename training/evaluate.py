@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from convnet_common import model_format as fmt
-from convnet_common.imaging import ImageReadError, load_image_rgb, resize_for_model
+from convnet_common.imaging import ImageReadError, load_image_for_model
 from training import reports
 from training.data import DatasetError, Sample, scan_class_folders
 
@@ -205,7 +205,7 @@ def _predict_all(
         images, batch = [], []
         for sample in samples[start : start + step]:
             try:
-                images.append(resize_for_model(load_image_rgb(sample.path), *image_size))
+                images.append(load_image_for_model(sample.path, *image_size))
             except ImageReadError as error:  # changed since the scan
                 skipped.append((sample.path, str(error).split(": ", 1)[-1]))
                 continue

@@ -40,10 +40,11 @@ def normalise_cam(cam2d: np.ndarray) -> np.ndarray:
 
 def colourise(cam2d: np.ndarray, height: int, width: int, colormap: int = cv2.COLORMAP_JET) -> np.ndarray:
     """A normalised map resized to height x width and colour-mapped, as uint8 RGB."""
-    cam = normalise_cam(cam2d)
-    resized = cv2.resize(cam, (width, height), interpolation=cv2.INTER_LINEAR)
-    heat_bgr = cv2.applyColorMap(np.clip(resized * 255.0, 0, 255).astype(np.uint8), colormap)
-    return cv2.cvtColor(heat_bgr, cv2.COLOR_BGR2RGB)
+    # Quantise the small map first and enlarge it as uint8: a third of the cost of
+    # enlarging floats on a full-size photo, and at most a grey level or two apart.
+    small = np.clip(normalise_cam(cam2d) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    resized = cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
+    return cv2.cvtColor(cv2.applyColorMap(resized, colormap), cv2.COLOR_BGR2RGB)
 
 
 def overlay(rgb: np.ndarray, cam2d: np.ndarray, opacity: float, colormap: int = cv2.COLORMAP_JET) -> np.ndarray:

@@ -9,18 +9,24 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
-from convnet_common.imaging import ImageReadError, is_image_file, load_image_rgb
+from convnet_common.imaging import ImageReadError, is_image_file
 from desktop.core.classifier import DEFAULT_TOP_K, Classifier, Prediction
 from desktop.core.model import first_line
 
 ProgressCallback = Callable[[int, int], None]
+T = TypeVar("T")
+# Results of a folder run are handed to the caller at most this often: often enough
+# for a smooth progress bar, rarely enough that a table insert per yield stays cheap.
+_YIELD_INTERVAL_S = 0.05
 
 
 def _walk_folder(folder: Path, visited: set[str]) -> Iterator[Path]:
@@ -59,37 +65,109 @@ def iter_image_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
             yield path
 
 
-def _read(path: Path) -> np.ndarray | str:
+def _prepare(classifier: Classifier, path: Path, keep_image: bool) -> tuple[np.ndarray | None, np.ndarray] | str:
     try:
-        return load_image_rgb(path)
+        return classifier.read_file(path, keep_image)
     except ImageReadError as error:
         return str(error)
+
+
+def _classify_files(
+    classifier: Classifier, chunk: list[Path], top_k: int, keep_images: bool, throughput: bool
+) -> list[Prediction]:
+    """Decode and classify one chunk of files on the calling (worker) thread.
+
+    Each worker does both halves for its own chunk: with one worker per core that keeps
+    every core busy without a hand-off between a decode stage and an inference stage.
+    """
+    prepared = [_prepare(classifier, path, keep_images) for path in chunk]
+    good = [i for i, item in enumerate(prepared) if not isinstance(item, str)]
+    results: dict[int, Prediction] = {}
+    if good:
+        inputs = np.stack([prepared[i][1] for i in good])
+        images = [prepared[i][0] for i in good]
+        try:
+            predictions = classifier.classify_batch(
+                images, [chunk[i] for i in good], top_k, inputs=inputs, throughput=throughput
+            )
+        except Exception as error:  # noqa: BLE001 - a runtime failure is reported per file
+            message = f"inference failed: {first_line(error)}"
+            predictions = [Prediction.failed(chunk[i], message) for i in good]
+        results = dict(zip(good, predictions))
+    return [results[i] if i in results else Prediction.failed(chunk[i], str(prepared[i])) for i in range(len(chunk))]
+
+
+def worker_count() -> int:
+    """Workers for a folder run: one per core this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _in_order(
+    pool: ThreadPoolExecutor, work: Callable[[list[Path]], T], chunks: Iterable[list[Path]], depth: int,
+    cancel: threading.Event | None,
+) -> Iterator[tuple[list[Path], T]]:
+    """Run `work` over chunks on the pool, yielding results in input order.
+
+    At most `depth` chunks are in flight, so memory does not grow with the folder.
+    """
+    pending: deque[tuple[list[Path], Future[T]]] = deque()
+    source = iter(chunks)
+    for chunk in source:
+        pending.append((chunk, pool.submit(work, chunk)))
+        if len(pending) >= depth:
+            break
+    while pending:
+        if cancel is not None and cancel.is_set():
+            for _, future in pending:
+                future.cancel()
+            return
+        chunk, future = pending.popleft()
+        result = future.result()
+        following = next(source, None)
+        if following is not None:
+            pending.append((following, pool.submit(work, following)))
+        yield chunk, result
+
+
+def _chunks(files: list[Path], size: int) -> Iterator[list[Path]]:
+    for start in range(0, len(files), size):
+        yield files[start : start + size]
 
 
 def classify_paths(
     classifier: Classifier,
     paths: Iterable[str | os.PathLike[str]],
     top_k: int = DEFAULT_TOP_K,
-    batch_size: int = 16,
+    batch_size: int | None = None,
     cancel: threading.Event | None = None,
     progress: ProgressCallback | None = None,
 ) -> Iterator[Prediction]:
-    """Yield one Prediction per file, in order, classifying `batch_size` images per run.
+    """Yield one Prediction per file, in order, keeping each full image for display.
 
-    Decoding runs on a few threads (OpenCV releases the GIL). Setting `cancel` stops
-    the run after the current batch; `progress(done, total)` is called after each batch.
+    Files are decoded and classified by one worker per core (see run_batch). Setting
+    `cancel` stops after the current chunk; `progress(done, total)` follows each chunk.
     """
     files = list(iter_image_files(paths))
     total = len(files)
+    if not files:
+        return
+    throughput = total > 1
+    size = batch_size or (classifier.model.throughput_batch_size() if throughput else 1)
     done = 0
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        for chunk, decoded in _decoded_chunks(files, max(1, batch_size), pool, cancel):
-            yield from _classify_chunk(classifier, chunk, decoded, top_k)
+    workers = worker_count()
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="classify")
+    try:
+        work = lambda chunk: _classify_files(classifier, chunk, top_k, True, throughput)  # noqa: E731
+        for chunk, predictions in _in_order(pool, work, _chunks(files, size), workers + 1, cancel):
+            yield from predictions
             done += len(chunk)
             if progress is not None:
                 progress(done, total)
-            if cancel is not None and cancel.is_set():
-                return
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 # --- folder batches: slim results, prefetching decode, throughput --------------------------
@@ -136,40 +214,9 @@ class BatchProgress:
         return (self.total - self.done) / rate if rate > 0 else None
 
 
-def _decoded_chunks(
-    files: list[Path], batch_size: int, pool: ThreadPoolExecutor, cancel: threading.Event | None
-) -> Iterator[tuple[list[Path], list[np.ndarray | str]]]:
-    """Yield (chunk, decoded) while the next chunk is already decoding, so decode overlaps inference.
-
-    At most two chunks of decoded pixels exist at once, whatever the folder size.
-    """
-    starts = range(0, len(files), batch_size)
-    pending = None
-    for start in starts:
-        chunk = files[start : start + batch_size]
-        submitted = (chunk, [pool.submit(_read, path) for path in chunk])
-        if pending is not None:
-            if cancel is not None and cancel.is_set():
-                break
-            yield pending[0], [future.result() for future in pending[1]]
-        pending = submitted
-    if pending is not None and not (cancel is not None and cancel.is_set()):
-        yield pending[0], [future.result() for future in pending[1]]
-
-
-def _classify_chunk(
-    classifier: Classifier, chunk: list[Path], decoded: list[np.ndarray | str], top_k: int
-) -> list[Prediction]:
-    good = [(i, image) for i, image in enumerate(decoded) if isinstance(image, np.ndarray)]
-    results: dict[int, Prediction] = {}
-    if good:
-        try:
-            predictions = classifier.classify_batch([image for _, image in good], [chunk[i] for i, _ in good], top_k)
-        except Exception as error:  # noqa: BLE001 - a runtime failure is reported per file
-            message = f"inference failed: {first_line(error)}"
-            predictions = [Prediction.failed(chunk[i], message) for i, _ in good]
-        results = {i: prediction for (i, _), prediction in zip(good, predictions)}
-    return [results[i] if i in results else Prediction.failed(chunk[i], str(item)) for i, item in enumerate(decoded)]
+def _slim_results(classifier: Classifier, chunk: list[Path], top_k: int) -> list[BatchResult]:
+    # Converted on the worker, so no pixels or maps outlive the chunk.
+    return [BatchResult.from_prediction(p) for p in _classify_files(classifier, chunk, top_k, False, True)]
 
 
 def run_batch(
@@ -178,31 +225,46 @@ def run_batch(
     *,
     skip: Collection[str] = (),
     top_k: int = DEFAULT_TOP_K,
-    batch_size: int = 16,
+    batch_size: int | None = None,
     cancel: threading.Event | None = None,
     progress: Callable[[BatchProgress], None] | None = None,
-    decode_threads: int | None = None,
+    workers: int | None = None,
 ) -> Iterator[list[BatchResult]]:
-    """Classify every image under `paths`, yielding one list of slim results per batch.
+    """Classify every image under `paths`, yielding lists of slim results in file order.
 
+    One worker per core decodes (at reduced size for large JPEGs) and classifies its
+    own chunk of `batch_size` files (None: measured for this model, see
+    LoadedModel.throughput_batch_size). Results are handed out about every 50 ms.
     Files whose str(path) is in `skip` (finished in an earlier run) are not read at all.
-    Setting `cancel` stops after the current batch; everything yielded so far stays valid.
+    Setting `cancel` stops after the current chunk; everything yielded so far stays valid.
     """
     skipped = set(skip)
     files = [path for path in iter_image_files(paths) if str(path) not in skipped]
     total = len(files)
     if progress is not None:
         progress(BatchProgress(0, total, 0.0))
-    threads = decode_threads or min(4, max(2, os.cpu_count() or 1))
-    started = time.perf_counter()
+    if not files:
+        return
+    size = batch_size or classifier.model.throughput_batch_size()
+    workers = workers or worker_count()
+    started = last_yield = time.perf_counter()
     done = 0
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        for chunk, decoded in _decoded_chunks(files, max(1, batch_size), pool, cancel):
-            predictions = _classify_chunk(classifier, chunk, decoded, top_k)
-            del decoded
-            yield [BatchResult.from_prediction(prediction) for prediction in predictions]
+    ready: list[BatchResult] = []
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="batch")
+    try:
+        work = lambda chunk: _slim_results(classifier, chunk, top_k)  # noqa: E731
+        for chunk, results in _in_order(pool, work, _chunks(files, size), workers * 2, cancel):
+            ready.extend(results)
             done += len(chunk)
+            now = time.perf_counter()
+            if now - last_yield >= _YIELD_INTERVAL_S or done == total:
+                yield ready
+                ready, last_yield = [], now
+                if progress is not None:
+                    progress(BatchProgress(done, total, now - started))
+        if ready:  # cancelled with results not yet handed out: they are valid, hand them out
+            yield ready
             if progress is not None:
                 progress(BatchProgress(done, total, time.perf_counter() - started))
-            if cancel is not None and cancel.is_set():
-                return
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -1,7 +1,8 @@
 """Turn RGB images into predictions with a loaded model.
 
-Preprocessing is only a resize (`resize_for_model`, the function training uses): the
-model graph does everything else, so the app cannot drift from how the model was trained.
+Preprocessing is only decoding to the input size (`decode_for_model`, the function
+training uses) or, for in-memory images, `resize_for_model`: the model graph does
+everything else, so the app cannot drift from how the model was trained.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convnet_common.imaging import ImageReadError, load_image_rgb, resize_for_model
+from convnet_common.imaging import ImageReadError, decode_for_model, decode_image_rgb, read_image_bytes, resize_for_model
 from desktop.core.model import LoadedModel
 
 DEFAULT_TOP_K = 5
@@ -57,22 +58,35 @@ class Classifier:
         self.top_k = top_k
 
     def preprocess(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """Model input for in-memory images (camera frames, pasted pictures): a resize only."""
         height, width = self.model.input_size
         return np.stack([resize_for_model(image, height, width) for image in images]).astype(np.uint8, copy=False)
 
     def classify_batch(
-        self, images: Sequence[np.ndarray], paths: Sequence[Path | None] | None = None, top_k: int | None = None
+        self,
+        images: Sequence[np.ndarray | None],
+        paths: Sequence[Path | None] | None = None,
+        top_k: int | None = None,
+        *,
+        inputs: np.ndarray | None = None,
+        throughput: bool = False,
     ) -> list[Prediction]:
-        """Classify several RGB images in one run; inference time is split evenly among them."""
-        if not images:
+        """Classify several images in one run; inference time is split evenly among them.
+
+        `inputs` is the ready model input when the caller decoded it from the file itself
+        (see convnet_common.imaging.decode_for_model); `images` are then only kept for
+        display and may be None. `throughput` runs on the folder-run session.
+        """
+        count = len(inputs) if inputs is not None else len(images)
+        if not count:
             return []
-        paths = list(paths) if paths is not None else [None] * len(images)
+        paths = list(paths) if paths is not None else [None] * count
         k = min(top_k or self.top_k, len(self.model.info.labels))
         labels = self.model.info.labels
-        batch = self.preprocess(images)
+        batch = inputs if inputs is not None else self.preprocess(images)
         started = time.perf_counter()
-        probabilities, cams = self.model.predict(batch)
-        per_image_ms = (time.perf_counter() - started) * 1000.0 / len(images)
+        probabilities, cams = self.model.predict(batch, throughput=throughput)
+        per_image_ms = (time.perf_counter() - started) * 1000.0 / count
         predictions = []
         for i, (image, path) in enumerate(zip(images, paths)):
             probs = probabilities[i]
@@ -92,11 +106,22 @@ class Classifier:
     def classify_image(self, image: np.ndarray, path: Path | None = None, top_k: int | None = None) -> Prediction:
         return self.classify_batch([image], [path], top_k)[0]
 
+    def read_file(self, path: str | os.PathLike[str], keep_image: bool = True) -> tuple[np.ndarray | None, np.ndarray]:
+        """(full image for display or None, model input) for one file; ImageReadError if unreadable.
+
+        The bytes are read once; the model input comes from decode_for_model, exactly as
+        in training, and costs no more than resizing the full image would.
+        """
+        data = read_image_bytes(path)
+        height, width = self.model.input_size
+        image = decode_image_rgb(data, str(path)) if keep_image else None
+        return image, decode_for_model(data, height, width, str(path))
+
     def classify_path(self, path: str | os.PathLike[str], top_k: int | None = None) -> Prediction:
         """Read and classify one file; an unreadable file gives a Prediction with `error` set."""
         path = Path(path)
         try:
-            image = load_image_rgb(path)
+            image, model_input = self.read_file(path)
         except ImageReadError as error:
             return Prediction.failed(path, str(error))
-        return self.classify_image(image, path, top_k)
+        return self.classify_batch([image], [path], top_k, inputs=model_input[None])[0]

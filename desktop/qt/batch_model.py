@@ -245,7 +245,7 @@ class BatchSignals(QObject):
 class BatchTask(QRunnable):
     """Classify a folder, skipping files the state already holds; saves the state as it goes."""
 
-    def __init__(self, classifier: Classifier, folder: Path, state: BatchState, batch_size: int = 16) -> None:
+    def __init__(self, classifier: Classifier, folder: Path, state: BatchState, batch_size: int | None = None) -> None:
         super().__init__()
         self.classifier = classifier
         self.folder = folder

@@ -49,7 +49,7 @@ class BatchView(QWidget):
         super().__init__(parent)
         self.controller = controller
         self.state_dir = state_dir or default_state_dir()
-        self.batch_size = 16
+        self.batch_size: int | None = None  # None: measured for the model (run_batch)
         self.folder: Path | None = None
         self._task: BatchTask | None = None
         self._job: JobTask | None = None

@@ -80,7 +80,7 @@ class ModelLoadTask(BackgroundTask):
 class ClassifyTask(BackgroundTask):
     """Read and classify files in batches, emitting one prediction per file as it is ready."""
 
-    def __init__(self, classifier: Classifier, paths: Sequence[Path], generation: int, batch_size: int = 8) -> None:
+    def __init__(self, classifier: Classifier, paths: Sequence[Path], generation: int, batch_size: int | None = None) -> None:
         super().__init__()
         self.classifier = classifier
         self.paths = list(paths)
