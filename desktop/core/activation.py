@@ -6,6 +6,8 @@ file free of presentation choices.
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
@@ -44,7 +46,14 @@ def colourise(cam2d: np.ndarray, height: int, width: int, colormap: int = cv2.CO
     # enlarging floats on a full-size photo, and at most a grey level or two apart.
     small = np.clip(normalise_cam(cam2d) * 255.0 + 0.5, 0, 255).astype(np.uint8)
     resized = cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
-    return cv2.cvtColor(cv2.applyColorMap(resized, colormap), cv2.COLOR_BGR2RGB)
+    return cv2.applyColorMap(resized, _rgb_lut(colormap))
+
+
+@functools.lru_cache(maxsize=None)
+def _rgb_lut(colormap: int) -> np.ndarray:
+    """OpenCV's colormap as a 256-entry RGB table, so no BGR->RGB pass over the full image."""
+    ramp = np.arange(256, dtype=np.uint8).reshape(256, 1)
+    return np.ascontiguousarray(cv2.applyColorMap(ramp, colormap)[:, :, ::-1])
 
 
 def overlay(rgb: np.ndarray, cam2d: np.ndarray, opacity: float, colormap: int = cv2.COLORMAP_JET) -> np.ndarray:

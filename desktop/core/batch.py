@@ -152,15 +152,19 @@ def classify_paths(
     """
     files = list(iter_image_files(paths))
     total = len(files)
+    if total == 1:  # one dropped image: no pool to start, the interactive session
+        yield from _classify_files(classifier, files, top_k, True, throughput=False)
+        if progress is not None:
+            progress(1, 1)
+        return
     if not files:
         return
-    throughput = total > 1
-    size = batch_size or (classifier.model.throughput_batch_size() if throughput else 1)
+    size = batch_size or classifier.model.throughput_batch_size()
     done = 0
     workers = worker_count()
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="classify")
     try:
-        work = lambda chunk: _classify_files(classifier, chunk, top_k, True, throughput)  # noqa: E731
+        work = lambda chunk: _classify_files(classifier, chunk, top_k, True, True)  # noqa: E731
         for chunk, predictions in _in_order(pool, work, _chunks(files, size), workers + 1, cancel):
             yield from predictions
             done += len(chunk)
