@@ -205,8 +205,11 @@ def measure(model_path: Path, folder: Path, rounds: int, ceiling_images: int, de
     for _ in range(rounds):
         cli_runs.append(run_classify_cli(folder, model_path, len(files)))
         if keras:
-            keras_rates += run_json_worker(["-m", "benchmarks.keras_worker", "folder", "--folder", str(folder)],
-                                           timeout=3600)["images_per_s"]
+            passes = run_json_worker(["-m", "benchmarks.keras_worker", "folder", "--folder", str(folder)],
+                                     timeout=3600)
+            if any(count != len(files) for count in passes["images"]):
+                raise RuntimeError(f"Keras predicted {passes['images']} images of {len(files)}")
+            keras_rates += passes["images_per_s"]
         ceilings.append(ceiling.round())
 
     result: dict[str, Any] = {
