@@ -31,15 +31,17 @@ from convnet_common.atomic import write_text_atomic
 MODULES = {"single": single_image, "folder": folder, "startup": startup, "training": training_speed, "gpu": gpu}
 HOW_TO_RERUN = """\
 ```bash
-./run-benchmarks.sh                        # every section (about 10 minutes on 2 cores); rewrites this file
+./run-benchmarks.sh                        # every section (about 4 minutes on 2 cores); rewrites this file
 ./run-benchmarks.sh --only single,startup  # some sections; the others keep their last numbers (same machine)
 ./run-benchmarks.sh --quick --out-dir DIR  # tiny sizes: checks the suite runs, measures nothing useful
 ```
 
 Sections: `single`, `folder`, `startup`, `training`, `gpu`. The script creates `.venv` if
 needed (as `./run-tests.sh` does) and runs `python -m benchmarks`. Generated images and
-the exported MobileNetV2 (random weights) are cached in `benchmarks/.cache/`; delete it to
-rebuild them. This file came from `{command}`."""
+the exported MobileNetV2 (random weights) are cached in `benchmarks/.cache/` (the first
+run spends about a minute more making them; delete the folder to rebuild them).
+`--render-only` rewrites this file from `benchmarks.json` without measuring. This file
+came from `{command}`."""
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,7 @@ class Sizes:
     single_rounds: int = 5
     single_runs_per_round: int = 10
     folder_rounds: int = 3
-    ceiling_images: int = 128
+    ceiling_images: int = 256
     decode_files: int = 100
     startup_runs: int = 5
     memory_images: int = 10_000
@@ -182,6 +184,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                                      "with --quick, benchmarks/.cache/quick/)")
     parser.add_argument("--model", type=Path, help="an ONNX model to use instead of the exported MobileNetV2 "
                                                    "(the Keras comparisons, MobileNetV2 on their side, are then skipped)")
+    parser.add_argument("--render-only", action="store_true",
+                        help="rewrite benchmarks.md from the benchmarks.json in --out-dir; measure nothing")
     parser.add_argument("--skip-keras", action="store_true", help="skip everything that runs TensorFlow "
                                                                   "(Keras comparisons, training section)")
     args = parser.parse_args(argv)
@@ -196,9 +200,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def render_only(out_dir: Path) -> int:
+    """Rewrite benchmarks.md from benchmarks.json, e.g. after a change to the report's layout."""
+    document = json.loads((out_dir / "benchmarks.json").read_text(encoding="utf-8"))
+    sections = build_sections(document["sections"])
+    write_text_atomic(out_dir / "benchmarks.md", render_document(
+        document["machine"], sections, HOW_TO_RERUN.format(command=document["command"].strip()), document["quick"]))
+    print(render_summary(sections))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    command = "python -m benchmarks " + shlex.join(sys.argv[1:] if argv is None else argv)
+    if args.render_only:
+        return render_only(args.out_dir)
+    command = shlex.join(["python", "-m", "benchmarks", *(sys.argv[1:] if argv is None else argv)])
 
     def log(message: str) -> None:
         print(f"[benchmarks] {message}", file=sys.stderr, flush=True)

@@ -92,13 +92,14 @@ def measure(model_path: Path, jpeg: Path, rounds: int, runs_per_round: int,
 
 TITLE = "Single image"
 METHOD = """\
-A dropped photo to its activation-map overlay: one generated 640×480 JPEG. **App path**: `next(classify_paths(classifier, [jpeg]))`
-(decode, resize, one inference with the activation maps) then `overlay(image,
-cam[..., top], 0.5)`, what the Classify tab does for a dropped file. **Floor**: a bare
-`session.run` of every output on an already prepared uint8 [1, H, W, 3] tensor, plus the
-decode (`load_image_rgb` + `resize_for_model`) timed on its own. **Keras**: the course
-notes' path, `keras.utils.load_img(path, target_size=(224, 224))` → `img_to_array` →
-`expand_dims` → `mobilenet_v2.preprocess_input` → `model.predict(x, verbose=0)` with
+A dropped photo to its activation-map overlay, on one generated 640×480 JPEG.
+**App path**: `next(classify_paths(classifier, [jpeg]))` (decode, resize, one inference
+with the activation maps) then `overlay(image, cam[..., top], 0.5)`, what the Classify
+tab does for a dropped file. **Floor**: a bare `session.run` of every output on an
+already prepared uint8 [1, H, W, 3] tensor, plus the decode (`load_image_rgb` +
+`resize_for_model`) timed on its own. **Keras**: the course notes' path,
+`keras.utils.load_img(path, target_size=(224, 224))` → `img_to_array` → `expand_dims` →
+`mobilenet_v2.preprocess_input` → `model.predict(x, verbose=0)` with
 `keras.applications.MobileNetV2(weights=None)`. App, run and decode alternate in rounds
 in one process (CPU provider) after one warm-up each; Keras runs right after, in its own
 process, as many times after one warm-up. Medians."""

@@ -164,4 +164,12 @@ def test_quick_suite_runs_every_section_and_writes_both_files(tmp_path):
     assert again.returncode == 0, again.stderr[-3000:]
     kept = json.loads((out / "benchmarks.json").read_text(encoding="utf-8"))["sections"]
     assert kept["folder"]["from_earlier_run"] and kept["folder"]["result"] == folder
-    assert "not rerun this time" in (out / "benchmarks.md").read_text(encoding="utf-8")
+    markdown = (out / "benchmarks.md").read_text(encoding="utf-8")
+    assert "not rerun this time" in markdown
+
+    # --render-only rebuilds the same Markdown from the JSON, measuring nothing.
+    (out / "benchmarks.md").unlink()
+    rendered = subprocess.run([sys.executable, "-m", "benchmarks", "--render-only", "--out-dir", str(out)],
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert rendered.returncode == 0, rendered.stderr[-3000:]
+    assert (out / "benchmarks.md").read_text(encoding="utf-8") == markdown
