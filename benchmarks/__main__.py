@@ -77,10 +77,22 @@ class Skipped(Exception):
 
 @dataclass
 class Context:
+    """What every section needs: sizes, the model (built on first use), what to skip."""
+
     sizes: Sizes
-    model: Path
+    given_model: Path | None
     skip_keras: str | None  # why the Keras comparisons are not run, or None
     skip_tensorflow: str | None  # why nothing using TensorFlow runs (--skip-keras), or None
+    log: Callable[[str], None]
+    built_model: Path | None = None
+
+    @property
+    def model(self) -> Path:
+        """--model, else the cached MobileNetV2 export (made now if missing: only the training
+        section can run without it)."""
+        if self.built_model is None:
+            self.built_model = (self.given_model or ensure_mobilenet_model(self.log)).resolve()
+        return self.built_model
 
 
 def run_single(ctx: Context) -> dict[str, Any]:
@@ -223,18 +235,21 @@ def main(argv: list[str] | None = None) -> int:
     skip_tensorflow = "--skip-keras given" if args.skip_keras else None
     skip_keras = skip_tensorflow or ("--model given; the Keras side is MobileNetV2, so a ratio against another "
                                      "network would mean nothing" if args.model else None)
-    needs_model = any(key != "training" for key in args.sections)
-    model = args.model or (ensure_mobilenet_model(log) if needs_model else Path("unused.onnx"))
-    ctx = Context(QUICK if args.quick else FULL, model.resolve() if needs_model else model, skip_keras,
-                  skip_tensorflow)
+    ctx = Context(QUICK if args.quick else FULL, args.model, skip_keras, skip_tensorflow, log)
 
     json_path, md_path = args.out_dir / "benchmarks.json", args.out_dir / "benchmarks.md"
     entries = earlier_entries(json_path, machine, args.quick) if len(args.sections) < len(MODULES) else {}
     for key in args.sections:
         entries[key] = run_section(key, ctx, log)
-    document = {"generated": machine["date"], "command": command, "quick": args.quick, "machine": machine,
-                "model": model.name, "sizes": asdict(ctx.sizes), "sections": {k: entries[k] for k in MODULES
-                                                                              if k in entries}}
+    document = {
+        "generated": machine["date"],
+        "command": command,
+        "quick": args.quick,
+        "machine": machine,
+        "model": ctx.built_model.name if ctx.built_model else None,
+        "sizes": asdict(ctx.sizes),
+        "sections": {key: entries[key] for key in MODULES if key in entries},
+    }
     sections = build_sections(entries)
     write_text_atomic(json_path, json.dumps(clean(document), indent=2, allow_nan=False) + "\n")
     write_text_atomic(md_path, render_document(machine, sections, HOW_TO_RERUN.format(command=command), args.quick))
