@@ -85,13 +85,20 @@ class Context:
     skip_tensorflow: str | None  # why nothing using TensorFlow runs (--skip-keras), or None
     log: Callable[[str], None]
     built_model: Path | None = None
+    model_error: str | None = None
 
     @property
     def model(self) -> Path:
         """--model, else the cached MobileNetV2 export (made now if missing: only the training
-        section can run without it)."""
+        section can run without it). A failed export is tried once, not once per section."""
+        if self.model_error is not None:
+            raise RuntimeError(self.model_error)
         if self.built_model is None:
-            self.built_model = (self.given_model or ensure_mobilenet_model(self.log)).resolve()
+            try:
+                self.built_model = (self.given_model or ensure_mobilenet_model(self.log)).resolve()
+            except Exception as error:
+                self.model_error = f"the benchmark model could not be built: {error}"
+                raise
         return self.built_model
 
 
