@@ -5,7 +5,7 @@
     python -m benchmarks --quick --out-dir DIR    tiny sizes, a smoke run (what the tests do)
 
 Sections: single (one image), folder (a folder of photos), startup (start-up and memory),
-training (feature cache), gpu (CUDA, when usable). `./run-benchmarks.sh` creates the
+training (feature cache), gpu (CUDA, when usable), ways (what each pipeline choice buys). `./run-benchmarks.sh` creates the
 environment first and passes its arguments here.
 """
 
@@ -23,12 +23,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks import folder, gpu, single_image, startup, training_speed
+from benchmarks import folder, gpu, single_image, startup, training_speed, ways
 from benchmarks.common import CACHE_DIR, ROOT, ensure_jpeg_folder, ensure_mobilenet_model, jpeg_files, machine_info
 from benchmarks.report import Section, render_document, render_summary
 from convnet_common.atomic import write_text_atomic
 
-MODULES = {"single": single_image, "folder": folder, "startup": startup, "training": training_speed, "gpu": gpu}
+MODULES = {
+    "single": single_image, "folder": folder, "startup": startup, "training": training_speed, "gpu": gpu, "ways": ways,
+}
 HOW_TO_RERUN = """\
 ```bash
 ./run-benchmarks.sh                        # every section (about 4 minutes on 2 cores); rewrites this file
@@ -36,7 +38,7 @@ HOW_TO_RERUN = """\
 ./run-benchmarks.sh --quick --out-dir DIR  # tiny sizes: checks the suite runs, measures nothing useful
 ```
 
-Sections: `single`, `folder`, `startup`, `training`, `gpu`. The script creates `.venv` if
+Sections: `single`, `folder`, `startup`, `training`, `gpu`, `ways`. The script creates `.venv` if
 needed (as `./run-tests.sh` does) and runs `python -m benchmarks`. Generated images and
 the exported MobileNetV2 (random weights) are cached in `benchmarks/.cache/` (the first
 run spends about a minute more making them; delete the folder to rebuild them).
@@ -63,12 +65,16 @@ class Sizes:
     train_size: int = 160
     train_epochs: int = 3
     gpu_min_seconds: float = 1.0
+    ways_images: int = 400
+    ways_rounds: int = 2
+    ways_inference_runs: int = 40
 
 
 FULL = Sizes()
 QUICK = Sizes(folder_images=40, single_rounds=2, single_runs_per_round=3, folder_rounds=1, ceiling_images=16,
               decode_files=10, startup_runs=2, memory_images=300, memory_width=160, memory_height=120,
-              memory_every=100, train_images=64, train_size=96, train_epochs=1, gpu_min_seconds=0.2)
+              memory_every=100, train_images=64, train_size=96, train_epochs=1, gpu_min_seconds=0.2,
+              ways_images=24, ways_rounds=1, ways_inference_runs=3)
 
 
 class Skipped(Exception):
@@ -136,8 +142,15 @@ def run_gpu(ctx: Context) -> dict[str, Any]:
     return result
 
 
+def run_ways(ctx: Context) -> dict[str, Any]:
+    s = ctx.sizes
+    return ways.measure(ctx.model, ensure_jpeg_folder(s.folder_images), s.ways_images, s.ways_rounds,
+                        s.ways_inference_runs)
+
+
 RUNNERS: dict[str, Callable[[Context], dict[str, Any]]] = {
     "single": run_single, "folder": run_folder, "startup": run_startup, "training": run_training, "gpu": run_gpu,
+    "ways": run_ways,
 }
 
 

@@ -25,7 +25,7 @@ from benchmarks.startup import flatness
 ROOT = Path(__file__).resolve().parents[2]
 LENET = ROOT / "exported_models" / "digits-lenet5.onnx"
 SECTION_HEADINGS = ["## 1. Single image", "## 2. Folder of photos", "## 3. Start-up and memory",
-                    "## 4. Training: feature cache", "## 5. GPU (CUDA)"]
+                    "## 4. Training: feature cache", "## 5. GPU (CUDA)", "## 6. Ways tried"]
 
 
 # --- pure helpers ---------------------------------------------------------------------------
@@ -146,8 +146,8 @@ def test_quick_suite_runs_every_section_and_writes_both_files(tmp_path):
     data = json.loads((out / "benchmarks.json").read_text(encoding="utf-8"))
     assert data["quick"] is True and data["machine"]["cores"] >= 1
     sections = data["sections"]
-    assert [sections[k]["status"] for k in ("single", "folder", "startup", "training")] == \
-        ["ran", "ran", "ran", "skipped"]
+    assert [sections[k]["status"] for k in ("single", "folder", "startup", "training", "ways")] == \
+        ["ran", "ran", "ran", "skipped", "ran"]
     assert sections["gpu"]["status"] in ("ran", "skipped")
     single, folder, startup = (sections[k]["result"] for k in ("single", "folder", "startup"))
     for value in (single["app_s"], single["raw_run_s"], single["decode_s"], single["app_over_floor"],
@@ -155,6 +155,10 @@ def test_quick_suite_runs_every_section_and_writes_both_files(tmp_path):
                   folder["machine_limit_images_per_s"], folder["cli_over_limit"],
                   startup["memory"]["first_rss_mb"], startup["memory"]["last_rss_mb"]):
         assert _positive_finite(value), value
+    ways = sections["ways"]["result"]
+    assert set(ways["folder_images_per_s"]) >= {"shipped engine", "one worker", "full-size JPEG decode"}
+    assert all(_positive_finite(v) for v in [*ways["folder_images_per_s"].values(), ways["inference_ms_all"],
+                                             ways["session_create_s"], ways["session_create_from_cache_s"]])
     for start in startup["startup"].values():
         assert _positive_finite(start["ready_wall_s"]) and _positive_finite(start["rss_mb"])
 
