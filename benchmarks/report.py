@@ -22,6 +22,7 @@ class Row:
     value: str
     target: str = DASH
     met: bool | None = None
+    why: str = ""  # for a missed target: what stands in the way, from the measured numbers
 
 
 @dataclass
@@ -139,7 +140,10 @@ def render_summary(sections: Sequence[Section]) -> str:
                 prefixes.append((f"{number}. {section.title}",))
     if not rows:
         return "No target was measured in this run."
-    return render_table(rows, first_columns=("section",), prefixes=prefixes)
+    table = render_table(rows, first_columns=("section",), prefixes=prefixes)
+    reasons = [f"- **{prefix[0]}, {row.measure} not met:** {row.why}"
+               for row, prefix in zip(rows, prefixes) if row.met is False and row.why]
+    return table + ("\n\n" + "\n".join(reasons) if reasons else "")
 
 
 def render_document(machine: dict[str, Any], sections: Sequence[Section], how_to_rerun: str,

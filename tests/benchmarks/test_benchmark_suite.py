@@ -18,8 +18,8 @@ import pytest
 
 from benchmarks import gpu
 from benchmarks.common import CACHE_ENV_VAR, interleaved_timings, parse_vmrss_mb, photo_like
-from benchmarks.folder import machine_limit, parse_reported_rate
-from benchmarks.report import Row, Section, at_least, at_most, render_document, render_table
+from benchmarks.folder import keras_target_reason, machine_limit, parse_reported_rate
+from benchmarks.report import Row, Section, at_least, at_most, render_document, render_summary, render_table
 from benchmarks.startup import flatness
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -177,3 +177,17 @@ def test_quick_suite_runs_every_section_and_writes_both_files(tmp_path):
                               cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert rendered.returncode == 0, rendered.stderr[-3000:]
     assert (out / "benchmarks.md").read_text(encoding="utf-8") == markdown
+
+
+def test_a_missed_keras_target_says_why_only_when_the_machine_cannot_reach_it():
+    reachable = {"keras_images_per_s": 50.0, "machine_limit_images_per_s": 212.0,
+                 "best_compute_images_per_s": 237.0, "cli_over_limit": 0.95, "keras_first_call_images_per_s": 40.0}
+    assert keras_target_reason(reachable) == ""  # 3.5 × 50 = 175 < 212: a miss would be the pipeline's fault
+    out_of_reach = dict(reachable, keras_images_per_s=141.0)
+    reason = keras_target_reason(out_of_reach)
+    assert "494 images/s" in reason and "212 images/s" in reason and "1.5×" in reason
+
+    row = at_least("convnet-classify ÷ Keras", 1.5, "1.5×", 3.5, "3.5×")
+    row.why = reason
+    summary = render_summary([Section("folder", "Folder", "how", [row])])
+    assert "not met:** " + reason in summary
