@@ -6,6 +6,11 @@ docs/model-format.md for the prose version.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from convnet_common.safe_json import JsonInputError, loads_limited
+
 FORMAT_VERSION = "1"
 
 INPUT_NAME = "image"
@@ -28,3 +33,61 @@ KEY_CAM_LAYER = "cam_layer"
 # A metadata value larger than this is refused by the reader: labels for 20,000
 # classes fit comfortably, a multi-megabyte blob planted in a model does not.
 MAX_METADATA_VALUE_BYTES = 1_000_000
+# All metadata keys and values together: a model with many mid-sized entries is as
+# much a memory problem as one huge entry.
+MAX_METADATA_TOTAL_BYTES = 4_000_000
+
+# The input tensor's height and width, and the pixels of one run at a fixed batch
+# size: loading runs a test image through the model, and a file declaring a
+# 100,000 x 100,000 input would otherwise ask for tens of gigabytes.
+MAX_INPUT_SIDE = 8192
+MAX_PIXELS_PER_RUN = 64_000_000
+
+
+class MetadataError(ValueError):
+    """Model metadata that is too large or malformed; the message is one line."""
+
+
+def _utf8_size(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def check_metadata_size(metadata: Mapping[str, str]) -> None:
+    """Refuse any value above MAX_METADATA_VALUE_BYTES and a total above MAX_METADATA_TOTAL_BYTES."""
+    total = 0
+    for key, value in metadata.items():
+        size = _utf8_size(value)
+        if size > MAX_METADATA_VALUE_BYTES:
+            raise MetadataError(
+                f"model metadata '{printable(key)}' is {size:,} bytes, above the {MAX_METADATA_VALUE_BYTES:,}-byte limit"
+            )
+        total += size + _utf8_size(key)
+    if total > MAX_METADATA_TOTAL_BYTES:
+        raise MetadataError(
+            f"model metadata ({len(metadata):,} entries) is {total:,} bytes in all, "
+            f"above the {MAX_METADATA_TOTAL_BYTES:,}-byte limit"
+        )
+
+
+def printable(text: str, limit: int = 60) -> str:
+    """`text` fit for a one-line message: escaped if it holds control characters, shortened.
+
+    Keys, labels and paths in a model file come from strangers too.
+    """
+    if not text.isprintable():
+        text = text.encode("unicode_escape", "backslashreplace").decode("ascii")
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def metadata_json(metadata: Mapping[str, str], key: str, expected: type | tuple[type, ...], what: str) -> Any:
+    """Parse one metadata value as size-limited JSON of the `expected` type, or raise MetadataError.
+
+    `what` describes the expected value for the message, e.g. "a JSON list of class names".
+    """
+    try:
+        value = loads_limited(metadata[key], MAX_METADATA_VALUE_BYTES, f"model metadata '{printable(key)}'")
+    except JsonInputError as error:
+        raise MetadataError(f"{error}; expected {what}") from None
+    if not isinstance(value, expected):
+        raise MetadataError(f"model metadata '{printable(key)}' must be {what}, got {type(value).__name__}")
+    return value

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import os
 import re
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,14 @@ import numpy as np
 import onnxruntime as ort
 
 from convnet_common import model_format as fmt
+from desktop.core.model_file import DamagedModelFile, ModelFileError, inspect_model_file
+from desktop.core.model_metadata import ModelInfo, ModelLoadError, info_from_metadata
+
+__all__ = [
+    "CPU_PROVIDER", "CUDA_PROVIDER", "NOTICE_CUDA_FALLBACK", "NOTICE_NO_CAM", "NOTICE_NO_METADATA",
+    "PROVIDER_CHOICES", "LoadedModel", "ModelInfo", "ModelLoadError", "first_line", "info_from_metadata",
+    "load_model",
+]
 
 CUDA_PROVIDER = "CUDAExecutionProvider"
 CPU_PROVIDER = "CPUExecutionProvider"
@@ -41,43 +47,6 @@ _ONNX_TYPE_NAMES = {
     "tensor(int32)": "int32",
     "tensor(int64)": "int64",
 }
-
-
-class ModelLoadError(Exception):
-    """A model file that cannot be used; the message is one line, meant for users."""
-
-
-@dataclass
-class ModelInfo:
-    """What the app shows about a model, read from its graph and metadata."""
-
-    path: Path
-    file_size: int
-    labels: list[str]
-    input_size: tuple[int, int]
-    has_metadata: bool
-    has_cam: bool
-    backbone: str = ""
-    training: dict[str, Any] = field(default_factory=dict)
-    preprocessing: str = ""
-    augmentation: Any = None
-    precision: str = ""
-    exported_at: str = ""
-    cam_layer: str = ""
-    notices: list[str] = field(default_factory=list)
-
-    @property
-    def name(self) -> str:
-        return self.path.name
-
-    @property
-    def held_out_accuracy(self) -> float | None:
-        """Test accuracy if training recorded one, else validation accuracy, else None."""
-        for key in ("test_accuracy", "val_accuracy"):
-            value = self.training.get(key)
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                return float(value)
-        return None
 
 
 class LoadedModel:
@@ -218,17 +187,7 @@ def first_line(error: BaseException, limit: int = 200) -> str:
 def _describe_input(node: Any) -> str:
     dtype = _ONNX_TYPE_NAMES.get(node.type, node.type)
     dims = ", ".join(str(d) if isinstance(d, int) else (d or "?") for d in node.shape)
-    return f"{dtype} [{dims}]"
-
-
-def _parse_json(metadata: dict[str, str], key: str, expected: type, what: str) -> Any:
-    try:
-        value = json.loads(metadata[key])
-    except json.JSONDecodeError as error:
-        raise ModelLoadError(f"model metadata '{key}' is not valid JSON ({error.msg}); expected {what}") from None
-    if not isinstance(value, expected):
-        raise ModelLoadError(f"model metadata '{key}' must be {what}, got {type(value).__name__}")
-    return value
+    return fmt.printable(f"{dtype} [{dims}]", 120)
 
 
 def _resolve_providers(provider: str) -> tuple[list[str], bool]:
@@ -263,19 +222,20 @@ def _build_session(path: Path, providers: list[str], intra_op_threads: int = 0) 
     return ort.InferenceSession(str(path), sess_options=options, providers=providers)
 
 
+_NOT_ONNX = "could not be opened as an ONNX model (not ONNX, truncated or damaged)"
+
+
 def _create_session(path: Path, providers: list[str]) -> ort.InferenceSession:
     try:
         return _build_session(path, providers)
     except Exception as error:  # noqa: BLE001 - ORT raises several pybind exception types
-        raise ModelLoadError(
-            f"{path.name} could not be opened as an ONNX model (not ONNX, truncated or damaged): {first_line(error)}"
-        ) from None
+        raise ModelLoadError(f"{path.name} {_NOT_ONNX}: {first_line(error)}") from None
 
 
 def _check_input(session: ort.InferenceSession) -> tuple[str, tuple[int, int], int | None]:
     inputs = session.get_inputs()
     if len(inputs) != 1:
-        names = ", ".join(i.name for i in inputs)
+        names = fmt.printable(", ".join(i.name for i in inputs), 120)
         raise ModelLoadError(f"model must have exactly one input (an image); this file has {len(inputs)}: {names}")
     node = inputs[0]
     shape = list(node.shape)
@@ -291,48 +251,17 @@ def _check_input(session: ort.InferenceSession) -> tuple[str, tuple[int, int], i
             f"this file's input is {_describe_input(node)}"
         )
     fixed_batch = shape[0] if isinstance(shape[0], int) and shape[0] > 0 else None
-    return node.name, (int(shape[1]), int(shape[2])), fixed_batch
-
-
-def _read_metadata(session: ort.InferenceSession) -> dict[str, str]:
-    metadata = dict(session.get_modelmeta().custom_metadata_map)
-    for key, value in metadata.items():
-        size = len(value.encode("utf-8"))
-        if size > fmt.MAX_METADATA_VALUE_BYTES:
-            raise ModelLoadError(
-                f"model metadata '{key}' is {size:,} bytes, above the {fmt.MAX_METADATA_VALUE_BYTES:,}-byte limit"
-            )
-    return metadata
-
-
-def _info_from_metadata(metadata: dict[str, str], info: ModelInfo) -> None:
-    """Fill `info` from contract metadata, refusing malformed or inconsistent values."""
-    version = metadata[fmt.KEY_FORMAT_VERSION]
-    if version != fmt.FORMAT_VERSION:
+    height, width = int(shape[1]), int(shape[2])
+    if max(height, width) > fmt.MAX_INPUT_SIDE:
         raise ModelLoadError(
-            f"model format version {version!r} is not supported; this app reads version {fmt.FORMAT_VERSION}"
+            f"model input is {height} x {width} pixels; at most {fmt.MAX_INPUT_SIDE:,} a side is supported"
         )
-    if fmt.KEY_LABELS not in metadata:
-        raise ModelLoadError(f"model metadata has no '{fmt.KEY_LABELS}' entry (a JSON list of class names)")
-    labels = _parse_json(metadata, fmt.KEY_LABELS, list, "a JSON list of class names")
-    if not labels or not all(isinstance(label, str) for label in labels):
-        raise ModelLoadError(f"model metadata '{fmt.KEY_LABELS}' must be a non-empty list of strings")
-    info.labels = labels
-    if fmt.KEY_INPUT_SIZE in metadata:
-        size = _parse_json(metadata, fmt.KEY_INPUT_SIZE, list, "a JSON list [height, width]")
-        if size != list(info.input_size):
-            raise ModelLoadError(
-                f"model metadata '{fmt.KEY_INPUT_SIZE}' is {size} but the input tensor is {list(info.input_size)}"
-            )
-    if fmt.KEY_TRAINING in metadata:
-        info.training = _parse_json(metadata, fmt.KEY_TRAINING, dict, "a JSON object")
-    if fmt.KEY_AUGMENTATION in metadata:
-        info.augmentation = _parse_json(metadata, fmt.KEY_AUGMENTATION, (dict, list), "a JSON object or list")
-    info.backbone = metadata.get(fmt.KEY_BACKBONE, "")
-    info.preprocessing = metadata.get(fmt.KEY_PREPROCESSING, "")
-    info.precision = metadata.get(fmt.KEY_PRECISION, "")
-    info.exported_at = metadata.get(fmt.KEY_EXPORTED_AT, "")
-    info.cam_layer = metadata.get(fmt.KEY_CAM_LAYER, "")
+    if (fixed_batch or 1) * height * width > fmt.MAX_PIXELS_PER_RUN:
+        raise ModelLoadError(
+            f"model input takes a fixed batch of {fixed_batch:,} images of {height} x {width}: "
+            f"above the limit of {fmt.MAX_PIXELS_PER_RUN:,} pixels a run"
+        )
+    return node.name, (height, width), fixed_batch
 
 
 def _pick_probabilities_output(session: ort.InferenceSession, has_metadata: bool) -> str:
@@ -343,33 +272,55 @@ def _pick_probabilities_output(session: ort.InferenceSession, has_metadata: bool
     two_d = [o.name for o in outputs if len(o.shape) == 2]
     if not has_metadata and len(two_d) == 1:
         return two_d[0]
-    raise ModelLoadError(
-        f"model has no '{fmt.PROBABILITIES_OUTPUT}' output [N, classes]; its outputs are: {', '.join(names)}"
-    )
+    shown = fmt.printable(", ".join(names), 120)
+    raise ModelLoadError(f"model has no '{fmt.PROBABILITIES_OUTPUT}' output [N, classes]; its outputs are: {shown}")
+
+
+def _inspect(path: Path) -> dict[str, str]:
+    """The file-level checks (model_file.py) before ONNX Runtime reads anything; the metadata."""
+    try:
+        return inspect_model_file(path).metadata
+    except DamagedModelFile as error:
+        raise ModelLoadError(f"{path.name} {_NOT_ONNX}: {error}") from None
+    except ModelFileError as error:
+        raise ModelLoadError(f"{path.name} was refused: {error}") from None
+    except PermissionError:
+        raise ModelLoadError(f"{path.name}: permission denied") from None
+    except OSError as error:
+        raise ModelLoadError(f"{path.name}: cannot be read ({error.strerror or error})") from None
 
 
 def load_model(path: str | os.PathLike[str], provider: str = "auto") -> LoadedModel:
     """Open, validate and warm up a model; raise ModelLoadError with a one-line reason.
 
-    A zero image is run once: it proves the graph executes and gives the real class
-    count and activation-map shape even when the output shapes are symbolic.
+    The file is checked before ONNX Runtime opens it (external data outside its folder,
+    oversized or non-UTF-8 metadata, damaged protobuf). A zero image is then run once:
+    it proves the graph executes and gives the real class count and activation-map
+    shape even when the output shapes are symbolic. Every message names the file.
     """
     path = Path(path)
     if not path.exists():
         raise ModelLoadError(f"model file not found: {path}")
-    if not path.is_file():
+    if path.is_dir():
         raise ModelLoadError(f"not a model file (it is a folder): {path}")
+    if not path.is_file():
+        raise ModelLoadError(f"not a model file (not a regular file): {path}")
     providers, cuda_requested = _resolve_providers(provider)
+    metadata = _inspect(path)
     session = _create_session(path, providers)
+    try:
+        return _validate(path, session, metadata, cuda_requested)
+    except ModelLoadError as error:
+        raise ModelLoadError(f"{path.name}: {error}") from None
+    except Exception as error:  # noqa: BLE001 - whatever a stranger's file triggers is still a refusal
+        raise ModelLoadError(f"{path.name}: unexpected {type(error).__name__}: {first_line(error)}") from None
+
+
+def _validate(path: Path, session: ort.InferenceSession, metadata: dict[str, str], cuda_requested: bool) -> LoadedModel:
+    """Check the session's input and outputs against the contract and run a test image."""
     input_name, input_size, fixed_batch = _check_input(session)
-    metadata = _read_metadata(session)
-    has_metadata = fmt.KEY_FORMAT_VERSION in metadata
-    info = ModelInfo(
-        path=path, file_size=path.stat().st_size, labels=[], input_size=input_size,
-        has_metadata=has_metadata, has_cam=False,
-    )
-    if has_metadata:
-        _info_from_metadata(metadata, info)
+    info = info_from_metadata(metadata, path=path, file_size=path.stat().st_size, input_size=input_size)
+    has_metadata = info.has_metadata
     probabilities_name = _pick_probabilities_output(session, has_metadata)
     output_names = [o.name for o in session.get_outputs()]
     cam_name = fmt.CAM_OUTPUT if has_metadata and fmt.CAM_OUTPUT in output_names else None
@@ -381,11 +332,14 @@ def load_model(path: str | os.PathLike[str], provider: str = "auto") -> LoadedMo
         raise ModelLoadError(f"model failed on a test image: {first_line(error)}") from None
     probs = np.asarray(results[0])
     if probs.ndim != 2 or probs.shape[1] < 1:
-        raise ModelLoadError(f"output '{probabilities_name}' must be [N, classes]; it gives {list(probs.shape)}")
+        raise ModelLoadError(
+            f"output '{fmt.printable(probabilities_name)}' must be [N, classes]; it gives {list(probs.shape)}"
+        )
     class_count = int(probs.shape[1])
     if has_metadata and len(info.labels) != class_count:
         raise ModelLoadError(
-            f"model metadata lists {len(info.labels)} labels but '{probabilities_name}' has {class_count} classes"
+            f"model metadata lists {len(info.labels)} labels but '{fmt.printable(probabilities_name)}' "
+            f"has {class_count} classes"
         )
     if not has_metadata:
         info.labels = [f"class {i}" for i in range(class_count)]
