@@ -2,76 +2,214 @@
 
 Both sides must turn a file into model input the same way, or a model that scored well
 in training quietly does worse in the app. OpenCV does the work: it reads JPEG, PNG,
-BMP, TIFF and WebP, applies EXIF orientation, and is fast.
+GIF (first frame), BMP, TIFF, WebP and PNM, applies EXIF orientation, and is fast.
+
+Files come from strangers, so nothing reaches OpenCV unchecked: the header's pixel
+count is checked against MAX_IMAGE_PIXELS before anything is allocated, a JPEG without
+its end-of-image marker is refused (a silently half-grey picture is worse than an
+error), and every failure, OpenCV's own exceptions included, becomes one ImageReadError
+line that names the file and says what is wrong. Transparent pixels are composited over
+TRANSPARENT_BACKGROUND (white), as an image viewer shows them; only files whose header
+declares transparency take that path.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from pathlib import Path
 
-import cv2
-import numpy as np
+# OpenCV's own pixel limit, read once when cv2 loads: set it to ours where we load it
+# first (the header checks below are the guard that always applies).
+MAX_IMAGE_PIXELS = 120_000_000
+os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_IMAGE_PIXELS))
 
-IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".dib", ".tif", ".tiff", ".webp", ".pbm", ".pgm", ".ppm", ".pnm"}
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from convnet_common.image_headers import (  # noqa: E402
+    UNSUPPORTED_FORMATS,
+    HeaderInfo,
+    describe_non_image,
+    exif_orientation,
+    inspect_header,
+    jpeg_layout,
+    png_exif,
+    png_grey_transparent_value,
+    webp_exif,
 )
 
-# Refuse images above this many pixels before decoding them (a 100,000 x 100,000
-# header would otherwise ask for 30 GB). 120 megapixels covers any camera in use.
-MAX_IMAGE_PIXELS = 120_000_000
+# Every decode failure is reported as an ImageReadError; OpenCV's duplicate log lines
+# on stderr would break "one line per bad file". OPENCV_LOG_LEVEL brings them back.
+if "OPENCV_LOG_LEVEL" not in os.environ:
+    try:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    except AttributeError:  # an OpenCV build without the logging module
+        pass
+
+# A file larger than this is not read at all (a 120-megapixel 16-bit RGBA TIFF is ~1 GB).
+MAX_IMAGE_FILE_BYTES = 1 << 30
+# What transparent pixels become (RGB): white, as image viewers and browsers show them.
+TRANSPARENT_BACKGROUND = (255, 255, 255)
+
+
+def _opencv_reads_gif() -> bool:
+    """OpenCV reads GIF from 4.11 on; probe once with a 1x1 image."""
+    tiny = b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x00\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+    try:
+        return cv2.imdecode(np.frombuffer(tiny, np.uint8), cv2.IMREAD_COLOR) is not None
+    except cv2.error:
+        return False
+
+
+OPENCV_READS_GIF = _opencv_reads_gif()
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".dib", ".tif", ".tiff", ".webp", ".pbm", ".pgm", ".ppm", ".pnm"}
+    | ({".gif"} if OPENCV_READS_GIF else set())
+)
 
 
 class ImageReadError(Exception):
-    """A file that could not be turned into an RGB image; the message says why."""
+    """A file that could not be turned into an RGB image; the message says why in one line."""
 
 
 def is_image_file(path: str | os.PathLike[str]) -> bool:
+    """Whether a folder scan should pick this file up (by extension; contents are checked on read)."""
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
 
 
-def _header_size(data: bytes) -> tuple[int, int] | None:
-    """Width and height from a PNG/JPEG header without decoding pixels, if recognisable."""
-    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
-        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-    if data[:2] == b"\xff\xd8":
-        i = 2
-        while i + 9 < len(data):
-            if data[i] != 0xFF:
-                return None
-            marker = data[i + 1]
-            if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
-                i += 2
-                continue
-            length = int.from_bytes(data[i + 2 : i + 4], "big")
-            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-                height = int.from_bytes(data[i + 5 : i + 7], "big")
-                width = int.from_bytes(data[i + 7 : i + 9], "big")
-                return width, height
-            i += 2 + length
+def _too_many_pixels(name: str, size: tuple[int, int] | None) -> ImageReadError:
+    limit = f"the limit of {MAX_IMAGE_PIXELS // 1_000_000} megapixels"
+    if size is None:
+        return ImageReadError(f"{name}: the image is above {limit}")
+    return ImageReadError(f"{name}: the image is {size[0]} x {size[1]} pixels, above {limit}")
+
+
+def _undecodable(data: bytes, info: HeaderInfo, name: str) -> ImageReadError:
+    """The one-line reason for bytes OpenCV could not decode, by what the header says they are."""
+    fmt = info.format
+    if fmt is None:
+        return ImageReadError(f"{name}: {describe_non_image(data)}")
+    if fmt in UNSUPPORTED_FORMATS or (fmt == "GIF" and not OPENCV_READS_GIF):
+        return ImageReadError(f"{name}: not a readable image: {fmt} files are not supported (convert to JPEG or PNG)")
+    return ImageReadError(f"{name}: not a readable image: corrupt or truncated {fmt} data")
+
+
+def _inspect(data: bytes, name: str) -> HeaderInfo:
+    """Refuse what can be refused before decoding: empty, too many pixels, truncated JPEG."""
+    if not data:
+        raise ImageReadError(f"{name}: the file is empty (0 bytes)")
+    info = inspect_header(data)
+    if info.size is not None and info.size[0] * info.size[1] > MAX_IMAGE_PIXELS:
+        raise _too_many_pixels(name, info.size)
+    if info.format == "JPEG":
+        scan = jpeg_layout(data)[1]
+        # Scan data stuffs every 0xFF with 0x00, so FFD9 after the scan starts is the real
+        # end marker; without it the picture would come out partly grey.
+        if scan is not None and data.rfind(b"\xff\xd9") < scan:
+            raise ImageReadError(f"{name}: not a readable image: truncated JPEG data (no end-of-image marker)")
+    return info
+
+
+def _imdecode(data: bytes, flag: int, info: HeaderInfo, name: str) -> np.ndarray:
+    """cv2.imdecode with every failure (None, cv2.error, memory) turned into ImageReadError."""
+    try:
+        image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flag)
+    except cv2.error as error:
+        if "CV_IO_MAX_IMAGE" in str(error):
+            raise _too_many_pixels(name, info.size) from None
+        raise _undecodable(data, info, name) from None
+    except MemoryError:
+        raise ImageReadError(f"{name}: the image is too large to decode in the memory available") from None
+    if image is None or image.size == 0:
+        raise _undecodable(data, info, name)
+    return image
+
+
+def _to_uint8(image: np.ndarray) -> np.ndarray | None:
+    """8-bit copy of a 16-bit or float decode (16-bit keeps its top byte, as IMREAD_COLOR does)."""
+    if image.dtype == np.uint8:
+        return image
+    if image.dtype == np.uint16:
+        return (image >> 8).astype(np.uint8)
+    if image.dtype in (np.float32, np.float64):
+        return np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
     return None
 
 
-def _check_header(data: bytes, name: str) -> None:
-    if not data:
-        raise ImageReadError(f"{name}: the file is empty (0 bytes)")
-    size = _header_size(data)
-    if size is not None and size[0] * size[1] > MAX_IMAGE_PIXELS:
-        raise ImageReadError(
-            f"{name}: the image is {size[0]} x {size[1]} pixels, above the limit of "
-            f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels"
-        )
+def _orient(image: np.ndarray, orientation: int) -> np.ndarray:
+    """Turn stored pixels upright by EXIF orientation 1-8 (as OpenCV does for IMREAD_COLOR)."""
+    if orientation == 2:
+        return cv2.flip(image, 1)
+    if orientation == 3:
+        return cv2.rotate(image, cv2.ROTATE_180)
+    if orientation == 4:
+        return cv2.flip(image, 0)
+    if orientation == 5:
+        return cv2.transpose(image)
+    if orientation == 6:
+        return cv2.rotate(image, cv2.ROTATE_90_CLOCKWISE)
+    if orientation == 7:
+        return cv2.rotate(cv2.transpose(image), cv2.ROTATE_180)
+    if orientation == 8:
+        return cv2.rotate(image, cv2.ROTATE_90_COUNTERCLOCKWISE)
+    return image
+
+
+def _over_background(bgra: np.ndarray, premultiplied: bool) -> np.ndarray:
+    """Composite 8-bit BGRA over TRANSPARENT_BACKGROUND; BGR out."""
+    colour, alpha = bgra[..., :3].astype(np.uint16), bgra[..., 3:4].astype(np.uint16)
+    background = np.array(TRANSPARENT_BACKGROUND[::-1], np.uint16)
+    if premultiplied:
+        out = colour + (background * (255 - alpha) + 127) // 255
+        return np.minimum(out, 255).astype(np.uint8)
+    # Fits uint16: colour * a + bg * (255 - a) <= 255 * 255.
+    return ((colour * alpha + background * (255 - alpha) + 127) // 255).astype(np.uint8)
+
+
+def _decode_transparent(data: bytes, info: HeaderInfo, name: str) -> np.ndarray:
+    """BGR of a file with transparency: decoded with its alpha, composited, turned upright."""
+    raw = _imdecode(data, cv2.IMREAD_UNCHANGED, info, name)
+    if raw.ndim == 3 and raw.shape[2] == 1:
+        raw = raw[..., 0]
+    alpha = None
+    if raw.ndim == 2 and info.format == "PNG":
+        # OpenCV drops a grey PNG's tRNS colour key; rebuild the alpha from it.
+        key = png_grey_transparent_value(data)
+        if key is not None:
+            alpha = np.where(raw == key, 0, 255).astype(np.uint8)
+    image = _to_uint8(raw)
+    if image is None:  # an unusual sample type: the plain decode, transparency ignored
+        return _imdecode(data, cv2.IMREAD_COLOR, info, name)
+    if image.ndim == 2:
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    elif image.shape[2] == 2:
+        alpha = image[..., 1]
+        image = cv2.cvtColor(image[..., 0], cv2.COLOR_GRAY2BGR)
+    elif image.shape[2] > 4:
+        image = image[..., :4]
+    if alpha is not None:
+        image = np.dstack([image, alpha])
+    if image.shape[2] == 4:
+        if image[..., 3].min() == 255:
+            image = np.ascontiguousarray(image[..., :3])
+        else:
+            image = _over_background(image, info.premultiplied_8bit and raw.dtype == np.uint8)
+    # IMREAD_UNCHANGED skips EXIF orientation (TIFF aside, which libtiff turns itself).
+    exif = png_exif(data) if info.format == "PNG" else webp_exif(data) if info.format == "WebP" else None
+    return _orient(image, exif_orientation(exif)) if exif else image
 
 
 def decode_image_rgb(data: bytes, name: str = "image") -> np.ndarray:
     """Decode encoded image bytes to an HxWx3 uint8 RGB array, or raise ImageReadError."""
-    _check_header(data, name)
-    buffer = np.frombuffer(data, dtype=np.uint8)
-    # IMREAD_COLOR converts grey, palette and RGBA to 3 channels, scales 16-bit to 8-bit
-    # and applies the EXIF orientation that phone photos rely on.
-    image = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
-    if image is None:
-        raise ImageReadError(f"{name}: not a readable image (unknown format or corrupt data)")
+    info = _inspect(data, name)
+    if info.alpha:
+        image = _decode_transparent(data, info, name)
+    else:
+        # IMREAD_COLOR converts grey, palette and CMYK to 3 channels, scales 16-bit to
+        # 8-bit and applies the EXIF orientation that phone photos rely on.
+        image = _imdecode(data, cv2.IMREAD_COLOR, info, name)
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
@@ -85,7 +223,7 @@ def _reduction_flag(data: bytes, height: int, width: int) -> int | None:
     """
     if data[:2] != b"\xff\xd8":
         return None
-    size = _header_size(data)
+    size = jpeg_layout(data)[0]
     if size is None:
         return None
     short_side, needed = min(size), max(height, width, 1)
@@ -104,26 +242,63 @@ def decode_for_model(data: bytes, height: int, width: int, name: str = "image") 
     flag = _reduction_flag(data, height, width)
     if flag is None:
         return resize_for_model(decode_image_rgb(data, name), height, width)
-    _check_header(data, name)
-    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flag)
-    if image is None:
-        raise ImageReadError(f"{name}: not a readable image (unknown format or corrupt data)")
+    info = _inspect(data, name)
+    image = _imdecode(data, flag, info, name)
     return resize_for_model(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), height, width)
 
 
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def _read_error(path: Path, error: OSError) -> ImageReadError:
+    if isinstance(error, IsADirectoryError):
+        return ImageReadError(f"{path}: is a folder, not an image file")
+    if isinstance(error, FileNotFoundError):
+        if os.path.islink(path):
+            return ImageReadError(f"{path}: broken symbolic link (its target does not exist)")
+        return ImageReadError(f"{path}: file not found")
+    if isinstance(error, PermissionError):
+        if os.path.isdir(path):  # Windows refuses to open folders this way
+            return ImageReadError(f"{path}: is a folder, not an image file")
+        return ImageReadError(f"{path}: permission denied")
+    if error.errno == errno.ELOOP:
+        return ImageReadError(f"{path}: symbolic link loop (the link points back at itself)")
+    return ImageReadError(f"{path}: cannot be read ({error.strerror or error})")
+
+
 def read_image_bytes(path: str | os.PathLike[str]) -> bytes:
-    """A file's bytes, or ImageReadError saying in one line why they cannot be read."""
+    """A file's bytes, or ImageReadError saying in one line why they cannot be read.
+
+    Only regular files are read: a named pipe would block forever and a device never
+    ends. The open is non-blocking for the same reason; size is checked before reading.
+    """
     path = Path(path)
     try:
-        return path.read_bytes()
-    except IsADirectoryError:
-        raise ImageReadError(f"{path}: is a folder, not an image file") from None
-    except FileNotFoundError:
-        raise ImageReadError(f"{path}: file not found") from None
-    except PermissionError:
-        raise ImageReadError(f"{path}: permission denied") from None
+        fd = os.open(path, _OPEN_FLAGS)
     except OSError as error:
-        raise ImageReadError(f"{path}: cannot be read ({error.strerror or error})") from None
+        raise _read_error(path, error) from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise ImageReadError(f"{path}: is a folder, not an image file")
+        if not stat.S_ISREG(info.st_mode):
+            raise ImageReadError(f"{path}: not a regular file (a pipe, socket or device)")
+        if info.st_size > MAX_IMAGE_FILE_BYTES:
+            raise ImageReadError(
+                f"{path}: the file is {info.st_size / 2**30:.1f} GB, above the limit of "
+                f"{MAX_IMAGE_FILE_BYTES / 2**30:.0f} GB for an image"
+            )
+        with os.fdopen(fd, "rb", buffering=0, closefd=True) as handle:
+            fd = -1
+            data = handle.readall()  # sized from fstat: one allocation, no copy
+    except OSError as error:
+        raise _read_error(path, error) from None
+    finally:
+        if fd >= 0:
+            os.close(fd)
+    if len(data) > MAX_IMAGE_FILE_BYTES:  # it grew while being read
+        raise ImageReadError(f"{path}: the file is above the limit of {MAX_IMAGE_FILE_BYTES / 2**30:.0f} GB for an image")
+    return data
 
 
 def load_image_rgb(path: str | os.PathLike[str]) -> np.ndarray:
