@@ -18,10 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from convnet_common.atomic import write_text_atomic
+from convnet_common.safe_json import JsonInputError, read_json
 from desktop.core.batch import BatchResult
 
 CSV_COLUMNS = ("path", "label", "confidence", "top_k", "error")
 STATE_VERSION = 1
+# A resume-state file holds about 300 bytes per finished image: this is several hundred
+# thousand images. A larger file is not one we wrote, and is ignored (start over).
+MAX_STATE_BYTES = 128_000_000
 
 
 def result_row(result: BatchResult) -> list[str]:
@@ -42,12 +46,27 @@ def result_to_dict(result: BatchResult) -> dict[str, Any]:
     }
 
 
+def _optional_text(value: Any, what: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"{what} must be text, got {type(value).__name__}")
+    return value
+
+
 def result_from_dict(data: dict[str, Any]) -> BatchResult:
-    top_k = tuple((str(name), float(p)) for name, p in data.get("top_k") or [])
+    """A BatchResult from its saved form; TypeError/ValueError/KeyError if it is not one.
+
+    The types are checked here because a saved label becomes a folder name when sorting.
+    """
+    path = data["path"]
+    if not isinstance(path, str) or not path:
+        raise TypeError("path must be non-empty text")
+    top_k = tuple((_optional_text(name, "a top-k class") or "", float(p)) for name, p in data.get("top_k") or [])
     confidence = data.get("confidence")
+    if isinstance(confidence, bool):
+        raise TypeError("confidence must be a number")
     return BatchResult(
-        Path(data["path"]), data.get("label"), float(confidence) if confidence is not None else None,
-        top_k, data.get("error"),
+        Path(path), _optional_text(data.get("label"), "label"), float(confidence) if confidence is not None else None,
+        top_k, _optional_text(data.get("error"), "error"),
     )
 
 
@@ -115,18 +134,25 @@ class BatchState:
     def load(
         cls, state_dir: str | os.PathLike[str], folder: str | os.PathLike[str], model_path: str | os.PathLike[str]
     ) -> BatchState:
-        """The saved state for (folder, model), or an empty one if none or unreadable."""
+        """The saved state for (folder, model), or an empty one if none or unreadable.
+
+        Only successful results for files under `folder` are taken back: resumed rows can
+        be sorted with "move", so a damaged state must never name a file elsewhere.
+        """
         key = model_key(model_path)
         folder_text = str(Path(folder).resolve())
         state = cls(folder_text, key, cls.state_file(state_dir, folder, key))
+        prefixes = tuple({os.path.join(folder_text, ""), os.path.join(os.path.abspath(folder), "")})
         try:
-            data = json.loads(state.file.read_text(encoding="utf-8"))
+            data = read_json(state.file, MAX_STATE_BYTES, "batch state")
             if data.get("version") != STATE_VERSION or data.get("folder") != folder_text or data.get("model") != key:
                 return state
             for item in data.get("finished", []):
                 result = result_from_dict(item)
-                state.finished[str(result.path)] = result
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                inside = os.path.abspath(result.path).startswith(prefixes) and ".." not in result.path.parts
+                if result.ok and result.label is not None and inside:
+                    state.finished[str(result.path)] = result
+        except (OSError, JsonInputError, ValueError, KeyError, TypeError, AttributeError):
             state.finished.clear()  # a missing or damaged state just means "start over"
         return state
 

@@ -14,11 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from convnet_common.atomic import write_text_atomic
+from convnet_common.safe_json import JsonInputError, read_json
+from desktop.core.model import PROVIDER_CHOICES
 
 CONFIG_DIR_ENV = "CONVNET_STUDIO_CONFIG_DIR"
 APP_DIR_NAME = "convnet-studio"
 SETTINGS_NAME = "settings.json"
 MAX_RECENT_MODELS = 8
+# The file holds a few dozen short values; anything near this size is not ours.
+MAX_SETTINGS_BYTES = 1_000_000
 
 DEFAULTS: dict[str, Any] = {
     "window_geometry": "",  # base64 of QMainWindow.saveGeometry()
@@ -49,12 +53,39 @@ def config_dir() -> Path:
     return base / APP_DIR_NAME
 
 
+_QT_INT_MAX = 2**31 - 1  # Qt takes 32-bit ints; a larger one raises OverflowError in the window
+_ASCII_KEYS = ("window_geometry", "window_state")  # base64, decoded as ASCII by the window
+_LIST_ITEMS: dict[str, type] = {"splitter_sizes": int, "recent_models": str}
+_CHOICES: dict[str, tuple[str, ...]] = {"provider": PROVIDER_CHOICES}
+
+
 def _valid(key: str, value: Any) -> bool:
-    """A stored value is used only if it has the default's type (bool is not an int here)."""
+    """A stored value is used only if the window can use it as it is.
+
+    It must have the default's type (bool is not an int here), ints must fit Qt's
+    32 bits, lists must hold the right kind of item, base64 fields must be ASCII and
+    the provider one of the choices: a hand-edited or damaged file then costs one
+    setting, never a crash at start-up.
+    """
     default = DEFAULTS[key]
     if isinstance(default, bool) or isinstance(value, bool):
         return isinstance(value, bool) and isinstance(default, bool)
-    return isinstance(value, type(default))
+    if not isinstance(value, type(default)):
+        return False
+    if isinstance(value, int):
+        return -_QT_INT_MAX <= value <= _QT_INT_MAX
+    if isinstance(value, list):
+        item_type = _LIST_ITEMS.get(key, object)
+        return all(
+            isinstance(item, item_type) and not isinstance(item, bool)
+            and (not isinstance(item, int) or 0 <= item <= _QT_INT_MAX)
+            for item in value
+        )
+    if key in _ASCII_KEYS:
+        return value.isascii()
+    if key in _CHOICES:
+        return value in _CHOICES[key]
+    return True
 
 
 class Settings:
@@ -71,17 +102,15 @@ class Settings:
         """Read the file; on any problem keep defaults and set `warning`."""
         settings = cls(path)
         try:
-            text = settings.path.read_text(encoding="utf-8")
+            data = read_json(settings.path, MAX_SETTINGS_BYTES, "the file")
+            if not isinstance(data, dict):
+                raise JsonInputError(f"expected a JSON object, got {type(data).__name__}")
         except FileNotFoundError:
             return settings
         except OSError as error:
             settings.warning = f"Could not read settings ({settings.path}): {error.strerror or error}; using defaults."
             return settings
-        try:
-            data = json.loads(text)
-            if not isinstance(data, dict):
-                raise ValueError(f"expected a JSON object, got {type(data).__name__}")
-        except ValueError as error:
+        except JsonInputError as error:
             settings.warning = f"Settings file {settings.path} is corrupt ({error}); using defaults."
             return settings
         for key, value in data.items():
