@@ -7,8 +7,10 @@ seed), and `--resume` reads it back to continue an interrupted run.
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -16,6 +18,61 @@ from convnet_common.atomic import write_text_atomic
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 CLASS_WEIGHT_MODES = ("auto", "on", "off")
+# A run's config.yaml is about 1 KB; an augmentation file less. Anything this large is not one.
+MAX_CONFIG_BYTES = 1_000_000
+
+
+def load_yaml_limited(path: str | os.PathLike[str], max_bytes: int = MAX_CONFIG_BYTES, what: str = "") -> Any:
+    """Read a small YAML file with yaml.safe_load; ValueError with one line for every problem.
+
+    safe_load builds only plain data (no Python objects, nothing executed). The size is
+    checked before reading, and aliases (`*name`) are refused before building anything:
+    a few lines of nested aliases expand to billions of items once the data is walked,
+    and configuration files never need them.
+    """
+    what = what or str(path)
+    try:
+        with open(path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size > max_bytes:
+                raise ValueError(f"{what} is {size:,} bytes, above the {max_bytes:,}-byte limit for a configuration file")
+            data = handle.read(max_bytes + 1)
+    except OSError as error:
+        raise ValueError(f"{what} cannot be read ({error.strerror or error})") from None
+    if len(data) > max_bytes:
+        raise ValueError(f"{what} is above the {max_bytes:,}-byte limit for a configuration file")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{what} is not UTF-8 text (bad byte at offset {error.start})") from None
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent):
+                raise ValueError(f"{what} uses a YAML alias (*{event.anchor}); write the values out instead")
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or type(error).__name__
+        raise ValueError(f"{what} is not valid YAML ({problem}{where})") from None
+    except RecursionError:
+        raise ValueError(f"{what} is nested too deeply to read") from None
+
+
+def _type_error(name: str, annotation: str, value: Any) -> str | None:
+    """Why `value` does not fit the field annotation (as written in this module), or None."""
+    optional = annotation.endswith("| None")
+    base = annotation.removesuffix("| None").strip()
+    if value is None:
+        return None if optional else f"'{name}' must be {base}, not empty"
+    kinds: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,),
+                                          "dict": (dict,)}
+    wanted = kinds.get(base)
+    if wanted is None:
+        return None
+    if isinstance(value, bool) and base != "bool" or not isinstance(value, wanted):
+        return f"'{name}' must be {'a number' if base == 'float' else base}, got {type(value).__name__} {value!r:.40}"
+    return None
 
 
 @dataclass
@@ -76,18 +133,34 @@ class TrainConfig:
 
     @classmethod
     def from_mapping(cls, values: dict) -> "TrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(values) - known
+        """A config from plain data, checking keys and value types (a typo must not train for hours)."""
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = {str(key) for key in values} - set(fields)
         if unknown:
             raise ValueError(f"unknown configuration key(s): {', '.join(sorted(unknown))}")
+        missing = [name for name, f in fields.items() if name not in values and f.default is dataclasses.MISSING
+                   and f.default_factory is dataclasses.MISSING]
+        if missing:
+            raise ValueError(f"missing configuration key(s): {', '.join(missing)}")
+        values = dict(values)
+        if isinstance(values.get("unfreeze"), (int, float)) and not isinstance(values["unfreeze"], bool):
+            values["unfreeze"] = str(values["unfreeze"])  # `unfreeze: 30` written by hand means "30"
+        for name, value in values.items():
+            problem = _type_error(name, str(fields[name].type), value)
+            if problem:
+                raise ValueError(problem)
         return cls(**values)
 
     @classmethod
     def load(cls, path: str | Path) -> "TrainConfig":
-        values = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        """Read a config.yaml (size-limited, yaml.safe_load); ValueError naming the file on any problem."""
+        values = load_yaml_limited(path) or {}
         if not isinstance(values, dict):
             raise ValueError(f"{path}: expected a mapping of configuration keys")
-        return cls.from_mapping(values)
+        try:
+            return cls.from_mapping(values)
+        except ValueError as error:
+            raise ValueError(f"{path}: {error}") from None
 
 
 def parse_unfreeze(value: str | float | int) -> float | int:
