@@ -2,20 +2,29 @@
 
 Safety rules: nothing is ever overwritten (clashes get "name (1).jpg"); every step is
 logged (flushed and fsynced) *before* it happens and again when it is done, so after a
-crash the log still names every file; a move is either a same-filesystem rename (the
-file is at its source or at its destination, never neither) or, across filesystems, a
-copy to a temporary name beside the destination, fsync, rename into place, and only
-then removal of the source.
+crash the log still names every file; a move is either a same-filesystem rename (on
+Linux one renameat2(RENAME_NOREPLACE) step: the file is at its source or at its
+destination at every instant) or, across filesystems, a copy to a temporary name beside
+the destination, fsync, rename into place, and only then removal of the source (a crash
+in between leaves the one file in flight at both places, never at neither).
+
+Undo (the Batch tab, or `python -m desktop.core.sorting undo LOG|DEST`) reads the log,
+puts every moved file back, finishes or rolls back a move a crash interrupted, and
+removes the partial copies a killed sort or undo left.
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import ctypes
 import errno
 import filecmp
 import json
 import os
 import re
 import shutil
+import sys
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -75,8 +84,44 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def _load_renameat2() -> Callable[[str, str], None] | None:
+    """Linux's renameat2(RENAME_NOREPLACE): one atomic step that never overwrites."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        function = libc.renameat2
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    function.restype = ctypes.c_int
+
+    def rename(src: str, dst: str) -> None:
+        if function(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), _RENAME_NOREPLACE) != 0:
+            code = ctypes.get_errno()
+            raise OSError(code, os.strerror(code), src, None, dst)
+
+    return rename
+
+
+_AT_FDCWD, _RENAME_NOREPLACE = -100, 1
+_renameat2 = _load_renameat2()
+
+
 def _rename_no_replace(src: Path, dst: Path) -> None:
-    """Rename within one filesystem, failing with FileExistsError instead of overwriting."""
+    """Rename within one filesystem, failing with FileExistsError instead of overwriting.
+
+    With renameat2 the file is at `src` or at `dst` at every instant. Elsewhere it is
+    hard-linked to `dst` and then unlinked from `src`; a crash between the two leaves
+    both names on one file, which undo recognises (same inode) and resolves.
+    """
+    if _renameat2 is not None:
+        try:
+            _renameat2(str(src), str(dst))
+            return
+        except OSError as error:
+            if error.errno not in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EPERM):
+                raise  # EEXIST arrives as FileExistsError, EXDEV as itself
     try:
         os.link(src, dst, follow_symlinks=False)
     except FileExistsError:
@@ -117,12 +162,22 @@ def _identical(a: Path, b: Path) -> bool:
         return False
 
 
+def _ends_with_newline(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        handle.seek(-1, os.SEEK_END)
+        return handle.read(1) == b"\n"
+
+
 class SortLog:
     """An append-only JSON-lines log; each line is flushed and fsynced before returning."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._handle = open(path, "a", encoding="utf-8")
+        if self._handle.tell() == 0:
+            _fsync_dir(path.parent)  # the log's own name survives a power cut
+        elif not _ends_with_newline(path):
+            self._handle.write("\n")  # end a line torn by a crash, so the next entry stays whole
 
     def write(self, **entry: Any) -> None:
         self._handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
@@ -135,14 +190,19 @@ class SortLog:
 
 def _transfer(src: Path, dst: Path, move: bool, log: SortLog, op: str | None = None, **extra: Any) -> None:
     """Copy or move one file to a free `dst`, logging before and after (see module docstring)."""
-    same_device = move and _same_device(src, dst.parent)
-    tmp = None if same_device else _temp_name(dst)
     op = op or ("move" if move else "copy")
-    log.write(event="begin", op=op, src=str(src), dst=str(dst),
-              tmp=str(tmp) if tmp else None, **extra)
-    if tmp is None:
-        _rename_no_replace(src, dst)
-    else:
+    renamed = False
+    if move and _same_device(src, dst.parent):
+        log.write(event="begin", op=op, src=str(src), dst=str(dst), tmp=None, **extra)
+        try:
+            _rename_no_replace(src, dst)
+            renamed = True
+        except OSError as error:
+            if error.errno != errno.EXDEV:  # e.g. overlay filesystems: copy instead
+                raise
+    if not renamed:
+        tmp = _temp_name(dst)
+        log.write(event="begin", op=op, src=str(src), dst=str(dst), tmp=str(tmp), **extra)
         try:
             _copy_to_temp(src, tmp)
             _rename_no_replace(tmp, dst)
@@ -231,23 +291,33 @@ class UndoReport:
     problems: list[tuple[Path, str]] = field(default_factory=list)
 
 
-def _read_log(log_path: Path) -> dict[tuple[str, str], dict[str, Any]]:
-    """Last known state of every move in the log, keyed by (src, dst), in log order."""
+def _read_log(log_path: Path) -> tuple[dict[tuple[str, str], dict[str, Any]], list[str]]:
+    """Last known state of every move in the log, keyed by (src, dst), in log order; and the
+    temporary files of copies that never finished (what a killed sort or undo leaves)."""
     moves: dict[tuple[str, str], dict[str, Any]] = {}
+    undo_temps: dict[tuple[str, str], str] = {}
     with open(log_path, encoding="utf-8") as handle:
         for line in handle:
             try:
                 entry = json.loads(line)
             except ValueError:
                 continue  # a line torn by a crash: the line before it still holds
-            if not isinstance(entry, dict) or entry.get("op") != "move" or "src" not in entry or "dst" not in entry:
+            if not isinstance(entry, dict) or "src" not in entry or "dst" not in entry:
                 continue
             key = (entry["src"], entry["dst"])
+            if entry.get("op") in ("undo-move", "copy"):
+                if entry.get("event") == "begin" and entry.get("tmp"):
+                    undo_temps[key] = entry["tmp"]
+                elif entry.get("event") == "done":
+                    undo_temps.pop(key, None)
+                continue
+            if entry.get("op") != "move":
+                continue
             state = moves.setdefault(key, {"tmp": None, "event": None})
             state["event"] = entry.get("event")
             if entry.get("tmp"):
                 state["tmp"] = entry["tmp"]
-    return moves
+    return moves, list(undo_temps.values())
 
 
 def _undo_one(src: Path, dst: Path, tmp: str | None, log: SortLog, report: UndoReport) -> None:
@@ -267,10 +337,7 @@ def _undo_one(src: Path, dst: Path, tmp: str | None, log: SortLog, report: UndoR
         return
     src.parent.mkdir(parents=True, exist_ok=True)
     log.write(event="undo-begin", op="undo", src=str(src), dst=str(dst))
-    if _same_device(dst, src.parent):
-        _rename_no_replace(dst, src)
-    else:
-        _transfer(dst, src, True, log, op="undo-move")
+    _transfer(dst, src, True, log, op="undo-move")
     log.write(event="undone", op="move", src=str(src), dst=str(dst))
     report.restored.append((dst, src))
 
@@ -284,8 +351,12 @@ def undo_moves(
     is reported and left alone. Running undo twice is harmless: undone moves are logged.
     """
     log_path = Path(log_path)
-    moves = [(key, state) for key, state in _read_log(log_path).items() if state["event"] != "undone"]
+    states, undo_temps = _read_log(log_path)
+    moves = [(key, state) for key, state in states.items() if state["event"] != "undone"]
     report = UndoReport()
+    for tmp in undo_temps:  # a killed copy's partial file: the file it copied is still whole
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
     log = SortLog(log_path)
     try:
         for done, ((src_text, dst_text), state) in enumerate(reversed(moves), start=1):
@@ -298,3 +369,43 @@ def undo_moves(
     finally:
         log.close()
     return report
+
+
+def _resolve_log(log_or_dest: Path) -> Path:
+    if log_or_dest.is_dir():
+        logs = find_logs(log_or_dest)
+        if not logs:
+            raise FileNotFoundError(f"no sort log ({LOG_PREFIX}*.jsonl) in {log_or_dest}")
+        return logs[0]
+    if not log_or_dest.is_file():
+        raise FileNotFoundError(f"no such sort log: {log_or_dest}")
+    return log_or_dest
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m desktop.core.sorting undo LOG|DEST`: undo a sort's moves from the shell.
+
+    Exit status 0 when everything was put back, 1 when some files could not be, 2 when
+    there is no log to read.
+    """
+    parser = argparse.ArgumentParser(prog="python -m desktop.core.sorting",
+                                     description="Undo the moves of a sort into folders, from its log.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    undo = commands.add_parser("undo", help="move every sorted file back to where it came from")
+    undo.add_argument("log", metavar="LOG|DEST", help="a sort-log-*.jsonl file, or DEST for its newest log")
+    args = parser.parse_args(argv)
+    try:
+        log_path = _resolve_log(Path(args.log))
+        report = undo_moves(log_path)
+    except (OSError, UnicodeDecodeError) as error:
+        print(f"undo: error: {error}", file=sys.stderr)
+        return 2
+    for path, reason in report.problems:
+        print(f"undo: {path}: {reason}", file=sys.stderr)
+    print(f"moved {len(report.restored)} files back, {len(report.problems)} could not be; log {log_path}",
+          file=sys.stderr)
+    return 1 if report.problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
