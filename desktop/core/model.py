@@ -213,10 +213,12 @@ def _resolve_providers(provider: str) -> tuple[list[str], bool]:
 def _build_session(path: Path, providers: list[str], intra_op_threads: int = 0) -> ort.InferenceSession:
     # Severity 4 (fatal only) on the default logger: without it a CPU-only machine with
     # onnxruntime-gpu prints a CUDA library error on every load. The fallback is reported
-    # to the user as a notice instead.
+    # to the user as a notice instead. The session logs fatal errors only as well: every
+    # error also comes back as an exception, which the caller turns into one line (a
+    # broken model's failed test run otherwise adds ORT's own lines on stderr).
     ort.set_default_logger_severity(4)
     options = ort.SessionOptions()
-    options.log_severity_level = 3
+    options.log_severity_level = 4
     # 0 = one thread per core, best for the latency of a single image.
     options.intra_op_num_threads = intra_op_threads
     return ort.InferenceSession(str(path), sess_options=options, providers=providers)

@@ -25,12 +25,16 @@ from convnet_common import model_format as fmt
 
 # onnx.proto field numbers (message -> field) for the paths that can lead to a tensor.
 _MODEL_GRAPH, _MODEL_METADATA, _MODEL_TRAINING_INFO, _MODEL_FUNCTIONS = 7, 14, 20, 25
+_MODEL_TEXT, _MODEL_OPSET, _OPSET_DOMAIN = (2, 3, 4), 8, 1  # producer name and version, domain
 _TRAINING_INFO_GRAPHS = (1, 2)  # initialization, algorithm
 _FUNCTION_NODE, _FUNCTION_ATTRIBUTE = 7, 11
 _GRAPH_NODE, _GRAPH_INITIALIZER, _GRAPH_SPARSE_INITIALIZER = 1, 5, 15
+_GRAPH_NAME, _GRAPH_VALUE_INFOS, _VALUE_INFO_NAME = 2, (11, 12, 13), 1  # inputs, outputs, value_info
 _NODE_ATTRIBUTE = 5
+_NODE_TEXT = (1, 2, 3, 4, 7)  # input and output names, name, op_type, domain
 _ATTR_TENSOR, _ATTR_GRAPH, _ATTR_TENSORS, _ATTR_GRAPHS = 5, 6, 10, 11
 _ATTR_SPARSE_TENSOR, _ATTR_SPARSE_TENSORS = 22, 23
+_ATTR_TEXT = (1, 21)  # name, ref_attr_name
 _SPARSE_VALUES, _SPARSE_INDICES = 1, 2
 _TENSOR_NAME, _TENSOR_EXTERNAL_DATA, _TENSOR_DATA_LOCATION = 8, 13, 14
 _ENTRY_KEY, _ENTRY_VALUE = 1, 2
@@ -118,6 +122,14 @@ def _messages(source: _Source, start: int, end: int, wanted: int) -> Iterator[tu
             yield value_start, value_end
 
 
+def _check_utf8(source: _Source, start: int, end: int) -> None:
+    """Names ONNX Runtime echoes back (in errors too) must be text: its binding raises otherwise."""
+    try:
+        source.read(start, end - start).decode("utf-8")
+    except UnicodeDecodeError:
+        raise ModelFileError(f"a name in the graph (at byte {start:,}) is not valid UTF-8 text") from None
+
+
 def _text(source: _Source, start: int, end: int, what: str) -> str:
     try:
         return source.read(start, end - start).decode("utf-8")
@@ -140,6 +152,11 @@ class _Walker:
                 continue
             if number == _MODEL_GRAPH:
                 self.graph(start, end, 0)
+            elif number in _MODEL_TEXT:
+                _check_utf8(s, start, end)
+            elif number == _MODEL_OPSET:
+                for d_start, d_end in _messages(s, start, end, _OPSET_DOMAIN):
+                    _check_utf8(s, d_start, d_end)
             elif number == _MODEL_METADATA:
                 self.metadata_entry(start, end)
             elif number == _MODEL_TRAINING_INFO:
@@ -164,14 +181,22 @@ class _Walker:
                 continue
             if number == _GRAPH_NODE:
                 self.node(f_start, f_end, depth)
+            elif number == _GRAPH_NAME:
+                _check_utf8(self.source, f_start, f_end)
+            elif number in _GRAPH_VALUE_INFOS:
+                for n_start, n_end in _messages(self.source, f_start, f_end, _VALUE_INFO_NAME):
+                    _check_utf8(self.source, n_start, n_end)
             elif number == _GRAPH_INITIALIZER:
                 self.tensor(f_start, f_end)
             elif number == _GRAPH_SPARSE_INITIALIZER:
                 self.sparse_tensor(f_start, f_end)
 
     def node(self, start: int, end: int, depth: int) -> None:
-        for a_start, a_end in _messages(self.source, start, end, _NODE_ATTRIBUTE):
-            self.attribute(a_start, a_end, depth)
+        for number, wire, f_start, f_end in _fields(self.source, start, end):
+            if wire == 2 and number == _NODE_ATTRIBUTE:
+                self.attribute(f_start, f_end, depth)
+            elif wire == 2 and number in _NODE_TEXT:
+                _check_utf8(self.source, f_start, f_end)
 
     def attribute(self, start: int, end: int, depth: int) -> None:
         for number, wire, f_start, f_end in _fields(self.source, start, end):
@@ -179,6 +204,8 @@ class _Walker:
                 continue
             if number in (_ATTR_TENSOR, _ATTR_TENSORS):
                 self.tensor(f_start, f_end)
+            elif number in _ATTR_TEXT:
+                _check_utf8(self.source, f_start, f_end)
             elif number in (_ATTR_GRAPH, _ATTR_GRAPHS):
                 self.graph(f_start, f_end, depth + 1)
             elif number in (_ATTR_SPARSE_TENSOR, _ATTR_SPARSE_TENSORS):
@@ -194,6 +221,7 @@ class _Walker:
         name, external, entries = "", False, {}
         for number, wire, f_start, f_end in _fields(self.source, start, end):
             if number == _TENSOR_NAME and wire == 2:
+                _check_utf8(self.source, f_start, f_end)
                 name = self.source.read(f_start, min(f_end - f_start, 200)).decode("utf-8", "replace")
             elif number == _TENSOR_DATA_LOCATION and wire == 0:
                 external = f_start == _EXTERNAL

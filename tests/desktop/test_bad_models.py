@@ -286,3 +286,27 @@ def test_main_window_keeps_its_model_through_every_bad_file(
     qtbot.waitUntil(
         lambda: bool(window.predictions.displayed()) and window.predictions.displayed()[0][0] == "red", timeout=WAIT_MS
     )
+
+
+def test_names_that_are_not_utf8_are_refused_quietly(tmp_path: Path, capfd) -> None:
+    """ORT echoes graph names in its errors; undecodable ones made its binding print to stdout."""
+    data = bytearray(onnx_factory.build_model().SerializeToString())
+    data[data.index(b"keepdims")] = 0x80  # an attribute name
+    path = tmp_path / "bad-name.onnx"
+    path.write_bytes(bytes(data))
+    capfd.readouterr()
+    with pytest.raises(ModelLoadError, match=r"bad-name\.onnx was refused: a name in the graph .* is not valid UTF-8"):
+        load_model(path, provider="cpu")
+    assert capfd.readouterr() == ("", "")
+
+
+def test_model_failing_its_test_run_gives_one_line_and_no_log_noise(tmp_path: Path, capfd) -> None:
+    model = onnx_factory.build_model()
+    shape = next(t for t in model.graph.initializer if t.name == "block_shape")
+    shape.CopyFrom(numpy_helper.from_array(np.array([-1, 5, 4, 4, 4, 3], np.int64), "block_shape"))
+    path = _save(model, tmp_path / "bad-reshape.onnx")
+    capfd.readouterr()
+    with pytest.raises(ModelLoadError, match=r"^bad-reshape\.onnx: model failed on a test image: .*Reshape") as caught:
+        load_model(path, provider="cpu")
+    assert "\n" not in str(caught.value)
+    assert capfd.readouterr() == ("", "")
