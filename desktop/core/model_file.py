@@ -10,7 +10,8 @@ that is not a regular file inside the model's own folder, before anything is rea
 
 The same pass reads `metadata_props`, so a metadata value that is not UTF-8 (which
 makes ONNX Runtime's Python binding raise UnicodeDecodeError) or a multi-megabyte
-entry is refused with a clear message too. The `onnx` package is not needed: the
+entry is refused with a clear message too, and so are graph names that are not
+UTF-8 (ONNX Runtime quotes them in its errors, with the same result). The `onnx` package is not needed: the
 field numbers used below are fixed by onnx.proto and have never changed.
 """
 
@@ -20,6 +21,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from convnet_common import model_format as fmt
 
@@ -63,18 +65,21 @@ class ModelFileFacts:
 class _Source:
     """Random access to the file through a small window, so skipping a 500 MB tensor costs nothing.
 
-    pread, not mmap: a file truncated while we read it gives a short read we can report,
-    where a mapping would kill the process with SIGBUS.
+    Plain reads, not mmap: a file truncated while we read it gives a short read we can
+    report, where a mapping would kill the process with SIGBUS.
     """
 
-    def __init__(self, fd: int, size: int) -> None:
-        self.fd, self.size = fd, size
+    def __init__(self, handle: BinaryIO, size: int) -> None:
+        self.handle, self.size = handle, size
         self._start, self._data = 0, b""
 
     def read(self, pos: int, count: int) -> bytes:
         end = pos + count
         if not (self._start <= pos and end <= self._start + len(self._data)):
-            self._start, self._data = pos, os.pread(self.fd, max(count, _WINDOW), pos)
+            self.handle.seek(pos)
+            self._start, self._data = pos, self.handle.read(max(count, _WINDOW))
+            if len(self._data) < min(count, self.size - pos):
+                raise DamagedModelFile("the file ended early (was it changed while being read?)")
         return self._data[pos - self._start : end - self._start]
 
 
@@ -289,7 +294,7 @@ def inspect_model_file(path: str | os.PathLike[str]) -> ModelFileFacts:
         size = os.fstat(handle.fileno()).st_size
         if size == 0:
             raise DamagedModelFile("the file is empty (0 bytes)")
-        walker = _Walker(_Source(handle.fileno(), size), path.parent)
+        walker = _Walker(_Source(handle, size), path.parent)
         try:
             walker.model()
         except RecursionError:
