@@ -1,8 +1,10 @@
 """convnet-classify: classify image files and folders from the command line.
 
 Exit status: 0 all files classified, 1 some files could not be read (or sorted), 2 usage
-error or unusable model. Messages go to stderr as one line each; CSV goes to stdout or
---csv (stdout stays quiet when only --json is asked for); --json writes a JSON document;
+error or unusable model. Messages go to stderr as one line each: every file that could not
+be classified gets `convnet-classify: PATH: what is wrong` (the CSV's error column says the
+same). Names that start with a dash go after `--`. CSV goes to stdout or --csv (stdout
+stays quiet when only --json is asked for); --json writes a JSON document;
 --sort-into copies (or --move moves) the images into DEST/<class>/ with a log for undo.
 """
 
@@ -48,7 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="convnet-classify",
         description="Classify images (files or folders, searched recursively) with a ConvNet Studio ONNX model.",
     )
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
+    parser.add_argument(
+        "paths", nargs="+", metavar="PATH",
+        help="image files or folders (put names that start with '-' after '--')",
+    )
     parser.add_argument("--model", help=f"ONNX model file (default: the bundled {default_model_path().name})")
     parser.add_argument("--top-k", type=_positive_int, default=5, help="classes listed per image (default 5)")
     parser.add_argument("--csv", metavar="OUT", help="write the CSV to this file instead of stdout")
@@ -72,10 +77,25 @@ def prediction_row(prediction: Prediction) -> list[str]:
     return result_row(BatchResult.from_prediction(prediction))
 
 
+def _one_line(text: str) -> str:
+    """Control characters (a newline in a file name, say) shown escaped, so a line stays one line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def failure_line(result: BatchResult) -> str:
+    """`convnet-classify: PATH: what is wrong`, on one line, for a file that was not classified."""
+    reason = result.error or "no prediction"
+    prefix = f"{result.path}: "
+    if reason.startswith(prefix):  # the loader's messages already name the file
+        reason = reason[len(prefix) :]
+    return f"convnet-classify: {_one_line(str(result.path))}: {_one_line(' '.join(reason.split()))}"
+
+
 def write_predictions(
     stream: TextIO | None, classifier: Classifier, args: argparse.Namespace, keep: list[BatchResult] | None = None
 ) -> tuple[int, int]:
-    """Stream CSV rows as they are produced (if `stream`); return (images classified, files failed)."""
+    """Stream CSV rows as they are produced (if `stream`), each failure as a line on stderr;
+    return (images classified, files failed)."""
     writer = csv.writer(stream, lineterminator="\n") if stream is not None else None
     if writer is not None:
         writer.writerow(CSV_COLUMNS)
@@ -90,6 +110,7 @@ def write_predictions(
                 classified += 1
             else:
                 failed += 1
+                print(failure_line(result), file=sys.stderr, flush=True)
     return classified, failed
 
 

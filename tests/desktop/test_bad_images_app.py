@@ -1,0 +1,227 @@
+"""The bad-image corpus through every desktop entry point: the drop zone, the Batch tab,
+the batch engine and `convnet-classify`. Each bad file gets one clear message naming
+what is wrong, every good file is classified (upright, transparency composited), and
+nothing crashes or hangs (every wait has a timeout).
+
+Permission denied is simulated at os.open (tests run as root; see tests/bad_images.py);
+the deleted file is deleted for real, after the run listed it and before its turn.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bad_images import (
+    UNREADABLE,
+    VANISHING,
+    Case,
+    add_vanishing_file,
+    build_corpus,
+    deny_reading,
+    file_cases,
+    vanish_on_first_read,
+)
+from desktop.classify_cli import main
+from desktop.core.batch import BatchResult, classify_paths, run_batch
+from desktop.core.classifier import Classifier, Prediction
+from desktop.core.model import load_model
+from desktop.qt.main_window import MainWindow
+from test_app_window import WAIT_MS, _load, drop_files
+
+REPO = Path(__file__).resolve().parents[2]
+GREEN, BLUE = 1, 2  # class indices of the colour model
+
+
+@pytest.fixture
+def corpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, dict[str, Case]]:
+    """The corpus plus a file that vanishes mid-run; reading `unreadable.jpg` is refused."""
+    folder = tmp_path / "corpus"
+    cases = build_corpus(folder)
+    cases[VANISHING] = add_vanishing_file(folder)
+    deny_reading(monkeypatch, [folder / UNREADABLE])
+    return folder, cases
+
+
+def _problems_with(path: Path, case: Case, label: str | None, error: str | None) -> list[str]:
+    """What is wrong with one file's outcome (an empty list when it is as the case says)."""
+    if case.must_fail:
+        if error is None:
+            return [f"{case.name}: classified as {label}, but must fail with {case.words}"]
+        missing = [word for word in case.words if word not in error]
+        if missing or "\n" in error or str(path) not in error:
+            return [f"{case.name}: message {error!r} must be one line naming the file, with {case.words}"]
+        return []
+    if error is not None:
+        return [f"{case.name}: failed: {error}"]
+    if case.colour is not None and label != case.colour:
+        return [f"{case.name}: classified as {label}, not {case.colour}"]
+    return []
+
+
+def _check_results(folder: Path, cases: dict[str, Case], results: dict[Path, tuple[str | None, str | None]],
+                   walked: bool = False) -> None:
+    """Exactly one outcome per file (per file the batch walk lists, when `walked`), each as its case says."""
+    expected_cases = file_cases(cases, batch_walk=walked)
+    expected = {folder / name for name in expected_cases}
+    assert set(results) == expected, f"missing {expected - set(results)}, extra {set(results) - expected}"
+    problems = []
+    for name, case in expected_cases.items():
+        problems += _problems_with(folder / name, case, *results[folder / name])
+    assert not problems, "\n".join(problems)
+
+
+def _upright_problems(case: Case, prediction: Prediction) -> list[str]:
+    """The picture kept for display is the upright one; for the EXIF cases, so is the model input."""
+    if case.upright is None or prediction.image is None:
+        return []
+    image = prediction.image
+    if image.shape != case.upright.shape:
+        return [f"{case.name}: shown as {image.shape[:2]}, upright is {case.upright.shape[:2]}"]
+    if np.abs(image.astype(int) - case.upright.astype(int)).mean() > case.tolerance:
+        return [f"{case.name}: the picture shown is not the upright one"]
+    if case.name.startswith("exif") and prediction.cam is not None:
+        # The map comes from the model input: green must light up top-left, blue bottom-right.
+        green = np.unravel_index(np.argmax(prediction.cam[..., GREEN]), prediction.cam.shape[:2])
+        blue = np.unravel_index(np.argmax(prediction.cam[..., BLUE]), prediction.cam.shape[:2])
+        if (tuple(map(int, green)), tuple(map(int, blue))) != ((0, 0), (3, 3)):
+            return [f"{case.name}: the network saw the picture turned (green at {green}, blue at {blue})"]
+    return []
+
+
+# --- the drop zone ----------------------------------------------------------------------------
+
+
+def test_dropping_the_corpus_on_the_classify_view(qtbot, window: MainWindow, colour_model: Path, corpus,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    folder, cases = corpus
+    _load(qtbot, window, colour_model)
+    seen: dict[Path, Prediction] = {}
+    window.controller.prediction_ready.connect(lambda p: seen.__setitem__(p.path, p))
+    paths = [folder / name for name in file_cases(cases)]
+    vanish_on_first_read(monkeypatch, folder / VANISHING)
+    drop_files(window.viewer.image_view, paths)
+    qtbot.waitUntil(lambda: set(paths) <= set(seen), timeout=WAIT_MS * 3)
+
+    _check_results(folder, cases, {p: (seen[p].top_label, seen[p].error) for p in paths})
+    problems = [problem for p in paths for problem in _upright_problems(cases[p.name], seen[p])]
+    assert not problems, "\n".join(problems)
+    # The list marks every file; selecting a bad one shows its message in the panel.
+    listed = {window.image_list.item(row).text() for row in range(window.image_list.count())}
+    for path in paths:
+        case = cases[path.name]
+        mark = f"{path.name} — unreadable" if case.must_fail else f"{path.name} — {seen[path].top_label}"
+        assert any(text.startswith(mark) for text in listed), mark
+    for path in (p for p in paths if cases[p.name].must_fail):
+        window.image_list.select_path(path)
+        qtbot.waitUntil(lambda: seen[path].error in window.predictions.message.text(), timeout=WAIT_MS)
+        assert "Could not classify this file" in window.predictions.message.text()
+    assert window.errors == []  # no dialog for a bad image
+
+
+# --- the Batch tab ------------------------------------------------------------------------------
+
+
+def test_batch_tab_over_the_corpus_folder(qtbot, window: MainWindow, colour_model: Path, corpus, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from PySide6.QtCore import Qt
+
+    folder, cases = corpus
+    _load(qtbot, window, colour_model)
+    view = window.batch_view
+    view.state_dir = tmp_path / "state"
+    view.batch_size = 4  # several chunks, so the vanishing file is read well after the start
+    view.ask_resume = lambda *args, **kwargs: "restart"
+    vanish_on_first_read(monkeypatch, folder / VANISHING)
+    drop_files(window.viewer.image_view, [folder])  # a folder goes to the Batch tab
+    assert window.tabs.currentWidget() is view
+    qtbot.waitUntil(lambda: not view.busy and len(view.results()) > 0, timeout=WAIT_MS * 3)
+
+    results = {r.path: r for r in view.results()}
+    assert len(results) == len(view.results())  # one row per file: the symlink loop is not walked twice
+    _check_results(folder, cases, {p: (r.label, r.error) for p, r in results.items()}, walked=True)
+    failures = sum(case.must_fail for case in file_cases(cases, batch_walk=True).values())
+    assert f"{failures} could not be read" in view.message.text()
+    for row, result in enumerate(view.model.results):
+        if not result.ok:
+            assert view.model.index(row, 2).data() == "error"
+            assert result.error in view.model.index(row, 1).data(Qt.ItemDataRole.ToolTipRole)
+    assert window.errors == []
+
+
+# --- the batch engine ---------------------------------------------------------------------------
+
+
+def test_batch_engines_survive_a_file_deleted_from_the_progress_callback(colour_model: Path, corpus) -> None:
+    folder, cases = corpus
+    classifier = Classifier(load_model(colour_model, provider="cpu"))
+    victim = folder / VANISHING
+    deleted: list[int] = []
+
+    def delete_once(done: int) -> None:
+        if not deleted:
+            victim.unlink()
+            deleted.append(done)
+
+    # classify_paths (drops, the Classify view) reports after every chunk: delete mid-run.
+    predictions = list(classify_paths(classifier, [folder], batch_size=2, progress=lambda done, total: delete_once(done)))
+    assert deleted == [2]
+    _check_results(folder, cases, {p.path: (p.top_label, p.error) for p in predictions}, walked=True)
+
+    # run_batch (Batch tab, CLI) reports once the folder is listed, then every 50 ms: delete
+    # on its first report, after listing and before any file is read.
+    victim.write_bytes(b"")
+    deleted.clear()
+    batches = run_batch(classifier, [folder], batch_size=2, workers=1, progress=lambda update: delete_once(update.done))
+    results: list[BatchResult] = [result for batch in batches for result in batch]
+    assert deleted == [0]
+    assert [r.path for r in results] == sorted(r.path for r in results)  # in file order, each once
+    _check_results(folder, cases, {r.path: (r.label, r.error) for r in results}, walked=True)
+
+
+# --- convnet-classify ---------------------------------------------------------------------------
+
+
+def test_cli_gives_one_stderr_line_per_bad_file(colour_model: Path, corpus, capfd,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    folder, cases = corpus
+    vanish_on_first_read(monkeypatch, folder / VANISHING)
+    code = main([str(folder), "--model", str(colour_model), "--provider", "cpu", "--batch-size", "3"])
+    out, err = capfd.readouterr()  # file descriptors: OpenCV's own logging would show up here
+    assert code == 1
+    rows = {Path(row["path"]): row for row in csv.DictReader(io.StringIO(out))}
+    _check_results(folder, cases, {p: (r["label"] or None, r["error"] or None) for p, r in rows.items()}, walked=True)
+
+    lines = err.splitlines()
+    bad = [folder / name for name, case in file_cases(cases, batch_walk=True).items() if case.must_fail]
+    assert len(lines) == len(bad) + 1, err  # one per bad file, then the summary
+    for path in bad:
+        (line,) = [line for line in lines if line.startswith(f"convnet-classify: {path}: ")]
+        assert line == f"convnet-classify: {path}: {rows[path]['error'][len(str(path)) + 2:]}"
+    assert lines[-1].startswith(f"classified {len(rows) - len(bad)} images, {len(bad)} failed")
+
+
+def test_cli_subprocess_with_dash_names_after_double_dash(colour_model: Path, corpus) -> None:
+    """A real process: `--` lets a name start with a dash, and stderr holds only our lines."""
+    folder, _ = corpus
+    command = [sys.executable, "-m", "desktop.classify_cli", "--model", str(colour_model), "--provider", "cpu",
+               "--", "-leading-dash.png", "grün ä 日本.png", "truncated.png", "huge.bmp"]
+    env = {"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+    result = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 1, result.stderr
+    labels = {row["path"]: row["label"] for row in csv.DictReader(io.StringIO(result.stdout))}
+    assert labels == {"-leading-dash.png": "blue", "grün ä 日本.png": "green", "truncated.png": "", "huge.bmp": ""}
+    assert result.stderr.splitlines()[:-1] == [
+        "convnet-classify: truncated.png: not a readable image: corrupt or truncated PNG data",
+        "convnet-classify: huge.bmp: the image is 100000 x 100000 pixels, above the limit of 120 megapixels",
+    ]
+    # Without `--` the dash name is an option, refused as a usage error before anything runs.
+    refused = subprocess.run(command[:7] + ["truncated.png", "-leading-dash.png"], cwd=folder, capture_output=True, text=True,
+                             timeout=120, env=env)
+    assert refused.returncode == 2 and "unrecognized arguments: -leading-dash.png" in refused.stderr
