@@ -99,6 +99,35 @@ def _remove_stale_temps(destination: Path) -> None:
                 path.unlink()
 
 
+_ANY_TEMP = re.compile(r"\.(?P<name>.+)\.(?P<pid>\d+)\.[a-z0-9_]{8}" + re.escape(TEMP_MARKER) + r"(?P<suffixes>.*)")
+
+
+def remove_stale_temp_files(folder: str | os.PathLike[str]) -> list[Path]:
+    """Remove every temporary file in `folder` (of any target) whose writer is gone.
+
+    For folders whose targets change name (epoch-numbered checkpoints), where the next
+    write of the same target that would clean up may never come. Returns what it removed.
+    """
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _ANY_TEMP.fullmatch(entry.name)
+        if match is None or not entry.is_file(follow_symlinks=False):
+            continue
+        name_suffixes = Path(match["name"]).suffixes
+        if match["suffixes"] not in ("".join(name_suffixes), "".join(name_suffixes[-1:])[:40]):
+            continue  # not a name this module makes
+        path = Path(entry.path)
+        if _stale(path, int(match["pid"])):
+            with contextlib.suppress(OSError):
+                path.unlink()
+                removed.append(path)
+    return removed
+
+
 def _fsync_path(path: Path) -> None:
     """Flush a file's (or folder's) data to disk; silently skipped where the OS cannot."""
     try:

@@ -8,13 +8,13 @@ import csv
 import io
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import keras
 import numpy as np
 
-from convnet_common.atomic import atomic_path, write_bytes_atomic, write_text_atomic
+from convnet_common.atomic import atomic_path, remove_stale_temp_files, write_bytes_atomic, write_text_atomic
 
 
 class AtomicBestCheckpoint(keras.callbacks.Callback):
@@ -78,13 +78,23 @@ class ResumeState:
     optimizer_stage: int | None = None  # the stage whose optimizer state the checkpoint holds
     checkpoint: str | None = None  # file stem inside checkpoints/
     finished: bool = False
+    # Counters of early stopping / learning-rate reduction, so a resumed stage decides as
+    # the uninterrupted one would have (see callback_state).
+    callbacks: dict = field(default_factory=dict)
 
     @classmethod
     def load(cls, run_dir: Path) -> "ResumeState | None":
         path = run_dir / "checkpoints" / "state.json"
         if not path.is_file():
             return None
-        return cls(**json.loads(path.read_text(encoding="utf-8")))
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+            known = {f.name for f in fields(cls)}
+            return cls(**{key: value for key, value in data.items() if key in known})
+        except (OSError, ValueError, TypeError) as error:
+            raise ValueError(f"the resume point {path} is unreadable ({error})") from None
 
     def save(self, run_dir: Path) -> None:
         write_text_atomic(run_dir / "checkpoints" / "state.json", json.dumps(asdict(self), indent=2))
@@ -107,17 +117,61 @@ def restore_optimizer(optimizer: keras.optimizers.Optimizer, variables: list, pa
         variable.assign(value)
 
 
+# What a stock Keras callback must carry across a resume to decide as it would have.
+_CALLBACK_STATE = (
+    (keras.callbacks.EarlyStopping, ("wait", "best", "best_epoch", "stopped_epoch")),
+    (keras.callbacks.ReduceLROnPlateau, ("wait", "best", "cooldown_counter")),
+)
+
+
+def _plain(value):
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return float(keras.ops.convert_to_numpy(value))
+
+
+def callback_state(callback: keras.callbacks.Callback) -> dict:
+    """The counters of early stopping or reduce-on-plateau, as plain JSON values."""
+    for kind, names in _CALLBACK_STATE:
+        if isinstance(callback, kind):
+            return {name: _plain(getattr(callback, name, None)) for name in names}
+    return {}
+
+
+class RestoreCallbackState(keras.callbacks.Callback):
+    """Put saved counters back into stock callbacks once they have reset themselves.
+
+    Keras callbacks reset in on_train_begin, in list order: this one comes after them.
+    """
+
+    def __init__(self, callbacks: dict[str, keras.callbacks.Callback], saved: dict[str, dict]):
+        super().__init__()
+        self.targets, self.saved = callbacks, saved
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        for name, callback in self.targets.items():
+            for key, value in (self.saved.get(name) or {}).items():
+                setattr(callback, key, value)
+
+
 class ResumePoint(keras.callbacks.Callback):
     """After every epoch: weights and optimizer under epoch-numbered names, then state.json
     pointing at them (written last), then older files removed. A kill at any moment
-    leaves state.json naming a complete checkpoint."""
+    leaves state.json naming a complete checkpoint.
+
+    It must come after every callback that changes the optimizer or its own counters at
+    an epoch's end (ReduceLROnPlateau, EarlyStopping), so the resume point holds what
+    they decided; `stateful` names those whose counters are saved too.
+    """
 
     def __init__(self, run_dir: Path, graph_model: keras.Model, stage: int, stage_end: int,
-                 best_checkpoint: AtomicBestCheckpoint):
+                 best_checkpoint: AtomicBestCheckpoint,
+                 stateful: dict[str, keras.callbacks.Callback] | None = None):
         super().__init__()
         self.run_dir, self.graph_model, self.stage = run_dir, graph_model, stage
         self.stage_end = stage_end
         self.best_checkpoint = best_checkpoint
+        self.stateful = stateful or {}
         self.folder = run_dir / "checkpoints"
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
@@ -134,7 +188,9 @@ class ResumePoint(keras.callbacks.Callback):
             stage_end=self.stage_end,
             optimizer_stage=self.stage,
             checkpoint=stem,
+            callbacks={name: callback_state(callback) for name, callback in self.stateful.items()},
         ).save(self.run_dir)
         for old in self.folder.glob("epoch-*"):
             if not old.name.startswith(stem + "."):
                 old.unlink(missing_ok=True)
+        remove_stale_temp_files(self.folder)  # what a writer killed in an earlier epoch left

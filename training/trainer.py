@@ -25,12 +25,13 @@ from pathlib import Path
 
 import keras
 
-from convnet_common.atomic import write_text_atomic
+from convnet_common.atomic import remove_stale_temp_files, write_text_atomic
 from training import data, feature_cache, registry
 from training.augment import AugmentSpec, build_augmentation, resolve_augment
 from training.callbacks import (
     AtomicBestCheckpoint,
     HistoryLog,
+    RestoreCallbackState,
     ResumePoint,
     ResumeState,
     read_history,
@@ -239,16 +240,22 @@ class Trainer:
         callbacks = [
             self.best_checkpoint,
             HistoryLog(self.run_dir / "history.csv", stage, history_rows, rename),
-            ResumePoint(self.run_dir, self.graph.model, stage, end, self.best_checkpoint),
         ]
+        stateful: dict[str, keras.callbacks.Callback] = {}
         if self.config.early_stopping_patience:
-            callbacks.append(keras.callbacks.EarlyStopping(monitor, patience=self.config.early_stopping_patience,
-                                                           mode="max"))
+            stateful["early_stopping"] = keras.callbacks.EarlyStopping(
+                monitor, patience=self.config.early_stopping_patience, mode="max")
         if self.config.reduce_lr_patience:
-            callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor, factor=0.2, mode="max",
-                                                               patience=self.config.reduce_lr_patience))
+            stateful["reduce_lr"] = keras.callbacks.ReduceLROnPlateau(
+                monitor, factor=0.2, mode="max", patience=self.config.reduce_lr_patience)
+        callbacks.extend(stateful.values())
+        if resuming_stage and state.callbacks:
+            callbacks.append(RestoreCallbackState(stateful, state.callbacks))
         if self.config.tensorboard:
             callbacks.append(keras.callbacks.TensorBoard(str(self.run_dir / "logs"), write_graph=False))
+        # Last of ours: the resume point holds the learning rate and the patience counters
+        # as this epoch's callbacks left them, so a resumed run decides as this one would.
+        callbacks.append(ResumePoint(self.run_dir, self.graph.model, stage, end, self.best_checkpoint, stateful))
         history = model.fit(
             train_ds,
             validation_data=val_ds,
@@ -352,5 +359,8 @@ def resume(run_dir: str | Path, callbacks: list | None = None) -> TrainResult:
         raise NothingToResumeError(f"the run in {run_dir} already finished")
     config = TrainConfig.load(run_dir / "config.yaml")
     config.out = str(run_dir)
+    for folder in (run_dir, run_dir / "checkpoints"):  # temporary files of the process that died
+        for path in remove_stale_temp_files(folder):
+            _log(f"removed {path.name}, a partial file the interrupted run left")
     _log(f"resuming {run_dir} at epoch {state.next_epoch + 1} (stage {state.stage})")
     return Trainer(config, resume=state, callbacks=callbacks).run()
