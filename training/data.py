@@ -2,12 +2,15 @@
 
 Images are decoded with the same OpenCV code and resized with the same function the
 desktop app uses (convnet_common.imaging), so a model sees identical pixels in both.
-Unreadable files are skipped with their reason instead of stopping a long run midway.
+Unreadable files (empty, truncated, not images, too many pixels, unreadable, links
+that loop or lead nowhere, pipes) are skipped with their reason instead of stopping a
+long run midway; folder links are not followed, so a link loop cannot repeat files.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -40,6 +43,11 @@ class ScannedFolder:
 
 
 def _images_under(folder: Path) -> list[Path]:
+    """Image files below `folder`, sorted; a linked folder is not entered (no loops, no repeats).
+
+    Links to files are listed whatever they point at: a broken or looping one is then
+    reported with its reason like any other unreadable file.
+    """
     found = []
     for root, dirs, files in os.walk(folder, followlinks=False):
         dirs.sort()
@@ -47,11 +55,21 @@ def _images_under(folder: Path) -> list[Path]:
     return found
 
 
+def _reason(path: str | os.PathLike[str], error: ImageReadError) -> str:
+    """The loader's message without the file name it starts with (the path is listed beside it)."""
+    text, prefix = str(error), f"{path}: "
+    return text[len(prefix) :] if text.startswith(prefix) else text
+
+
 def _check_readable(path: Path) -> str | None:
+    """None if the image decodes, else why not, in one line."""
     try:
         load_image_rgb(path)
     except ImageReadError as error:
-        return str(error).split(": ", 1)[-1]
+        return _reason(path, error)
+    except Exception as error:  # noqa: BLE001 - one odd file must not stop the scan of thousands
+        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        return f"could not be decoded ({type(error).__name__}: {first})"
     return None
 
 
@@ -164,8 +182,11 @@ def make_dataset(
     def decode(path: bytes) -> np.ndarray:
         try:
             return load_image_for_model(path.decode("utf-8"), image_size, image_size)
-        except ImageReadError:
-            # The file changed since the scan; a blank image keeps the run alive.
+        except ImageReadError as error:
+            # The file changed since the scan. A blank image keeps the run alive (and keeps
+            # cached features aligned with their labels); say so rather than train on it quietly.
+            print(f"warning: {error} (changed since the scan; a blank image stands in for it)",
+                  file=sys.stderr, flush=True)
             return np.zeros((image_size, image_size, 3), np.uint8)
 
     def load(path, label):
