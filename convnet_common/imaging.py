@@ -56,7 +56,10 @@ TRANSPARENT_BACKGROUND = (255, 255, 255)
 
 def _opencv_reads_gif() -> bool:
     """OpenCV reads GIF from 4.11 on; probe once with a 1x1 image."""
-    tiny = b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x00\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+    tiny = (
+        b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x00\x00\x00\x00\x00"
+        b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+    )
     try:
         return cv2.imdecode(np.frombuffer(tiny, np.uint8), cv2.IMREAD_COLOR) is not None
     except cv2.error:
@@ -297,7 +300,8 @@ def read_image_bytes(path: str | os.PathLike[str]) -> bytes:
         if fd >= 0:
             os.close(fd)
     if len(data) > MAX_IMAGE_FILE_BYTES:  # it grew while being read
-        raise ImageReadError(f"{path}: the file is above the limit of {MAX_IMAGE_FILE_BYTES / 2**30:.0f} GB for an image")
+        limit = MAX_IMAGE_FILE_BYTES / 2**30
+        raise ImageReadError(f"{path}: the file is above the limit of {limit:.0f} GB for an image")
     return data
 
 

@@ -149,7 +149,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         if args.csv:
-            with atomic_path(args.csv) as tmp, open(tmp, "w", encoding="utf-8", newline="") as handle:
+            # surrogateescape: a file name that is not valid UTF-8 is written back as its own
+            # bytes, as it is on stdout, rather than stopping the run.
+            with atomic_path(args.csv) as tmp, open(tmp, "w", encoding="utf-8", errors="surrogateescape",
+                                                    newline="") as handle:
                 classified, failed = write_predictions(handle, classifier, args, keep)
         else:
             stream = None if args.json else sys.stdout
@@ -165,6 +168,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except OSError as error:
         print(f"convnet-classify: error: cannot write output: {error}", file=sys.stderr)
+        return 2
+    except UnicodeEncodeError as error:  # a file name that is not valid UTF-8, in a JSON or log file
+        bad = error.object[error.start : error.end] if isinstance(error.object, str) else "?"
+        print(f"convnet-classify: error: cannot write output: a file name is not valid UTF-8 "
+              f"({bad.encode('utf-8', 'surrogateescape')!r} cannot be stored as text)", file=sys.stderr)
         return 2
     rate = (classified + failed) / elapsed if elapsed > 0 else 0.0
     print(

@@ -212,6 +212,7 @@ def _bad_bytes() -> dict[str, tuple[bytes, tuple[str, ...]]]:
     progressive = encode(mostly(GREEN, 256), "JPEG", quality=90, progressive=True)
     png = encode(np.random.default_rng(1).integers(0, 255, (64, 64, 3), dtype=np.uint8), "PNG")
     gif = encode(mostly(BLUE), "GIF")
+    noise = bytes(np.random.default_rng(2).integers(0, 256, 2048, dtype=np.uint8))
     return {
         "empty.jpg": (b"", ("empty",)),
         "truncated in header.jpg": (photo[:120], ("truncated", "JPEG")),
@@ -221,8 +222,9 @@ def _bad_bytes() -> dict[str, tuple[bytes, tuple[str, ...]]]:
         "truncated.png": (png[: len(png) // 2], ("truncated", "PNG")),
         "truncated.gif": (gif[: len(gif) // 2], ("truncated", "GIF")),
         "text.jpg": (b"This is a shopping list, not a photo.\nmilk\neggs\n", ("not a readable image", "text")),
-        "page.jpg": (b"<!DOCTYPE html>\n<html><body><img src='cat.jpg'></body></html>\n", ("not a readable image", "HTML")),
-        "random bytes.png": (bytes(np.random.default_rng(2).integers(0, 256, 2048, dtype=np.uint8)), ("unrecognised file format",)),
+        "page.jpg": (b"<!DOCTYPE html>\n<html><body><img src='cat.jpg'></body></html>\n",
+                     ("not a readable image", "HTML")),
+        "random bytes.png": (noise, ("unrecognised file format",)),
         "huge 100000.png": (_png_with_size(100_000, 100_000), ("100000 x 100000", "megapixels")),
         "huge 60000.jpg": (_jpeg_with_size(60_000, 60_000), ("60000 x 60000", "megapixels")),
         "huge.bmp": (_bmp_with_size(100_000, 100_000), ("100000 x 100000", "megapixels")),
@@ -248,11 +250,14 @@ def build_corpus(folder: Path) -> dict[str, Case]:
     add("grün ä 日本.png", encode(mostly(GREEN), "PNG"), colour="green", upright=mostly(GREEN))
     add("-leading-dash.png", encode(mostly(BLUE), "PNG"), colour="blue", upright=mostly(BLUE))
     add("16bit colour.png", _png16(mostly(RED).astype(np.uint16) * 257), colour="red", upright=mostly(RED))
-    add("16bit grey.png", _png16(np.full((SIZE, SIZE), 40_000, np.uint16)), upright=np.full((SIZE, SIZE, 3), 156, np.uint8))
+    # 16-bit samples keep their top byte: 40,000 // 256 = 156.
+    add("16bit grey.png", _png16(np.full((SIZE, SIZE), 40_000, np.uint16)),
+        upright=np.full((SIZE, SIZE, 3), 156, np.uint8))
     grey = np.full((SIZE, SIZE), 30, np.uint8)
     grey[: SIZE // 2] = 200
     add("grey.png", encode(Image.fromarray(grey, "L"), "PNG"), upright=np.dstack([grey] * 3))
-    add("grey.jpg", encode(Image.fromarray(grey, "L"), "JPEG", quality=95), upright=np.dstack([grey] * 3), tolerance=2.0)
+    add("grey.jpg", encode(Image.fromarray(grey, "L"), "JPEG", quality=95), upright=np.dstack([grey] * 3),
+        tolerance=2.0)
     add("cmyk.jpg", encode(Image.fromarray(mostly(GREEN)).convert("CMYK"), "JPEG", quality=95), colour="green",
         upright=mostly(GREEN), tolerance=6.0)
     frames = [Image.fromarray(mostly(colour)) for colour in (BLUE, RED, GREEN)]

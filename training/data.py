@@ -61,8 +61,24 @@ def _reason(path: str | os.PathLike[str], error: ImageReadError) -> str:
     return text[len(prefix) :] if text.startswith(prefix) else text
 
 
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _shown(path: Path) -> str:
+    """A path as text that can be written anywhere: undecodable bytes appear as \\xNN."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
 def _check_readable(path: Path) -> str | None:
     """None if the image decodes, else why not, in one line."""
+    if not _utf8(str(path)):
+        # TensorFlow's string tensors, the exported labels and the reports all need UTF-8.
+        return "the file name is not valid UTF-8 (rename the file to train on it)"
     try:
         load_image_rgb(path)
     except ImageReadError as error:
@@ -90,6 +106,9 @@ def scan_class_folders(root: str | os.PathLike[str], class_names: list[str] | No
             f"{root} holds no class folders: put the images in one sub-folder per class, "
             f"e.g. {root}/cat/*.jpg and {root}/dog/*.jpg"
         )
+    for name in class_names:
+        if not _utf8(name):
+            raise DatasetError(f"class folder name is not valid UTF-8: {_shown(root / name)} (rename it)")
     by_name = {folder.name: folder for folder in folders}
     candidates: list[tuple[Path, int]] = []
     for label, name in enumerate(class_names):
@@ -102,7 +121,7 @@ def scan_class_folders(root: str | os.PathLike[str], class_names: list[str] | No
         if problem is None:
             samples.append(Sample(str(path), label))
         else:
-            skipped.append((str(path), problem))
+            skipped.append((str(path) if _utf8(str(path)) else _shown(path), problem))
     return ScannedFolder(class_names, samples, skipped)
 
 

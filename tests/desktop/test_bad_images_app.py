@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,13 +21,16 @@ import numpy as np
 import pytest
 
 from bad_images import (
+    BLUE as BLUE_RGB,
     UNREADABLE,
     VANISHING,
     Case,
     add_vanishing_file,
     build_corpus,
     deny_reading,
+    encode,
     file_cases,
+    mostly,
     vanish_on_first_read,
 )
 from desktop.classify_cli import main
@@ -170,7 +175,8 @@ def test_batch_engines_survive_a_file_deleted_from_the_progress_callback(colour_
             deleted.append(done)
 
     # classify_paths (drops, the Classify view) reports after every chunk: delete mid-run.
-    predictions = list(classify_paths(classifier, [folder], batch_size=2, progress=lambda done, total: delete_once(done)))
+    predictions = list(classify_paths(classifier, [folder], batch_size=2,
+                                      progress=lambda done, total: delete_once(done)))
     assert deleted == [2]
     _check_results(folder, cases, {p.path: (p.top_label, p.error) for p in predictions}, walked=True)
 
@@ -222,6 +228,35 @@ def test_cli_subprocess_with_dash_names_after_double_dash(colour_model: Path, co
         "convnet-classify: huge.bmp: the image is 100000 x 100000 pixels, above the limit of 120 megapixels",
     ]
     # Without `--` the dash name is an option, refused as a usage error before anything runs.
-    refused = subprocess.run(command[:7] + ["truncated.png", "-leading-dash.png"], cwd=folder, capture_output=True, text=True,
-                             timeout=120, env=env)
+    refused = subprocess.run(command[:7] + ["truncated.png", "-leading-dash.png"], cwd=folder, capture_output=True,
+                             text=True, timeout=120, env=env)
     assert refused.returncode == 2 and "unrecognized arguments: -leading-dash.png" in refused.stderr
+
+
+def _non_utf8_name(folder: Path) -> Path:
+    """A good picture whose file name is not valid UTF-8 (Linux allows any bytes but '/')."""
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        path = Path(os.fsdecode(os.fsencode(folder) + b"/caf\xe9.png"))
+        path.write_bytes(encode(mostly(BLUE_RGB), "PNG"))
+    except (OSError, UnicodeError):
+        pytest.skip("this file system refuses file names that are not UTF-8")
+    return path
+
+
+def test_cli_survives_a_file_name_that_is_not_utf8(colour_model: Path, tmp_path: Path, capsys) -> None:
+    path = _non_utf8_name(tmp_path / "latin1")
+    out_csv = tmp_path / "out.csv"
+    code = main([str(path.parent), "--model", str(colour_model), "--provider", "cpu", "--csv", str(out_csv)])
+    assert code == 0, capsys.readouterr().err
+    rows = list(csv.DictReader(io.StringIO(out_csv.read_bytes().decode("utf-8", "surrogateescape"))))
+    assert [(Path(row["path"]), row["label"]) for row in rows] == [(path, "blue")]  # the name's own bytes
+    out_json = tmp_path / "out.json"
+    code = main([str(path.parent), "--model", str(colour_model), "--provider", "cpu", "--json", str(out_json)])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    if code == 2:  # the JSON writer cannot store the name as text: one clear line, no file
+        assert "cannot write output: a file name is not valid UTF-8 (b'\\xe9'" in err
+        assert not out_json.exists()
+    else:  # or it stores it escaped
+        assert code == 0 and json.loads(out_json.read_text())["results"][0]["label"] == "blue"

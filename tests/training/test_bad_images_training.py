@@ -6,6 +6,7 @@ Permission denied is simulated at os.open (tests run as root; see tests/bad_imag
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +65,8 @@ def test_good_files_decode_upright_for_training(dataset) -> None:  # noqa: ANN00
         case = cases.get(Path(sample.path).name) if sample.label == 0 else None
         if case is None:
             continue
-        if case.colour is not None and ("red", "green", "blue")[int(image.reshape(-1, 3).mean(0).argmax())] != case.colour:
+        seen_colour = ("red", "green", "blue")[int(image.reshape(-1, 3).mean(0).argmax())]
+        if case.colour is not None and seen_colour != case.colour:
             problems.append(f"{case.name}: training sees the wrong colour")
         if case.upright is not None:
             expected = resize_for_model(case.upright, SIZE, SIZE)
@@ -86,3 +88,22 @@ def test_a_file_that_breaks_after_the_scan_is_announced_not_fatal(dataset, capfd
     assert float(images[1].numpy().max()) > 0.0
     err = capfd.readouterr().err
     assert f"warning: {broken}: not a readable image: the file holds HTML text" in err
+
+
+def test_names_that_are_not_utf8_are_skipped_or_refused_by_name(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    for name in (b"a/ok.png", b"a/caf\xe9.png", b"b/ok.png"):
+        path = Path(os.fsdecode(os.fsencode(root) + b"/" + name))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.write_bytes(encode(mostly(GREEN), "PNG"))
+        except (OSError, UnicodeError):
+            pytest.skip("this file system refuses file names that are not UTF-8")
+    scanned = data.scan_class_folders(root)
+    assert [Path(s.path).relative_to(root).as_posix() for s in scanned.samples] == ["a/ok.png", "b/ok.png"]
+    # TensorFlow cannot hold the name as text: skipped, and listed in a form any report can store.
+    reason = "the file name is not valid UTF-8 (rename the file to train on it)"
+    assert scanned.skipped == [(f"{root}/a/caf\\xe9.png", reason)]
+    Path(os.fsdecode(os.fsencode(root) + b"/caf\xe9")).mkdir()
+    with pytest.raises(data.DatasetError, match=r"class folder name is not valid UTF-8: .*caf\\xe9 \(rename it\)"):
+        data.scan_class_folders(root)
