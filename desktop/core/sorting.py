@@ -8,14 +8,13 @@ destination at every instant) or, across filesystems, a copy to a temporary name
 the destination, fsync, rename into place, and only then removal of the source (a crash
 in between leaves the one file in flight at both places, never at neither).
 
-Undo (the Batch tab, or `python -m desktop.core.sorting undo LOG|DEST`) reads the log,
+Undo (the Batch tab, or `python -m desktop.undo_sort_cli LOG|DEST`) reads the log,
 puts every moved file back, finishes or rolls back a move a crash interrupted, and
 removes the partial copies a killed sort or undo left.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import ctypes
 import errno
@@ -155,6 +154,20 @@ def _temp_name(dst: Path) -> Path:
     return dst.with_name(f".{dst.name}.{os.getpid()}.partial")
 
 
+def _is_temp_of(tmp: str, target: str) -> bool:
+    """Whether `tmp` is a name _temp_name gives `target`: a log only ever deletes those."""
+    tmp_path, target_path = Path(tmp), Path(target)
+    return tmp_path.parent == target_path.parent and re.fullmatch(
+        rf"\.{re.escape(target_path.name)}\.\d+\.partial", tmp_path.name) is not None
+
+
+def _inside(path: str, folder: Path) -> bool:
+    try:
+        return os.path.commonpath([os.path.abspath(path), os.path.abspath(folder)]) == os.path.abspath(folder)
+    except ValueError:  # different drives
+        return False
+
+
 def _identical(a: Path, b: Path) -> bool:
     try:
         return os.path.samefile(a, b) or filecmp.cmp(a, b, shallow=False)
@@ -244,7 +257,7 @@ def sort_into_folders(
 
     Failed results are skipped. One file that cannot be placed is reported and the run goes on.
     """
-    dest = Path(dest)
+    dest = Path(os.path.abspath(dest))  # the log names absolute paths: undo works from anywhere
     dest.mkdir(parents=True, exist_ok=True)
     items = list(results)
     report = SortReport(_new_log_path(dest))
@@ -265,7 +278,8 @@ def sort_into_folders(
                 try:
                     folder.mkdir(parents=True, exist_ok=True)
                     target = free_name(folder, result.path.name, taken.setdefault(folder, set()))
-                    _transfer(result.path, target, move, log, label=result.label, confidence=result.confidence)
+                    source = Path(os.path.abspath(result.path))
+                    _transfer(source, target, move, log, label=result.label, confidence=result.confidence)
                     report.placed.append((result.path, target))
                 except OSError as error:
                     reason = error.strerror or str(error)
@@ -306,7 +320,7 @@ def _read_log(log_path: Path) -> tuple[dict[tuple[str, str], dict[str, Any]], li
                 continue
             key = (entry["src"], entry["dst"])
             if entry.get("op") in ("undo-move", "copy"):
-                if entry.get("event") == "begin" and entry.get("tmp"):
+                if entry.get("event") == "begin" and entry.get("tmp") and _is_temp_of(entry["tmp"], entry["dst"]):
                     undo_temps[key] = entry["tmp"]
                 elif entry.get("event") == "done":
                     undo_temps.pop(key, None)
@@ -315,7 +329,7 @@ def _read_log(log_path: Path) -> tuple[dict[tuple[str, str], dict[str, Any]], li
                 continue
             state = moves.setdefault(key, {"tmp": None, "event": None})
             state["event"] = entry.get("event")
-            if entry.get("tmp"):
+            if entry.get("tmp") and _is_temp_of(entry["tmp"], entry["dst"]):
                 state["tmp"] = entry["tmp"]
     return moves, list(undo_temps.values())
 
@@ -349,11 +363,20 @@ def undo_moves(
 
     A file whose original path is now taken, or that is no longer at its destination,
     is reported and left alone. Running undo twice is harmless: undone moves are logged.
+    The log is not trusted further than its folder: only files inside the log's own
+    folder (the sort's DEST) are moved back, and only temporary names are deleted.
     """
     log_path = Path(log_path)
     states, undo_temps = _read_log(log_path)
-    moves = [(key, state) for key, state in states.items() if state["event"] != "undone"]
     report = UndoReport()
+    moves = []
+    for key, state in states.items():
+        if state["event"] == "undone":
+            continue
+        if _inside(key[1], log_path.parent):
+            moves.append((key, state))
+        else:
+            report.problems.append((Path(key[1]), f"not inside the sorted folder {log_path.parent}; left alone"))
     for tmp in undo_temps:  # a killed copy's partial file: the file it copied is still whole
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -370,42 +393,3 @@ def undo_moves(
         log.close()
     return report
 
-
-def _resolve_log(log_or_dest: Path) -> Path:
-    if log_or_dest.is_dir():
-        logs = find_logs(log_or_dest)
-        if not logs:
-            raise FileNotFoundError(f"no sort log ({LOG_PREFIX}*.jsonl) in {log_or_dest}")
-        return logs[0]
-    if not log_or_dest.is_file():
-        raise FileNotFoundError(f"no such sort log: {log_or_dest}")
-    return log_or_dest
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m desktop.core.sorting undo LOG|DEST`: undo a sort's moves from the shell.
-
-    Exit status 0 when everything was put back, 1 when some files could not be, 2 when
-    there is no log to read.
-    """
-    parser = argparse.ArgumentParser(prog="python -m desktop.core.sorting",
-                                     description="Undo the moves of a sort into folders, from its log.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    undo = commands.add_parser("undo", help="move every sorted file back to where it came from")
-    undo.add_argument("log", metavar="LOG|DEST", help="a sort-log-*.jsonl file, or DEST for its newest log")
-    args = parser.parse_args(argv)
-    try:
-        log_path = _resolve_log(Path(args.log))
-        report = undo_moves(log_path)
-    except (OSError, UnicodeDecodeError) as error:
-        print(f"undo: error: {error}", file=sys.stderr)
-        return 2
-    for path, reason in report.problems:
-        print(f"undo: {path}: {reason}", file=sys.stderr)
-    print(f"moved {len(report.restored)} files back, {len(report.problems)} could not be; log {log_path}",
-          file=sys.stderr)
-    return 1 if report.problems else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -137,7 +137,7 @@ def _kill_when_log_reaches(process, dest: Path, size: int, timeout: float = 120)
 
 
 def _undo(dest: Path, original: dict[str, str], sources: Path) -> None:
-    undone = subprocess.run([sys.executable, "-m", "desktop.core.sorting", "undo", str(dest)], cwd=ROOT,
+    undone = subprocess.run([sys.executable, "-m", "desktop.undo_sort_cli", str(dest)], cwd=ROOT,
                             env=child_env(), capture_output=True, text=True, timeout=120)
     assert undone.returncode == 0, undone.stderr[-3000:]
     assert _tree(sources) == original, "undo did not put every image back where it was"
@@ -320,7 +320,7 @@ def test_entries_after_a_torn_line_stay_readable(tmp_path: Path) -> None:
 
 def test_undo_command_line_says_what_it_could_not_do(tmp_path: Path) -> None:
     def undo(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "desktop.core.sorting", "undo", *args], cwd=ROOT,
+        return subprocess.run([sys.executable, "-m", "desktop.undo_sort_cli", *args], cwd=ROOT,
                               env=child_env(), capture_output=True, text=True, timeout=120)
 
     missing = undo(str(tmp_path / "nowhere.jsonl"))
@@ -336,3 +336,37 @@ def test_undo_command_line_says_what_it_could_not_do(tmp_path: Path) -> None:
     assert len(lines) == 2 and "taken by another file" in lines[0] and str(report.placed[0][1]) in lines[0]
     assert lines[1].startswith("moved 2 files back, 1 could not be")
     assert taken.read_bytes() == b"a new file now has this name"
+
+
+def test_undo_trusts_a_log_no_further_than_its_folder(tmp_path: Path) -> None:
+    """A log edited (or planted) to name files elsewhere cannot make undo move or delete them."""
+    sources, dest = tmp_path / "src", tmp_path / "dest"
+    original = _small_sources(sources)
+    report = sorting.sort_into_folders(_results(sources), dest, move=True)
+    precious = tmp_path / "elsewhere" / "precious.txt"
+    precious.parent.mkdir()
+    precious.write_text("keep me")
+    log = sorting.SortLog(report.log_path)
+    log.write(event="begin", op="move", src=str(tmp_path / "stolen.txt"), dst=str(precious), tmp=None)
+    log.write(event="begin", op="move", src=str(sources / "x.png"), dst=str(dest / "cat" / "x.png"),
+              tmp=str(precious))
+    log.write(event="begin", op="copy", src=str(sources / "y.png"), dst=str(dest / "cat" / "y.png"),
+              tmp=str(precious))
+    log.close()
+    undo = sorting.undo_moves(report.log_path)
+    assert precious.read_text() == "keep me" and not (tmp_path / "stolen.txt").exists()
+    reasons = dict(undo.problems)
+    assert set(reasons) == {precious, dest / "cat" / "x.png"} and "not inside the sorted folder" in reasons[precious]
+    assert "not found" in reasons[dest / "cat" / "x.png"]
+    assert _tree(sources) == original
+
+
+def test_a_sort_into_relative_folders_undoes_from_anywhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    original = _small_sources(tmp_path / "src")
+    monkeypatch.chdir(tmp_path)
+    relative = [BatchResult(Path("src") / r.path.relative_to(tmp_path / "src"), r.label, r.confidence, r.top_k)
+                for r in _results(tmp_path / "src")]
+    report = sorting.sort_into_folders(relative, "dest", move=True)
+    monkeypatch.chdir(tmp_path / "src")  # somewhere else
+    assert len(sorting.undo_moves(tmp_path / "dest" / report.log_path.name).restored) == 3
+    assert _tree(tmp_path / "src") == original

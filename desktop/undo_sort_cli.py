@@ -1,0 +1,51 @@
+"""Undo a sort into folders from the shell: `python -m desktop.undo_sort_cli LOG|DEST`.
+
+The Batch tab has Undo; a sort made by `convnet-classify --sort-into DEST --move`, or
+one interrupted by a crash, needs the same from a terminal. Exit status: 0 every moved
+file is back, 1 some could not be (one line each on stderr says why), 2 no log to read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from desktop.core.sorting import LOG_PREFIX, find_logs, undo_moves
+
+PROG = "python -m desktop.undo_sort_cli"
+
+
+def resolve_log(log_or_dest: Path) -> Path:
+    """The log itself, or the newest sort log in a DEST folder."""
+    if log_or_dest.is_dir():
+        logs = find_logs(log_or_dest)
+        if not logs:
+            raise FileNotFoundError(f"no sort log ({LOG_PREFIX}*.jsonl) in {log_or_dest}")
+        return logs[0]
+    if not log_or_dest.is_file():
+        raise FileNotFoundError(f"no such sort log: {log_or_dest}")
+    return log_or_dest
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Move every file a sort moved back to where it came from; see the module docstring."""
+    parser = argparse.ArgumentParser(prog=PROG, description="Undo the moves of a sort into folders, from its log.")
+    parser.add_argument("log", metavar="LOG|DEST", help="a sort-log-*.jsonl file, or DEST for its newest log")
+    args = parser.parse_args(argv)
+    try:
+        log_path = resolve_log(Path(args.log))
+        report = undo_moves(log_path)
+    except (OSError, UnicodeDecodeError) as error:
+        print(f"undo: error: {error}", file=sys.stderr)
+        return 2
+    for path, reason in report.problems:
+        print(f"undo: {path}: {reason}", file=sys.stderr)
+    print(f"moved {len(report.restored)} files back, {len(report.problems)} could not be; log {log_path}",
+          file=sys.stderr)
+    return 1 if report.problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
