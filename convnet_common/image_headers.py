@@ -157,6 +157,37 @@ def _png(data: bytes) -> tuple[tuple[int, int] | None, bool]:
     return (size[0], size[1]), alpha
 
 
+# Deflate cannot shrink data by more than 1032:1 (258-byte matches in ~2 bits).
+_DEFLATE_MAX_RATIO = 1032
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+
+
+def png_chunks_complete(data: bytes) -> bool:
+    """Whether every chunk fits inside the file, the last is IEND, and the image data is
+    large enough to hold the pixels the header claims.
+
+    A damaged length field can claim gigabytes (a 246-byte file made OpenCV reserve that
+    much and spend seconds on it), and a damaged size can claim far more pixels than the
+    compressed data could ever expand to. Walking the chunk headers costs microseconds.
+    """
+    end, compressed = len(data), 0
+    for kind, start, length in _png_chunks(data):
+        if length > 0x7FFFFFFF or start + length + 4 > end:
+            return False
+        if kind == b"IDAT":
+            compressed += length
+        if kind == b"IEND":
+            break
+    else:
+        return False
+    if len(data) < 29:
+        return False
+    width, height = struct.unpack_from(">II", data, 16)
+    bits = data[24] * _PNG_CHANNELS.get(data[25], 1)
+    smallest_raw = height * (1 + (width * bits + 7) // 8)  # filter byte + packed row, no interlacing
+    return (compressed + 1) * _DEFLATE_MAX_RATIO >= smallest_raw
+
+
 def png_grey_transparent_value(data: bytes) -> int | None:
     """For a greyscale PNG with a tRNS chunk: the transparent grey value, at the decoded depth.
 

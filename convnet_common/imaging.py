@@ -35,6 +35,7 @@ from convnet_common.image_headers import (  # noqa: E402
     exif_orientation,
     inspect_header,
     jpeg_layout,
+    png_chunks_complete,
     png_exif,
     png_grey_transparent_value,
     webp_exif,
@@ -106,6 +107,8 @@ def _inspect(data: bytes, name: str) -> HeaderInfo:
     info = inspect_header(data)
     if info.size is not None and info.size[0] * info.size[1] > MAX_IMAGE_PIXELS:
         raise _too_many_pixels(name, info.size)
+    if info.format == "PNG" and not png_chunks_complete(data):
+        raise ImageReadError(f"{name}: not a readable image: corrupt or truncated PNG data")
     if info.format == "JPEG":
         scan = jpeg_layout(data)[1]
         # Scan data stuffs every 0xFF with 0x00, so FFD9 after the scan starts is the real

@@ -111,6 +111,14 @@ def _png_with_size(width: int, height: int) -> bytes:
     return bytes(data)
 
 
+def _png_chunk_length_bomb() -> bytes:
+    """A small PNG whose IDAT length field claims ~3.4 GB (OpenCV used to reserve it)."""
+    data = bytearray(encode(mostly(RED, 16), "PNG"))
+    idat = data.index(b"IDAT") - 4
+    data[idat : idat + 4] = struct.pack(">I", 3_387_162_813)
+    return bytes(data)
+
+
 def _jpeg_with_size(width: int, height: int) -> bytes:
     data = bytearray(encode(mostly(RED, 16), "JPEG"))
     sof = data.index(b"\xff\xc0")
@@ -226,6 +234,9 @@ def _bad_bytes() -> dict[str, tuple[bytes, tuple[str, ...]]]:
                      ("not a readable image", "HTML")),
         "random bytes.png": (noise, ("unrecognised file format",)),
         "huge 100000.png": (_png_with_size(100_000, 100_000), ("100000 x 100000", "megapixels")),
+        # Under the pixel limit, but more pixels than its few bytes could ever inflate to.
+        "size lie.png": (_png_with_size(10_000, 10_000), ("corrupt or truncated", "PNG")),
+        "chunk length bomb.png": (_png_chunk_length_bomb(), ("corrupt or truncated", "PNG")),
         "huge 60000.jpg": (_jpeg_with_size(60_000, 60_000), ("60000 x 60000", "megapixels")),
         "huge.bmp": (_bmp_with_size(100_000, 100_000), ("100000 x 100000", "megapixels")),
         "huge.gif": (_gif_with_size(65_535, 65_535), ("65535 x 65535", "megapixels")),

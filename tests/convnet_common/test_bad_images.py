@@ -111,7 +111,7 @@ def test_bad_bytes_fail_the_same_way_in_memory(corpus) -> None:  # noqa: ANN001
             assert _check_failure(path, case, caught.value) == []
 
 
-def test_huge_headers_are_refused_before_opencv_sees_them(corpus, monkeypatch) -> None:  # noqa: ANN001
+def test_huge_or_impossible_headers_are_refused_before_opencv_sees_them(corpus, monkeypatch) -> None:  # noqa: ANN001
     folder, cases = corpus
 
     def no_decoding(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
@@ -123,6 +123,10 @@ def test_huge_headers_are_refused_before_opencv_sees_them(corpus, monkeypatch) -
     for name in huge:
         with pytest.raises(ImageReadError, match=f"above the limit of {MAX_IMAGE_PIXELS // 1_000_000} megapixels"):
             load_image_for_model(folder / name, 224, 224)
+    # Under the limit, but a length field or a size the data cannot back: refused from the chunk headers.
+    for name in ("size lie.png", "chunk length bomb.png"):
+        with pytest.raises(ImageReadError, match="corrupt or truncated PNG data"):
+            load_image_rgb(folder / name)
 
 
 def test_opencvs_own_limit_error_becomes_an_image_read_error(corpus, monkeypatch) -> None:  # noqa: ANN001
