@@ -8,12 +8,10 @@ a crash leaves in the middle of a write, reproduced exactly every time.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,19 +81,3 @@ def run_to_end(script: str, *args: str, timeout: float = 120) -> subprocess.Comp
     process = start(script, *args)
     out, err = process.communicate(timeout=timeout)
     return subprocess.CompletedProcess(process.args, process.returncode, out, err)
-
-
-def wait_for(condition, timeout: float, interval: float = 0.01, process: subprocess.Popen | None = None) -> bool:
-    """Poll `condition` until true, the timeout, or `process` exiting; return whether it held."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        if process is not None and process.poll() is not None:
-            return bool(condition())
-        time.sleep(interval)
-    return bool(condition())
-
-
-def file_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()

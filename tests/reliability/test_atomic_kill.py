@@ -8,7 +8,10 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 import random
+import subprocess
+import sys
 import textwrap
 import time
 from pathlib import Path
@@ -16,7 +19,7 @@ from pathlib import Path
 import pytest
 from kill_helpers import HALF_WRITE_KILL, run_to_end, sigkill, start
 
-from convnet_common.atomic import leftover_temp_files, write_bytes_atomic
+from convnet_common.atomic import leftover_temp_files, remove_stale_temp_files, write_bytes_atomic
 
 SIZE = 24 * 1024 * 1024
 KILLS = 20
@@ -241,3 +244,46 @@ def test_project_writer_killed_at_random_moments(tmp_path: Path, name: str) -> N
         found = read_version(target)
         assert found in (last_done, last_done + 1), (found, last_done)
         known = found
+
+
+# --- what the clean-up may and may not touch --------------------------------------------------
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_cleanup_removes_only_this_modules_temp_files_of_dead_writers(tmp_path: Path) -> None:
+    dead, alive = _dead_pid(), os.getpid()
+    names = {
+        f".epoch-0003.weights.h5.{dead}.ab_d1234.partial.weights.h5": False,  # a dead writer's: removed
+        f".best.keras.{dead}.zz9_8765.partial.keras": False,
+        f".best.keras.{alive}.abcd1234.partial.keras": True,  # a live writer's: kept
+        f".notes.{dead}.abcd1234.partial.txt": True,  # suffix not the target's: not ours
+        f".best.keras.{dead}.abc.partial.keras": True,  # random part of the wrong length
+        "best.keras.partial": True,
+        "photo.partial.jpg": True,
+    }
+    for name in names:
+        (tmp_path / name).write_text("x")
+    removed = {path.name for path in remove_stale_temp_files(tmp_path)}
+    assert removed == {name for name, kept in names.items() if not kept}
+    assert {p.name for p in tmp_path.iterdir()} == {name for name, kept in names.items() if kept}
+
+
+def test_a_symlinked_target_is_replaced_where_it_points(tmp_path: Path) -> None:
+    real = tmp_path / "dotfiles" / "settings.json"
+    real.parent.mkdir()
+    real.write_text("old")
+    link = tmp_path / "settings.json"
+    os.symlink(real, link)
+    write_bytes_atomic(link, b"new")
+    assert link.is_symlink() and real.read_bytes() == b"new"
+
+
+def test_a_long_target_name_still_gets_a_temporary_file(tmp_path: Path) -> None:
+    target = tmp_path / ("é" * 110 + ".weights.h5")  # 231 bytes: the temp name must be shortened
+    write_bytes_atomic(target, b"data")
+    assert target.read_bytes() == b"data" and sorted(tmp_path.iterdir()) == [target]
