@@ -234,10 +234,10 @@ def test_project_writer_killed_at_random_moments(tmp_path: Path, name: str) -> N
     assert run_to_end(_once(fragment, 0)).returncode == 0
     rng = random.Random(name)
     known = 0
-    for _ in range(4):
+    for _ in range(3):
         process = start(_looping(fragment), str(known + 1))
         assert process.stdout.readline().strip() == "ready", process.stderr.read()[-2000:]
-        time.sleep(rng.uniform(0.05, 0.6))
+        time.sleep(rng.uniform(0.05, 0.5))
         sigkill(process)
         printed = [int(line) for line in process.stdout.read().split()]
         last_done = max(printed, default=known)
