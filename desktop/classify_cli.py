@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
+import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TextIO
 
 from convnet_common.atomic import atomic_path
@@ -114,6 +117,46 @@ def write_predictions(
     return classified, failed
 
 
+@contextmanager
+def quiet_native_stderr() -> Iterator[None]:
+    """Keep file descriptor 2 for our own lines while images are decoded.
+
+    libjpeg and libpng, under OpenCV, print their own warnings ("Corrupt JPEG data: ...",
+    "libpng error: ...") straight to descriptor 2, while each bad file already gets its
+    one line from us. Descriptor 2 goes to the null device meanwhile; a sys.stderr that
+    wrote to it writes to a copy of the real one instead.
+    """
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):
+        yield
+        return
+    own = sys.stderr
+    try:
+        uses_descriptor_2 = own.fileno() == 2
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        uses_descriptor_2 = False
+    replacement = None
+    if uses_descriptor_2:
+        replacement = open(saved, "w", encoding=getattr(own, "encoding", None) or "utf-8",  # noqa: SIM115
+                           errors="backslashreplace", buffering=1, closefd=False)
+        sys.stderr = replacement
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 2)
+        yield
+    finally:
+        if replacement is not None:
+            replacement.flush()
+        os.dup2(saved, 2)
+        sys.stderr = own
+        if replacement is not None:
+            replacement.close()
+        os.close(null)
+        os.close(saved)
+
+
 def _open_model(args: argparse.Namespace) -> LoadedModel:
     model_path = args.model or default_model_path()
     if args.model is None and not default_model_path().exists():
@@ -129,6 +172,20 @@ def _sort(results: list[BatchResult], args: argparse.Namespace) -> int:
         print(f"convnet-classify: could not sort {path}: {reason}", file=sys.stderr)
     print(f"{verb} {len(report.placed)} images into {args.sort_into}, log {report.log_path}", file=sys.stderr)
     return len(report.failed)
+
+
+def _classify(classifier: Classifier, args: argparse.Namespace, keep: list[BatchResult] | None) -> tuple[int, int]:
+    """Write the CSV (to --csv, or stdout unless only --json is asked for); (classified, failed)."""
+    if args.csv:
+        # surrogateescape: a file name that is not valid UTF-8 is written back as its own
+        # bytes, as it is on stdout, rather than stopping the run.
+        with atomic_path(args.csv) as tmp, open(tmp, "w", encoding="utf-8", errors="surrogateescape",
+                                                newline="") as handle:
+            return write_predictions(handle, classifier, args, keep)
+    stream = None if args.json else sys.stdout
+    counts = write_predictions(stream, classifier, args, keep)
+    sys.stdout.flush()
+    return counts
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -148,16 +205,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     sort_failed = 0
     started = time.perf_counter()
     try:
-        if args.csv:
-            # surrogateescape: a file name that is not valid UTF-8 is written back as its own
-            # bytes, as it is on stdout, rather than stopping the run.
-            with atomic_path(args.csv) as tmp, open(tmp, "w", encoding="utf-8", errors="surrogateescape",
-                                                    newline="") as handle:
-                classified, failed = write_predictions(handle, classifier, args, keep)
-        else:
-            stream = None if args.json else sys.stdout
-            classified, failed = write_predictions(stream, classifier, args, keep)
-            sys.stdout.flush()
+        with quiet_native_stderr():
+            classified, failed = _classify(classifier, args, keep)
         elapsed = time.perf_counter() - started
         if args.json and keep is not None:
             export_json(args.json, keep, model=str(model.info.path))

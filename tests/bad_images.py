@@ -111,6 +111,18 @@ def _png_with_size(width: int, height: int) -> bytes:
     return bytes(data)
 
 
+def _flip(data: bytes, offset: int) -> bytes:
+    """`data` with the byte at `offset` inverted (the IHDR CRC at 29: libpng complains on stderr)."""
+    return data[:offset] + bytes([data[offset] ^ 0xFF]) + data[offset + 1 :]
+
+
+def _stray_bytes_jpeg() -> bytes:
+    """A JPEG with three junk bytes before a marker: libjpeg warns on stderr, the picture is intact."""
+    data = encode(mostly(RED), "JPEG", quality=95)
+    marker = data.index(b"\xff\xdb")
+    return data[:marker] + b"\x00\x11\x22" + data[marker:]
+
+
 def _png_chunk_length_bomb() -> bytes:
     """A small PNG whose IDAT length field claims ~3.4 GB (OpenCV used to reserve it)."""
     data = bytearray(encode(mostly(RED, 16), "PNG"))
@@ -237,6 +249,7 @@ def _bad_bytes() -> dict[str, tuple[bytes, tuple[str, ...]]]:
         # Under the pixel limit, but more pixels than its few bytes could ever inflate to.
         "size lie.png": (_png_with_size(10_000, 10_000), ("corrupt or truncated", "PNG")),
         "chunk length bomb.png": (_png_chunk_length_bomb(), ("corrupt or truncated", "PNG")),
+        "bad crc.png": (_flip(encode(mostly(RED, 16), "PNG"), 29), ("corrupt or truncated", "PNG")),
         "huge 60000.jpg": (_jpeg_with_size(60_000, 60_000), ("60000 x 60000", "megapixels")),
         "huge.bmp": (_bmp_with_size(100_000, 100_000), ("100000 x 100000", "megapixels")),
         "huge.gif": (_gif_with_size(65_535, 65_535), ("65535 x 65535", "megapixels")),
@@ -258,6 +271,7 @@ def build_corpus(folder: Path) -> dict[str, Case]:
         add(name, data, words=words)
     # Good pictures, each in a different awkward form.
     add("red photo.jpg", encode(mostly(RED), "JPEG", quality=95), colour="red")
+    add("stray bytes.jpg", _stray_bytes_jpeg(), colour="red", upright=mostly(RED), tolerance=2.0)
     add("grün ä 日本.png", encode(mostly(GREEN), "PNG"), colour="green", upright=mostly(GREEN))
     add("-leading-dash.png", encode(mostly(BLUE), "PNG"), colour="blue", upright=mostly(BLUE))
     add("16bit colour.png", _png16(mostly(RED).astype(np.uint16) * 257), colour="red", upright=mostly(RED))
@@ -330,12 +344,14 @@ def deny_reading(monkeypatch, paths) -> None:  # noqa: ANN001 - pytest's MonkeyP
 
 
 def vanish_on_first_read(monkeypatch, victim: Path) -> None:  # noqa: ANN001
-    """Delete `victim` as soon as any other file is opened: after listing, before its turn."""
+    """Delete `victim` as soon as another file of its folder is opened: after listing, before its turn."""
     real_open = os.open
     target = os.path.abspath(victim)
+    folder = os.path.dirname(target)
 
     def opening(path, flags, *args, **kwargs):  # noqa: ANN001, ANN202
-        if isinstance(path, (str, bytes, os.PathLike)) and os.path.abspath(os.fsdecode(path)) != target:
+        opened = os.path.abspath(os.fsdecode(path)) if isinstance(path, (str, bytes, os.PathLike)) else ""
+        if opened != target and os.path.dirname(opened) == folder:
             try:
                 os.unlink(target)
             except FileNotFoundError:
