@@ -283,6 +283,8 @@ def read_image_bytes(path: str | os.PathLike[str]) -> bytes:
         fd = os.open(path, _OPEN_FLAGS)
     except OSError as error:
         raise _read_error(path, error) from None
+    except ValueError:  # a NUL character: no file can have this name
+        raise ImageReadError(f"{path!r}: not a valid file name") from None
     try:
         info = os.fstat(fd)
         if stat.S_ISDIR(info.st_mode):

@@ -204,6 +204,8 @@ def test_read_errors_name_the_file_and_the_reason(tmp_path: Path, monkeypatch) -
         with pytest.raises(ImageReadError) as caught:
             read_image_bytes(path)
         assert str(caught.value) == f"{path}: {reason}" or str(caught.value).startswith(f"{path}: {reason}")
+    with pytest.raises(ImageReadError, match="not a valid file name"):
+        read_image_bytes(str(tmp_path / "nul\x00.png"))
     denied = tmp_path / "secret.png"
     denied.write_bytes(b"\x89PNG")
     deny_reading(monkeypatch, [denied])
