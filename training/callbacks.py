@@ -15,6 +15,7 @@ import keras
 import numpy as np
 
 from convnet_common.atomic import atomic_path, remove_stale_temp_files, write_bytes_atomic, write_text_atomic
+from convnet_common.safe_json import read_json
 
 
 class AtomicBestCheckpoint(keras.callbacks.Callback):
@@ -68,6 +69,9 @@ class HistoryLog(keras.callbacks.Callback):
         write_text_atomic(self.path, buffer.getvalue())
 
 
+MAX_STATE_BYTES = 1_000_000  # state.json is a few hundred bytes; anything huge is not ours
+
+
 @dataclass
 class ResumeState:
     stage: int  # the stage the next epoch belongs to
@@ -88,11 +92,17 @@ class ResumeState:
         if not path.is_file():
             return None
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = read_json(path, MAX_STATE_BYTES, "the file")
             if not isinstance(data, dict):
                 raise ValueError("not a JSON object")
             known = {f.name for f in fields(cls)}
-            return cls(**{key: value for key, value in data.items() if key in known})
+            state = cls(**{key: value for key, value in data.items() if key in known})
+            for name in ("stage", "next_epoch"):
+                if not isinstance(getattr(state, name), int) or getattr(state, name) < 0:
+                    raise ValueError(f"{name} is not a count")
+            if state.checkpoint is not None and Path(state.checkpoint).name != state.checkpoint:
+                raise ValueError("the checkpoint name points outside checkpoints/")
+            return state
         except (OSError, ValueError, TypeError) as error:
             raise ValueError(f"the resume point {path} is unreadable ({error})") from None
 

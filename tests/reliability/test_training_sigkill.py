@@ -165,3 +165,20 @@ def test_resume_keeps_the_learning_rate_and_patience_the_run_had(digits: Path, t
 def _history_rows(run_dir: Path) -> list[dict]:
     with open(run_dir / "history.csv", newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
+
+
+@pytest.mark.parametrize("content, words", [
+    ('{"stage": 1, "next_epoch": ', "not valid JSON"),
+    ('{"stage": 1, "next_epoch": -3, "checkpoint": "epoch-0001"}', "next_epoch is not a count"),
+    ('{"stage": 1, "next_epoch": 2, "checkpoint": "../../elsewhere"}', "outside checkpoints"),
+    ("[1, 2]", "not a JSON object"),
+])
+def test_a_damaged_resume_point_is_one_clear_line(tmp_path: Path, capsys, content: str, words: str) -> None:
+    from training import cli
+
+    state = tmp_path / "run" / "checkpoints" / "state.json"
+    state.parent.mkdir(parents=True)
+    state.write_text(content, encoding="utf-8")
+    assert cli.main(["train", "--resume", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(state) in err[0] and words in err[0], err
