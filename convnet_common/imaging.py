@@ -253,6 +253,18 @@ def decode_for_model(data: bytes, height: int, width: int, name: str = "image") 
     return resize_for_model(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), height, width)
 
 
+def decode_for_display_and_model(data: bytes, height: int, width: int, name: str = "image") -> tuple[np.ndarray, np.ndarray]:
+    """(full RGB image, model input) from one file's bytes, decoding twice only when it pays.
+
+    The model input is exactly decode_for_model's; only a large JPEG gets a second,
+    reduced decode for it, everything else is resized from the full image.
+    """
+    image = decode_image_rgb(data, name)
+    if _reduction_flag(data, height, width) is None:
+        return image, resize_for_model(image, height, width)
+    return image, decode_for_model(data, height, width, name)
+
+
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
 
 

@@ -17,6 +17,10 @@ import sys
 from pathlib import Path
 
 from convnet_common.atomic import write_bytes_atomic, write_text_atomic
+from convnet_common.safe_json import read_json
+
+# The manifest lists a handful of paths; anything bigger is not ours.
+MANIFEST_MAX_BYTES = 64 * 1024
 
 APP_ID = "convnet-studio"
 APP_NAME = "ConvNet Studio"
@@ -141,7 +145,7 @@ def uninstall() -> list[Path]:
     """Remove the files the manifest lists (and the manifest); never anything else."""
     manifest = _manifest_path()
     try:
-        files = [Path(p) for p in json.loads(manifest.read_text(encoding="utf-8"))["files"]]
+        files = [Path(p) for p in read_json(manifest, MANIFEST_MAX_BYTES, "the launcher manifest")["files"]]
     except (OSError, ValueError, KeyError, TypeError):
         return []
     removed = []

@@ -45,9 +45,6 @@ class Case:
     file). Otherwise it must classify — as `colour` when that is set — and decode to
     `upright` (RGB, within `tolerance` grey levels on average) when that is set.
     `listed`: a folder scan returns it (False for the symlink loop, a folder).
-    `batch_walk_skips`: the desktop batch engine's folder walk leaves it out silently
-    (desktop/core/batch.py skips entries whose type cannot be read, as with a link to
-    itself); named directly, or in training's scan, it still gets its message.
     """
 
     name: str
@@ -56,7 +53,6 @@ class Case:
     upright: np.ndarray | None = field(default=None, compare=False, repr=False)
     tolerance: float = 1.0
     listed: bool = True
-    batch_walk_skips: bool = False
 
     @property
     def must_fail(self) -> bool:
@@ -302,7 +298,7 @@ def build_corpus(folder: Path) -> dict[str, Case]:
     os.symlink(folder, folder / LOOP_FOLDER)
     cases[LOOP_FOLDER] = Case(LOOP_FOLDER, listed=False)
     os.symlink("self-loop.jpg", folder / "self-loop.jpg")
-    cases["self-loop.jpg"] = Case("self-loop.jpg", words=("symbolic link loop",), batch_walk_skips=True)
+    cases["self-loop.jpg"] = Case("self-loop.jpg", words=("symbolic link loop",))
     os.symlink("no-such-target.png", folder / "broken link.png")
     cases["broken link.png"] = Case("broken link.png", words=("broken symbolic link",))
     if hasattr(os, "mkfifo"):
@@ -324,10 +320,9 @@ def _png16(array: np.ndarray) -> bytes:
     )
 
 
-def file_cases(cases: dict[str, Case], batch_walk: bool = False) -> dict[str, Case]:
-    """The cases a folder scan lists (every file; the symlink loop is a folder); with
-    `batch_walk`, those the desktop batch engine's walk of the folder lists."""
-    return {name: case for name, case in cases.items() if case.listed and not (batch_walk and case.batch_walk_skips)}
+def file_cases(cases: dict[str, Case]) -> dict[str, Case]:
+    """The cases a folder scan lists: every file (the symlink loop is a folder, not listed)."""
+    return {name: case for name, case in cases.items() if case.listed}
 
 
 def deny_reading(monkeypatch, paths) -> None:  # noqa: ANN001 - pytest's MonkeyPatch

@@ -16,9 +16,9 @@ def resolve_augment(value: str) -> AugmentSpec:
     path = Path(value)
     if not path.is_file():
         raise ValueError(f"--augment takes one of {', '.join(PRESETS)} or a YAML file; {value!r} is neither")
-    import yaml
+    from training.config import load_yaml_limited
 
-    values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    values = load_yaml_limited(path) or {}
     if not isinstance(values, dict):
         raise ValueError(f"{path}: expected a mapping of augmentation settings")
     return AugmentSpec.from_dict(values)

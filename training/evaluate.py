@@ -32,6 +32,7 @@ import numpy as np
 
 from convnet_common import model_format as fmt
 from convnet_common.imaging import ImageReadError, load_image_for_model
+from convnet_common.onnx_file import DamagedModelFile, ModelFileError, inspect_model_file
 from training import reports
 from training.data import DatasetError, Sample, scan_class_folders
 
@@ -126,14 +127,31 @@ def onnx_predict_fn(session) -> PredictFn:
     return predict
 
 
+def _metadata_json(path: Path, metadata, key: str, expected: type, what: str):  # noqa: ANN001, ANN202
+    try:
+        return fmt.metadata_json(metadata, key, expected, what)
+    except fmt.MetadataError as error:
+        raise EvaluationError(f"{path}: {error}") from None
+
+
 def _load_onnx(path: Path) -> LoadedModel:
     import onnxruntime as ort
 
+    # The same file-level checks as the app, before ONNX Runtime reads anything: a model
+    # to evaluate may come from anyone (external data outside its folder, huge metadata).
+    try:
+        metadata = inspect_model_file(path).metadata
+        fmt.check_metadata_size(metadata)
+    except DamagedModelFile as error:
+        raise EvaluationError(f"{path}: not a loadable ONNX model (not ONNX, truncated or damaged: {error})") from None
+    except (ModelFileError, fmt.MetadataError) as error:
+        raise EvaluationError(f"{path}: refused: {error}") from None
+    except OSError as error:
+        raise EvaluationError(f"{path}: cannot be read ({error.strerror or error})") from None
     try:
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception as error:  # onnxruntime's own exception types
         raise EvaluationError(f"{path}: not a loadable ONNX model ({str(error).splitlines()[0]})") from None
-    metadata = session.get_modelmeta().custom_metadata_map
     model_input = session.get_inputs()[0]
     shape = list(model_input.shape)
     if model_input.type != "tensor(uint8)" or len(shape) != 4 or shape[3] != 3:
@@ -144,12 +162,15 @@ def _load_onnx(path: Path) -> LoadedModel:
     if isinstance(shape[1], int) and isinstance(shape[2], int):
         size = (shape[1], shape[2])
     elif fmt.KEY_INPUT_SIZE in metadata:
-        size = tuple(int(v) for v in json.loads(metadata[fmt.KEY_INPUT_SIZE]))
+        declared = _metadata_json(path, metadata, fmt.KEY_INPUT_SIZE, list, "[height, width]")
+        if len(declared) != 2 or not all(isinstance(v, int) and 0 < v <= 8192 for v in declared):
+            raise EvaluationError(f"{path}: metadata 'input_size' must be [height, width], got {declared!r:.80}")
+        size = (declared[0], declared[1])
     else:
         raise EvaluationError(f"{path}: the input height and width are not fixed numbers ({shape})")
     predict = onnx_predict_fn(session)
     if fmt.KEY_LABELS in metadata:
-        labels = json.loads(metadata[fmt.KEY_LABELS])
+        labels = _metadata_json(path, metadata, fmt.KEY_LABELS, list, "a JSON list of class names")
     else:  # a plain ONNX file: generic names, as the app gives them
         probe = predict(np.zeros((shape[0] if isinstance(shape[0], int) else 1, *size, 3), np.uint8))
         labels = [f"class {i}" for i in range(probe.shape[1])]

@@ -160,9 +160,9 @@ def export_run(
     else:
         training_facts["held_out_accuracy"] = training_facts["val_accuracy"]
         training_facts["held_out_split"] = "validation split (not trained on; used to pick the best epoch)"
-    import yaml
+    from training.config import load_yaml_limited
 
-    config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
+    config = load_yaml_limited(run_dir / "config.yaml") or {}
     set_metadata(
         proto,
         model_metadata(labels, image_size, backbone, training_facts, config.get("augmentation", {}),

@@ -8,11 +8,12 @@ split off so Grad-CAM sees logits) and exports it with the 1,000 class names.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import keras
 import numpy as np
+
+from convnet_common.safe_json import read_json
 
 from training import registry
 from training.export import ExportError, ExportReport, convert_to_onnx, model_metadata, set_metadata, write_verified
@@ -36,7 +37,7 @@ def imagenet_class_names() -> list[str]:
         if is_download_failure(error):
             raise download_failure("the ImageNet class names", error) from None
         raise
-    index = json.loads(Path(path).read_text(encoding="utf-8"))
+    index = read_json(path, 1_000_000, "the ImageNet class index")  # about 35 kB; a cache file could be anything
     return [index[str(i)][1] for i in range(len(index))]
 
 

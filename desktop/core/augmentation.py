@@ -79,7 +79,7 @@ def params_from_metadata(value: object) -> tuple[AugmentParams | None, str]:
     try:
         cleaned = {k: (bool(v) if k.endswith("_flip") else v if k == "fill_mode" else float(v)) for k, v in known.items()}
         params = AugmentParams(**cleaned)
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, OverflowError) as error:
         return None, f"The model's augmentation metadata is not usable: {error}"
     ignored = sorted(set(value) - set(FIELD_NAMES))
     note = f"Model's settings (ignored: {', '.join(ignored)})." if ignored else "Model's settings."

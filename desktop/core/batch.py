@@ -42,8 +42,8 @@ def _walk_folder(folder: Path, visited: set[str]) -> Iterator[Path]:
         path = Path(entry.path)
         try:
             is_dir = entry.is_dir()
-        except OSError:
-            continue
+        except OSError:  # e.g. a link to itself: listed, so reading it reports what is wrong
+            is_dir = False
         if is_dir:
             yield from _walk_folder(path, visited)
         elif is_image_file(path):

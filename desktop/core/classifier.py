@@ -15,7 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from convnet_common.imaging import ImageReadError, decode_for_model, decode_image_rgb, read_image_bytes, resize_for_model
+from convnet_common.imaging import (
+    ImageReadError,
+    decode_for_display_and_model,
+    decode_for_model,
+    read_image_bytes,
+    resize_for_model,
+)
 from desktop.core.model import LoadedModel
 
 DEFAULT_TOP_K = 5
@@ -114,8 +120,9 @@ class Classifier:
         """
         data = read_image_bytes(path)
         height, width = self.model.input_size
-        image = decode_image_rgb(data, str(path)) if keep_image else None
-        return image, decode_for_model(data, height, width, str(path))
+        if keep_image:
+            return decode_for_display_and_model(data, height, width, str(path))
+        return None, decode_for_model(data, height, width, str(path))
 
     def classify_path(self, path: str | os.PathLike[str], top_k: int | None = None) -> Prediction:
         """Read and classify one file; an unreadable file gives a Prediction with `error` set."""

@@ -21,7 +21,7 @@ import numpy as np
 import onnxruntime as ort
 
 from convnet_common import model_format as fmt
-from desktop.core.model_file import DamagedModelFile, ModelFileError, inspect_model_file
+from convnet_common.onnx_file import DamagedModelFile, ModelFileError, inspect_model_file
 from desktop.core.model_metadata import ModelInfo, ModelLoadError, info_from_metadata
 
 __all__ = [
@@ -279,7 +279,7 @@ def _pick_probabilities_output(session: ort.InferenceSession, has_metadata: bool
 
 
 def _inspect(path: Path) -> dict[str, str]:
-    """The file-level checks (model_file.py) before ONNX Runtime reads anything; the metadata."""
+    """The file-level checks (convnet_common/onnx_file.py) before ONNX Runtime reads anything; the metadata."""
     try:
         return inspect_model_file(path).metadata
     except DamagedModelFile as error:

@@ -59,6 +59,7 @@ class ImageList(QListWidget):
         if prediction.error is not None:
             item.setText(f"{name} — unreadable")
             item.setForeground(Qt.GlobalColor.red)
+            item.setToolTip(prediction.error)  # the reason on hover, without selecting the file
         else:
             label, probability = prediction.top_k[0]
             item.setText(f"{name} — {label} {probability * 100:.0f}%")
@@ -66,6 +67,7 @@ class ImageList(QListWidget):
     def reset_results(self) -> None:
         for path, item in self._items.items():
             item.setText(path.name)
+            item.setToolTip(str(path))
             item.setData(Qt.ItemDataRole.ForegroundRole, None)
 
     def _on_current_changed(self, current: QListWidgetItem | None, _previous: QListWidgetItem | None) -> None:

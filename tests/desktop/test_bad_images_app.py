@@ -70,10 +70,9 @@ def _problems_with(path: Path, case: Case, label: str | None, error: str | None)
     return []
 
 
-def _check_results(folder: Path, cases: dict[str, Case], results: dict[Path, tuple[str | None, str | None]],
-                   walked: bool = False) -> None:
-    """Exactly one outcome per file (per file the batch walk lists, when `walked`), each as its case says."""
-    expected_cases = file_cases(cases, batch_walk=walked)
+def _check_results(folder: Path, cases: dict[str, Case], results: dict[Path, tuple[str | None, str | None]]) -> None:
+    """Exactly one outcome per file, each as its case says."""
+    expected_cases = file_cases(cases)
     expected = {folder / name for name in expected_cases}
     assert set(results) == expected, f"missing {expected - set(results)}, extra {set(results) - expected}"
     problems = []
@@ -123,7 +122,10 @@ def test_dropping_the_corpus_on_the_classify_view(qtbot, window: MainWindow, col
         case = cases[path.name]
         mark = f"{path.name} — unreadable" if case.must_fail else f"{path.name} — {seen[path].top_label}"
         assert any(text.startswith(mark) for text in listed), mark
+    tips = {window.image_list.item(row).text(): window.image_list.item(row).toolTip()
+            for row in range(window.image_list.count())}
     for path in (p for p in paths if cases[p.name].must_fail):
+        assert tips[f"{path.name} — unreadable"] == seen[path].error  # the reason on hover
         window.image_list.select_path(path)
         qtbot.waitUntil(lambda: seen[path].error in window.predictions.message.text(), timeout=WAIT_MS)
         assert "Could not classify this file" in window.predictions.message.text()
@@ -150,8 +152,8 @@ def test_batch_tab_over_the_corpus_folder(qtbot, window: MainWindow, colour_mode
 
     results = {r.path: r for r in view.results()}
     assert len(results) == len(view.results())  # one row per file: the symlink loop is not walked twice
-    _check_results(folder, cases, {p: (r.label, r.error) for p, r in results.items()}, walked=True)
-    failures = sum(case.must_fail for case in file_cases(cases, batch_walk=True).values())
+    _check_results(folder, cases, {p: (r.label, r.error) for p, r in results.items()})
+    failures = sum(case.must_fail for case in file_cases(cases).values())
     assert f"{failures} could not be read" in view.message.text()
     for row, result in enumerate(view.model.results):
         if not result.ok:
@@ -178,7 +180,7 @@ def test_batch_engines_survive_a_file_deleted_from_the_progress_callback(colour_
     predictions = list(classify_paths(classifier, [folder], batch_size=2,
                                       progress=lambda done, total: delete_once(done)))
     assert deleted == [2]
-    _check_results(folder, cases, {p.path: (p.top_label, p.error) for p in predictions}, walked=True)
+    _check_results(folder, cases, {p.path: (p.top_label, p.error) for p in predictions})
 
     # run_batch (Batch tab, CLI) reports once the folder is listed, then every 50 ms: delete
     # on its first report, after listing and before any file is read.
@@ -188,7 +190,7 @@ def test_batch_engines_survive_a_file_deleted_from_the_progress_callback(colour_
     results: list[BatchResult] = [result for batch in batches for result in batch]
     assert deleted == [0]
     assert [r.path for r in results] == sorted(r.path for r in results)  # in file order, each once
-    _check_results(folder, cases, {r.path: (r.label, r.error) for r in results}, walked=True)
+    _check_results(folder, cases, {r.path: (r.label, r.error) for r in results})
 
 
 # --- convnet-classify ---------------------------------------------------------------------------
@@ -202,10 +204,10 @@ def test_cli_gives_one_stderr_line_per_bad_file(colour_model: Path, corpus, capf
     out, err = capfd.readouterr()  # file descriptors: OpenCV's own logging would show up here
     assert code == 1
     rows = {Path(row["path"]): row for row in csv.DictReader(io.StringIO(out))}
-    _check_results(folder, cases, {p: (r["label"] or None, r["error"] or None) for p, r in rows.items()}, walked=True)
+    _check_results(folder, cases, {p: (r["label"] or None, r["error"] or None) for p, r in rows.items()})
 
     lines = err.splitlines()
-    bad = [folder / name for name, case in file_cases(cases, batch_walk=True).items() if case.must_fail]
+    bad = [folder / name for name, case in file_cases(cases).items() if case.must_fail]
     assert len(lines) == len(bad) + 1, err  # one per bad file, then the summary
     for path in bad:
         (line,) = [line for line in lines if line.startswith(f"convnet-classify: {path}: ")]

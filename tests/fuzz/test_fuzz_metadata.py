@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from convnet_common import model_format as fmt
 from desktop.core.augmentation import params_from_metadata
 from desktop.core.model import ModelLoadError, load_model
-from desktop.core.model_file import ModelFileError, inspect_model_file
+from convnet_common.onnx_file import ModelFileError, inspect_model_file
 from desktop.core.model_metadata import ModelInfo, info_from_metadata
 from fuzz_support import fuzz_settings, keep_failure, regression_files
 
