@@ -14,6 +14,7 @@ import argparse
 import csv
 import io
 import os
+import shlex
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -170,7 +171,8 @@ def _sort(results: list[BatchResult], args: argparse.Namespace) -> int:
     verb = "moved" if args.move else "copied"
     for path, reason in report.failed:
         print(f"convnet-classify: could not sort {path}: {reason}", file=sys.stderr)
-    print(f"{verb} {len(report.placed)} images into {args.sort_into}, log {report.log_path}", file=sys.stderr)
+    undo = f" (undo: convnet-undo-sort {shlex.quote(str(args.sort_into))})" if args.move else ""
+    print(f"{verb} {len(report.placed)} images into {args.sort_into}, log {report.log_path}{undo}", file=sys.stderr)
     return len(report.failed)
 
 

@@ -1,4 +1,4 @@
-"""Undo a sort into folders from the shell: `python -m desktop.undo_sort_cli LOG|DEST`.
+"""Undo a sort into folders from the shell: `convnet-undo-sort LOG|DEST`.
 
 The Batch tab has Undo; a sort made by `convnet-classify --sort-into DEST --move`, or
 one interrupted by a crash, needs the same from a terminal. Exit status: 0 every moved
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from desktop.core.sorting import LOG_PREFIX, find_logs, undo_moves
 
-PROG = "python -m desktop.undo_sort_cli"
+PROG = "convnet-undo-sort"
 
 
 def resolve_log(log_or_dest: Path) -> Path:

@@ -21,6 +21,7 @@ from training.model_builder import BASE_LAYER, LOGITS_LAYER, PROBABILITIES_LAYER
 from training.weights import WeightsUnavailableError, download_failure, is_download_failure
 
 CLASS_INDEX_URL = "https://storage.googleapis.com/download.tensorflow.org/data/imagenet_class_index.json"
+CLASS_INDEX_MD5 = "c2c37ea517e94d9795004a39431a14cb"  # the hash keras.applications itself checks
 IMAGENET_TRAINING = {
     "dataset": "ImageNet ILSVRC-2012 (Keras's published weights)",
     "image_count": 1_281_167,
@@ -32,7 +33,9 @@ IMAGENET_TRAINING = {
 def imagenet_class_names() -> list[str]:
     """The 1,000 ImageNet class names, through Keras's own download and cache."""
     try:
-        path = keras.utils.get_file("imagenet_class_index.json", CLASS_INDEX_URL, cache_subdir="models")
+        # The hash makes Keras download again over a file a killed download left truncated.
+        path = keras.utils.get_file("imagenet_class_index.json", CLASS_INDEX_URL, cache_subdir="models",
+                                    file_hash=CLASS_INDEX_MD5)
     except Exception as error:  # Keras raises plain Exception for a failed download
         if is_download_failure(error):
             raise download_failure("the ImageNet class names", error) from None

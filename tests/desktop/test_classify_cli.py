@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import onnx_factory
+from desktop import undo_sort_cli
 from desktop.classify_cli import CSV_COLUMNS, main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -119,6 +120,7 @@ def test_json_output_and_quiet_stdout(colour_model: Path, image_folder: Path, tm
 
 def test_sort_into_with_move_and_threshold(colour_model: Path, image_folder: Path, tmp_path: Path, capsys) -> None:
     dest = tmp_path / "sorted"
+    before = sorted(image_folder.rglob("*"))
     code = main([str(image_folder), "--model", str(colour_model), "--sort-into", str(dest), "--move",
                  "--threshold", "1", "--csv", str(tmp_path / "r.csv")])
     err = capsys.readouterr().err
@@ -127,6 +129,10 @@ def test_sort_into_with_move_and_threshold(colour_model: Path, image_folder: Pat
     assert not (image_folder / "red.png").exists() and (image_folder / "empty.jpg").exists()
     assert "moved 3 images into" in err and len(list(dest.glob("sort-log-*.jsonl"))) == 1
     assert len(_rows((tmp_path / "r.csv").read_text())) == 6
+    hint = err.split("(undo: ")[1].split(")")[0]  # the command that undoes it, as printed
+    assert hint == f"convnet-undo-sort {dest}"
+    assert undo_sort_cli.main([hint.split(" ", 1)[1]]) == 0
+    assert sorted(image_folder.rglob("*")) == before and not list((dest / "_unsure").iterdir())
 
 
 def test_sort_into_copies_by_class(colour_model: Path, tmp_path: Path, write_png, capsys) -> None:
