@@ -128,7 +128,7 @@ def remove_stale_temp_files(folder: str | os.PathLike[str]) -> list[Path]:
     return removed
 
 
-def _fsync_path(path: Path) -> None:
+def fsync_path(path: str | os.PathLike[str]) -> None:
     """Flush a file's (or folder's) data to disk; silently skipped where the OS cannot."""
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -160,7 +160,7 @@ def _atomic(destination: str | os.PathLike[str], synced: bool) -> Iterator[Path]
     try:
         yield tmp
         if not synced:
-            _fsync_path(tmp)  # the data is on disk before the name points at it
+            fsync_path(tmp)  # the data is on disk before the name points at it
         # mkstemp creates 0600 files; give the result the mode a plain open() would,
         # or keep the mode of the file being replaced.
         try:
@@ -169,7 +169,7 @@ def _atomic(destination: str | os.PathLike[str], synced: bool) -> Iterator[Path]
             mode = 0o666 & ~_current_umask()
         os.chmod(tmp, mode)
         os.replace(tmp, destination)
-        _fsync_path(destination.parent)  # and the rename itself survives a power cut
+        fsync_path(destination.parent)  # and the rename itself survives a power cut
     finally:
         if tmp.exists():
             tmp.unlink()

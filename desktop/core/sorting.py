@@ -31,6 +31,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from convnet_common.atomic import fsync_path
 from desktop.core.batch import BatchResult
 
 UNSURE_DIR = "_unsure"
@@ -68,19 +69,6 @@ def free_name(folder: Path, name: str, taken: set[str] | None = None) -> Path:
                 taken.add(candidate)
             return folder / candidate
         number += 1
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _load_renameat2() -> Callable[[str, str], None] | None:
@@ -188,7 +176,7 @@ class SortLog:
         self.path = path
         self._handle = open(path, "a", encoding="utf-8")
         if self._handle.tell() == 0:
-            _fsync_dir(path.parent)  # the log's own name survives a power cut
+            fsync_path(path.parent)  # the log's own name survives a power cut
         elif not _ends_with_newline(path):
             self._handle.write("\n")  # end a line torn by a crash, so the next entry stays whole
 
@@ -222,7 +210,7 @@ def _transfer(src: Path, dst: Path, move: bool, log: SortLog, op: str | None = N
         finally:
             if tmp.exists():
                 tmp.unlink()
-        _fsync_dir(dst.parent)
+        fsync_path(dst.parent)
         if move:
             src.unlink()
     log.write(event="done", op=op, src=str(src), dst=str(dst))
