@@ -110,3 +110,13 @@ def test_load_image_for_model_reads_odd_names(tmp_path: Path) -> None:
     data = jpeg_bytes(photo_like(480, 640))
     path.write_bytes(data)
     assert np.array_equal(load_image_for_model(path, 224, 224), decode_for_model(data, 224, 224))
+
+
+@pytest.mark.parametrize("shape", [(480, 640), (1000, 6000)])  # ordinary photo; a panorama's long side
+def test_reduced_decode_then_resize_matches_the_full_pipeline(shape) -> None:  # noqa: ANN001
+    data = jpeg_bytes(photo_like(*shape, seed=3))
+    assert imaging._reduction_flag(data, 224, 224) is not None
+    reduced = decode_for_model(data, 224, 224)
+    full = resize_for_model(decode_image_rgb(data), 224, 224)
+    difference = np.abs(reduced.astype(int) - full.astype(int))
+    assert reduced.shape == (224, 224, 3) and difference.mean() < 1.5 and np.percentile(difference, 99) <= 6
