@@ -191,3 +191,17 @@ def test_a_missed_keras_target_says_why_only_when_the_machine_cannot_reach_it():
     row.why = reason
     summary = render_summary([Section("folder", "Folder", "how", [row])])
     assert "not met:** " + reason in summary
+
+
+def test_missed_single_image_and_limit_targets_explain_themselves_from_the_numbers():
+    from benchmarks import folder, single_image
+
+    single = {"keras_s": 0.0635, "app_around_keras_s": 0.0074, "raw_run_s": 0.0049, "decode_s": 0.0018,
+              "app_over_floor": 1.1}
+    reason = single_image.keras_target_reason(single)
+    assert "6.35 ms" in reason and "no app path could reach it" in reason
+    faster_floor = dict(single, raw_run_s=0.003, decode_s=0.001)
+    assert "no app path" not in single_image.keras_target_reason(faster_floor)
+    limit = folder.limit_target_reason({"cores": 2, "cli_images_per_s": 200.0, "best_compute_images_per_s": 250.0,
+                                        "decode_s": 0.001})
+    assert "10 ms of core time" in limit and "9 ms for inference and decoding" in limit
