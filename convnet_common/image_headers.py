@@ -47,6 +47,8 @@ class HeaderInfo:
     # A TIFF with an ExtraSamples tag: OpenCV reads 8-bit ones through libtiff's RGBA
     # interface, which hands the colours over premultiplied by alpha.
     premultiplied_8bit: bool = False
+    # A JPEG's first scan (None: not a JPEG, or no scan found), for the truncation check.
+    jpeg_scan: int | None = None
 
 
 def sniff_format(data: bytes) -> str | None:
@@ -347,10 +349,11 @@ def inspect_header(data: bytes) -> HeaderInfo:
     fmt = sniff_format(data)
     size: tuple[int, int] | None = None
     alpha = premultiplied = False
+    scan = None
     if fmt == "PNG":
         size, alpha = _png(data)
     elif fmt == "JPEG":
-        size = jpeg_layout(data)[0]
+        size, scan = jpeg_layout(data)
     elif fmt == "GIF":
         size, alpha = _gif(data), True  # OpenCV hands GIF frames over as BGRA
     elif fmt == "BMP":
@@ -369,4 +372,4 @@ def inspect_header(data: bytes) -> HeaderInfo:
         size = _jpeg2000(data)
     elif fmt in ("AVIF", "HEIC"):
         size = _avif(data)
-    return HeaderInfo(fmt, size, alpha, premultiplied)
+    return HeaderInfo(fmt, size, alpha, premultiplied, scan)

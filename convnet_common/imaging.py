@@ -34,7 +34,6 @@ from convnet_common.image_headers import (  # noqa: E402
     describe_non_image,
     exif_orientation,
     inspect_header,
-    jpeg_layout,
     png_chunks_complete,
     png_exif,
     png_grey_transparent_value,
@@ -109,11 +108,10 @@ def _inspect(data: bytes, name: str) -> HeaderInfo:
         raise _too_many_pixels(name, info.size)
     if info.format == "PNG" and not png_chunks_complete(data):
         raise ImageReadError(f"{name}: not a readable image: corrupt or truncated PNG data")
-    if info.format == "JPEG":
-        scan = jpeg_layout(data)[1]
+    if info.jpeg_scan is not None:
         # Scan data stuffs every 0xFF with 0x00, so FFD9 after the scan starts is the real
         # end marker; without it the picture would come out partly grey.
-        if scan is not None and data.rfind(b"\xff\xd9") < scan:
+        if data.rfind(b"\xff\xd9") < info.jpeg_scan:
             raise ImageReadError(f"{name}: not a readable image: truncated JPEG data (no end-of-image marker)")
     return info
 
@@ -209,7 +207,10 @@ def _decode_transparent(data: bytes, info: HeaderInfo, name: str) -> np.ndarray:
 
 def decode_image_rgb(data: bytes, name: str = "image") -> np.ndarray:
     """Decode encoded image bytes to an HxWx3 uint8 RGB array, or raise ImageReadError."""
-    info = _inspect(data, name)
+    return _decode_rgb(data, _inspect(data, name), name)
+
+
+def _decode_rgb(data: bytes, info: HeaderInfo, name: str) -> np.ndarray:
     if info.alpha:
         image = _decode_transparent(data, info, name)
     else:
@@ -219,36 +220,24 @@ def decode_image_rgb(data: bytes, name: str = "image") -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def _reduction_flag(data: bytes, height: int, width: int) -> int | None:
+def _reduction_flag(info: HeaderInfo, height: int, width: int) -> int | None:
     """The IMREAD_REDUCED_COLOR_* flag to decode a large JPEG at 1/2, 1/4 or 1/8 size, or None.
 
     libjpeg scales inside the inverse DCT, so a reduced decode costs a fraction of a full
     one and is itself an area average. The factor is chosen so the short side still covers
     the model's longer side, whichever way EXIF orientation turns the picture; the final
-    area resize then does the rest.
+    resize then does the rest.
     """
-    if data[:2] != b"\xff\xd8":
+    if info.format != "JPEG" or info.size is None:
         return None
-    size = jpeg_layout(data)[0]
-    if size is None:
-        return None
-    short_side, needed = min(size), max(height, width, 1)
+    short_side, needed = min(info.size), max(height, width, 1)
     for factor, flag in ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2)):
         if short_side >= factor * needed:
             return flag
     return None
 
 
-def decode_for_model(data: bytes, height: int, width: int, name: str = "image") -> np.ndarray:
-    """Decode encoded bytes straight to the model's HxWx3 uint8 RGB input.
-
-    This is the one definition of "what the network sees" for a file: training, the
-    Classify tab and batch runs all call it, so a file scores the same everywhere.
-    """
-    flag = _reduction_flag(data, height, width)
-    if flag is None:
-        return resize_for_model(decode_image_rgb(data, name), height, width)
-    info = _inspect(data, name)
+def _reduced_input(data: bytes, info: HeaderInfo, flag: int, height: int, width: int, name: str) -> np.ndarray:
     image = _imdecode(data, flag, info, name)
     if image.shape[0] < 2 * height and image.shape[1] < 2 * width:
         # libjpeg's scaled IDCT has already averaged each block, so what is left is a
@@ -260,16 +249,31 @@ def decode_for_model(data: bytes, height: int, width: int, name: str = "image") 
     return cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
 
 
+def decode_for_model(data: bytes, height: int, width: int, name: str = "image") -> np.ndarray:
+    """Decode encoded bytes straight to the model's HxWx3 uint8 RGB input.
+
+    This is the one definition of "what the network sees" for a file: training, the
+    Classify tab and batch runs all call it, so a file scores the same everywhere.
+    """
+    info = _inspect(data, name)
+    flag = _reduction_flag(info, height, width)
+    if flag is None:
+        return resize_for_model(_decode_rgb(data, info, name), height, width)
+    return _reduced_input(data, info, flag, height, width, name)
+
+
 def decode_for_display_and_model(data: bytes, height: int, width: int, name: str = "image") -> tuple[np.ndarray, np.ndarray]:
     """(full RGB image, model input) from one file's bytes, decoding twice only when it pays.
 
     The model input is exactly decode_for_model's; only a large JPEG gets a second,
     reduced decode for it, everything else is resized from the full image.
     """
-    image = decode_image_rgb(data, name)
-    if _reduction_flag(data, height, width) is None:
+    info = _inspect(data, name)
+    image = _decode_rgb(data, info, name)
+    flag = _reduction_flag(info, height, width)
+    if flag is None:
         return image, resize_for_model(image, height, width)
-    return image, decode_for_model(data, height, width, name)
+    return image, _reduced_input(data, info, flag, height, width, name)
 
 
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from convnet_common import imaging
+from convnet_common.image_headers import inspect_header
 from convnet_common.imaging import (
     ImageReadError,
     decode_for_model,
@@ -53,12 +54,12 @@ def with_orientation(jpeg: bytes, orientation: int) -> bytes:
 )
 def test_reduction_factor_keeps_the_short_side_above_the_input(source, target, flag) -> None:  # noqa: ANN001
     data = jpeg_bytes(np.zeros((*source, 3), np.uint8))
-    assert imaging._reduction_flag(data, *target) == flag
+    assert imaging._reduction_flag(inspect_header(data), *target) == flag
 
 
 def test_png_is_never_reduced() -> None:
     ok, png = cv2.imencode(".png", np.zeros((1000, 1000, 3), np.uint8))
-    assert imaging._reduction_flag(png.tobytes(), 32, 32) is None
+    assert imaging._reduction_flag(inspect_header(png.tobytes()), 32, 32) is None
 
 
 def test_reduced_decode_stays_close_to_the_full_decode() -> None:
@@ -79,7 +80,7 @@ def test_reduced_decode_applies_exif_orientation(orientation: int) -> None:
     data = with_orientation(jpeg_bytes(image), orientation)
     full = decode_image_rgb(data)
     reduced = decode_for_model(data, 100, 100)  # 600 >= 4 * 100: decoded at a quarter
-    assert imaging._reduction_flag(data, 100, 100) == cv2.IMREAD_REDUCED_COLOR_4
+    assert imaging._reduction_flag(inspect_header(data), 100, 100) == cv2.IMREAD_REDUCED_COLOR_4
     expected = resize_for_model(full, 100, 100)
     # Where the block ends up depends on the orientation; the reduced path must agree.
     assert np.abs(reduced.astype(int) - expected.astype(int)).mean() < 3.0
@@ -98,7 +99,7 @@ def test_bad_bytes_give_the_same_errors_on_the_reduced_path(tmp_path: Path) -> N
     huge = bytearray(data)
     sof = huge.index(b"\xff\xc0")
     huge[sof + 5 : sof + 9] = struct.pack(">HH", 60_000, 60_000)
-    assert imaging._reduction_flag(bytes(huge), 224, 224) == cv2.IMREAD_REDUCED_COLOR_8
+    assert imaging._reduction_flag(inspect_header(bytes(huge)), 224, 224) == cv2.IMREAD_REDUCED_COLOR_8
     with pytest.raises(ImageReadError, match="megapixels"):
         decode_for_model(bytes(huge), 224, 224)
     with pytest.raises(ImageReadError, match="not found"):
@@ -115,7 +116,7 @@ def test_load_image_for_model_reads_odd_names(tmp_path: Path) -> None:
 @pytest.mark.parametrize("shape", [(480, 640), (1000, 6000)])  # ordinary photo; a panorama's long side
 def test_reduced_decode_then_resize_matches_the_full_pipeline(shape) -> None:  # noqa: ANN001
     data = jpeg_bytes(photo_like(*shape, seed=3))
-    assert imaging._reduction_flag(data, 224, 224) is not None
+    assert imaging._reduction_flag(inspect_header(data), 224, 224) is not None
     reduced = decode_for_model(data, 224, 224)
     full = resize_for_model(decode_image_rgb(data), 224, 224)
     difference = np.abs(reduced.astype(int) - full.astype(int))
