@@ -11,6 +11,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator
+from contextlib import closing
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,31 +106,35 @@ def worker_count() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _in_order(
-    pool: ThreadPoolExecutor, work: Callable[[list[Path]], T], chunks: Iterable[list[Path]], depth: int,
+def _in_workers(
+    work: Callable[[list[Path]], T], files: list[Path], size: int, workers: int, depth: int,
     cancel: threading.Event | None,
 ) -> Iterator[tuple[list[Path], T]]:
-    """Run `work` over chunks on the pool, yielding results in input order.
+    """Run `work` over chunks of `size` files on `workers` threads, yielding results in file order.
 
-    At most `depth` chunks are in flight, so memory does not grow with the folder.
+    At most `depth` chunks are in flight, so memory does not grow with the folder. Close
+    the generator (callers use contextlib.closing) to stop: the pool is shut down then,
+    queued chunks dropped and running ones finished.
     """
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="classify")
     pending: deque[tuple[list[Path], Future[T]]] = deque()
-    source = iter(chunks)
-    for chunk in source:
-        pending.append((chunk, pool.submit(work, chunk)))
-        if len(pending) >= depth:
-            break
-    while pending:
-        if cancel is not None and cancel.is_set():
-            for _, future in pending:
-                future.cancel()
-            return
-        chunk, future = pending.popleft()
-        result = future.result()
-        following = next(source, None)
-        if following is not None:
-            pending.append((following, pool.submit(work, following)))
-        yield chunk, result
+    source = _chunks(files, size)
+    try:
+        for chunk in source:
+            pending.append((chunk, pool.submit(work, chunk)))
+            if len(pending) >= depth:
+                break
+        while pending:
+            if cancel is not None and cancel.is_set():
+                return
+            chunk, future = pending.popleft()
+            result = future.result()
+            following = next(source, None)
+            if following is not None:
+                pending.append((following, pool.submit(work, following)))
+            yield chunk, result
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _chunks(files: list[Path], size: int) -> Iterator[list[Path]]:
@@ -152,29 +157,26 @@ def classify_paths(
     """
     files = list(iter_image_files(paths))
     total = len(files)
+    if not files:
+        return
     if total == 1:  # one dropped image: no pool to start, the interactive session
         yield from _classify_files(classifier, files, top_k, True, throughput=False)
         if progress is not None:
             progress(1, 1)
         return
-    if not files:
-        return
     size = batch_size or classifier.model.throughput_batch_size()
-    done = 0
     workers = worker_count()
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="classify")
-    try:
-        work = lambda chunk: _classify_files(classifier, chunk, top_k, True, True)  # noqa: E731
-        for chunk, predictions in _in_order(pool, work, _chunks(files, size), workers + 1, cancel):
+    done = 0
+    work = lambda chunk: _classify_files(classifier, chunk, top_k, True, True)  # noqa: E731
+    with closing(_in_workers(work, files, size, workers, workers + 1, cancel)) as chunks:
+        for chunk, predictions in chunks:
             yield from predictions
             done += len(chunk)
             if progress is not None:
                 progress(done, total)
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
 
 
-# --- folder batches: slim results, prefetching decode, throughput --------------------------
+# --- folder batches: slim results, progress, throughput ------------------------------------
 
 
 @dataclass(frozen=True)
@@ -254,10 +256,9 @@ def run_batch(
     started = last_yield = time.perf_counter()
     done = 0
     ready: list[BatchResult] = []
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="batch")
-    try:
-        work = lambda chunk: _slim_results(classifier, chunk, top_k)  # noqa: E731
-        for chunk, results in _in_order(pool, work, _chunks(files, size), workers * 2, cancel):
+    work = lambda chunk: _slim_results(classifier, chunk, top_k)  # noqa: E731
+    with closing(_in_workers(work, files, size, workers, workers * 2, cancel)) as chunks:
+        for chunk, results in chunks:
             ready.extend(results)
             done += len(chunk)
             now = time.perf_counter()
@@ -266,9 +267,7 @@ def run_batch(
                 ready, last_yield = [], now
                 if progress is not None:
                     progress(BatchProgress(done, total, now - started))
-        if ready:  # cancelled with results not yet handed out: they are valid, hand them out
-            yield ready
-            if progress is not None:
-                progress(BatchProgress(done, total, time.perf_counter() - started))
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    if ready:  # cancelled with results not yet handed out: they are valid, hand them out
+        yield ready
+        if progress is not None:
+            progress(BatchProgress(done, total, time.perf_counter() - started))

@@ -135,3 +135,14 @@ def test_exports(classifier: Classifier, folder: Path, tmp_path: Path) -> None:
     blue = next(r for r in document["results"] if r["path"].endswith("blue.png"))
     assert blue["label"] == "blue" and blue["error"] is None and 0 < blue["confidence"] <= 1
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["r.csv", "r.json"]  # no temp files
+
+
+def test_closing_a_run_early_stops_its_workers(classifier: Classifier, tmp_path: Path, write_png) -> None:
+    for i in range(40):
+        write_png(f"img{i:02d}.png", onnx_factory.solid_image((200, 0, 0), 8, 8), tmp_path / "many")
+    for run in (run_batch(classifier, [tmp_path / "many"], batch_size=1, workers=2),
+                classify_paths(classifier, [tmp_path / "many"], batch_size=1)):
+        next(run)
+        assert any(t.name.startswith("classify") for t in threading.enumerate())
+        run.close()  # what a consumer that stops reading does
+        assert not [t.name for t in threading.enumerate() if t.name.startswith("classify")]
