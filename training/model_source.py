@@ -103,7 +103,7 @@ def _load_onnx(path: Path) -> LoadedModel:
         size = (shape[1], shape[2])
     elif fmt.KEY_INPUT_SIZE in metadata:
         declared = _metadata_json(path, metadata, fmt.KEY_INPUT_SIZE, list, "[height, width]")
-        if len(declared) != 2 or not all(isinstance(v, int) and 0 < v <= 8192 for v in declared):
+        if len(declared) != 2 or not all(isinstance(v, int) and 0 < v <= fmt.MAX_INPUT_SIDE for v in declared):
             raise EvaluationError(f"{path}: metadata 'input_size' must be [height, width], got {declared!r:.80}")
         size = (declared[0], declared[1])
     else:
