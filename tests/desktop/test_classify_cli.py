@@ -13,6 +13,7 @@ import pytest
 
 import onnx_factory
 from desktop import undo_sort_cli
+from test_batch_engine import make_folder
 from desktop.classify_cli import CSV_COLUMNS, main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -20,16 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def image_folder(tmp_path: Path, write_png) -> Path:
-    folder = tmp_path / "images"
-    write_png("red.png", onnx_factory.mostly((240, 10, 10)), folder)
-    write_png("nested/deeper/green.png", onnx_factory.mostly((10, 240, 10)), folder)
-    write_png("nested/blue.png", onnx_factory.mostly((10, 10, 240)), folder)
-    (folder / "empty.jpg").write_bytes(b"")
-    (folder / "text.png").write_text("I am not an image")
-    full = (folder / "red.png").read_bytes()
-    (folder / "truncated.png").write_bytes(full[: len(full) // 3])
-    (folder / "readme.txt").write_text("skipped: not an image extension")
-    return folder
+    return make_folder(tmp_path / "images", write_png)
 
 
 def _rows(text: str) -> list[dict[str, str]]:
@@ -42,7 +34,7 @@ def test_folder_with_good_and_broken_files(colour_model: Path, image_folder: Pat
     assert code == 1
     assert out.splitlines()[0] == "path,label,confidence,top_k,error"
     rows = {Path(r["path"]).name: r for r in _rows(out)}
-    assert set(rows) == {"red.png", "green.png", "blue.png", "empty.jpg", "text.png", "truncated.png"}
+    assert set(rows) == {"red.png", "green.png", "blue.png", "empty.jpg", "text.jpg", "truncated.png"}
     assert rows["red.png"]["label"] == "red"
     assert rows["green.png"]["label"] == "green"
     assert rows["blue.png"]["label"] == "blue"
@@ -51,7 +43,7 @@ def test_folder_with_good_and_broken_files(colour_model: Path, image_folder: Pat
     top_k = json.loads(good["top_k"])
     assert top_k[0][0] == "red" and len(top_k) == 3
     assert all(round(p, 4) == p for _, p in top_k)
-    for broken in ("empty.jpg", "text.png", "truncated.png"):
+    for broken in ("empty.jpg", "text.jpg", "truncated.png"):
         assert rows[broken]["error"], broken
         assert rows[broken]["label"] == rows[broken]["confidence"] == rows[broken]["top_k"] == ""
     assert "classified 3 images, 3 failed" in err
