@@ -3,6 +3,13 @@
 The second model is loaded on this view's own thread pool and never replaces the
 controller's model. Work is only done while the tab is visible; an image that arrives
 while it is hidden is classified when the tab is shown.
+
+An image that came from a file is classified from that file, through the same
+`ClassifyTask` -> `Classifier.read_file` -> `decode_for_model` path as the Classify tab
+and `convnet-classify`, so one file gives one answer everywhere. Resizing the decoded
+display image instead is a second path: a large JPEG is decoded for the model at a
+reduced size inside libjpeg, and that input differs from a resize of the full picture.
+Only a pasted image, which has no file, is classified as an array (as Classify does too).
 """
 
 from __future__ import annotations
@@ -14,14 +21,13 @@ from PySide6.QtCore import QObject, QThreadPool
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QFileDialog, QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from convnet_common.imaging import ImageReadError, load_image_rgb
 from desktop.core.classifier import Classifier, Prediction
 from desktop.core.model import LoadedModel
 from desktop.qt.controller import InferenceController
 from desktop.qt.image_view import ImageView
 from desktop.qt.model_panel import provider_name
 from desktop.qt.predictions_panel import PredictionsPanel
-from desktop.qt.workers import BackgroundTask, ClassifyArrayTask, ModelLoadTask
+from desktop.qt.workers import BackgroundTask, ClassifyArrayTask, ClassifyTask, ModelLoadTask
 
 COMPARE_HINT = "Drop an image here, or show one in the Classify tab"
 
@@ -39,6 +45,7 @@ class CompareSide(QObject):
         self.classifier: Classifier | None = None
         self.title = title
         self.generation = 0
+        self.prediction: Prediction | None = None  # the one on display, for tests and tooltips
 
     def set_model(self, model: LoadedModel | None) -> None:
         self.classifier = Classifier(model) if model is not None else None
@@ -49,11 +56,13 @@ class CompareSide(QObject):
             self.name.setText(f"<b>{self.title}</b>: {model.info.name} ({provider_name(model.provider_in_use)})")
             self.name.setToolTip(str(model.info.path))
         self.time.setText("")
+        self.prediction = None
         self.panel.show_message("No image yet." if model else "No model loaded.")
 
     def show(self, prediction: Prediction, generation: int) -> None:
         if generation != self.generation:
             return
+        self.prediction = prediction
         self.panel.show_prediction(prediction)
         self.time.setText(f"Inference: {prediction.inference_ms:.1f} ms" if prediction.ok else "")
 
@@ -105,10 +114,16 @@ class CompareView(QWidget):
         self.right.set_model(None)
 
     # inputs ----------------------------------------------------------------------------
-    def set_image(self, image: np.ndarray, path: Path | None = None) -> None:
-        """Compare on this image (now if the tab is visible, else when it is shown)."""
+    def set_image(self, image: np.ndarray | None, path: Path | None = None) -> None:
+        """Compare on this image (now if the tab is visible, else when it is shown).
+
+        With a `path` the models read the file themselves (see the module docstring);
+        `image` is then only the preview, and may be None until the file is decoded.
+        """
         self.image, self.image_path = image, path
         self.preview.set_image(image)
+        if image is None:
+            self.preview.set_hint(f"Reading {path.name}…" if path is not None else COMPARE_HINT)
         self._refresh()
 
     def choose_second_model(self) -> None:
@@ -131,12 +146,9 @@ class CompareView(QWidget):
         if onnx:
             self.load_second_model(onnx[0])
         images = [f for f in files if f.suffix.lower() != ".onnx"]
-        if not images:
-            return
-        try:
-            self.set_image(load_image_rgb(images[0]), images[0])
-        except ImageReadError as error:
-            self.status.setText(f"Could not read {images[0].name}: {error}")
+        if images:  # decoded on the workers, with the models' inputs; the preview follows
+            self.status.setText("")
+            self.set_image(None, images[0])
 
     # results ---------------------------------------------------------------------------
     def _on_current_model(self, model: LoadedModel) -> None:
@@ -162,16 +174,31 @@ class CompareView(QWidget):
             self._stale = True
             return
         self._stale = False
-        if self.image is None:
+        if self.image is None and self.image_path is None:
             return
         for side in (self.left, self.right):
             if side.classifier is None:
                 continue
             side.generation += 1
             side.panel.show_message("Classifying…")
-            task = ClassifyArrayTask(side.classifier, self.image, side.generation, self.image_path)
+            if self.image_path is not None:
+                task: BackgroundTask = ClassifyTask(side.classifier, [self.image_path], side.generation)
+            else:
+                task = ClassifyArrayTask(side.classifier, self.image, side.generation)
             task.signals.prediction.connect(side.show)
+            task.signals.prediction.connect(self._on_prediction)
             self._start(task)
+
+    def _on_prediction(self, prediction: Prediction, _generation: int) -> None:
+        """A dropped file's preview comes from the first decode of it; an unreadable one says why."""
+        if prediction.path is None or prediction.path != self.image_path or self.image is not None:
+            return
+        if prediction.image is not None:
+            self.image = prediction.image
+            self.preview.set_image(prediction.image)
+        elif prediction.error is not None:
+            self.preview.set_hint(COMPARE_HINT)
+            self.status.setText(f"Could not read {prediction.path.name}: {prediction.error}")
 
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
         super().showEvent(event)
