@@ -1,4 +1,13 @@
-"""Top-k classes as labelled horizontal bars; clicking a row picks the class whose map is shown."""
+"""Top-k classes as labelled horizontal bars; clicking a row picks the class whose map is shown.
+
+The percentage is a label beside its bar, not text inside it. Text inside a bar is drawn
+by the style: Fusion splits it into two colours where it computes the fill to end, which
+is not exactly where it paints the fill; Qt's common style, which the other desktop
+styles build on, draws centred text all in the highlighted colour (white) once the bar
+is half full. Either way part of "52.6%" could come out white on the white empty part.
+Beside the bar the text has the row's own colour over the row's own background, in
+every style and theme, selected or not (tests/desktop/test_prediction_bars.py measures it).
+"""
 
 from __future__ import annotations
 
@@ -35,18 +44,25 @@ class _Row(QFrame):
         self.name.setMinimumWidth(70)
         self.bar = QProgressBar()
         self.bar.setRange(0, BAR_STEPS)
-        self.bar.setTextVisible(True)
-        self.bar.setMinimumWidth(140)
+        self.bar.setTextVisible(False)  # see the module docstring
+        self.bar.setMinimumWidth(120)
+        self.bar.setMaximumHeight(self.fontMetrics().height() + 4)
+        self.percent = QLabel()
+        self.percent.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.percent.setMinimumWidth(self.fontMetrics().horizontalAdvance("100.0%") + 6)
         grid = QGridLayout(self)
         grid.setContentsMargins(4, 2, 4, 2)
         grid.setColumnStretch(1, 1)
         grid.addWidget(self.name, 0, 0)
         grid.addWidget(self.bar, 0, 1)
+        grid.addWidget(self.percent, 0, 2)
         self.set_selected(False)
 
     def set_selected(self, selected: bool) -> None:
         self.setBackgroundRole(self.palette().ColorRole.Highlight if selected else self.palette().ColorRole.Window)
-        self.name.setForegroundRole(self.palette().ColorRole.HighlightedText if selected else self.palette().ColorRole.WindowText)
+        text_role = self.palette().ColorRole.HighlightedText if selected else self.palette().ColorRole.WindowText
+        self.name.setForegroundRole(text_role)
+        self.percent.setForegroundRole(text_role)
         self.setFrameShadow(QFrame.Shadow.Sunken if selected else QFrame.Shadow.Plain)
         self.setFrameShape(QFrame.Shape.StyledPanel if selected else QFrame.Shape.NoFrame)
 
@@ -96,7 +112,8 @@ class PredictionsPanel(QGroupBox):
                 widget.name.setText(label)
                 widget.setToolTip(f"{label}: {probability * 100:.2f}%")
                 widget.bar.setValue(round(probability * BAR_STEPS))
-                widget.bar.setFormat(f"{probability * 100:.1f}%")
+                widget.percent.setText(f"{probability * 100:.1f}%")
+                widget.bar.setAccessibleName(f"{label} {probability * 100:.1f}%")
                 font = widget.name.font()
                 font.setBold(row == 0)
                 widget.name.setFont(font)
@@ -134,4 +151,4 @@ class PredictionsPanel(QGroupBox):
 
     def displayed(self) -> list[tuple[str, str]]:
         """(class name, percentage text) of the visible rows, best first."""
-        return [(row.name.text(), row.bar.format()) for row in self.rows if not row.isHidden()]
+        return [(row.name.text(), row.percent.text()) for row in self.rows if not row.isHidden()]
