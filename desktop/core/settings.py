@@ -36,6 +36,8 @@ DEFAULTS: dict[str, Any] = {
     "colormap": "Jet",
     "opacity": 45,
     "show_map": True,
+    "dismissed_notices": [],  # keys of notices closed for good (desktop/core/notices.py)
+    "undo_sort_dest": "",  # DEST of the last sort that moved files and is not undone yet
 }
 
 
@@ -55,7 +57,7 @@ def config_dir() -> Path:
 
 _QT_INT_MAX = 2**31 - 1  # Qt takes 32-bit ints; a larger one raises OverflowError in the window
 _ASCII_KEYS = ("window_geometry", "window_state")  # base64, decoded as ASCII by the window
-_LIST_ITEMS: dict[str, type] = {"splitter_sizes": int, "recent_models": str}
+_LIST_ITEMS: dict[str, type] = {"splitter_sizes": int, "recent_models": str, "dismissed_notices": str}
 _CHOICES: dict[str, tuple[str, ...]] = {"provider": PROVIDER_CHOICES}
 
 
@@ -86,6 +88,23 @@ def _valid(key: str, value: Any) -> bool:
     if key in _CHOICES:
         return value in _CHOICES[key]
     return True
+
+
+# A saved panel layout wider than this in total is not from any real screen (or screens).
+MAX_LAYOUT_WIDTH = 32_768
+
+
+def usable_panel_sizes(saved: list[Any], minimums: list[int]) -> bool:
+    """Whether a saved splitter layout can be restored without hiding a panel.
+
+    Every panel must get at least its minimum width (a 0 is a collapsed panel the user
+    may never find again, e.g. a list saved while it was hidden), and the total must be
+    a plausible width, since the splitter scales sizes to fit: [1, 10**6, 1] would crush
+    both side panels. Anything else: the window's defaults.
+    """
+    if len(saved) != len(minimums) or not all(isinstance(v, int) and not isinstance(v, bool) for v in saved):
+        return False
+    return all(v >= low for v, low in zip(saved, minimums)) and sum(saved) <= MAX_LAYOUT_WIDTH
 
 
 class Settings:

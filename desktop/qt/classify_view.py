@@ -15,12 +15,16 @@ from PySide6.QtWidgets import QSplitter, QVBoxLayout, QWidget
 from desktop.core.batch import iter_image_files
 from desktop.core.classifier import Prediction
 from desktop.core.model import LoadedModel
+from desktop.core.settings import usable_panel_sizes
 from desktop.qt.controller import InferenceController
 from desktop.qt.image_list import ImageList
 from desktop.qt.image_view import EMPTY_HINT
 from desktop.qt.model_panel import NO_MODEL_TEXT, ModelPanel
 from desktop.qt.predictions_panel import PredictionsPanel
 from desktop.qt.viewer import Viewer
+
+DEFAULT_PANEL_SIZES = [190, 650, 340]  # image list, picture, predictions + model
+MIN_VIEWER_WIDTH = 120
 
 
 class ClassifyView(QWidget):
@@ -49,12 +53,18 @@ class ClassifyView(QWidget):
         side_layout.addWidget(self.model_panel)
         side_layout.addStretch(1)
         side.setMinimumWidth(300)
+        self.viewer.setMinimumWidth(MIN_VIEWER_WIDTH)
+        self.side = side
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(self.image_list)
         self.splitter.addWidget(self.viewer)
         self.splitter.addWidget(side)
         self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([190, 650, 340])
+        # No panel can be dragged to nothing: a collapsed one has no visible handle to get it back.
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.setSizes(DEFAULT_PANEL_SIZES)
+        self._list_width = DEFAULT_PANEL_SIZES[0]  # what the hidden list gets when shown
+        self.splitter.splitterMoved.connect(self._remember_list_width)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.splitter)
@@ -82,7 +92,7 @@ class ClassifyView(QWidget):
         files = list(iter_image_files(paths))
         added = self.image_list.add_paths(files)
         if files:
-            self.image_list.show()
+            self._reveal_list()
         if added and self.controller.classify(added):
             self._pending.update(added)
         if files:
@@ -110,6 +120,43 @@ class ClassifyView(QWidget):
         self.viewer.clear("Classifying the pasted image…")
         self.predictions.show_message("Classifying…")
         return self._awaiting_paste
+
+    def shown_source(self) -> tuple[Path | None, np.ndarray | None]:
+        """What is open here: (the selected file, None), (None, the pasted image) or (None, None)."""
+        path = self.image_list.current_path()
+        return (path, None) if path is not None else (None, self._pasted)
+
+    # layout ----------------------------------------------------------------------------
+    def panel_sizes(self) -> list[int]:
+        """The layout worth saving: a hidden list counts with the width it gets when shown,
+        not the 0 the splitter reports for it (saved, that 0 would hide the list for good)."""
+        sizes = [int(v) for v in self.splitter.sizes()]
+        if self.image_list.isHidden():
+            sizes[0] = self._list_width
+        return sizes
+
+    def restore_panel_sizes(self, saved: list) -> bool:
+        """Apply a saved layout if every panel keeps at least its minimum width; else keep the defaults."""
+        minimums = [self.image_list.minimumWidth(), MIN_VIEWER_WIDTH, self.side.minimumWidth()]
+        if not usable_panel_sizes(saved, minimums):
+            return False
+        self._list_width = saved[0]
+        self.splitter.setSizes(saved)
+        return True
+
+    def _remember_list_width(self, *_args: object) -> None:
+        if not self.image_list.isHidden() and self.splitter.sizes()[0] > 0:
+            self._list_width = self.splitter.sizes()[0]
+
+    def _reveal_list(self) -> None:
+        """Show the list with a usable width, taken from the picture (the widest panel)."""
+        if not self.image_list.isHidden():
+            return
+        self.image_list.show()
+        sizes = self.splitter.sizes()
+        if sizes[0] < self.image_list.minimumWidth() and sum(sizes) > 0:
+            width = max(self._list_width, self.image_list.minimumWidth())
+            self.splitter.setSizes([width, max(MIN_VIEWER_WIDTH, sizes[1] - width), sizes[2]])
 
     def current_image(self) -> tuple[np.ndarray, Path | None] | None:
         """The image on display (for the Compare tab), or None."""
