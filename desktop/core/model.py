@@ -22,12 +22,14 @@ import onnxruntime as ort
 
 from convnet_common import model_format as fmt
 from convnet_common.onnx_file import DamagedModelFile, ModelFileError, inspect_model_file
+from desktop.core.gpu import nvidia_gpu_present
 from desktop.core.model_metadata import ModelInfo, ModelLoadError, info_from_metadata
 
 __all__ = [
-    "CPU_PROVIDER", "CUDA_PROVIDER", "NOTICE_CUDA_FALLBACK", "NOTICE_NO_CAM", "NOTICE_NO_METADATA",
-    "PROVIDER_CHOICES", "LoadedModel", "ModelInfo", "ModelLoadError", "first_line", "info_from_metadata",
-    "load_model",
+    "CPU_PROVIDER", "CUDA_PROVIDER", "FALLBACK_CUDA_CHOSEN", "FALLBACK_GPU_UNUSABLE", "FALLBACK_NOTICES",
+    "NOTICE_CUDA_FALLBACK", "NOTICE_GPU_UNUSABLE", "NOTICE_NO_CAM", "NOTICE_NO_METADATA", "PROVIDER_CHOICES",
+    "LoadedModel", "ModelInfo", "ModelLoadError", "first_line", "info_from_metadata", "load_model",
+    "nvidia_gpu_present",
 ]
 
 CUDA_PROVIDER = "CUDAExecutionProvider"
@@ -36,7 +38,15 @@ PROVIDER_CHOICES = ("auto", "cuda", "cpu")
 
 NOTICE_NO_METADATA = "This model has no ConvNet Studio metadata: generic class names, no activation maps."
 NOTICE_NO_CAM = "This model has no activation-map output; activation maps are unavailable."
-NOTICE_CUDA_FALLBACK = "CUDA is not usable on this machine; running on CPU."
+NOTICE_CUDA_FALLBACK = "CUDA was chosen but is not usable on this machine; running on CPU."
+NOTICE_GPU_UNUSABLE = (
+    "An NVIDIA GPU is present but ONNX Runtime cannot use CUDA (are the CUDA and cuDNN runtime "
+    "libraries installed? see GPU in the README); running on CPU."
+)
+# Why a CPU session is worth telling the user about; the keys are stable (settings store them).
+FALLBACK_CUDA_CHOSEN = "cuda-chosen"
+FALLBACK_GPU_UNUSABLE = "gpu-unusable"
+FALLBACK_NOTICES = {FALLBACK_CUDA_CHOSEN: NOTICE_CUDA_FALLBACK, FALLBACK_GPU_UNUSABLE: NOTICE_GPU_UNUSABLE}
 
 _ONNX_TYPE_NAMES = {
     "tensor(uint8)": "uint8",
@@ -63,6 +73,7 @@ class LoadedModel:
         probabilities_name: str,
         cam_name: str | None,
         fixed_batch: int | None,
+        cuda_fallback: str | None = None,
     ) -> None:
         self.session = session
         self.info = info
@@ -72,6 +83,8 @@ class LoadedModel:
         # Some exporters fix the batch dimension (usually to 1); predict() splits for them.
         self.fixed_batch = fixed_batch
         self.provider_in_use: str = session.get_providers()[0]
+        # A FALLBACK_NOTICES key when this CPU session is news to the user, else None.
+        self.cuda_fallback = cuda_fallback
         self._throughput_lock = threading.Lock()
         self._throughput_session: ort.InferenceSession | None = None
         self._throughput_batch: int | None = None
@@ -190,12 +203,25 @@ def _describe_input(node: Any) -> str:
     return fmt.printable(f"{dtype} [{dims}]", 120)
 
 
-def _resolve_providers(provider: str) -> tuple[list[str], bool]:
-    """Providers to ask ONNX Runtime for, and whether CUDA is among them."""
+def _fallback_reason(provider: str) -> str | None:
+    """Why running on the CPU would surprise the user, or None when it would not.
+
+    They chose CUDA themselves, or an NVIDIA GPU is there but unusable. On a machine
+    without one, Auto means CPU and no notice: the status bar shows the provider.
+    """
+    if provider == "cuda":
+        return FALLBACK_CUDA_CHOSEN
+    if provider == "auto" and nvidia_gpu_present():
+        return FALLBACK_GPU_UNUSABLE
+    return None
+
+
+def _resolve_providers(provider: str) -> tuple[list[str], str | None]:
+    """Providers to ask ONNX Runtime for, and the notice (a FALLBACK_NOTICES key) if CPU is all it gives."""
     if provider not in PROVIDER_CHOICES:
         raise ModelLoadError(f"unknown provider '{provider}'; choose one of {', '.join(PROVIDER_CHOICES)}")
     if provider == "cpu":
-        return [CPU_PROVIDER], False
+        return [CPU_PROVIDER], None
     if hasattr(ort, "preload_dlls"):
         # preload_dlls prints one line per missing CUDA library; the fallback notice says it better.
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
@@ -204,10 +230,8 @@ def _resolve_providers(provider: str) -> tuple[list[str], bool]:
             except Exception:  # noqa: BLE001 - a failed preload only means CUDA will not be used
                 pass
     cuda_listed = CUDA_PROVIDER in ort.get_available_providers()
-    if provider == "auto" and not cuda_listed:
-        return [CPU_PROVIDER], False
-    # Explicit "cuda" without the provider: ask for CPU and report the fallback.
-    return ([CUDA_PROVIDER, CPU_PROVIDER] if cuda_listed else [CPU_PROVIDER]), True
+    # Without the CUDA provider (explicit "cuda" included): ask for CPU and report the fallback if it matters.
+    return ([CUDA_PROVIDER, CPU_PROVIDER] if cuda_listed else [CPU_PROVIDER]), _fallback_reason(provider)
 
 
 def _build_session(path: Path, providers: list[str], intra_op_threads: int = 0) -> ort.InferenceSession:
@@ -307,18 +331,18 @@ def load_model(path: str | os.PathLike[str], provider: str = "auto") -> LoadedMo
         raise ModelLoadError(f"not a model file (it is a folder): {path}")
     if not path.is_file():
         raise ModelLoadError(f"not a model file (not a regular file): {path}")
-    providers, cuda_requested = _resolve_providers(provider)
+    providers, fallback = _resolve_providers(provider)
     metadata = _inspect(path)
     session = _create_session(path, providers)
     try:
-        return _validate(path, session, metadata, cuda_requested)
+        return _validate(path, session, metadata, fallback)
     except ModelLoadError as error:
         raise ModelLoadError(f"{path.name}: {error}") from None
     except Exception as error:  # noqa: BLE001 - whatever a stranger's file triggers is still a refusal
         raise ModelLoadError(f"{path.name}: unexpected {type(error).__name__}: {first_line(error)}") from None
 
 
-def _validate(path: Path, session: ort.InferenceSession, metadata: dict[str, str], cuda_requested: bool) -> LoadedModel:
+def _validate(path: Path, session: ort.InferenceSession, metadata: dict[str, str], fallback: str | None) -> LoadedModel:
     """Check the session's input and outputs against the contract and run a test image."""
     input_name, input_size, fixed_batch = _check_input(session)
     info = info_from_metadata(metadata, path=path, file_size=path.stat().st_size, input_size=input_size)
@@ -354,6 +378,8 @@ def _validate(path: Path, session: ort.InferenceSession, metadata: dict[str, str
     elif has_metadata:
         info.notices.append(NOTICE_NO_CAM)
 
-    if cuda_requested and session.get_providers()[0] != CUDA_PROVIDER:
-        info.notices.append(NOTICE_CUDA_FALLBACK)
-    return LoadedModel(session, info, input_name, probabilities_name, cam_name, fixed_batch)
+    if session.get_providers()[0] == CUDA_PROVIDER:
+        fallback = None
+    if fallback is not None:
+        info.notices.append(FALLBACK_NOTICES[fallback])
+    return LoadedModel(session, info, input_name, probabilities_name, cam_name, fixed_batch, fallback)

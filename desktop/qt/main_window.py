@@ -15,14 +15,15 @@ from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMenu, QMessageB
 
 from convnet_common.imaging import IMAGE_EXTENSIONS
 from desktop.core.activation import COLORMAPS
-from desktop.core.model import PROVIDER_CHOICES, LoadedModel
+from desktop.core.model import FALLBACK_NOTICES, PROVIDER_CHOICES, LoadedModel
+from desktop.core.notices import NoticeBoard, model_notices
 from desktop.core.settings import Settings
 from desktop.qt.classify_view import ClassifyView
 from desktop.qt.clipboard import clipboard_content
 from desktop.qt.compare_view import CompareView
 from desktop.qt.controller import InferenceController
+from desktop.qt.notice_bar import NoticeBar
 from desktop.qt.shortcuts_dialog import ShortcutsDialog
-from desktop.qt.theme import notice_style
 from desktop.qt.work_tabs import add_work_tabs
 
 APP_NAME = "ConvNet Studio"
@@ -41,7 +42,8 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(APP_NAME)
         self.resize(1180, 760)
         self.controller = InferenceController(provider if provider in PROVIDER_CHOICES else "auto", self)
-        self.app_notices: list[str] = [self.settings.warning] if self.settings.warning else []
+        self.notices = NoticeBoard([self.settings.warning] if self.settings.warning else [],
+                                   self.settings.get("dismissed_notices"))
 
         self.classify_view = ClassifyView(self.controller)
         self.compare_view = CompareView(self.controller)
@@ -51,9 +53,8 @@ class MainWindow(QMainWindow):
         self.predictions = self.classify_view.predictions
         self.model_panel = self.classify_view.model_panel
 
-        self.notice_bar = QLabel()
-        self.notice_bar.setWordWrap(True)
-        self.notice_bar.setObjectName("noticeBar")
+        self.notice_bar = NoticeBar()
+        self.notice_bar.dismissed.connect(self.dismiss_notices)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         centre = QWidget()
@@ -65,7 +66,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._build_status_bar()
         self.add_view_tab("&Classify", self.classify_view, "Ctrl+1")
-        self.add_view_tab("Co&mpare", self.compare_view, "Ctrl+5")
+        self.add_view_tab("Com&pare", self.compare_view, "Ctrl+5")
         self._add_work_views()
 
         self.classify_view.image_shown.connect(self.compare_view.set_image)
@@ -77,7 +78,7 @@ class MainWindow(QMainWindow):
         self.controller.model_failed.connect(self._on_model_failed)
         self.refresh_theme()
         QGuiApplication.styleHints().colorSchemeChanged.connect(self.refresh_theme)
-        self._update_notices([])
+        self._show_notices()
         self._restore_settings()
         self.model_status.setText("No model loaded")
 
@@ -143,7 +144,7 @@ class MainWindow(QMainWindow):
         self.toggle_map_action.setChecked(True)
         self.viewer.overlay_checkbox.toggled.connect(self.toggle_map_action.setChecked)
         self._action(self.view_menu, "&Next colour map", "Ctrl+Shift+C", self._next_colormap)
-        self._action(self.view_menu, "Map opacity &up", "Ctrl+=", lambda: self._nudge_opacity(10))
+        self._action(self.view_menu, "Map &opacity up", "Ctrl+=", lambda: self._nudge_opacity(10))
         self._action(self.view_menu, "Map opacity &down", "Ctrl+-", lambda: self._nudge_opacity(-10))
 
         model_menu = bar.addMenu("&Model")
@@ -264,14 +265,20 @@ class MainWindow(QMainWindow):
         self.open_model(path)
 
     # controller results ----------------------------------------------------------------
-    def _update_notices(self, model_notices: list[str]) -> None:
-        notices = self.app_notices + model_notices
-        self.notice_bar.setText("\n".join(notices))
-        self.notice_bar.setVisible(bool(notices))
+    def _show_notices(self) -> None:
+        self.notice_bar.show_notices(self.notices.visible())
+
+    def dismiss_notices(self) -> None:
+        """The banner's close button: hide it; notices with a key (the CPU fallback) stay closed for good."""
+        keys = self.notices.dismiss()
+        self._show_notices()
+        if keys:
+            self.settings.set("dismissed_notices", sorted(self.notices.dismissed))
+            self.settings.save()
 
     def refresh_theme(self, *_args: object) -> None:
         """Re-style what the palette cannot (the notice bar) after a light/dark switch."""
-        self.notice_bar.setStyleSheet(notice_style())
+        self.notice_bar.refresh_theme()
 
     def _on_model_changed(self, model: LoadedModel) -> None:
         info = model.info
@@ -279,8 +286,11 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{APP_NAME} — {info.name}")
         self.model_status.setText(f"Model: {info.name}")
         self.provider_status.setText(f"Provider: {model.provider_in_use}")
+        # The reason for a CPU fallback stays one hover away after its banner is closed.
+        self.provider_status.setToolTip(FALLBACK_NOTICES.get(model.cuda_fallback or "", ""))
         self.time_status.setText("")
-        self._update_notices(info.notices)
+        self.notices.set_model_notices(model_notices(model))
+        self._show_notices()
         self.settings.add_recent_model(info.path)
         self.settings.save()
 
@@ -296,9 +306,7 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(QByteArray.fromBase64(s.get("window_geometry").encode("ascii")))
         if s.get("window_state"):
             self.restoreState(QByteArray.fromBase64(s.get("window_state").encode("ascii")))
-        sizes = s.get("splitter_sizes")
-        if len(sizes) == self.classify_view.splitter.count() and all(isinstance(v, int) and v >= 0 for v in sizes):
-            self.classify_view.splitter.setSizes(sizes)
+        self.classify_view.restore_panel_sizes(s.get("splitter_sizes"))
         self.viewer.set_colormap(s.get("colormap"))
         self.viewer.opacity_slider.setValue(max(0, min(100, s.get("opacity"))))
         self.viewer.overlay_checkbox.setChecked(s.get("show_map"))
@@ -309,7 +317,7 @@ class MainWindow(QMainWindow):
         s = self.settings
         s.set("window_geometry", bytes(self.saveGeometry().toBase64()).decode("ascii"))
         s.set("window_state", bytes(self.saveState().toBase64()).decode("ascii"))
-        s.set("splitter_sizes", [int(v) for v in self.classify_view.splitter.sizes()])
+        s.set("splitter_sizes", self.classify_view.panel_sizes())
         s.set("colormap", self.viewer.colormap_name)
         s.set("opacity", self.viewer.opacity_slider.value())
         s.set("show_map", self.viewer.overlay_checkbox.isChecked())

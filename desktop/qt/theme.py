@@ -59,12 +59,15 @@ def make_palette(dark: bool) -> QPalette:
     return palette
 
 
-def notice_style(dark: bool | None = None) -> str:
-    """Stylesheet for the notice bar: amber, with enough contrast in either scheme."""
+def notice_style(dark: bool | None = None, selector: str = "QLabel") -> str:
+    """Stylesheet for the notice bar: amber, with enough contrast in either scheme.
+
+    `selector` names what gets the box (the bar's frame, which holds text and a close button).
+    """
     dark = is_dark() if dark is None else dark
     if dark:
-        return "QLabel { background: #4a3b00; color: #ffe28a; border: 1px solid #8a6d00; padding: 6px; }"
-    return "QLabel { background: #fff4cc; color: #5a4500; border: 1px solid #e6c95c; padding: 6px; }"
+        return selector + " { background: #4a3b00; color: #ffe28a; border: 1px solid #8a6d00; padding: 6px; }"
+    return selector + " { background: #fff4cc; color: #5a4500; border: 1px solid #e6c95c; padding: 6px; }"
 
 
 class ThemeManager(QObject):
