@@ -285,6 +285,27 @@ def find_logs(dest: str | os.PathLike[str]) -> list[Path]:
     return sorted(Path(dest).glob(f"{LOG_PREFIX}*.jsonl"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
 
 
+def undoable_log(dest: str | os.PathLike[str]) -> Path | None:
+    """The newest sort log in `dest` of a sort that moved files (a copy leaves nothing to undo), or None.
+
+    Reads only each log's first line (the "run" entry), so it is cheap enough for a
+    window to ask at start-up whether its Undo has anything to work on.
+    """
+    try:
+        logs = find_logs(dest)
+    except OSError:
+        return None
+    for log in logs:
+        try:
+            with open(log, encoding="utf-8") as handle:
+                entry = json.loads(handle.readline() or "null")
+        except (OSError, ValueError):
+            continue
+        if isinstance(entry, dict) and entry.get("event") == "run" and entry.get("op") == "move":
+            return log
+    return None
+
+
 @dataclass
 class UndoReport:
     """(destination, source) pairs moved back, and (path, reason) for what could not be undone."""

@@ -55,14 +55,16 @@ class _JobSignals(QObject):
 
 
 class _PreviewJob(QRunnable):
-    """Decode (if given a path), shrink, and render the variants; never touches widgets."""
+    """Decode (if given a path) or take a new image, shrink it, and render the variants; never touches widgets."""
 
     def __init__(self, load_id: int, path: Path | None, source: np.ndarray | None, params: AugmentParams,
-                 units: np.ndarray) -> None:
+                 units: np.ndarray, new_source: bool = False, name: str = "") -> None:
         super().__init__()
         self.setAutoDelete(False)
         self.signals = _JobSignals()
         self.load_id, self.path, self.source, self.params, self.units = load_id, path, source, params, units
+        self.new_source = new_source or path is not None  # True: `source` is an unshrunk new image
+        self.name = name  # what the source label calls a new image
 
     def run(self) -> None:
         result = _JobResult(self.load_id)
@@ -70,6 +72,8 @@ class _PreviewJob(QRunnable):
             source = self.source
             if self.path is not None:
                 source = aug.preview_source(load_image_rgb(self.path))
+            elif self.new_source and source is not None:
+                source = aug.preview_source(source)
             result.source = source
             result.tiles = aug.variants(source, self.params, self.units)
         except ImageReadError as error:
@@ -98,6 +102,10 @@ class AugmentView(QWidget):
         self._tiles: list[np.ndarray] = []
         self._image_path: Path | None = None
         self._pending_path: Path | None = None
+        self._pending_array: np.ndarray | None = None  # an in-memory image to load (a paste, from Classify)
+        self._pending_name = ""
+        self._user_chose = False  # the user opened or dropped an image here: stop following Classify
+        self._followed: object = None  # the Classify image (path or array) shown, if following
         self._load_id = 0
         self._job: _PreviewJob | None = None
         self._dirty = False
@@ -117,6 +125,7 @@ class AugmentView(QWidget):
         self.open_button.clicked.connect(self.open_image_dialog)
         self.source_label = QLabel("No image")
         self.source_label.setWordWrap(True)
+        self.source_label.setTextFormat(Qt.TextFormat.PlainText)  # file names are not markup
         self.original = QLabel()  # the untouched source, for comparison with the variants
         self.original.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.preset_combo = QComboBox()
@@ -158,6 +167,7 @@ class AugmentView(QWidget):
         buttons.addWidget(self.export_button)
         self.status = QLabel("")
         self.status.setWordWrap(True)
+        self.status.setTextFormat(Qt.TextFormat.PlainText)
         for widget in (self.open_button, self.model_note, self.model_button):
             column.addWidget(widget)
         column.addLayout(form)
@@ -235,11 +245,28 @@ class AugmentView(QWidget):
 
     # image and grid -----------------------------------------------------------------------
     def load_image(self, path: str | Path) -> None:
-        """Start previewing `path`; decoding happens off the GUI thread."""
+        """Start previewing `path`, the user's own choice; decoding happens off the GUI thread."""
+        self._user_chose = True
+        self._start_loading(Path(path), None, Path(path).name)
+
+    def follow_image(self, path: Path | None, image: np.ndarray | None) -> bool:
+        """Show the image open on the Classify tab (its file, else a pasted array) unless the
+        user picked one here: opening Augment with a photo on screen should not show an
+        empty grid. True when a load started."""
+        followed = path if path is not None else image
+        if self._user_chose or followed is None or followed is self._followed or (
+                path is not None and path == self._followed):
+            return False
+        self._followed = followed
+        self._start_loading(path, None if path is not None else image,
+                            f"{path.name if path is not None else 'the pasted image'} (from Classify)")
+        return True
+
+    def _start_loading(self, path: Path | None, image: np.ndarray | None, name: str) -> None:
         self._load_id += 1
-        self._pending_path = Path(path)
+        self._pending_path, self._pending_array, self._pending_name = path, image, name
         self._image_path = None
-        self.source_label.setText(f"Loading {Path(path).name}…")
+        self.source_label.setText(f"Loading {name}…")
         if not self._tiles:
             self.grid.set_hint("Loading…")
         self._schedule()
@@ -266,18 +293,22 @@ class AugmentView(QWidget):
 
     def _start_job(self) -> None:
         self._dirty = False
-        if self._pending_path is None and self._source is None:
+        new_array = self._pending_array is not None
+        if self._pending_path is None and not new_array and self._source is None:
             return
-        self._job = _PreviewJob(self._load_id, self._pending_path, self._source, self._params, self._units.copy())
+        source = self._pending_array if new_array else self._source
+        self._job = _PreviewJob(self._load_id, self._pending_path, source, self._params, self._units.copy(),
+                                new_array, self._pending_name)
         self._job.signals.done.connect(self._on_job_done)
         self._pool.start(self._job)
 
     def _on_job_done(self, result: _JobResult) -> None:
-        path = self._job.path if self._job is not None else None
-        self._job = None
+        job, self._job = self._job, None
+        path = job.path if job is not None else None
+        new_source = job is not None and job.new_source
         if result.load_id == self._load_id:
-            if path is not None:
-                self._pending_path = None
+            if new_source:
+                self._pending_path, self._pending_array = None, None
             if result.error:
                 self._source, self._tiles = None, []
                 self.grid.set_tiles([])
@@ -286,10 +317,10 @@ class AugmentView(QWidget):
                 self.original.clear()
                 self._set_message(result.error)
             else:
-                if path is not None:
+                if new_source:
                     self._source, self._image_path = result.source, path
                     height, width = result.source.shape[:2]
-                    self.source_label.setText(f"Original: {path.name} (preview {width}×{height})")
+                    self.source_label.setText(f"Original: {job.name} (preview {width}×{height})")
                     self.original.setPixmap(rgb_to_qpixmap(result.source).scaled(
                         320, 200, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
                     self._set_message("")

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 from desktop.core.batch import BatchProgress, BatchResult
 from desktop.core.model import LoadedModel
 from desktop.core.results_io import BatchState, export_csv, export_json
-from desktop.core.sorting import SortReport, UndoReport, find_logs, sort_into_folders, undo_moves
+from desktop.core.sorting import SortReport, UndoReport, find_logs, sort_into_folders, undo_moves, undoable_log
 from desktop.qt.batch_model import (
     ALL_CLASSES, COL_CONFIDENCE, COL_PATH, ERRORS_ONLY, THUMB_SIZE, BatchFilterProxy, BatchTableModel, BatchTask, JobTask,
     format_duration,
@@ -42,6 +42,8 @@ class BatchView(QWidget):
 
     open_image_requested = Signal(Path)
     status_message = Signal(str)
+    undo_available = Signal(bool)  # whether "Undo a sort…" has something to work on now
+    undo_dest_changed = Signal(object)  # Path of the last sort with moves to undo, or None (to persist)
 
     def __init__(
         self, controller: InferenceController, parent: QWidget | None = None, *, state_dir: Path | None = None
@@ -51,6 +53,7 @@ class BatchView(QWidget):
         self.state_dir = state_dir or default_state_dir()
         self.batch_size: int | None = None  # None: measured for the model (run_batch)
         self.folder: Path | None = None
+        self.undo_dest: Path | None = None  # see set_undo_dest
         self._task: BatchTask | None = None
         self._job: JobTask | None = None
         self._last_rate = 0.0
@@ -156,7 +159,9 @@ class BatchView(QWidget):
         for button in (self.export_csv_button, self.export_json_button):
             button.setEnabled(bool(self.model.results) and not self.running)
         self.sort_button.setEnabled(has_ok and not self.busy)
-        self.undo_button.setEnabled(not self.busy)
+        can_undo = not self.busy and self.undo_dest is not None
+        self.undo_button.setEnabled(can_undo)
+        self.undo_available.emit(can_undo)
         if not has_model:
             self.message.setText("No model loaded: open a model first, then drop a folder here.")
         elif not self.model.results and not self.busy:
@@ -222,7 +227,8 @@ class BatchView(QWidget):
         return Path(name), box.clickedButton() is move
 
     def choose_undo_log(self) -> Path | None:
-        name, _ = QFileDialog.getOpenFileName(self, "Undo a sort: choose its log", "", "Sort logs (sort-log-*.jsonl)")
+        start = str(undoable_log(self.undo_dest) or self.undo_dest) if self.undo_dest else ""
+        name, _ = QFileDialog.getOpenFileName(self, "Undo a sort: choose its log", start, "Sort logs (sort-log-*.jsonl)")
         return Path(name) if name else None
 
     # classify ----------------------------------------------------------------------------------------------
@@ -352,8 +358,23 @@ class BatchView(QWidget):
         return self._start_job(
             lambda cancel, progress: sort_into_folders(
                 results, dest, threshold=threshold, move=move, cancel=cancel, progress=progress),
-            f"{'Moving' if move else 'Copying'} into {dest}…", self._on_sorted,
+            f"{'Moving' if move else 'Copying'} into {dest}…", lambda report: self._on_sorted(report, move),
         )
+
+    def set_undo_dest(self, dest: str | Path | None) -> bool:
+        """Remember the folder of a sort whose moves can be undone (None: nothing to undo).
+
+        Undo is offered only while such a folder holds a log of moves: before any sort
+        there is nothing to undo. True when it does.
+        """
+        dest = Path(dest) if dest else None
+        if dest is not None and undoable_log(dest) is None:
+            dest = None
+        if dest != self.undo_dest:
+            self.undo_dest = dest
+            self.undo_dest_changed.emit(dest)
+        self._update_enabled()
+        return dest is not None
 
     def choose_and_undo(self) -> None:
         log = self.choose_undo_log()
@@ -369,7 +390,8 @@ class BatchView(QWidget):
                 self.show_message("Nothing to undo", f"No sort log in {path}.", error=True)
                 return False
             path = logs[0]
-        return self._start_job(lambda cancel, progress: undo_moves(path, progress), "Undoing…", self._on_undone)
+        return self._start_job(lambda cancel, progress: undo_moves(path, progress), "Undoing…",
+                               lambda report: self._on_undone(report, path))
 
     def _start_job(self, function: Callable[..., Any], text: str, on_done: Callable[[Any], None]) -> bool:
         if self.busy:
@@ -390,17 +412,21 @@ class BatchView(QWidget):
         self.status_message.emit(text)
         self._update_enabled()
 
-    def _on_sorted(self, report: SortReport) -> None:
+    def _on_sorted(self, report: SortReport, move: bool = False) -> None:
         text = f"Sorted {len(report.placed)} images; log: {report.log_path.name}."
         if report.cancelled:
             text = "Cancelled. " + text
         self._job_over(text)
+        if move and report.placed:
+            self.set_undo_dest(report.log_path.parent)
         if report.failed:
             lines = "\n".join(f"{path}: {reason}" for path, reason in report.failed[:20])
             self.show_message("Some images were not sorted", lines, error=True)
 
-    def _on_undone(self, report: UndoReport) -> None:
+    def _on_undone(self, report: UndoReport, log: Path | None = None) -> None:
         self._job_over(f"Moved {len(report.restored)} images back.")
+        if log is not None and not report.problems and self.undo_dest == log.parent:
+            self.set_undo_dest(None)  # all of that sort is back: nothing left to undo
         if report.problems:
             lines = "\n".join(f"{path}: {reason}" for path, reason in report.problems[:20])
             self.show_message("Some moves could not be undone", lines, error=True)
