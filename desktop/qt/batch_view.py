@@ -2,7 +2,8 @@
 
 Heavy work (classifying, sorting, undoing) runs in QRunnables that never touch a widget;
 they report through signals created on the GUI thread. Dialogs go through small
-overridable methods (`choose_folder`, `ask_resume`, ...) so tests can answer them.
+overridable methods (`choose_folder`, `ask_resume`, ... in batch_dialogs) so tests can
+answer them.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from typing import Any
 from PySide6.QtCore import QModelIndex, QSize, QStandardPaths, Qt, QThreadPool, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
-    QAbstractItemView, QComboBox, QDoubleSpinBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
-    QMessageBox, QProgressBar, QPushButton, QTableView, QVBoxLayout, QWidget,
+    QAbstractItemView, QComboBox, QDoubleSpinBox, QHBoxLayout, QHeaderView, QLabel, QProgressBar, QPushButton,
+    QTableView, QVBoxLayout, QWidget,
 )
 
 from desktop.core.batch import BatchProgress, BatchResult
@@ -26,6 +27,7 @@ from desktop.qt.batch_model import (
     ALL_CLASSES, COL_CONFIDENCE, COL_PATH, ERRORS_ONLY, THUMB_SIZE, BatchFilterProxy, BatchTableModel, BatchTask, JobTask,
     format_duration,
 )
+from desktop.qt.batch_dialogs import BatchDialogs
 from desktop.qt.controller import InferenceController
 from desktop.qt.image_view import local_files
 
@@ -37,7 +39,7 @@ def default_state_dir() -> Path:
     return Path(base or Path.home() / ".convnet-studio") / "batch-state"
 
 
-class BatchView(QWidget):
+class BatchView(BatchDialogs, QWidget):
     """Folder classification tab; double-clicking a row asks for the single-image view."""
 
     open_image_requested = Signal(Path)
@@ -184,52 +186,6 @@ class BatchView(QWidget):
         self.cancel()
         self._refresh_classes()
         self._update_enabled()
-
-    # dialogs (overridable in tests) --------------------------------------------------------------------
-    def show_message(self, title: str, text: str, error: bool = False) -> None:
-        box = QMessageBox.warning if error else QMessageBox.information
-        box(self, title, text)
-
-    def choose_folder(self) -> Path | None:
-        name = QFileDialog.getExistingDirectory(self, "Classify folder")
-        return Path(name) if name else None
-
-    def ask_resume(self, folder: Path, finished: int) -> str:
-        """'resume', 'restart' or 'cancel' for a folder with earlier progress."""
-        box = QMessageBox(QMessageBox.Icon.Question, "Resume batch?",
-                          f"{finished} images in {folder} were already classified with this model.", parent=self)
-        box.setInformativeText("Resume skips them; Start over classifies everything again.")
-        resume = box.addButton("Resume", QMessageBox.ButtonRole.AcceptRole)
-        restart = box.addButton("Start over", QMessageBox.ButtonRole.DestructiveRole)
-        box.addButton(QMessageBox.StandardButton.Cancel)
-        box.exec()
-        return "resume" if box.clickedButton() is resume else "restart" if box.clickedButton() is restart else "cancel"
-
-    def choose_export_path(self, kind: str) -> Path | None:
-        pattern = "CSV files (*.csv)" if kind == "csv" else "JSON files (*.json)"
-        name, _ = QFileDialog.getSaveFileName(self, f"Export {kind.upper()}", f"results.{kind}", pattern)
-        return Path(name) if name else None
-
-    def choose_sort_options(self) -> tuple[Path, bool] | None:
-        """(destination folder, move?) or None when cancelled."""
-        name = QFileDialog.getExistingDirectory(self, "Sort into folders: choose the destination")
-        if not name:
-            return None
-        box = QMessageBox(QMessageBox.Icon.Question, "Copy or move?",
-                          f"Copy or move the images into {name}/<class>/? "
-                          f"Images under {self.threshold:.0%} go to _unsure/. A move can be undone.", parent=self)
-        copy = box.addButton("Copy", QMessageBox.ButtonRole.AcceptRole)
-        move = box.addButton("Move", QMessageBox.ButtonRole.DestructiveRole)
-        box.addButton(QMessageBox.StandardButton.Cancel)
-        box.exec()
-        if box.clickedButton() not in (copy, move):
-            return None
-        return Path(name), box.clickedButton() is move
-
-    def choose_undo_log(self) -> Path | None:
-        start = str(undoable_log(self.undo_dest) or self.undo_dest) if self.undo_dest else ""
-        name, _ = QFileDialog.getOpenFileName(self, "Undo a sort: choose its log", start, "Sort logs (sort-log-*.jsonl)")
-        return Path(name) if name else None
 
     # classify ----------------------------------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
