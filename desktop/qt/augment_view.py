@@ -259,7 +259,7 @@ class AugmentView(QWidget):
             return False
         self._followed = followed
         self._start_loading(path, None if path is not None else image,
-                            f"{path.name if path is not None else 'the pasted image'} (from Classify)")
+                            f"{path.name if path is not None else 'the pasted image'}, from Classify")
         return True
 
     def _start_loading(self, path: Path | None, image: np.ndarray | None, name: str) -> None:
