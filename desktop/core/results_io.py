@@ -1,7 +1,10 @@
 """Batch results on disk: CSV/JSON exports and the per-folder resume state.
 
 Exports and state go through the atomic writers, so a crash while saving never leaves
-a half-written file where a good one used to be.
+a half-written file where a good one used to be. When the folder is labelled (its
+sub-folders are named after the classes, see desktop.core.labelled), exports gain a
+`true_label` column, last so readers of the usual five columns are not disturbed, and
+the JSON document an `accuracy` section.
 """
 
 from __future__ import annotations
@@ -20,30 +23,42 @@ from typing import Any
 from convnet_common.atomic import write_text_atomic
 from convnet_common.safe_json import JsonInputError, read_json
 from desktop.core.batch import BatchResult
+from desktop.core.labelled import AccuracyTally, FolderLabels
 
 CSV_COLUMNS = ("path", "label", "confidence", "top_k", "error")
+TRUE_LABEL_COLUMN = "true_label"
 STATE_VERSION = 1
 # A resume-state file holds about 300 bytes per finished image: this is several hundred
 # thousand images. A larger file is not one we wrote, and is ignored (start over).
 MAX_STATE_BYTES = 128_000_000
 
 
-def result_row(result: BatchResult) -> list[str]:
-    """One CSV row: the error column is empty exactly when the label columns are filled."""
+def result_row(result: BatchResult, truth: FolderLabels | None = None) -> list[str]:
+    """One CSV row: the error column is empty exactly when the label columns are filled.
+
+    With `truth`, a last column holds the file's true class ('' outside class folders).
+    """
     if result.error is not None:
-        return [str(result.path), "", "", "", result.error]
-    top_k = json.dumps([[name, round(p, 4)] for name, p in result.top_k])
-    return [str(result.path), result.label or "", f"{result.confidence:.4f}", top_k, ""]
+        row = [str(result.path), "", "", "", result.error]
+    else:
+        top_k = json.dumps([[name, round(p, 4)] for name, p in result.top_k])
+        row = [str(result.path), result.label or "", f"{result.confidence:.4f}", top_k, ""]
+    if truth is not None:
+        row.append(truth.true_label(result.path) or "")
+    return row
 
 
-def result_to_dict(result: BatchResult) -> dict[str, Any]:
-    return {
+def result_to_dict(result: BatchResult, truth: FolderLabels | None = None) -> dict[str, Any]:
+    item = {
         "path": str(result.path),
         "label": result.label,
         "confidence": result.confidence,
         "top_k": [[name, p] for name, p in result.top_k],
         "error": result.error,
     }
+    if truth is not None:
+        item[TRUE_LABEL_COLUMN] = truth.true_label(result.path)
+    return item
 
 
 def _optional_text(value: Any, what: str) -> str | None:
@@ -70,34 +85,48 @@ def result_from_dict(data: dict[str, Any]) -> BatchResult:
     )
 
 
-def results_to_csv(results: Iterable[BatchResult]) -> str:
+def csv_columns(truth: FolderLabels | None = None) -> tuple[str, ...]:
+    return CSV_COLUMNS + ((TRUE_LABEL_COLUMN,) if truth is not None else ())
+
+
+def results_to_csv(results: Iterable[BatchResult], truth: FolderLabels | None = None) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    writer.writerows(result_row(result) for result in results)
+    writer.writerow(csv_columns(truth))
+    writer.writerows(result_row(result, truth) for result in results)
     return buffer.getvalue()
 
 
-def export_csv(path: str | os.PathLike[str], results: Iterable[BatchResult]) -> None:
-    """Write the same CSV shape as convnet-classify, atomically."""
-    write_text_atomic(path, results_to_csv(results))
+def export_csv(path: str | os.PathLike[str], results: Iterable[BatchResult], truth: FolderLabels | None = None) -> None:
+    """Write the same CSV shape as convnet-classify (plus true_label for a labelled folder), atomically."""
+    write_text_atomic(path, results_to_csv(results, truth))
 
 
-def results_to_json(results: Iterable[BatchResult], model: str | None = None) -> str:
-    items = [result_to_dict(result) for result in results]
-    document = {
+def results_to_json(
+    results: Iterable[BatchResult], model: str | None = None, truth: FolderLabels | None = None
+) -> str:
+    results = list(results)
+    items = [result_to_dict(result, truth) for result in results]
+    document: dict[str, Any] = {
         "model": model,
         "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "count": len(items),
         "failed": sum(1 for item in items if item["error"] is not None),
-        "results": items,
     }
+    if truth is not None:  # the accuracy of the rows exported, not of the whole run
+        tally = AccuracyTally(truth)
+        tally.add(results)
+        document["accuracy"] = tally.to_dict()
+    document["results"] = items
     return json.dumps(document, indent=1, ensure_ascii=False) + "\n"
 
 
-def export_json(path: str | os.PathLike[str], results: Iterable[BatchResult], model: str | None = None) -> None:
-    """Write {"model", "exported_at", "count", "failed", "results": [...]}, atomically."""
-    write_text_atomic(path, results_to_json(results, model))
+def export_json(
+    path: str | os.PathLike[str], results: Iterable[BatchResult], model: str | None = None,
+    truth: FolderLabels | None = None,
+) -> None:
+    """Write {"model", "exported_at", "count", "failed", ["accuracy",] "results": [...]}, atomically."""
+    write_text_atomic(path, results_to_json(results, model, truth))
 
 
 # --- resume state -----------------------------------------------------------------------

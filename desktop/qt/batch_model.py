@@ -17,13 +17,15 @@ import cv2
 import numpy as np
 from PySide6.QtCore import (
     QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, QRunnable, QSortFilterProxyModel,
-    Qt, QThreadPool, Signal,
+    QSize, Qt, QThreadPool, Signal,
 )
 from PySide6.QtGui import QBrush, QColor, QImage, QPixmap
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 
 from convnet_common.imaging import ImageReadError, load_image_rgb
 from desktop.core.batch import BatchResult, run_batch
 from desktop.core.classifier import Classifier
+from desktop.core.labelled import FolderLabels, detect_labelled_folder
 from desktop.core.model import first_line
 from desktop.core.results_io import BatchState
 from desktop.qt.imageconv import rgb_to_qimage
@@ -71,6 +73,7 @@ class BatchTableModel(QAbstractTableModel):
         super().__init__(parent)
         self.results: list[BatchResult] = []
         self.root: Path | None = None
+        self.truth: FolderLabels | None = None  # a labelled folder's true classes, for tooltips
         self._row_of: dict[str, int] = {}
         self._thumbs: OrderedDict[str, QPixmap] = OrderedDict()
         self._pending: set[str] = set()
@@ -86,6 +89,7 @@ class BatchTableModel(QAbstractTableModel):
         self._row_of.clear()
         self._thumbs.clear()
         self.root = root
+        self.truth = None
         self.endResetModel()
 
     def add_results(self, results: Sequence[BatchResult]) -> None:
@@ -150,9 +154,11 @@ class BatchTableModel(QAbstractTableModel):
         return None
 
     def _tooltip(self, result: BatchResult) -> str:
+        truth = self.truth.true_label(result.path) if self.truth is not None else None
+        known = [f"True class (its folder): {truth}"] if truth is not None else []
         if not result.ok:
-            return f"{result.path}\nCould not classify: {result.error}"
-        lines = [str(result.path)] + [f"{name}: {p:.1%}" for name, p in result.top_k]
+            return "\n".join([str(result.path), *known, f"Could not classify: {result.error}"])
+        lines = [str(result.path), *known] + [f"{name}: {p:.1%}" for name, p in result.top_k]
         return "\n".join(lines)
 
     # thumbnails --------------------------------------------------------------------------------
@@ -222,6 +228,26 @@ class BatchFilterProxy(QSortFilterProxyModel):
         return [model.results[self.mapToSource(self.index(row, 0)).row()] for row in range(self.rowCount())]
 
 
+def make_results_table(proxy: BatchFilterProxy) -> QTableView:
+    """The results table: thumbnails, a stretching path column, sortable, in arrival order at first."""
+    table = QTableView()
+    table.setModel(proxy)
+    table.setSortingEnabled(True)
+    table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # arrival order until a header is clicked
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setIconSize(QSize(THUMB_SIZE, THUMB_SIZE))
+    table.verticalHeader().setDefaultSectionSize(THUMB_SIZE + 6)
+    table.verticalHeader().hide()
+    header = table.horizontalHeader()
+    header.setSectionResizeMode(0, QHeaderView.ResizeMode.Fixed)
+    header.resizeSection(0, THUMB_SIZE + 10)
+    header.setSectionResizeMode(COL_PATH, QHeaderView.ResizeMode.Stretch)
+    header.setSectionResizeMode(COL_CONFIDENCE, QHeaderView.ResizeMode.Interactive)
+    header.resizeSection(COL_CONFIDENCE, 180)
+    return table
+
+
 def format_duration(seconds: float | None) -> str:
     if seconds is None:
         return "estimating…"
@@ -236,6 +262,7 @@ def format_duration(seconds: float | None) -> str:
 
 
 class BatchSignals(QObject):
+    labelled = Signal(object)  # FolderLabels or None, before any results
     results = Signal(list)  # list[BatchResult], one batch
     progress = Signal(object)  # BatchProgress
     failed = Signal(str)
@@ -243,7 +270,11 @@ class BatchSignals(QObject):
 
 
 class BatchTask(QRunnable):
-    """Classify a folder, skipping files the state already holds; saves the state as it goes."""
+    """Classify a folder, skipping files the state already holds; saves the state as it goes.
+
+    First it looks whether the folder is labelled (sub-folders named after the classes):
+    that reads the disk, so it happens here, and `labelled` reports it before any result.
+    """
 
     def __init__(self, classifier: Classifier, folder: Path, state: BatchState, batch_size: int | None = None) -> None:
         super().__init__()
@@ -257,6 +288,7 @@ class BatchTask(QRunnable):
     def run(self) -> None:
         last_save = time.monotonic()
         try:
+            self.signals.labelled.emit(detect_labelled_folder(self.folder, self.classifier.model.info.labels))
             for results in run_batch(
                 self.classifier, [self.folder], skip=self.state.finished.keys(), batch_size=self.batch_size,
                 cancel=self.cancel_event, progress=self.signals.progress.emit,

@@ -12,11 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, QSize, QStandardPaths, Qt, QThreadPool, Signal
+from PySide6.QtCore import QModelIndex, QStandardPaths, QThreadPool, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
-    QAbstractItemView, QComboBox, QDoubleSpinBox, QHBoxLayout, QHeaderView, QLabel, QProgressBar, QPushButton,
-    QTableView, QVBoxLayout, QWidget,
+    QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget,
 )
 
 from desktop.core.batch import BatchProgress, BatchResult
@@ -24,9 +23,9 @@ from desktop.core.model import LoadedModel
 from desktop.core.results_io import BatchState, export_csv, export_json
 from desktop.core.sorting import SortReport, UndoReport, find_logs, sort_into_folders, undo_moves, undoable_log
 from desktop.qt.batch_model import (
-    ALL_CLASSES, COL_CONFIDENCE, COL_PATH, ERRORS_ONLY, THUMB_SIZE, BatchFilterProxy, BatchTableModel, BatchTask, JobTask,
-    format_duration,
+    ALL_CLASSES, ERRORS_ONLY, BatchFilterProxy, BatchTableModel, BatchTask, JobTask, format_duration, make_results_table,
 )
+from desktop.qt.accuracy_panel import AccuracyPanel
 from desktop.qt.batch_dialogs import BatchDialogs
 from desktop.qt.controller import InferenceController
 from desktop.qt.image_view import local_files
@@ -112,27 +111,15 @@ class BatchView(BatchDialogs, QWidget):
 
         self.message = QLabel(DROP_HINT)
         self.message.setWordWrap(True)
-        self.table = QTableView()
-        self.table.setModel(self.proxy)
-        self.table.setSortingEnabled(True)
-        self.table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # arrival order until a header is clicked
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setIconSize(QSize(THUMB_SIZE, THUMB_SIZE))
-        self.table.verticalHeader().setDefaultSectionSize(THUMB_SIZE + 6)
-        self.table.verticalHeader().hide()
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Fixed)
-        header.resizeSection(0, THUMB_SIZE + 10)
-        header.setSectionResizeMode(COL_PATH, QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(COL_CONFIDENCE, QHeaderView.ResizeMode.Interactive)
-        header.resizeSection(COL_CONFIDENCE, 180)
+        self.accuracy = AccuracyPanel()  # shown for a labelled folder (sub-folders named after classes)
+        self.table = make_results_table(self.proxy)
         self.table.doubleClicked.connect(self._on_double_click)
 
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addLayout(filters)
         layout.addWidget(self.message)
+        layout.addWidget(self.accuracy)
         layout.addWidget(self.table, 1)
         self._refresh_classes()
 
@@ -225,12 +212,14 @@ class BatchView(BatchDialogs, QWidget):
                 state.clear()
         self.folder = folder
         self.model.clear(folder)
+        self.accuracy.clear()
         self.model.add_results(sorted(state.finished.values(), key=lambda r: str(r.path)))
         self._refresh_classes()
         self.progress.setRange(0, 0)
         self.rate_label.setText("Finding images…")
         self.message.setText(f"Classifying {folder}" + (f" (resuming: {len(state.finished)} done before)" if state.finished else ""))
         task = BatchTask(classifier, folder, state, self.batch_size)
+        task.signals.labelled.connect(self._on_labelled)
         task.signals.results.connect(self._on_results)
         task.signals.progress.connect(self._on_progress)
         task.signals.failed.connect(lambda text: self.show_message("Batch failed", text, error=True))
@@ -248,8 +237,14 @@ class BatchView(BatchDialogs, QWidget):
         if self._job is not None:
             self._job.cancel_event.set()
 
+    def _on_labelled(self, labels: object) -> None:
+        """The folder's class sub-folders (or None): from now on accuracy is kept as rows arrive."""
+        self.model.truth = labels
+        self.accuracy.start(labels, self.model.results)  # resumed rows count too
+
     def _on_results(self, results: list[BatchResult]) -> None:
         self.model.add_results(results)
+        self.accuracy.add(results)
         if any(r.label is not None and self.class_combo.findText(r.label) < 0 for r in results):
             self._refresh_classes()
 
@@ -271,6 +266,8 @@ class BatchView(BatchDialogs, QWidget):
         text = f"{verb}: {len(self.model.results)} images, {failed} could not be read."
         if cancelled:
             text += " Classify the folder again to resume."
+        if self.accuracy.tally is not None:
+            text += f" {self.accuracy.tally.summary()}."
         self.message.setText(text)
         self.rate_label.setText(f"{verb.lower()} · {self._last_rate:.1f} img/s")
         if not cancelled:
@@ -291,11 +288,16 @@ class BatchView(BatchDialogs, QWidget):
             self.export(path, kind)
 
     def export(self, path: str | Path, kind: str = "csv") -> bool:
-        """Write the rows shown (filtered, in view order) as CSV or JSON, atomically."""
+        """Write the rows shown (filtered, in view order) as CSV or JSON, atomically.
+
+        A labelled folder's exports add each file's true class (and, in JSON, the accuracy
+        of the rows exported).
+        """
         rows = self.proxy.visible_results()
         model = str(self.controller.model.info.path) if self.controller.model else None
+        truth = self.accuracy.truth
         try:
-            export_csv(path, rows) if kind == "csv" else export_json(path, rows, model)
+            export_csv(path, rows, truth) if kind == "csv" else export_json(path, rows, model, truth)
         except OSError as error:
             self.show_message("Export failed", f"Could not write {path}: {error.strerror or error}", error=True)
             return False

@@ -138,3 +138,48 @@ def test_no_model_disables_start(qtbot, tmp_path: Path) -> None:
     assert not widget.start_folder(tmp_path) and messages == ["No model"]
     ctrl.classifier = Classifier(ctrl.model) if ctrl.model else None
     ctrl.shutdown()
+
+
+def test_labelled_folder_shows_accuracy_while_running(qtbot, view: BatchView, controller, tmp_path: Path,
+                                                      write_png) -> None:
+    from test_labelled_folders import make_labelled_folder
+
+    folder = make_labelled_folder(tmp_path / "photos", write_png)
+    for i in range(12):  # enough files for the summary to be seen before the end
+        write_png(f"img{i:02d}.png", onnx_factory.mostly((10, 230, 10)), folder / "green")
+    controller.classifier = SlowClassifier(controller.model, delay=0.05)
+    view.batch_size = 2
+    assert view.start_folder(folder)
+    qtbot.waitUntil(lambda: view.accuracy.isVisible() and "Accuracy" in view.accuracy.summary.text(), timeout=WAIT_MS)
+    assert view.running  # the summary is there during the run, not only at the end
+    qtbot.waitUntil(lambda: not view.busy, timeout=WAIT_MS)
+    tally = view.accuracy.tally
+    assert tally.images == 17 and tally.correct == 16 and tally.unlabelled == 2
+    assert view.accuracy.summary.text() == tally.summary() and "94.1 %" in view.message.text()
+    table = {row[0]: row for row in view.accuracy.rows()}
+    assert set(table) == {"red", "green", "blue"}
+    assert table["red"][1:4] == ["3", "2", "66.7%"] and table["red"][4] == "green (1)"
+    assert table["blue"][1] == "1 (+1 unreadable)"
+    row = next(i for i, r in enumerate(view.model.results) if r.path.name == "c.png")
+    assert "True class (its folder): red" in view.model.index(row, 1).data(Qt.ItemDataRole.ToolTipRole)
+
+    assert view.export(tmp_path / "out.csv", "csv")
+    rows = list(csv.DictReader((tmp_path / "out.csv").open()))
+    assert {Path(r["path"]).name: r["true_label"] for r in rows}["c.png"] == "red"
+
+    plain = make_folder(tmp_path / "plain", write_png)  # no class folders: no panel, five columns
+    view.resume_answer = "restart"
+    _run(qtbot, view, plain)
+    assert not view.accuracy.isVisible() and view.accuracy.truth is None and "Accuracy" not in view.message.text()
+    assert view.export(tmp_path / "plain.csv", "csv")
+    assert (tmp_path / "plain.csv").read_text().splitlines()[0] == "path,label,confidence,top_k,error"
+
+
+def test_resumed_rows_count_towards_accuracy(qtbot, view: BatchView, controller, tmp_path: Path, write_png) -> None:
+    from test_labelled_folders import make_labelled_folder
+
+    folder = make_labelled_folder(tmp_path / "photos", write_png)
+    _run(qtbot, view, folder)
+    first = (view.accuracy.tally.images, view.accuracy.tally.correct)
+    _run(qtbot, view, folder)  # answers "resume": every good file comes back from the state
+    assert view.asked and (view.accuracy.tally.images, view.accuracy.tally.correct) == first
