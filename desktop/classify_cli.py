@@ -24,6 +24,7 @@ from typing import TextIO
 from convnet_common.atomic import atomic_path
 from desktop.core.batch import BatchResult, run_batch
 from desktop.core.classifier import Classifier, Prediction
+from desktop.core.labelled import AccuracyTally, detect_labelled_folder
 from desktop.core.model import PROVIDER_CHOICES, LoadedModel, ModelLoadError, load_model
 from desktop.core.paths import default_model_path
 from desktop.core.results_io import CSV_COLUMNS, export_json, result_row
@@ -203,7 +204,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     for notice in model.info.notices:
         print(f"convnet-classify: note: {notice}", file=sys.stderr)
     classifier = Classifier(model, top_k=args.top_k)
-    keep: list[BatchResult] | None = [] if (args.json or args.sort_into) else None
+    # One folder whose sub-folders name the classes is labelled data: report its accuracy.
+    labels = detect_labelled_folder(args.paths[0], model.info.labels) if len(args.paths) == 1 else None
+    keep: list[BatchResult] | None = [] if (args.json or args.sort_into or labels) else None
     sort_failed = 0
     started = time.perf_counter()
     try:
@@ -211,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             classified, failed = _classify(classifier, args, keep)
         elapsed = time.perf_counter() - started
         if args.json and keep is not None:
-            export_json(args.json, keep, model=str(model.info.path))
+            export_json(args.json, keep, model=str(model.info.path), truth=labels)
         if args.sort_into and keep is not None:
             sort_failed = _sort(keep, args)
     except KeyboardInterrupt:
@@ -225,6 +228,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"convnet-classify: error: cannot write output: a file name is not valid UTF-8 "
               f"({bad.encode('utf-8', 'surrogateescape')!r} cannot be stored as text)", file=sys.stderr)
         return 2
+    if labels is not None and keep is not None:
+        tally = AccuracyTally(labels)
+        tally.add(keep)
+        print(f"convnet-classify: {tally.summary()}", file=sys.stderr)
     rate = (classified + failed) / elapsed if elapsed > 0 else 0.0
     print(
         f"classified {classified} images, {failed} failed, model {model.info.name}, "
