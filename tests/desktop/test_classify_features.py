@@ -145,3 +145,24 @@ def test_theme_follows_override_and_notice_stays_readable(qtbot, monkeypatch) ->
         assert app.palette().color(QPalette.ColorRole.Window).lightness() < 80
     finally:
         app.setPalette(original)
+
+
+def test_a_new_image_shows_its_top_class_map_after_a_click(qtbot, window: MainWindow, colour_model: Path,
+                                                             write_png) -> None:
+    """A class clicked on one image never carries over: the next image (new or cached) opens on its top class."""
+    _load(qtbot, window, colour_model)
+    first = write_png("r.png", onnx_factory.mostly((220, 0, 0)))
+    window.open_images([first])
+    _classified(qtbot, window, "red")
+    window.predictions.select_row(1)
+    assert window.viewer.class_index != window.classify_view.current.top_index
+    window.open_images([write_png("g.png", onnx_factory.mostly((0, 220, 0)))])
+    _classified(qtbot, window, "green")
+    for _ in range(2):  # the new image, then the first one again from the cache
+        prediction = window.classify_view.current
+        assert window.viewer.class_index == prediction.top_index and window.predictions.selected_row == 0
+        np.testing.assert_array_equal(window.viewer.current_cam(), prediction.cam[..., prediction.top_index])
+        assert prediction.top_label in window.viewer.cam_caption.text()
+        window.predictions.select_row(1)
+        window.classify_view.show_image(first)
+        _classified(qtbot, window, "red")

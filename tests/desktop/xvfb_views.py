@@ -4,7 +4,11 @@ Run by tests/desktop/test_xvfb_views.py under Xvfb (QT_QPA_PLATFORM=xcb):
     python tests/desktop/xvfb_views.py OUT_DIR WORK_DIR
 Writes OUT_DIR/view-<name>.png with `import -window root`, one per tab, and prints
 one line per screenshot. The content is real: the bundled digits model, digits drawn
-the way tests/training/digit_drawings.py draws them, a generated video.
+the way tests/training/digit_drawings.py draws them, a generated video. The Classify
+shot is the README's hero picture: it shows what the app shows after opening an image,
+the top class's activation map (checked, not assumed: a wrong map is an "error:" line).
+The Batch folder is labelled (sub-folders named after the digits), so its shot shows
+the accuracy panel too.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from digit_drawings import draw_test_digit  # noqa: E402
 from desktop.qt.main_window import MainWindow  # noqa: E402
+from desktop.qt.theme import install_theme  # noqa: E402
 
 MODEL = REPO / "exported_models" / "digits-lenet5.onnx"
 
@@ -66,9 +71,9 @@ def make_content(work: Path) -> tuple[Path, Path, Path]:
     folder = work / "scans"
     for index in range(24):
         style = ("font0", "font1", "font2", "pen")[index % 4]
-        write_rgb(folder / f"page{index // 8}" / f"digit-{index:02d}.jpg",
+        write_rgb(folder / str(index % 10) / f"digit-{index:02d}.jpg",
                   draw_test_digit(index % 10, style, bool(index % 3), rng))
-    (folder / "page0" / "notes.jpg").write_text("not an image")
+    (folder / "0" / "notes.jpg").write_text("not an image")
     video = work / "digits.avi"
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 15, (320, 240))
     for frame in range(90):
@@ -86,6 +91,7 @@ def main() -> int:
     digit, folder, video = make_content(work)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("ConvNet Studio")
+    install_theme(app)  # as desktop/app.py does, so the shots look like the app people run
     window = MainWindow(provider="cpu")
     window.show_error = lambda title, text: print(f"error: {title}: {text}", flush=True)
     window.setGeometry(0, 0, 1280, 800)
@@ -97,12 +103,16 @@ def main() -> int:
 
     window.open_images([digit])
     wait_until(lambda: bool(window.predictions.displayed()))
-    window.predictions.select_row(1)  # the runner-up's map, as a person would click it
+    shown = window.classify_view.current
+    if shown is None or window.viewer.class_index != shown.top_index:
+        print(f"error: the map shown is class {window.viewer.class_index}, not the top class", flush=True)
     shoot(out, "classify")
 
     window.batch_view.ask_resume = lambda *args, **kwargs: "restart"
     window.classify_folder(folder)
     wait_until(lambda: not window.batch_view.running and len(window.batch_view.results()) == 25)
+    if window.batch_view.accuracy.tally is None:
+        print("error: the labelled scans folder shows no accuracy", flush=True)
     shoot(out, "batch")
 
     window.tabs.setCurrentWidget(window.camera_view)
