@@ -64,13 +64,23 @@ class AccuracyTableModel(QAbstractTableModel):
                 return f"{tally.accuracy:.1%}" if tally.accuracy is not None else "–"
             if column == 4:
                 return f"{confusion[0]} ({confusion[1]})" if confusion else ""
-        elif role == SORT_ROLE:
+        elif role == SORT_ROLE:  # a class with no image yet sorts after 100 %
             values = (tally.label, tally.images, tally.correct,
-                      tally.accuracy if tally.accuracy is not None else -1.0, confusion[1] if confusion else 0)
+                      tally.accuracy if tally.accuracy is not None else 2.0, confusion[1] if confusion else 0)
             return values[column]
         elif role == Qt.ItemDataRole.TextAlignmentRole and column in (1, 2, 3):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
+
+
+class _ByValueThenName(QSortFilterProxyModel):
+    """Sorts on SORT_ROLE, ties by class name, so the order never depends on arrival order."""
+
+    def lessThan(self, left: QModelIndex, right: QModelIndex) -> bool:  # noqa: N802 - Qt override
+        a, b = left.data(SORT_ROLE), right.data(SORT_ROLE)
+        if a != b:
+            return a < b
+        return left.siblingAtColumn(0).data(SORT_ROLE) < right.siblingAtColumn(0).data(SORT_ROLE)
 
 
 class AccuracyPanel(QWidget):
@@ -86,17 +96,18 @@ class AccuracyPanel(QWidget):
         font.setBold(True)
         self.summary.setFont(font)
         self.model = AccuracyTableModel(self)
-        self.proxy = QSortFilterProxyModel(self)
+        self.proxy = _ByValueThenName(self)
         self.proxy.setSourceModel(self.model)
         self.proxy.setSortRole(SORT_ROLE)
         self.proxy.setDynamicSortFilter(True)
         self.table = QTableView()
         self.table.setModel(self.proxy)
         self.table.setSortingEnabled(True)
-        self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+        self.table.sortByColumn(3, Qt.SortOrder.AscendingOrder)  # the weakest classes first
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setMaximumHeight(170)

@@ -266,9 +266,9 @@ class BatchView(BatchDialogs, QWidget):
         text = f"{verb}: {len(self.model.results)} images, {failed} could not be read."
         if cancelled:
             text += " Classify the folder again to resume."
+        self.message.setText(text)  # the accuracy panel's own line is just below
         if self.accuracy.tally is not None:
             text += f" {self.accuracy.tally.summary()}."
-        self.message.setText(text)
         self.rate_label.setText(f"{verb.lower()} · {self._last_rate:.1f} img/s")
         if not cancelled:
             self.progress.setRange(0, max(1, self.progress.maximum()))

@@ -149,13 +149,16 @@ def test_labelled_folder_shows_accuracy_while_running(qtbot, view: BatchView, co
         write_png(f"img{i:02d}.png", onnx_factory.mostly((10, 230, 10)), folder / "green")
     controller.classifier = SlowClassifier(controller.model, delay=0.05)
     view.batch_size = 2
+    statuses = []
+    view.status_message.connect(statuses.append)
     assert view.start_folder(folder)
     qtbot.waitUntil(lambda: view.accuracy.isVisible() and "Accuracy" in view.accuracy.summary.text(), timeout=WAIT_MS)
     assert view.running  # the summary is there during the run, not only at the end
     qtbot.waitUntil(lambda: not view.busy, timeout=WAIT_MS)
     tally = view.accuracy.tally
     assert tally.images == 17 and tally.correct == 16 and tally.unlabelled == 2
-    assert view.accuracy.summary.text() == tally.summary() and "94.1 %" in view.message.text()
+    assert view.accuracy.summary.text() == tally.summary() and "94.1 %" in statuses[-1]
+    assert [row[0] for row in view.accuracy.rows()] == ["red", "blue", "green"]  # weakest first, ties by name
     table = {row[0]: row for row in view.accuracy.rows()}
     assert set(table) == {"red", "green", "blue"}
     assert table["red"][1:4] == ["3", "2", "66.7%"] and table["red"][4] == "green (1)"
