@@ -81,6 +81,19 @@ def _holds_an_image(folder: Path) -> bool:
     return next(iter(iter_image_files([folder])), None) is not None
 
 
+def _sub_folders(root: Path) -> list[str]:
+    """Names of the visible sub-folders (links to folders included); unreadable entries are skipped."""
+    names = []
+    with os.scandir(root) as entries:
+        for entry in entries:
+            try:
+                if entry.is_dir() and not entry.name.startswith("."):
+                    names.append(entry.name)
+            except OSError:  # a link loop or a vanished entry: not a class folder
+                continue
+    return sorted(names)
+
+
 def detect_labelled_folder(folder: str | os.PathLike[str], labels: Sequence[str]) -> FolderLabels | None:
     """FolderLabels when `folder`'s sub-folders are named after `labels` (see the module docstring).
 
@@ -89,8 +102,8 @@ def detect_labelled_folder(folder: str | os.PathLike[str], labels: Sequence[str]
     """
     root = Path(folder)
     try:
-        names = sorted(entry.name for entry in os.scandir(root) if entry.is_dir() and not entry.name.startswith("."))
-    except OSError:
+        names = _sub_folders(root)
+    except OSError:  # not a folder, gone, or not readable: nothing to learn from it
         return None
     matched = match_folder_names(names, labels)
     if len(matched) < MIN_CLASS_FOLDERS:
