@@ -14,10 +14,11 @@ Only a pasted image, which has no file, is classified as an array (as Classify d
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QObject, QThreadPool
+from PySide6.QtCore import QObject, Qt, QThreadPool
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QFileDialog, QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
@@ -53,7 +54,8 @@ class CompareSide(QObject):
         if model is None:
             self.name.setText(f"<b>{self.title}</b>: no model")
         else:
-            self.name.setText(f"<b>{self.title}</b>: {model.info.name} ({provider_name(model.provider_in_use)})")
+            name = html.escape(f"{model.info.name} ({provider_name(model.provider_in_use)})")  # from the file: text only
+            self.name.setText(f"<b>{self.title}</b>: {name}")
             self.name.setToolTip(str(model.info.path))
         self.time.setText("")
         self.prediction = None
@@ -89,6 +91,7 @@ class CompareView(QWidget):
         self.load_button = QPushButton("Load second model…")
         self.load_button.setToolTip("Choose the model to compare with the current one (Ctrl+Shift+M)")
         self.status = QLabel("")
+        self.status.setTextFormat(Qt.TextFormat.PlainText)  # file names and reader messages, never markup
         self.status.setWordWrap(True)
         self.left = CompareSide("Current model", self)
         self.right = CompareSide("Second model", self)
@@ -197,8 +200,9 @@ class CompareView(QWidget):
             self.image = prediction.image
             self.preview.set_image(prediction.image)
         elif prediction.error is not None:
+            reason = prediction.error.removeprefix(f"{prediction.path}: ")  # the reader names the file itself
             self.preview.set_hint(COMPARE_HINT)
-            self.status.setText(f"Could not read {prediction.path.name}: {prediction.error}")
+            self.status.setText(f"Could not read {prediction.path.name}: {reason}")
 
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
         super().showEvent(event)

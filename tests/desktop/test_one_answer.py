@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
 
 from desktop.classify_cli import main as classify_cli
 from desktop.qt.main_window import MainWindow
@@ -101,3 +102,19 @@ def test_an_unreadable_file_dropped_on_compare_says_why(qtbot, window: MainWindo
     window.compare_view.preview.files_dropped.emit([broken])
     qtbot.waitUntil(lambda: "Could not read broken.jpg" in window.compare_view.status.text(), timeout=WAIT_MS)
     assert window.compare_view.left.prediction is not None and not window.compare_view.left.prediction.ok
+
+
+def test_compare_shows_names_from_files_as_text(qtbot, window: MainWindow, colour_model: Path, tmp_path: Path) -> None:
+    """A model or image file name is text, even when it looks like markup."""
+    second = tmp_path / "<i>tricky.onnx"
+    shutil.copy(colour_model, second)
+    compare = window.compare_view
+    window.tabs.setCurrentWidget(compare)
+    compare.load_second_model(second)
+    qtbot.waitUntil(lambda: compare.second_model is not None, timeout=WAIT_MS)
+    assert "&lt;i&gt;tricky" in compare.right.name.text()
+    broken = tmp_path / "<b>bold.jpg"
+    broken.write_text("not a picture")
+    compare.preview.files_dropped.emit([broken])
+    qtbot.waitUntil(lambda: "Could not read" in compare.status.text(), timeout=WAIT_MS)
+    assert "<b>bold.jpg" in compare.status.text() and compare.status.textFormat() == Qt.TextFormat.PlainText
