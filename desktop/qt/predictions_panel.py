@@ -11,6 +11,8 @@ every style and theme, selected or not (tests/desktop/test_prediction_bars.py me
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QMouseEvent
@@ -41,6 +43,7 @@ class _Row(QFrame):
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setAutoFillBackground(True)
         self.name = QLabel()
+        self.name.setTextFormat(Qt.TextFormat.PlainText)  # class names come from the model file
         self.name.setMinimumWidth(70)
         self.bar = QProgressBar()
         self.bar.setRange(0, BAR_STEPS)
@@ -81,6 +84,7 @@ class PredictionsPanel(QGroupBox):
         super().__init__("Predictions", parent)
         self.clickable = clickable
         self.message = QLabel("No image yet.")
+        self.message.setTextFormat(Qt.TextFormat.PlainText)  # class names and file errors, never markup
         self.message.setWordWrap(True)
         self.message.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.rows: list[_Row] = [_Row(row) for row in range(ROWS)]
@@ -110,7 +114,8 @@ class PredictionsPanel(QGroupBox):
             if visible:
                 label, probability = top_k[row]
                 widget.name.setText(label)
-                widget.setToolTip(f"{label}: {probability * 100:.2f}%")
+                # A tooltip is shown as markup when it looks like some: escape, and say so with a tag.
+                widget.setToolTip(f"<span>{html.escape(label)}: {probability * 100:.2f}%</span>")
                 widget.bar.setValue(round(probability * BAR_STEPS))
                 widget.percent.setText(f"{probability * 100:.1f}%")
                 widget.bar.setAccessibleName(f"{label} {probability * 100:.1f}%")

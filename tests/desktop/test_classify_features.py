@@ -166,3 +166,22 @@ def test_a_new_image_shows_its_top_class_map_after_a_click(qtbot, window: MainWi
         window.predictions.select_row(1)
         window.classify_view.show_image(first)
         _classified(qtbot, window, "red")
+
+
+def test_class_names_from_the_model_are_text(qtbot) -> None:
+    """A label that looks like markup is shown as written, in the rows, the message and the tooltip."""
+    from PySide6.QtGui import QTextDocument
+
+    from desktop.core.classifier import Prediction
+    from desktop.qt.predictions_panel import PredictionsPanel
+
+    panel = PredictionsPanel()
+    qtbot.addWidget(panel)
+    probabilities = np.array([0.7, 0.3])
+    labels = ["<b>bold</b> & co", "plain"]
+    panel.show_prediction(Prediction(None, None, list(zip(labels, probabilities.tolist())), probabilities, None, 1.0))
+    assert panel.displayed()[0][0] == labels[0]
+    assert all(label.textFormat() == Qt.TextFormat.PlainText for label in (panel.rows[0].name, panel.message))
+    document = QTextDocument()
+    document.setHtml(panel.rows[0].toolTip())
+    assert document.toPlainText() == f"{labels[0]}: 70.00%"
