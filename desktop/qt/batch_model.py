@@ -37,6 +37,7 @@ COL_THUMB, COL_PATH, COL_CLASS, COL_CONFIDENCE = range(4)
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 ALL_CLASSES = "All classes"
 ERRORS_ONLY = "Errors only"
+MISCLASSIFIED = "Misclassified"  # offered for a labelled folder: predicted class is not the folder's
 STATE_SAVE_INTERVAL_S = 2.0
 
 
@@ -217,6 +218,11 @@ class BatchFilterProxy(QSortFilterProxyModel):
             return self.class_filter in (ALL_CLASSES, ERRORS_ONLY)
         if self.class_filter == ERRORS_ONLY:
             return False
+        if self.class_filter == MISCLASSIFIED:
+            truth = model.truth.true_label(result.path) if model.truth is not None else None
+            if truth is None or result.label == truth:
+                return False
+            return (result.confidence or 0.0) >= self.min_confidence
         if self.class_filter != ALL_CLASSES and result.label != self.class_filter:
             return False
         return (result.confidence or 0.0) >= self.min_confidence

@@ -23,7 +23,8 @@ from desktop.core.model import LoadedModel
 from desktop.core.results_io import BatchState, export_csv, export_json
 from desktop.core.sorting import SortReport, UndoReport, find_logs, sort_into_folders, undo_moves, undoable_log
 from desktop.qt.batch_model import (
-    ALL_CLASSES, ERRORS_ONLY, BatchFilterProxy, BatchTableModel, BatchTask, JobTask, format_duration, make_results_table,
+    ALL_CLASSES, ERRORS_ONLY, MISCLASSIFIED, BatchFilterProxy, BatchTableModel, BatchTask, JobTask, format_duration,
+    make_results_table,
 )
 from desktop.qt.accuracy_panel import AccuracyPanel
 from desktop.qt.batch_dialogs import BatchDialogs
@@ -160,6 +161,7 @@ class BatchView(BatchDialogs, QWidget):
         current = self.class_combo.currentText() or ALL_CLASSES
         known = set(self.controller.model.info.labels) if self.controller.model else set()
         names = [ALL_CLASSES, *sorted(known | set(self.model.labels())), ERRORS_ONLY]
+        names += [MISCLASSIFIED] if self.model.truth is not None else []
         if names == [self.class_combo.itemText(i) for i in range(self.class_combo.count())]:
             return
         self.class_combo.blockSignals(True)
@@ -241,6 +243,7 @@ class BatchView(BatchDialogs, QWidget):
         """The folder's class sub-folders (or None): from now on accuracy is kept as rows arrive."""
         self.model.truth = labels
         self.accuracy.start(labels, self.model.results)  # resumed rows count too
+        self._refresh_classes()
 
     def _on_results(self, results: list[BatchResult]) -> None:
         self.model.add_results(results)

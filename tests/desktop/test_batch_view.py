@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from desktop.core.classifier import Classifier
-from desktop.qt.batch_model import ALL_CLASSES, COL_CONFIDENCE, ERRORS_ONLY
+from desktop.qt.batch_model import ALL_CLASSES, COL_CONFIDENCE, ERRORS_ONLY, MISCLASSIFIED
 from desktop.qt.batch_view import BatchView
 from desktop.qt.controller import InferenceController
 from test_batch_engine import SlowClassifier, make_folder
@@ -165,6 +165,9 @@ def test_labelled_folder_shows_accuracy_while_running(qtbot, view: BatchView, co
     assert table["blue"][1] == "1 (+1 unreadable)"
     row = next(i for i, r in enumerate(view.model.results) if r.path.name == "c.png")
     assert "True class (its folder): red" in view.model.index(row, 1).data(Qt.ItemDataRole.ToolTipRole)
+    view.class_combo.setCurrentText(MISCLASSIFIED)  # offered for a labelled folder: the one planted mistake
+    assert [r.path.name for r in view.proxy.visible_results()] == ["c.png"]
+    view.class_combo.setCurrentText(ALL_CLASSES)
 
     assert view.export(tmp_path / "out.csv", "csv")
     rows = list(csv.DictReader((tmp_path / "out.csv").open()))
@@ -174,6 +177,7 @@ def test_labelled_folder_shows_accuracy_while_running(qtbot, view: BatchView, co
     view.resume_answer = "restart"
     _run(qtbot, view, plain)
     assert not view.accuracy.isVisible() and view.accuracy.truth is None and "Accuracy" not in view.message.text()
+    assert view.class_combo.findText(MISCLASSIFIED) < 0
     assert view.export(tmp_path / "plain.csv", "csv")
     assert (tmp_path / "plain.csv").read_text().splitlines()[0] == "path,label,confidence,top_k,error"
 
