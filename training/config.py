@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from convnet_common.atomic import write_text_atomic
+from training.networks import NETWORKS
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 CLASS_WEIGHT_MODES = ("auto", "on", "off")
@@ -80,7 +81,10 @@ class TrainConfig:
     data_dir: str
     out: str
     backbone: str = "mobilenet_v2"
-    weights: str = "imagenet"
+    # "imagenet", "none" or a .weights.h5 path. None (not given) becomes the backbone's own
+    # default: ImageNet for keras.applications networks, none for those built from scratch,
+    # which have no ImageNet weights to offer (see __post_init__).
+    weights: str | None = None
     image_size: int | None = None
     # Stage 1: the new head on a frozen base (or the whole network, from scratch).
     epochs: int = 10
@@ -113,6 +117,10 @@ class TrainConfig:
     normalize_polarity: bool = False
     dataset_name: str | None = None
     augmentation: dict = field(default_factory=dict)  # the resolved AugmentSpec, filled in by train()
+
+    def __post_init__(self) -> None:
+        if self.weights is None and self.backbone in NETWORKS:  # an unknown name is reported later
+            self.weights = NETWORKS[self.backbone].default_weights
 
     def validate(self) -> None:
         if self.optimizer not in OPTIMIZERS:

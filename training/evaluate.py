@@ -3,7 +3,10 @@
     evaluate(RUN_DIR | MODEL.onnx, DATA_DIR, report_dir=None, top_k=5) -> EvaluationResult
 
 prints (format_evaluation) accuracy, top-k accuracy and per-class precision / recall /
-F1, and writes a report folder (default RUN_DIR/report, or ./report-<model stem>):
+F1, and writes a report folder. Without report_dir that is a new folder, never an
+existing one: RUN_DIR/evaluations/<DATA_DIR's name> for a run (RUN_DIR/report is the
+run's own validation report, written by training, and is never touched here), or
+./report-<model stem> for an .onnx file; "-2", "-3", … are added when taken.
 
   metrics.json           everything printed, plus the confusion matrix and skipped files
   predictions.csv        path, true, predicted, confidence, correct, top_k (JSON)
@@ -239,6 +242,41 @@ def _check_class_folders(data_dir: Path, labels: list[str]) -> None:
         raise EvaluationError(f"{data_dir} holds no class folders: put the images in one sub-folder per class")
 
 
+EVALUATIONS_FOLDER = "evaluations"
+RUN_REPORT_FOLDER = "report"  # the trainer's report on the run's own validation split
+
+
+def new_folder(wanted: Path) -> Path:
+    """Create and return `wanted`, or `wanted-2`, `wanted-3`, … if taken: never an existing folder.
+
+    mkdir without exist_ok claims the name, so two evaluations started at once get two folders.
+    """
+    wanted.parent.mkdir(parents=True, exist_ok=True)
+    for number in range(1, 10_000):
+        candidate = wanted if number == 1 else wanted.with_name(f"{wanted.name}-{number}")
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            continue
+        return candidate
+    raise EvaluationError(f"no free report folder name next to {wanted}; pass --report DIR")
+
+
+def _report_folder(source: Path, data_dir: Path, report_dir, default: Path) -> Path:
+    """Where this evaluation's report goes; see the module docstring."""
+    if source.is_dir():
+        own = source / RUN_REPORT_FOLDER
+        if report_dir is None:
+            return new_folder(source / EVALUATIONS_FOLDER / (data_dir.resolve().name or "data"))
+        if Path(report_dir).resolve() == own.resolve():
+            raise EvaluationError(
+                f"{own} is the run's own validation report, written by training; choose another --report folder "
+                f"(or leave --report out: {source / EVALUATIONS_FOLDER}/{data_dir.resolve().name})"
+            )
+        return Path(report_dir)
+    return Path(report_dir) if report_dir is not None else new_folder(default)
+
+
 def evaluate(
     source: str | os.PathLike[str],
     data_dir: str | os.PathLike[str],
@@ -246,27 +284,38 @@ def evaluate(
     top_k: int = 5,
     batch_size: int = 64,
 ) -> EvaluationResult:
-    """Score a run folder (Keras checkpoint) or an exported .onnx on DATA_DIR's class folders."""
+    """Score a run folder (Keras checkpoint) or an exported .onnx on DATA_DIR's class folders.
+
+    The report goes to report_dir, or to a new folder (module docstring); the run's own
+    RUN_DIR/report is refused as report_dir.
+    """
     model = load_model(source)
     data_dir = Path(data_dir)
     _check_class_folders(data_dir, model.labels)
     scanned = scan_class_folders(data_dir, class_names=model.labels)
     if not scanned.samples:
         raise EvaluationError(f"{data_dir} contains no readable images in its class folders")
-    return evaluate_samples(
-        model.predict,
-        scanned.samples,
-        model.labels,
-        model.image_size,
-        Path(report_dir) if report_dir is not None else model.default_report_dir,
-        history_csv=model.history_csv,
-        top_k=top_k,
-        batch_size=batch_size,
-        skipped=scanned.skipped,
-        source=str(source),
-        data_dir=str(data_dir),
-        fixed_batch=model.batch_size,
-    )
+    fresh = report_dir is None
+    report_dir = _report_folder(Path(source), data_dir, report_dir, model.default_report_dir)
+    try:
+        return evaluate_samples(
+            model.predict,
+            scanned.samples,
+            model.labels,
+            model.image_size,
+            report_dir,
+            history_csv=model.history_csv,
+            top_k=top_k,
+            batch_size=batch_size,
+            skipped=scanned.skipped,
+            source=str(source),
+            data_dir=str(data_dir),
+            fixed_batch=model.batch_size,
+        )
+    except BaseException:
+        if fresh and not any(report_dir.iterdir()):
+            report_dir.rmdir()  # the folder claimed for this report; nothing was written
+        raise
 
 
 # --------------------------------------------------------------------------- text

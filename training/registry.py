@@ -10,6 +10,10 @@ Two kinds of entries:
 
 The base of every entry is a Functional model named "base" whose output layer is
 `last_conv_layer` (the map Grad-CAM uses); max-pooling never sits in a head.
+
+What each network is (input size, preprocessing, last convolutional layer, counts) is
+written where the network is defined, as its `NetworkInfo` (see `training.networks`);
+this module adds the Keras builders, so it is the part that needs TensorFlow.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ import keras
 from keras import layers
 
 from training import layers as studio_layers
-from training.networks import alexnet, allconv, googlenet, lenet, mnist_convnet
+from training.networks import NETWORKS, alexnet, allconv, googlenet, lenet, mnist_convnet
+from training.networks.info import NetworkInfo
 from training.networks import preprocessing as network_preprocessing  # registers CaffePreprocess
 
 PREPROCESSING_RECIPES = ("tf", "caffe", "raw", "grey01")
@@ -136,30 +141,35 @@ def _scratch_base(features: Callable) -> Callable[[tuple[int, int, int], str | N
     return build
 
 
-def _application(
-    name: str,
-    constructor: str,
-    summary: str,
-    family: str,
-    reference: str,
-    size: int,
-    min_size: int,
-    preprocessing: str,
-    last_conv: str,
-) -> Backbone:
+def _from_info(info: NetworkInfo, **builders) -> Backbone:
+    """A Backbone with the description its network module gives (`INFO`) and its builders."""
     return Backbone(
-        name=name,
-        summary=summary,
-        default_image_size=size,
-        min_image_size=min_size,
-        preprocessing=preprocessing,
-        last_conv_layer=last_conv,
-        build_base=_application_base(constructor, last_conv),
+        name=info.name,
+        summary=info.summary,
+        default_image_size=info.default_image_size,
+        min_image_size=info.min_image_size,
+        preprocessing=info.preprocessing,
+        last_conv_layer=info.last_conv_layer,
+        family=info.family,
+        reference=info.reference,
+        top_classes=info.top_classes,
+        **builders,
+    )
+
+
+def _application(info: NetworkInfo) -> Backbone:
+    return _from_info(
+        info,
+        build_base=_application_base(info.keras_application, info.last_conv_layer),
         supports_imagenet=True,
         frozen_base=True,
-        keras_application=constructor,
-        family=family,
-        reference=reference,
+        keras_application=info.keras_application,
+    )
+
+
+def _from_scratch(info: NetworkInfo, features: Callable, head: Callable, **extra) -> Backbone:
+    return _from_info(
+        info, build_base=_scratch_base(features), build_head=_fixed_head(head), features=features, **extra
     )
 
 
@@ -167,114 +177,22 @@ def _fixed_head(build: Callable[[int], list[keras.layers.Layer]]):
     return lambda classes, options: build(classes)
 
 
-BACKBONES: dict[str, Backbone] = {
+_SCRATCH: dict[str, Backbone] = {
     backbone.name: backbone
-    for backbone in [
-        _application(
-            "mobilenet_v2", "MobileNetV2",
-            "MobileNetV2 (keras.applications): depthwise-separable, inverted residuals",
-            "MobileNet", "Sandler et al., 2018", 224, 32, "tf", "out_relu",
-        ),
-        _application(
-            "resnet50", "ResNet50",
-            "ResNet-50 (keras.applications): bottleneck residual blocks with skip connections",
-            "ResNet", "He et al., 2016", 224, 32, "caffe", "conv5_block3_out",
-        ),
-        _application(
-            "xception", "Xception",
-            "Xception (keras.applications): 'extreme inception', depthwise-separable convolutions",
-            "Inception", "Chollet, 2017", 299, 71, "tf", "block14_sepconv2_act",
-        ),
-        _application(
-            "vgg16", "VGG16",
-            "VGG-16 (keras.applications): 13 3x3 convolutions in 5 blocks; base cut before the last max-pool",
-            "VGG", "Simonyan & Zisserman, 2015", 224, 32, "caffe", "block5_conv3",
-        ),
-        _application(
-            "vgg19", "VGG19",
-            "VGG-19 (keras.applications): 16 3x3 convolutions in 5 blocks; base cut before the last max-pool",
-            "VGG", "Simonyan & Zisserman, 2015", 224, 32, "caffe", "block5_conv4",
-        ),
-        _application(
-            "inception_v3", "InceptionV3",
-            "Inception v3 (keras.applications): factorised inception modules",
-            "Inception", "Szegedy et al., 2016", 299, 75, "tf", "mixed10",
-        ),
-        _application(
-            "efficientnet_b0", "EfficientNetB0",
-            "EfficientNet-B0 (keras.applications): compound-scaled MBConv blocks, normalises inside",
-            "EfficientNet", "Tan & Le, 2019", 224, 32, "raw", "top_activation",
-        ),
-        Backbone(
-            name="lenet5",
-            summary="LeNet-5 (LeCun 1998): two tanh convolutions, average pooling, 120-84 dense head",
-            default_image_size=32,
-            min_image_size=28,
-            preprocessing="grey01",
-            last_conv_layer=lenet.LAST_CONV_LAYER,
-            build_base=_scratch_base(lenet.lenet5_features),
-            build_head=_fixed_head(lenet.lenet5_head),
-            family="LeNet",
-            reference="LeCun et al., 1998",
-            top_classes=10,
-            features=lenet.lenet5_features,
-        ),
-        Backbone(
-            name="mnist_convnet",
-            summary="Small MNIST convnet (course notes): 3 relu convolutions, 2 max-pools, 64-unit dense head",
-            default_image_size=28,
-            min_image_size=20,
-            preprocessing="grey01",
-            last_conv_layer=mnist_convnet.LAST_CONV_LAYER,
-            build_base=_scratch_base(mnist_convnet.mnist_convnet_features),
-            build_head=_fixed_head(mnist_convnet.mnist_convnet_head),
-            family="LeNet",
-            reference="Chollet, Deep Learning with Python, 2017",
-            top_classes=10,
-            features=mnist_convnet.mnist_convnet_features,
-        ),
-        Backbone(
-            name="alexnet",
-            summary="AlexNet (2012): 11x11/4 stem, 5 relu convolutions, 3 max-pools, 4096-4096 dense head",
-            default_image_size=alexnet.DEFAULT_IMAGE_SIZE,
-            min_image_size=alexnet.MIN_IMAGE_SIZE,
-            preprocessing="tf",
-            last_conv_layer=alexnet.LAST_CONV_LAYER,
-            build_base=_scratch_base(alexnet.alexnet_features),
-            build_head=_fixed_head(alexnet.alexnet_head),
-            family="AlexNet",
-            reference="Krizhevsky, Sutskever & Hinton, 2012",
-            features=alexnet.alexnet_features,
-        ),
-        Backbone(
-            name="googlenet",
-            summary="GoogLeNet / Inception v1 (2014): 9 inception modules, 2 auxiliary classifiers in training",
-            default_image_size=googlenet.DEFAULT_IMAGE_SIZE,
-            min_image_size=googlenet.MIN_IMAGE_SIZE,
-            preprocessing="tf",
-            last_conv_layer=googlenet.LAST_CONV_LAYER,
-            build_base=_scratch_base(googlenet.googlenet_features),
-            build_head=_fixed_head(googlenet.googlenet_head),
-            family="Inception",
-            reference="Szegedy et al., 2015",
-            aux_taps=googlenet.AUX_TAPS,
-            build_aux=googlenet.aux_head,
-            features=googlenet.googlenet_features,
-        ),
-        Backbone(
-            name="allconv",
-            summary="All-CNN-C (2015): stride-2 convolutions instead of pooling, 1x1 class conv + global average",
-            default_image_size=allconv.DEFAULT_IMAGE_SIZE,
-            min_image_size=allconv.MIN_IMAGE_SIZE,
-            preprocessing="tf",
-            last_conv_layer=allconv.LAST_CONV_LAYER,
-            build_base=_scratch_base(allconv.allconv_features),
-            build_head=_fixed_head(allconv.allconv_head),
-            family="All-convolutional",
-            reference="Springenberg et al., 2015",
-            features=allconv.allconv_features,
-        ),
-    ]
+    for backbone in (
+        _from_scratch(lenet.INFO, lenet.lenet5_features, lenet.lenet5_head),
+        _from_scratch(mnist_convnet.INFO, mnist_convnet.mnist_convnet_features, mnist_convnet.mnist_convnet_head),
+        _from_scratch(alexnet.INFO, alexnet.alexnet_features, alexnet.alexnet_head),
+        _from_scratch(googlenet.INFO, googlenet.googlenet_features, googlenet.googlenet_head,
+                      aux_taps=googlenet.AUX_TAPS, build_aux=googlenet.aux_head),
+        _from_scratch(allconv.INFO, allconv.allconv_features, allconv.allconv_head),
+    )
+}
+
+# In the order `training.networks.NETWORKS` lists them; a from-scratch network listed there
+# without builders here fails at import (KeyError), not later.
+BACKBONES: dict[str, Backbone] = {
+    name: _application(info) if info.pretrained else _SCRATCH[name] for name, info in NETWORKS.items()
 }
 
 

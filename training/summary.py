@@ -1,15 +1,26 @@
 """What `convnet-train models` and `convnet-train summary` print: the registered networks and
-their layer tables. Models are built with random weights (weights=None); nothing is downloaded.
+their layer tables.
+
+The listing reads what each network records about itself (`training.networks.NETWORKS`)
+and needs no TensorFlow; the layer tables build the model with random weights
+(weights=None), so nothing is downloaded. `parameter_count` and `count_multiply_adds`
+measure built models; the tests use them to keep the recorded figures honest.
 """
 
 from __future__ import annotations
 
 import functools
 import gc
+import math
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from training import registry
+from training.networks import NETWORKS
+from training.networks.info import speed_hint
+
+if TYPE_CHECKING:  # the registry imports TensorFlow; only building a model needs it
+    from training import registry
 
 SUMMARY_WIDTH = 150
 
@@ -29,6 +40,8 @@ class ModelRow:
     # Parameters of the full network with its original top (top_classes classes) at the
     # default size; None when listed with with_params=False.
     parameters: int | None = None
+    # Multiply-adds for one image of the default size (the speed hint); None as above.
+    multiply_adds: int | None = None
 
 
 def _top_classes(backbone: registry.Backbone, classes: int | None) -> int:
@@ -46,7 +59,42 @@ def parameter_count(name: str, classes: int | None = None, include_top: bool = T
     return count
 
 
+def count_multiply_adds(model) -> int:
+    """Multiply-adds of one forward pass for one image: convolutions and dense layers.
+
+    The usual measure of a network's cost (MobileNetV2 at 224: 0.3 G, VGG16: 15.5 G);
+    element-wise work (activations, batch norm, pooling) is left out, as in the papers.
+    Nested models are counted layer by layer.
+    """
+    import keras
+
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            total += count_multiply_adds(layer)
+            continue
+        kind = type(layer).__name__
+        if kind not in ("Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Dense"):
+            continue
+        inputs, outputs = layer.input.shape[-1], layer.output.shape[-1]
+        positions = math.prod(layer.output.shape[1:-1])
+        if kind == "Dense":
+            total += positions * inputs * outputs
+            continue
+        taps = math.prod(layer.kernel_size)
+        if kind == "Conv2D":
+            total += positions * taps * (inputs // layer.groups) * outputs
+        elif kind == "DepthwiseConv2D":
+            total += positions * taps * inputs * layer.depth_multiplier
+        else:  # SeparableConv2D: depthwise, then pointwise
+            middle = inputs * layer.depth_multiplier
+            total += positions * (taps * middle + middle * outputs)
+    return int(total)
+
+
 def _build(name: str, classes: int | None, include_top: bool, image_size: int | None):
+    from training import registry
+
     backbone = registry.get_backbone(name)
     classes = _top_classes(backbone, classes)
     size = image_size or backbone.default_image_size
@@ -58,29 +106,28 @@ def _build(name: str, classes: int | None, include_top: bool, image_size: int | 
 
 
 def list_models(with_params: bool = True) -> list[ModelRow]:
-    """One row per registered network, in registry order. Counting parameters builds every
-    network once (cached per process; about half a minute on two CPU cores)."""
-    rows = []
-    for backbone in registry.BACKBONES.values():
-        rows.append(
-            ModelRow(
-                name=backbone.name,
-                family=backbone.family,
-                summary=backbone.summary,
-                default_image_size=backbone.default_image_size,
-                min_image_size=backbone.min_image_size,
-                preprocessing=backbone.preprocessing,
-                last_conv_layer=backbone.last_conv_layer,
-                training="pretrained" if backbone.supports_imagenet else "from scratch",
-                top_classes=backbone.top_classes,
-                parameters=parameter_count(backbone.name, backbone.top_classes, True) if with_params else None,
-            )
+    """One row per network, in registry order, from what each network records about itself
+    (nothing is built, TensorFlow is not imported)."""
+    return [
+        ModelRow(
+            name=info.name,
+            family=info.family,
+            summary=info.summary,
+            default_image_size=info.default_image_size,
+            min_image_size=info.min_image_size,
+            preprocessing=info.preprocessing,
+            last_conv_layer=info.last_conv_layer,
+            training="pretrained" if info.pretrained else "from scratch",
+            top_classes=info.top_classes,
+            parameters=info.parameters if with_params else None,
+            multiply_adds=info.multiply_adds if with_params else None,
         )
-    return rows
+        for info in NETWORKS.values()
+    ]
 
 
 def format_models_table(rows: list[ModelRow]) -> str:
-    headers = ("name", "family", "input", "min", "parameters", "training", "description")
+    headers = ("name", "family", "input", "min", "parameters", "multiply-adds", "training", "description")
     table = [
         (
             row.name,
@@ -88,6 +135,7 @@ def format_models_table(rows: list[ModelRow]) -> str:
             f"{row.default_image_size}x{row.default_image_size}",
             str(row.min_image_size),
             "-" if row.parameters is None else f"{row.parameters:,} ({row.top_classes} classes)",
+            "-" if row.multiply_adds is None else speed_hint(row.multiply_adds),
             row.training,
             row.summary,
         )
@@ -113,6 +161,8 @@ def summary_text(name: str, classes: int | None = None, include_top: bool = Fals
     (10 for lenet5 / mnist_convnet). Otherwise the fine-tuning classifier `build_classifier`
     makes, nested base expanded.
     """
+    from training import registry
+
     backbone = registry.get_backbone(name)
     model = _build(name, classes, include_top, image_size)
     lines: list[str] = []

@@ -21,15 +21,22 @@ def keras_cache_dir() -> Path:
     return Path(home) / "models"
 
 
-def resolve_weights(spec: str, backbone: Backbone) -> str | None:
-    """Map the CLI value to what the constructor takes: 'imagenet', None, or a file path."""
+def resolve_weights(spec: str | None, backbone: Backbone) -> str | None:
+    """Map the CLI value to what the constructor takes: 'imagenet', None, or a file path.
+
+    No value means the backbone's default (TrainConfig fills it in; this is for callers
+    that build a config some other way): ImageNet for keras.applications networks, none
+    for networks built from scratch.
+    """
+    if spec is None:
+        spec = "imagenet" if backbone.supports_imagenet else "none"
     if spec == "none":
         return None
     if spec == "imagenet":
         if not backbone.supports_imagenet:
             raise WeightsUnavailableError(
                 f"{backbone.name} is built from scratch in this package and has no ImageNet weights; "
-                "use --weights none or a weights file"
+                "use --weights none (the default for it: random initial weights) or a .weights.h5 file"
             )
         return "imagenet"
     path = Path(spec)

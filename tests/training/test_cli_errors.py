@@ -161,3 +161,58 @@ def test_odd_image_modes_train_and_broken_files_reach_the_report(tmp_path):
     metrics = json.loads((tmp_path / "run" / "report" / "metrics.json").read_text())
     assert sorted(entry["path"].rsplit("/", 1)[-1] for entry in metrics["skipped"]) == skipped
     assert all(entry["reason"] for entry in metrics["skipped"])
+
+
+# --- default weights follow the backbone ------------------------------------------------------
+
+
+def _config_from_command_line(*argv):
+    argv = ["train", "data", "--out", "run", *argv]
+    return cli._train_config(cli.build_parser().parse_args(argv), argv)  # noqa: SLF001
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v2", "vgg16", "lenet5", "mnist_convnet", "alexnet", "googlenet",
+                                  "allconv"])
+def test_weights_default_to_what_the_backbone_has(name):
+    from training import registry
+
+    expected = "imagenet" if registry.get_backbone(name).supports_imagenet else "none"
+    assert _config_from_command_line("--backbone", name).weights == expected
+    assert _config_from_command_line("--backbone", name, "--weights", "none").weights == "none"
+
+
+def test_default_weights_when_the_backbone_comes_from_a_config_file(tmp_path):
+    from training.config import TrainConfig
+
+    config = tmp_path / "config.yaml"
+    config.write_text("data_dir: data\nout: run\nbackbone: googlenet\n")
+    assert TrainConfig.load(config).weights == "none"
+    assert _config_from_command_line("--config", str(config)).weights == "none"
+    saved = tmp_path / "saved.yaml"
+    TrainConfig.load(config).save(saved)
+    assert "weights: none" in saved.read_text()  # the run's config.yaml says what was used
+    # Another network than the file's: its own default, not the weights meant for the file's network.
+    assert _config_from_command_line("--config", str(config), "--backbone", "mobilenet_v2").weights == "imagenet"
+    assert _config_from_command_line("--config", str(config), "--backbone", "mobilenet_v2",
+                                     "--weights", "none").weights == "none"
+
+
+def test_from_scratch_network_trains_without_weights_flag(tmp_path):
+    for label, value in (("dark", 20), ("light", 230)):
+        for i in range(4):
+            _png(tmp_path / "data" / label / f"{i}.png", value + i)
+    status = cli.main(["train", str(tmp_path / "data"), "--backbone", "allconv", "--image-size", "16", "--epochs", "1",
+                       "--augment", "none", "--no-tensorboard", "--out", str(tmp_path / "run")])
+    assert status == 0
+    assert "weights: none" in (tmp_path / "run" / "config.yaml").read_text()
+
+
+def test_explicit_imagenet_on_a_from_scratch_network_is_refused(tmp_path, capsys):
+    _png(tmp_path / "data" / "a" / "1.png")
+    _png(tmp_path / "data" / "b" / "1.png")
+    status = cli.main(["train", str(tmp_path / "data"), "--backbone", "lenet5", "--weights", "imagenet",
+                       "--out", str(tmp_path / "run")])
+    assert status == 2
+    error = capsys.readouterr().err
+    assert "lenet5" in error and "no ImageNet weights" in error and "--weights none" in error
+    assert not (tmp_path / "run").exists()

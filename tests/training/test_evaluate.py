@@ -48,11 +48,13 @@ def no_partial_files(folder):
 def test_run_and_onnx_give_the_same_scores_and_full_reports(lenet_run, lenet_onnx, digits_dir, tmp_path, monkeypatch):
     run_copy = tmp_path / "run"
     shutil.copytree(lenet_run, run_copy)
-    from_run = evaluate(run_copy, digits_dir)  # default report folder: RUN_DIR/report
+    own_report = {p.name: p.read_bytes() for p in (run_copy / "report").iterdir()}  # training's
+    from_run = evaluate(run_copy, digits_dir)  # default report folder: RUN_DIR/evaluations/<data>
     monkeypatch.chdir(tmp_path)
     from_onnx = evaluate(lenet_onnx, digits_dir, top_k=3)  # default: ./report-<stem>
 
-    assert from_run.report_dir == run_copy / "report"
+    assert from_run.report_dir == run_copy / "evaluations" / digits_dir.name
+    assert {p.name: p.read_bytes() for p in (run_copy / "report").iterdir()} == own_report
     assert from_onnx.report_dir == tmp_path / "report-digits"
     assert from_run.images == from_onnx.images == 600
     assert from_run.accuracy == from_onnx.accuracy

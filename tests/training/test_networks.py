@@ -79,6 +79,43 @@ def test_weights_file_loads_into_a_from_scratch_base(tmp_path):
 # --- parameter counts (the published figures) ---------------------------------------------
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(registry.BACKBONES))
+def test_recorded_description_matches_the_built_network(name):
+    """`convnet-train models` prints what each network records about itself without building
+    it; building it must give the same parameter and multiply-add counts and layers."""
+    import gc
+
+    from training.networks import NETWORKS
+    from training.summary import count_multiply_adds
+
+    info, backbone = NETWORKS[name], registry.get_backbone(name)
+    model = backbone.build_full_model()
+    assert (model.count_params(), count_multiply_adds(model)) == (info.parameters, info.multiply_adds)
+    assert tuple(model.input.shape[1:3]) == (info.default_image_size,) * 2
+    assert model.output.shape[-1] == info.top_classes
+    assert backbone.supports_imagenet == info.pretrained
+    base = backbone.build_base((info.min_image_size,) * 2 + (backbone.input_channels,), None)
+    assert base.layers[-1].name == info.last_conv_layer
+    del model, base
+    gc.collect()
+
+
+def test_multiply_adds_of_a_small_network_by_hand():
+    import keras
+
+    inputs = keras.Input((10, 10, 3))
+    x = keras.layers.Conv2D(4, 3)(inputs)  # 8x8 positions x 3x3x3 taps x 4 filters
+    x = keras.layers.DepthwiseConv2D(3, padding="same")(x)  # 8x8 x 3x3 x 4
+    x = keras.layers.SeparableConv2D(5, 3)(x)  # 6x6 x (3x3x4 + 4x5)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(2)(x)  # 5 x 2
+    from training.summary import count_multiply_adds
+
+    expected = 8 * 8 * 27 * 4 + 8 * 8 * 9 * 4 + 6 * 6 * (9 * 4 + 4 * 5) + 5 * 2
+    assert count_multiply_adds(keras.Model(inputs, outputs)) == expected
+
+
 def test_mnist_convnet_has_the_course_notes_93322_parameters():
     backbone = registry.get_backbone("mnist_convnet")
     assert backbone.build_full_model(10, image_size=28).count_params() == 93_322

@@ -23,8 +23,33 @@ def test_format_models_table_shows_parameter_counts():
     row = summary.ModelRow(
         name="mnist_convnet", family="LeNet", summary="s", default_image_size=28, min_image_size=20,
         preprocessing="grey01", last_conv_layer="conv3", training="from scratch", top_classes=10, parameters=93_322,
+        multiply_adds=2_794_240,
     )
-    assert "93,322 (10 classes)" in summary.format_models_table([row])
+    table = summary.format_models_table([row])
+    assert "93,322 (10 classes)" in table and "3 M (very fast)" in table
+
+
+def test_list_models_reads_what_each_network_records():
+    from training.networks import NETWORKS
+
+    rows = summary.list_models()
+    assert [(row.name, row.parameters, row.multiply_adds) for row in rows] == [
+        (info.name, info.parameters, info.multiply_adds) for info in NETWORKS.values()
+    ]
+    for row in rows:  # the registry builds what the listing describes
+        backbone = registry.get_backbone(row.name)
+        assert (row.default_image_size, row.last_conv_layer, row.preprocessing, row.top_classes) == (
+            backbone.default_image_size, backbone.last_conv_layer, backbone.preprocessing, backbone.top_classes)
+        assert row.training == ("pretrained" if backbone.supports_imagenet else "from scratch")
+
+
+def test_speed_hint_orders_networks_by_their_work():
+    from training.networks.info import speed_hint
+
+    assert speed_hint(416_520) == "417 k (very fast)"
+    assert speed_hint(300_774_272) == "301 M (fast)"
+    assert speed_hint(3_857_973_248) == "3.9 G (moderate)"
+    assert speed_hint(15_470_264_320) == "15.5 G (slow)"
 
 
 def test_parameter_count_of_published_networks():

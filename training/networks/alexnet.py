@@ -15,8 +15,12 @@ Dense but not max-pooling, so the pool must sit inside the base.
 
 from __future__ import annotations
 
-import keras
-from keras import layers
+from typing import TYPE_CHECKING
+
+from training.networks.info import NetworkInfo
+
+if TYPE_CHECKING:  # Keras is imported where layers are built: listing networks needs no TensorFlow
+    import keras
 
 # Moving statistics follow the batches closely (PyTorch's default): short from-scratch runs
 # on small data sets must not be evaluated with near-initial statistics.
@@ -25,8 +29,23 @@ LAST_CONV_LAYER = "pool5"
 DEFAULT_IMAGE_SIZE = 224
 MIN_IMAGE_SIZE = 64
 
+INFO = NetworkInfo(
+    name="alexnet",
+    summary="AlexNet (2012): 11x11/4 stem, 5 relu convolutions, 3 max-pools, 4096-4096 dense head",
+    family="AlexNet",
+    reference="Krizhevsky, Sutskever & Hinton, 2012",
+    default_image_size=DEFAULT_IMAGE_SIZE,
+    min_image_size=MIN_IMAGE_SIZE,
+    preprocessing="tf",
+    last_conv_layer=LAST_CONV_LAYER,
+    parameters=62_379_752,
+    multiply_adds=1_139_124_224,
+)
+
 
 def alexnet_features(inputs):
+    from keras import layers
+
     x = layers.Conv2D(96, 11, strides=4, padding="same", activation="relu", name="conv1")(inputs)
     x = layers.BatchNormalization(momentum=BN_MOMENTUM, name="norm1")(x)
     x = layers.MaxPooling2D(3, strides=2, name="pool1")(x)
@@ -40,11 +59,15 @@ def alexnet_features(inputs):
 
 
 def alexnet_base(input_shape: tuple[int, int, int], name: str = "base") -> keras.Model:
+    import keras
+
     inputs = keras.Input(input_shape)
     return keras.Model(inputs, alexnet_features(inputs), name=name)
 
 
 def alexnet_head(num_classes: int) -> list[keras.layers.Layer]:
+    from keras import layers
+
     return [
         layers.Flatten(name="head_flatten"),
         layers.Dense(4096, activation="relu", name="fc6"),

@@ -15,16 +15,35 @@ pixels; that is left out here (the studio's augmentation does the input-side reg
 
 from __future__ import annotations
 
-import keras
-from keras import layers
+from typing import TYPE_CHECKING
+
+from training.networks.info import NetworkInfo
+
+if TYPE_CHECKING:  # Keras is imported where layers are built: listing networks needs no TensorFlow
+    import keras
 
 LAST_CONV_LAYER = "conv8"
 CLASS_CONV_LAYER = "head_class_conv"
 DEFAULT_IMAGE_SIZE = 32
 MIN_IMAGE_SIZE = 16
 
+INFO = NetworkInfo(
+    name="allconv",
+    summary="All-CNN-C (2015): stride-2 convolutions instead of pooling, 1x1 class conv + global average",
+    family="All-convolutional",
+    reference="Springenberg et al., 2015",
+    default_image_size=DEFAULT_IMAGE_SIZE,
+    min_image_size=MIN_IMAGE_SIZE,
+    preprocessing="tf",
+    last_conv_layer=LAST_CONV_LAYER,
+    parameters=1_560_808,
+    multiply_adds=277_641_216,
+)
+
 
 def allconv_features(inputs):
+    from keras import layers
+
     x = inputs
     for index, (filters, stride) in enumerate([(96, 1), (96, 1), (96, 2), (192, 1), (192, 1), (192, 2)], start=1):
         x = layers.Conv2D(filters, 3, strides=stride, padding="same", activation="relu", name=f"conv{index}")(x)
@@ -35,12 +54,16 @@ def allconv_features(inputs):
 
 
 def allconv_base(input_shape: tuple[int, int, int], name: str = "base") -> keras.Model:
+    import keras
+
     inputs = keras.Input(input_shape)
     return keras.Model(inputs, allconv_features(inputs), name=name)
 
 
 def allconv_head(num_classes: int) -> list[keras.layers.Layer]:
     """1x1 class convolution then global averaging: the averaged class maps are the logits."""
+    from keras import layers
+
     return [
         layers.Conv2D(num_classes, 1, activation=None, name=CLASS_CONV_LAYER),
         layers.GlobalAveragePooling2D(name="logits"),

@@ -21,8 +21,12 @@ All pools use "same" padding, so every input from 32x32 up keeps a valid map.
 
 from __future__ import annotations
 
-import keras
-from keras import layers
+from typing import TYPE_CHECKING
+
+from training.networks.info import NetworkInfo
+
+if TYPE_CHECKING:  # Keras is imported where layers are built: listing networks needs no TensorFlow
+    import keras
 
 # Moving statistics follow the batches closely (PyTorch's default): short from-scratch runs
 # on small data sets must not be evaluated with near-initial statistics.
@@ -31,6 +35,19 @@ LAST_CONV_LAYER = "inception_5b"
 AUX_TAPS = ("inception_4a", "inception_4d")
 DEFAULT_IMAGE_SIZE = 224
 MIN_IMAGE_SIZE = 32
+
+INFO = NetworkInfo(
+    name="googlenet",
+    summary="GoogLeNet / Inception v1 (2014): 9 inception modules, 2 auxiliary classifiers in training",
+    family="Inception",
+    reference="Szegedy et al., 2015",
+    default_image_size=DEFAULT_IMAGE_SIZE,
+    min_image_size=MIN_IMAGE_SIZE,
+    preprocessing="tf",
+    last_conv_layer=LAST_CONV_LAYER,
+    parameters=7_020_392,
+    multiply_adds=1_582_671_872,
+)
 
 # name: (1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool projection) -- Table 1 of the paper.
 INCEPTION_MODULES = {
@@ -47,12 +64,16 @@ INCEPTION_MODULES = {
 
 
 def _conv(x, filters: int, size: int, name: str, strides: int = 1):
+    from keras import layers
+
     x = layers.Conv2D(filters, size, strides=strides, padding="same", use_bias=False, name=name)(x)
     x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
     return layers.Activation("relu", name=f"{name}_relu")(x)
 
 
 def inception_module(x, name: str):
+    from keras import layers
+
     c1, r3, c3, r5, c5, pool_proj = INCEPTION_MODULES[name]
     prefix = f"inception_{name}"
     branch1 = _conv(x, c1, 1, f"{prefix}_1x1")
@@ -64,6 +85,8 @@ def inception_module(x, name: str):
 
 
 def googlenet_features(inputs):
+    from keras import layers
+
     x = _conv(inputs, 64, 7, "conv1_7x7", strides=2)
     x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool1")(x)
     x = _conv(x, 64, 1, "conv2_3x3_reduce")
@@ -80,11 +103,15 @@ def googlenet_features(inputs):
 
 
 def googlenet_base(input_shape: tuple[int, int, int], name: str = "base") -> keras.Model:
+    import keras
+
     inputs = keras.Input(input_shape)
     return keras.Model(inputs, googlenet_features(inputs), name=name)
 
 
 def googlenet_head(num_classes: int) -> list[keras.layers.Layer]:
+    from keras import layers
+
     return [
         layers.GlobalAveragePooling2D(name="head_pool"),
         layers.Dropout(0.4, name="head_dropout"),
@@ -100,6 +127,8 @@ def aux_head(num_classes: int, index: int, input_shape: tuple | None = None) -> 
     one 4x4 window; at 32x32 it is 2x2). Pass the tap's shape (h, w, c) to get the clamp; without it the paper's
     window is used with "same" padding, which accepts any map size.
     """
+    from keras import layers
+
     prefix = f"aux{index + 1}"
     if input_shape is not None and input_shape[0] and input_shape[1]:
         pool = min(5, int(input_shape[0]), int(input_shape[1]))

@@ -8,25 +8,49 @@ With 10 classes at 32x32 the network has 61,706 parameters.
 
 from __future__ import annotations
 
-import keras
-from keras import layers
+from typing import TYPE_CHECKING
+
+from training.networks.info import NetworkInfo
+
+if TYPE_CHECKING:  # Keras is imported where layers are built: listing networks needs no TensorFlow
+    import keras
 
 LAST_CONV_LAYER = "conv2"
 
+INFO = NetworkInfo(
+    name="lenet5",
+    summary="LeNet-5 (LeCun 1998): two tanh convolutions, average pooling, 120-84 dense head",
+    family="LeNet",
+    reference="LeCun et al., 1998",
+    default_image_size=32,
+    min_image_size=28,
+    preprocessing="grey01",
+    last_conv_layer=LAST_CONV_LAYER,
+    parameters=61_706,
+    multiply_adds=416_520,
+    top_classes=10,
+)
+
 
 def lenet5_features(inputs):
+    from keras import layers
+
     x = layers.Conv2D(6, 5, activation="tanh", name="conv1")(inputs)
     x = layers.AveragePooling2D(2, name="pool1")(x)
     return layers.Conv2D(16, 5, activation="tanh", name=LAST_CONV_LAYER)(x)
 
 
 def lenet5_base(input_shape: tuple[int, int, int], name: str = "base") -> keras.Model:
+    import keras
+
     inputs = keras.Input(input_shape)
     return keras.Model(inputs, lenet5_features(inputs), name=name)
 
 
 def lenet5_head(num_classes: int) -> list[keras.layers.Layer]:
     """The classic head; its hidden tanh layers are why the exported CAM needs gradients."""
+    from keras import layers
+
     return [
         layers.AveragePooling2D(2, name="head_pool"),
         layers.Flatten(name="head_flatten"),

@@ -8,13 +8,33 @@ The base ends at the third convolution (3x3x64 at 28x28), the map used for Grad-
 
 from __future__ import annotations
 
-import keras
-from keras import layers
+from typing import TYPE_CHECKING
+
+from training.networks.info import NetworkInfo
+
+if TYPE_CHECKING:  # Keras is imported where layers are built: listing networks needs no TensorFlow
+    import keras
 
 LAST_CONV_LAYER = "conv3"
 
+INFO = NetworkInfo(
+    name="mnist_convnet",
+    summary="Small MNIST convnet (course notes): 3 relu convolutions, 2 max-pools, 64-unit dense head",
+    family="LeNet",
+    reference="Chollet, Deep Learning with Python, 2017",
+    default_image_size=28,
+    min_image_size=20,
+    preprocessing="grey01",
+    last_conv_layer=LAST_CONV_LAYER,
+    parameters=93_322,
+    multiply_adds=2_794_240,
+    top_classes=10,
+)
+
 
 def mnist_convnet_features(inputs):
+    from keras import layers
+
     x = layers.Conv2D(32, 3, activation="relu", name="conv1")(inputs)
     x = layers.MaxPooling2D(2, name="pool1")(x)
     x = layers.Conv2D(64, 3, activation="relu", name="conv2")(x)
@@ -23,11 +43,15 @@ def mnist_convnet_features(inputs):
 
 
 def mnist_convnet_base(input_shape: tuple[int, int, int], name: str = "base") -> keras.Model:
+    import keras
+
     inputs = keras.Input(input_shape)
     return keras.Model(inputs, mnist_convnet_features(inputs), name=name)
 
 
 def mnist_convnet_head(num_classes: int) -> list[keras.layers.Layer]:
+    from keras import layers
+
     return [
         layers.Flatten(name="head_flatten"),
         layers.Dense(64, activation="relu", name="head_dense"),
