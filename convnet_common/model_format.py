@@ -29,6 +29,9 @@ KEY_AUGMENTATION = "augmentation"
 KEY_PRECISION = "precision"
 KEY_EXPORTED_AT = "exported_at"
 KEY_CAM_LAYER = "cam_layer"
+# fp16/int8 files: JSON object saying how the conversion was checked against fp32 and on
+# which CPU / ONNX Runtime (training/precision.py writes it; readers may ignore it).
+KEY_PRECISION_CHECK = "precision_check"
 
 # A metadata value larger than this is refused by the reader: labels for 20,000
 # classes fit comfortably, a multi-megabyte blob planted in a model does not.
