@@ -275,8 +275,15 @@ def _usage_errors() -> tuple[type[BaseException], ...]:
     return (ValueError, *loaded)
 
 
+def _needs_tensorflow(args: argparse.Namespace) -> bool:
+    """Everything but the listing and scoring an .onnx file (ONNX Runtime) runs Keras."""
+    if args.command in _NO_TENSORFLOW:
+        return False
+    return not (args.command == "evaluate" and str(args.source).lower().endswith(".onnx"))
+
+
 def run(args: argparse.Namespace, argv: list[str]) -> int:
-    if args.command not in _NO_TENSORFLOW:
+    if _needs_tensorflow(args):
         from training.tf_runtime import load_tensorflow
 
         load_tensorflow()

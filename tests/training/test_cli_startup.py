@@ -82,6 +82,25 @@ def test_models_lists_every_network_without_importing_tensorflow():
         assert f"{info.parameters:,}" in result.stdout, info.name
 
 
+def test_evaluating_an_onnx_file_needs_no_tensorflow(tmp_path):
+    """ONNX Runtime scores an exported model; importing TensorFlow would only cost seconds."""
+    model = Path(__file__).resolve().parents[2] / "exported_models" / "digits-lenet5.onnx"
+    for label in ("3", "7"):
+        (tmp_path / "data" / label).mkdir(parents=True)
+        cv2.imwrite(str(tmp_path / "data" / label / "a.png"), np.full((8, 8), 30 * int(label), np.uint8))
+    probe = (
+        "import sys\n"
+        "from training import cli\n"
+        f"status = cli.main(['evaluate', {str(model)!r}, {str(tmp_path / 'data')!r}, '--report', "
+        f"{str(tmp_path / 'report')!r}])\n"
+        "print('TENSORFLOW', 'tensorflow' in sys.modules, 'STATUS', status)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert result.stdout.strip().splitlines()[-1] == "TENSORFLOW False STATUS 0", result.stderr
+    assert not NOISE.findall(result.stderr), result.stderr
+    assert (tmp_path / "report" / "metrics.json").is_file()
+
+
 def test_models_through_the_console_script_is_clean():
     result = convnet_train("models")
     assert result.returncode == 0
