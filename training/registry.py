@@ -1,5 +1,6 @@
-"""The one place that knows each network: constructor, input size, preprocessing and the
-last convolutional layer. Everything else asks the registry instead of hard-coding these.
+"""The one place that knows each network as Keras builds it: every network's own description
+(input size, preprocessing, last convolutional layer; `training.networks`) paired with its
+constructor and head. Everything else asks the registry instead of hard-coding these.
 
 Two kinds of entries:
 
@@ -11,9 +12,9 @@ Two kinds of entries:
 The base of every entry is a Functional model named "base" whose output layer is
 `last_conv_layer` (the map Grad-CAM uses); max-pooling never sits in a head.
 
-What each network is (input size, preprocessing, last convolutional layer, counts) is
-written where the network is defined, as its `NetworkInfo` (see `training.networks`);
-this module adds the Keras builders, so it is the part that needs TensorFlow.
+The descriptions are written where each network is defined, as its `NetworkInfo`, and
+need no TensorFlow (`convnet-train models` lists them instantly); this module adds the
+Keras builders, so importing it imports TensorFlow.
 """
 
 from __future__ import annotations
