@@ -125,6 +125,32 @@ def scan_class_folders(root: str | os.PathLike[str], class_names: list[str] | No
     return ScannedFolder(class_names, samples, skipped)
 
 
+# Folder names that say which part of a dataset a folder is, not what the dataset is about.
+GENERIC_FOLDER_NAMES = frozenset({
+    "train", "training", "trainset", "train_set", "training_set", "training_data", "train_data", "train_images",
+    "data", "dataset", "datasets", "images", "imgs", "img", "pictures", "photos", "all", "classes", "labelled",
+    "labeled", "raw", "full", "source", "input", "inputs",
+})
+
+
+def default_dataset_name(data_dir: str | os.PathLike[str]) -> str:
+    """The name a run records for its dataset (the app shows "Training: NAME").
+
+    The data folder's own name, unless it is a generic one such as "train" or "images"
+    that says which part of a dataset the folder is: then its parent's (flowers/train ->
+    "flowers"). Only one level up, so ~/data/train never becomes the user's name.
+    """
+    folder = Path(data_dir).resolve()
+    parent = folder.parent.name
+    if _generic(folder.name) and parent and not _generic(parent):
+        return parent
+    return folder.name or str(folder)
+
+
+def _generic(name: str) -> bool:
+    return name.lower().replace("-", "_").replace(" ", "_") in GENERIC_FOLDER_NAMES
+
+
 def validate_for_training(scanned: ScannedFolder, root: str | os.PathLike[str]) -> None:
     """Stop before any training with a message that says what to fix."""
     if not scanned.samples:
@@ -154,6 +180,23 @@ def split_samples(samples: list[Sample], val_fraction: float, seed: int) -> tupl
         val.extend(group[i] for i in order[:n_val])
         train.extend(group[i] for i in order[n_val:])
     return train, val
+
+
+def prepare_split(data_dir, val_dir: str | None, val_fraction: float, seed: int):
+    """(scanned training folder, training samples, validation samples): a seeded split of
+    `data_dir`, or all of it with `val_dir` for validation. DatasetError says what to fix."""
+    scanned = scan_class_folders(data_dir)
+    validate_for_training(scanned, data_dir)
+    if val_dir:
+        val_scan = scan_class_folders(val_dir, class_names=scanned.class_names)
+        if not val_scan.samples:
+            raise DatasetError(f"validation folder {val_dir} contains no readable images")
+        scanned.skipped.extend(val_scan.skipped)
+        return scanned, scanned.samples, val_scan.samples
+    train, val = split_samples(scanned.samples, val_fraction, seed)
+    if not val:
+        raise DatasetError("too few images for a validation split; add images or pass --val-dir")
+    return scanned, train, val
 
 
 def load_batch(samples: list[Sample], image_size: int) -> tuple[np.ndarray, np.ndarray]:

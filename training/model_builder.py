@@ -8,12 +8,14 @@ output lookups.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import keras
 from keras import layers
 
 from training import registry
+from training.config import parse_unfreeze
 from training.gradcam import GradCam
 from training.registry import Backbone, HeadOptions
 from training.weights import build_base_with_weights
@@ -33,6 +35,9 @@ def build_classifier(
     normalize_polarity: bool = False,
     freeze_base: bool | None = None,
 ) -> keras.Model:
+    """The classifier chain. `freeze_base=None` takes the registry's default (keras.applications
+    bases frozen, as a pretrained base is for stage 1); the trainer passes False for one with
+    random weights, which must train whole with BatchNorm in training mode."""
     if image_size < backbone.min_image_size:
         raise ValueError(f"{backbone.name} needs images of at least {backbone.min_image_size} pixels, got {image_size}")
     pixels = keras.Input((image_size, image_size, 3), name="pixels")
@@ -148,3 +153,21 @@ def build_training_model(classifier: keras.Model, backbone: Backbone, num_classe
         loss_weights[name] = backbone.aux_loss_weight
     model = keras.Model(pixels, outputs, name=f"{backbone.name}_training")
     return TrainingGraph(model, loss_weights)
+
+
+def set_trainable_for_stage(classifier: keras.Model, frozen_base: bool, stage: int, unfreeze: str) -> int:
+    """Stage 1 freezes a pretrained base (`frozen_base`) or trains a random one whole;
+    stage 2 unfreezes a pretrained base's top layers but keeps every BatchNorm frozen
+    (the base is called with training=False, so they also stay in inference mode).
+    Returns how many base layers are trainable."""
+    base = classifier.get_layer(BASE_LAYER)
+    if stage == 1:
+        base.trainable = not frozen_base
+        return len(base.layers) if base.trainable else 0
+    amount = parse_unfreeze(unfreeze)
+    layers = [layer for layer in base.layers if not isinstance(layer, keras.layers.InputLayer)]
+    count = max(1, math.ceil(amount * len(layers))) if isinstance(amount, float) else min(amount, len(layers))
+    base.trainable = True
+    for index, layer in enumerate(layers):
+        layer.trainable = index >= len(layers) - count and not isinstance(layer, keras.layers.BatchNormalization)
+    return count

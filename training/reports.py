@@ -53,6 +53,19 @@ def _short(name: str, limit: int = 18) -> str:
     return name if len(name) <= limit else name[: limit - 1] + "…"
 
 
+def short_file_name(path: str, limit: int = 24) -> str:
+    """A file's name cut in the middle to fit under a thumbnail: the start (usually what
+    tells files apart: IMG_2041, cat.17) and the end with the extension both stay."""
+    name = Path(path).name
+    if len(name) <= limit:
+        return name
+    stem, suffix = os.path.splitext(name)
+    suffix = suffix if len(suffix) <= 6 else ""
+    keep = limit - 1 - len(suffix)
+    head = (keep + 1) // 2
+    return f"{stem[:head]}…{stem[len(stem) - (keep - head):] if keep > head else ''}{suffix}"
+
+
 # --------------------------------------------------------------------------- tables
 
 
@@ -134,7 +147,8 @@ def _thumbnail(path: str) -> np.ndarray | None:
 
 
 def plot_misclassified(destination, mistakes: Sequence[dict], total_images: int, limit: int = MAX_SHEET_IMAGES) -> Path:
-    """Thumbnails of misclassified images, most confident mistakes first.
+    """Thumbnails of misclassified images, most confident mistakes first, each with its
+    true and predicted class above it and its file name below (to find the file).
 
     `mistakes` rows need path, true, predicted and confidence (as in predictions.csv).
     """
@@ -163,6 +177,7 @@ def plot_misclassified(destination, mistakes: Sequence[dict], total_images: int,
             axes.imshow(thumbnail, interpolation="nearest")
         axes.set_xticks([])
         axes.set_yticks([])
+        axes.set_xlabel(short_file_name(row["path"]), fontsize=7)
         axes.set_title(
             f"{_short(row['true'], 10)} → {_short(row['predicted'], 10)} ({row['confidence']:.2f})",
             fontsize=8,
@@ -170,7 +185,7 @@ def plot_misclassified(destination, mistakes: Sequence[dict], total_images: int,
         )
     more = f", showing the {len(shown)} most confident" if len(mistakes) > len(shown) else ""
     figure.suptitle(
-        f"Misclassified: {len(mistakes)} of {total_images} images{more} (true → predicted (confidence))",
+        f"Misclassified: {len(mistakes)} of {total_images} images{more} (true → predicted (confidence), file)",
         fontsize=11,
     )
     return save_figure(figure, destination)
@@ -215,7 +230,26 @@ def _stage_two_start(history: dict[str, np.ndarray], x: np.ndarray) -> float | N
     return float((x[first - 1] + x[first]) / 2.0)
 
 
-def _curve(destination, history, x, metric: str, title: str, ylabel: str) -> Path | None:
+def _honest_y_axis(axes, values: list[np.ndarray], floor: float | None = None) -> None:
+    """Plain tick labels (no "+1.098" offset) and a y range of at least 5% of the values'
+    size, so a flat line is drawn flat instead of zoomed into something that looks like
+    learning."""
+    axes.ticklabel_format(axis="y", style="plain", useOffset=False)
+    finite = np.concatenate([v[np.isfinite(v)] for v in values]) if values else np.array([])
+    if not finite.size:
+        return
+    low, high = float(finite.min()), float(finite.max())
+    minimum = 0.05 * max(abs(low), abs(high), 1.0)
+    if high - low < minimum:
+        middle = (low + high) / 2.0
+        low, high = middle - minimum / 2.0, middle + minimum / 2.0
+        if floor is not None and low < floor:
+            low, high = floor, floor + minimum
+        axes.set_ylim(low, high)
+
+
+def _curve(destination, history, x, metric: str, title: str, ylabel: str,
+           chance_level: float | None = None) -> Path | None:
     train, validation = history.get(metric), history.get(f"val_{metric}")
     if (train is None or np.isnan(train).all()) and (validation is None or np.isnan(validation).all()):
         return None
@@ -229,6 +263,9 @@ def _curve(destination, history, x, metric: str, title: str, ylabel: str) -> Pat
             best = int(np.nanargmax(validation))
             axes.scatter([x[best]], [validation[best]], s=80, facecolors="none", edgecolors="black", zorder=5,
                          label=f"best validation ({validation[best]:.3f})")
+    if chance_level is not None:
+        axes.axhline(chance_level, color="firebrick", linestyle=":", linewidth=1.2,
+                     label=f"chance ({chance_level:.3f})")
     boundary = _stage_two_start(history, x)
     if boundary is not None:
         axes.axvline(boundary, color="grey", linestyle="--", linewidth=1)
@@ -241,14 +278,18 @@ def _curve(destination, history, x, metric: str, title: str, ylabel: str) -> Pat
     axes.grid(alpha=0.3)
     if len(x) <= 30:
         axes.set_xticks(x)
+    plotted = [v for v in (train, validation) if v is not None]
+    _honest_y_axis(axes, plotted + ([np.array([chance_level])] if chance_level is not None else []), floor=0.0)
     axes.legend()
     return save_figure(figure, destination)
 
 
-def write_training_curves(history_csv: str | os.PathLike[str] | None, report_dir: str | os.PathLike[str]) -> list[Path]:
+def write_training_curves(history_csv: str | os.PathLike[str] | None, report_dir: str | os.PathLike[str],
+                          chance_levels: dict[str, float] | None = None) -> list[Path]:
     """curves_loss.png and curves_accuracy.png (training vs validation per epoch).
 
     A `stage` column (1 = frozen base, 2 = fine-tuning) marks where stage 2 starts.
+    `chance_levels` ("accuracy", "loss") draws what a model that ignores the image gets.
     Returns the files written; none when there is no history or it has no rows.
     """
     if history_csv is None or not Path(history_csv).is_file():
@@ -258,9 +299,10 @@ def write_training_curves(history_csv: str | os.PathLike[str] | None, report_dir
     if count == 0:
         return []
     x = _x_axis(history, count)
-    report_dir = Path(report_dir)
+    report_dir, levels = Path(report_dir), chance_levels or {}
     written = [
-        _curve(report_dir / CURVES_LOSS, history, x, "loss", "Loss per epoch", "loss"),
-        _curve(report_dir / CURVES_ACCURACY, history, x, "accuracy", "Accuracy per epoch", "accuracy"),
+        _curve(report_dir / CURVES_LOSS, history, x, "loss", "Loss per epoch", "loss", levels.get("loss")),
+        _curve(report_dir / CURVES_ACCURACY, history, x, "accuracy", "Accuracy per epoch", "accuracy",
+               levels.get("accuracy")),
     ]
     return [path for path in written if path is not None]

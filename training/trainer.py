@@ -1,15 +1,21 @@
 """Train a classifier on a folder of class folders and leave a self-contained run folder.
 
-Two stages, as in the Keras transfer-learning guide: (1) the new head on a frozen base,
-(2) the top of the base unfrozen at a lower learning rate, its BatchNorm layers kept in
-inference mode. From-scratch networks train whole in stage 1 and skip stage 2.
+Pretrained bases (`--weights imagenet` or a weights file) train in two stages, as in the
+Keras transfer-learning guide: (1) the new head on a frozen base, (2) the top of the base
+unfrozen at a lower learning rate, its BatchNorm layers kept in inference mode. Anything
+that starts from random weights -- the from-scratch networks, and keras.applications
+bases with `--weights none` -- trains whole in one stage with BatchNorm in training mode:
+a frozen random base (BatchNorm in inference mode, statistics never learned) hands the
+head near-zero features and the run sits at chance. Such a base's BatchNorm statistics
+are recomputed before every validation (callbacks.BatchNormRecalibration).
 
 RUN_DIR/
   config.yaml     the fully resolved configuration (`--config` reads it back)
   best.keras      best classifier by validation accuracy (safe_mode loadable)
   history.csv     per-epoch stage, loss, accuracy and learning rate
   split.json      training/validation files, and skipped files with the reason
-  result.json     labels, counts, best validation accuracy, timings
+  result.json     labels, counts, best validation accuracy, the stages run, whether the
+                  model beat chance (training.chance), timings
   checkpoints/    the resume point (`--resume RUN_DIR`), updated after every epoch
   logs/           TensorBoard logs
 """
@@ -17,7 +23,6 @@ RUN_DIR/
 from __future__ import annotations
 
 import json
-import math
 import sys
 import time
 from dataclasses import dataclass
@@ -26,10 +31,11 @@ from pathlib import Path
 import keras
 
 from convnet_common.atomic import remove_stale_temp_files, write_text_atomic
-from training import data, feature_cache, registry
+from training import chance, data, feature_cache, registry, reports
 from training.augment import AugmentSpec, build_augmentation, resolve_augment
 from training.callbacks import (
     AtomicBestCheckpoint,
+    BatchNormRecalibration,
     HistoryLog,
     RestoreCallbackState,
     ResumePoint,
@@ -37,9 +43,15 @@ from training.callbacks import (
     read_history,
     restore_optimizer,
 )
-from training.config import TrainConfig, parse_unfreeze
-from training.model_builder import BASE_LAYER, build_classifier, build_training_model
+from training.config import TrainConfig
+from training.model_builder import (  # noqa: F401  set_trainable_for_stage: re-exported
+    BASE_LAYER,
+    build_classifier,
+    build_training_model,
+    set_trainable_for_stage,
+)
 from training.registry import HeadOptions
+from training.run_folder import RunFolderGuard
 from training.weights import resolve_weights
 
 CHECKPOINT_NAME = "best.keras"
@@ -62,44 +74,12 @@ def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def prepare_split(config: TrainConfig) -> tuple[data.ScannedFolder, list[data.Sample], list[data.Sample]]:
-    scanned = data.scan_class_folders(config.data_dir)
-    data.validate_for_training(scanned, config.data_dir)
-    if config.val_dir:
-        val_scan = data.scan_class_folders(config.val_dir, class_names=scanned.class_names)
-        if not val_scan.samples:
-            raise data.DatasetError(f"validation folder {config.val_dir} contains no readable images")
-        scanned.skipped.extend(val_scan.skipped)
-        return scanned, scanned.samples, val_scan.samples
-    train, val = data.split_samples(scanned.samples, config.val_fraction, config.seed)
-    if not val:
-        raise data.DatasetError("too few images for a validation split; add images or pass --val-dir")
-    return scanned, train, val
-
-
 def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
     if name == "sgd":
         return keras.optimizers.SGD(learning_rate, momentum=0.9)
     if name == "rmsprop":
         return keras.optimizers.RMSprop(learning_rate)
     return keras.optimizers.Adam(learning_rate)
-
-
-def set_trainable_for_stage(classifier: keras.Model, backbone: registry.Backbone, stage: int, unfreeze: str) -> int:
-    """Stage 1 freezes a pretrained base; stage 2 unfreezes its top layers but keeps every
-    BatchNorm frozen (the base is called with training=False, so they also stay in
-    inference mode). Returns how many base layers are trainable."""
-    base = classifier.get_layer(BASE_LAYER)
-    if stage == 1:
-        base.trainable = not backbone.frozen_base
-        return len(base.layers) if base.trainable else 0
-    amount = parse_unfreeze(unfreeze)
-    layers = [layer for layer in base.layers if not isinstance(layer, keras.layers.InputLayer)]
-    count = max(1, math.ceil(amount * len(layers))) if isinstance(amount, float) else min(amount, len(layers))
-    base.trainable = True
-    for index, layer in enumerate(layers):
-        layer.trainable = index >= len(layers) - count and not isinstance(layer, keras.layers.BatchNormalization)
-    return count
 
 
 def _distribution_strategy(enabled: bool):
@@ -122,11 +102,17 @@ class Trainer:
         self.extra_callbacks = callbacks or []
         self.backbone = registry.get_backbone(config.backbone)
         config.image_size = config.image_size or self.backbone.default_image_size
+        # Only a pretrained base is frozen and fine-tuned in a second stage (module docstring).
+        self.frozen_base = self.backbone.frozen_base and config.weights != "none"
         if config.fine_tune_epochs is None:
-            config.fine_tune_epochs = 5 if self.backbone.frozen_base else 0
+            config.fine_tune_epochs = 5 if self.frozen_base else 0
+        elif config.fine_tune_epochs and not self.frozen_base:
+            _log(f"--fine-tune-epochs {config.fine_tune_epochs} does not apply: without pretrained weights "
+                 f"{self.backbone.name} trains whole in one stage (--epochs)")
+            config.fine_tune_epochs = 0
         self.spec: AugmentSpec = resolve_augment(config.augment)
         config.augmentation = self.spec.to_dict()
-        config.dataset_name = config.dataset_name or Path(config.data_dir).resolve().name
+        config.dataset_name = config.dataset_name or data.default_dataset_name(config.data_dir)
         # A resumed run loads its weights from the checkpoint: no download needed.
         self.weights = None if resume else resolve_weights(config.weights, self.backbone)
         self.run_dir = Path(config.out)
@@ -134,7 +120,8 @@ class Trainer:
     # data ---------------------------------------------------------------------------
     def _prepare_data(self) -> None:
         config = self.config
-        self.scanned, self.train_samples, self.val_samples = prepare_split(config)
+        self.scanned, self.train_samples, self.val_samples = data.prepare_split(
+            config.data_dir, config.val_dir, config.val_fraction, config.seed)
         for path, reason in self.scanned.skipped:
             _log(f"skipped {path}: {reason}")
         counts = [sum(1 for s in self.train_samples if s.label == i) for i in range(len(self.scanned.class_names))]
@@ -168,6 +155,7 @@ class Trainer:
             self.weights,
             HeadOptions(config.dropout, config.hidden_units, config.hidden_activation),
             normalize_polarity=config.normalize_polarity,
+            freeze_base=self.frozen_base,
         )
         self.graph = build_training_model(self.classifier, self.backbone, self.num_classes)
         self.output_names = tuple(self.graph.loss_weights) if len(self.graph.loss_weights) > 1 else ()
@@ -191,10 +179,11 @@ class Trainer:
 
     # stages -------------------------------------------------------------------------
     def _stage_inputs(self, stage: int):
-        """The model to fit and its datasets; cached features when the base is frozen."""
+        """The model to fit and its datasets; cached features when the base is frozen
+        (never for a base that trains: its features change every step)."""
         config = self.config
         use_cache = (
-            stage == 1 and self.backbone.frozen_base and self.spec.is_identity and config.feature_cache
+            stage == 1 and self.frozen_base and self.spec.is_identity and config.feature_cache
             and not self.output_names
         )
         if use_cache:
@@ -217,9 +206,25 @@ class Trainer:
         val_ds = data.make_dataset(self.val_samples, shuffle=False, **common)
         return self.graph.model, bool(self.output_names), train_ds, val_ds
 
+    def _stage_description(self, stage: int, trainable: int) -> str:
+        if stage == 2:
+            return f"top {trainable} base layers unfrozen"
+        if self.frozen_base:
+            return "head on a frozen base"
+        if self.backbone.frozen_base:  # a keras.applications base with --weights none
+            return "whole network from random weights, BatchNorm in training mode, one stage"
+        return "whole network"
+
+    def _recalibration(self, stage: int, train_ds) -> list[BatchNormRecalibration]:
+        """Precise BatchNorm statistics before each validation, for a base whose BatchNorm trains."""
+        if stage != 1 or self.frozen_base:
+            return []
+        callback = BatchNormRecalibration(self.classifier, BASE_LAYER, train_ds)
+        return [callback] if callback.layers else []
+
     def _run_stage(self, stage: int, epochs: int, learning_rate: float, state: ResumeState,
                    history_rows: list[dict]) -> ResumeState:
-        trainable = set_trainable_for_stage(self.classifier, self.backbone, stage, self.config.unfreeze)
+        trainable = set_trainable_for_stage(self.classifier, self.frozen_base, stage, self.config.unfreeze)
         model, multi_output, train_ds, val_ds = self._stage_inputs(stage)
         monitor = self._compile(model, learning_rate, multi_output)
         resuming_stage = state.stage == stage and state.stage_end is not None
@@ -228,8 +233,7 @@ class Trainer:
         if resuming_stage and state.optimizer_stage == stage and state.checkpoint:
             restore_optimizer(model.optimizer, model.trainable_variables,
                               self.run_dir / "checkpoints" / f"{state.checkpoint}.optimizer.npz")
-        what = "head on a frozen base" if stage == 1 and self.backbone.frozen_base else (
-            "whole network" if stage == 1 else f"top {trainable} base layers unfrozen")
+        what = self._stage_description(stage, trainable)
         _log(f"stage {stage} ({what}): epochs {start + 1}-{end}, "
              f"learning rate {float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)):.2e}")
 
@@ -238,6 +242,7 @@ class Trainer:
         self.best_checkpoint.best_epoch = state.best_epoch
         rename = {monitor: "val_accuracy", monitor[4:]: "accuracy"} if multi_output else {}
         callbacks = [
+            *self._recalibration(stage, train_ds),
             self.best_checkpoint,
             HistoryLog(self.run_dir / "history.csv", stage, history_rows, rename),
         ]
@@ -276,8 +281,13 @@ class Trainer:
 
     def run(self) -> TrainResult:
         self._prepare_data()
-        if self.resume is None:
+        if self.resume is not None:
+            return self._train()
+        with RunFolderGuard(self.run_dir):  # a start that fails leaves no half-made run folder
             self._write_records()
+            return self._train()
+
+    def _train(self) -> TrainResult:
         keras.utils.set_random_seed(self.config.seed)
         if self.config.deterministic:
             import tensorflow as tf
@@ -289,7 +299,7 @@ class Trainer:
             history_rows = read_history(self.run_dir / "history.csv") if self.resume else []
             history_rows = [row for row in history_rows if int(row["epoch"]) <= state.next_epoch]
             stages = [(1, self.config.epochs, self.config.learning_rate)]
-            if self.backbone.frozen_base and self.config.fine_tune_epochs:
+            if self.frozen_base and self.config.fine_tune_epochs:
                 stages.append((2, self.config.fine_tune_epochs, self.config.fine_tune_learning_rate))
             started = time.perf_counter()
             for stage, epochs, learning_rate in stages:
@@ -300,9 +310,21 @@ class Trainer:
         state.save(self.run_dir)
         return self._finish(state, time.perf_counter() - started)
 
+    def _verdict(self) -> chance.ChanceVerdict:
+        """Whether the run beat chance, judged on its validation split and history."""
+        counts = [sum(1 for s in self.train_samples if s.label == i) for i in range(len(self.scanned.class_names))]
+        return chance.assess_run(
+            read_history(self.run_dir / "history.csv"), [s.label for s in self.val_samples],
+            loss=f"{self.graph.main_output}_loss" if self.output_names else "loss",
+            random_weights=self.config.weights == "none" and self.backbone.supports_imagenet,
+            learning_rate=self.config.learning_rate,
+            smallest_class=min(counts))
+
     def _finish(self, state: ResumeState, seconds: float) -> TrainResult:
         result = TrainResult(self.run_dir, self.scanned.class_names, state.best, state.best_epoch,
                              state.next_epoch, len(self.train_samples), len(self.val_samples), self.scanned.skipped)
+        verdict = self._verdict()
+        stages = 2 if self.frozen_base and self.config.fine_tune_epochs else 1
         summary = {
             "labels": result.labels,
             "backbone": self.backbone.name,
@@ -315,15 +337,23 @@ class Trainer:
             "best_epoch": result.best_epoch,
             "epochs": result.epochs_run,
             "weights": self.config.weights,
+            "stages": stages,
+            "base_training": self._stage_description(1, 0) + ("; then the top of the base, fine-tuned"
+                                                               if stages == 2 else ""),
+            "beats_chance": verdict.beats_chance,
+            "chance": verdict.to_dict(),
             "normalize_polarity": self.config.normalize_polarity,
             "train_seconds": round(seconds, 1),
         }
         write_text_atomic(self.run_dir / "result.json", json.dumps(summary, indent=2))
-        self._write_report()
-        _log(f"best validation accuracy {state.best:.4f} (epoch {state.best_epoch}); run saved in {self.run_dir}")
+        self._write_report(verdict)
+        _log(f"best validation accuracy {state.best:.4f} (epoch {state.best_epoch}; chance "
+             f"{verdict.chance_accuracy:.4f}); run saved in {self.run_dir}")
+        for line in verdict.lines() if not verdict.beats_chance else []:
+            _log(line)
         return result
 
-    def _write_report(self) -> None:
+    def _write_report(self, verdict: chance.ChanceVerdict) -> None:
         """The same report `convnet-train evaluate` writes, for the validation split."""
         from training.evaluate import evaluate_samples, format_evaluation, keras_predict_fn
 
@@ -333,12 +363,18 @@ class Trainer:
         import training.layers  # noqa: F401  registers the in-graph preprocessing layers
 
         classifier = keras.models.load_model(best, safe_mode=True)
+        report_dir, history = self.run_dir / "report", self.run_dir / "history.csv"
         evaluation = evaluate_samples(
             keras_predict_fn(classifier), self.val_samples, self.scanned.class_names, self.config.image_size,
-            self.run_dir / "report", history_csv=self.run_dir / "history.csv", skipped=self.scanned.skipped,
-            source=str(best),
+            report_dir, history_csv=history, skipped=self.scanned.skipped, source=str(best),
         )
-        _log(format_evaluation(evaluation))
+        # The verdict leads the report: first key of metrics.json, first line printed, and
+        # the chance levels drawn on the curves.
+        metrics = json.loads((report_dir / reports.METRICS).read_text(encoding="utf-8"))
+        reports.write_metrics_json(report_dir / reports.METRICS, {"verdict": verdict.to_dict(), **metrics})
+        reports.write_training_curves(history, report_dir, chance_levels={
+            "accuracy": verdict.chance_accuracy, "loss": verdict.chance_loss})
+        _log(verdict.sentence + "\n" + format_evaluation(evaluation))
 
 
 def train(config: TrainConfig, callbacks: list | None = None) -> TrainResult:

@@ -15,12 +15,14 @@ from training import cli
 pytestmark = pytest.mark.slow
 
 
-def test_training_run_records_everything(lenet_run):
+def test_training_run_records_everything(lenet_run, digits_dir):
     for name in ("best.keras", "config.yaml", "history.csv", "split.json", "result.json"):
         assert (lenet_run / name).is_file(), name
     result = json.loads((lenet_run / "result.json").read_text())
     assert result["labels"] == [str(d) for d in range(10)]
     assert result["best_val_accuracy"] > 0.5  # chance is 0.1
+    assert result["beats_chance"] is True and result["chance"]["verdict"] == "above chance"
+    assert result["stages"] == 1 and result["dataset"] == digits_dir.name
     split = json.loads((lenet_run / "split.json").read_text())
     train_paths = {path for path, _ in split["train"]}
     assert train_paths.isdisjoint(path for path, _ in split["val"])
