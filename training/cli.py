@@ -8,6 +8,7 @@ training.tf_runtime, which keeps its CUDA start-up noise off machines without an
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 
 DESCRIPTION = """\
@@ -309,7 +310,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     elif args.command == "models":
         from training.summary import format_models_table, list_models
 
-        print(format_models_table(list_models(with_params=not args.no_params)))
+        width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+        print(format_models_table(list_models(with_params=not args.no_params), width=width))
         print("\nmultiply-adds: the work for one image at the input size, a speed hint independent of the "
               "machine.\nPretrained networks start from ImageNet weights (--weights imagenet, their default); "
               "the others\nstart from random weights (--weights none). `convnet-train summary NAME` shows the layers.")

@@ -126,7 +126,9 @@ def list_models(with_params: bool = True) -> list[ModelRow]:
     ]
 
 
-def format_models_table(rows: list[ModelRow]) -> str:
+def format_models_table(rows: list[ModelRow], width: int | None = None) -> str:
+    """The `models` listing. With `width` (a terminal's columns), descriptions are cut with
+    "…" so that no line wraps; a wrapped table is unreadable, the other columns matter more."""
     headers = ("name", "family", "input", "min", "parameters", "multiply-adds", "training", "description")
     table = [
         (
@@ -142,6 +144,12 @@ def format_models_table(rows: list[ModelRow]) -> str:
         for row in rows
     ]
     widths = [max(len(header), *(len(cells[i]) for cells in table)) for i, header in enumerate(headers)]
+    if width is not None:
+        room = width - sum(widths[:-1]) - 2 * (len(widths) - 1)
+        if room < widths[-1]:
+            room = max(room, len(headers[-1]))
+            table = [(*cells[:-1], cells[-1] if len(cells[-1]) <= room else cells[-1][: room - 1] + "…") for cells in table]
+            widths[-1] = room
     right = {3}  # numbers read better right-aligned
 
     def line(cells) -> str:

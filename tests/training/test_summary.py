@@ -77,3 +77,15 @@ def test_summary_text_of_the_fine_tuning_classifier_expands_the_base():
         assert expected in text
     assert "block5_pool" not in text
     assert "Total params: 61,706" in summary.summary_text("lenet5", classes=10)
+
+
+def test_models_table_fits_a_terminal_by_cutting_descriptions():
+    rows = summary.list_models()
+    full = summary.format_models_table(rows)
+    assert max(len(line) for line in full.splitlines()) > 120  # the case worth handling
+    narrow = summary.format_models_table(rows, width=140)
+    assert max(len(line) for line in narrow.splitlines()) <= 140
+    assert "…" in narrow
+    # every other column is kept whole
+    for row in rows:
+        assert f"{row.parameters:,}" in narrow and row.name in narrow
