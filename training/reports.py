@@ -167,7 +167,7 @@ def plot_misclassified(destination, mistakes: Sequence[dict], total_images: int,
         return save_figure(figure, destination)
     columns = min(_SHEET_COLUMNS, len(shown))
     rows = math.ceil(len(shown) / columns)
-    figure = _figure(1.9 * columns, 2.0 * rows + 0.5, layout="constrained")
+    figure = _figure(1.9 * columns, 2.2 * rows + 0.5, layout="constrained")
     for index, row in enumerate(shown):
         axes = figure.add_subplot(rows, columns, index + 1)
         thumbnail = _thumbnail(row["path"])
