@@ -84,6 +84,31 @@ def test_a_decoder_crash_in_the_first_epoch_leaves_no_run_folder(tmp_path, monke
     assert not run_dir.exists()
 
 
+@pytest.mark.slow
+def test_ctrl_c_before_the_first_saved_epoch_removes_the_run_but_not_after(tmp_path):
+    import keras
+
+    class CtrlC(keras.callbacks.Callback):
+        def __init__(self, where):
+            super().__init__()
+            self.where = where
+
+        def on_train_batch_end(self, batch, logs=None):
+            if self.where == "first batch":
+                raise KeyboardInterrupt
+
+        def on_epoch_end(self, epoch, logs=None):
+            raise KeyboardInterrupt  # after the resume point of epoch 1 was written
+
+    data_dir = _write_classes(tmp_path / "data")
+    for where, kept in (("first batch", False), ("first epoch end", True)):
+        run_dir = tmp_path / where.replace(" ", "-")
+        with pytest.raises(KeyboardInterrupt):
+            train(_lenet(data_dir, run_dir), callbacks=[CtrlC(where)])
+        assert run_dir.exists() == kept, where
+    assert (tmp_path / "first-epoch-end" / "checkpoints" / "state.json").is_file()
+
+
 @pytest.mark.parametrize("path, expected", [
     ("flowers/train", "flowers"),
     ("Flowers/TRAIN", "Flowers"),
