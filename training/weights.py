@@ -65,8 +65,9 @@ def download_failure(what: str, error: BaseException) -> WeightsUnavailableError
         f"  file needed: {filename}\n"
         f"  from:        {url}\n"
         f"  put it in:   {keras_cache_dir()}/\n"
-        "Download it on a connected machine and copy it there, or train with --weights none "
-        "or --weights PATH."
+        "Download it on a connected machine and copy it there, or train with --weights PATH, "
+        "or with --weights none (random weights: the whole network trains from scratch, which "
+        "needs far more images and epochs than fine-tuning)."
     )
 
 
