@@ -24,10 +24,12 @@ from convnet_common.imaging import ImageReadError, load_image_rgb
 from desktop.core import augmentation as aug
 from desktop.core.augmentation import AugmentParams
 from desktop.core.model import LoadedModel
+from desktop.qt.classify_view import ClassifyView
 from desktop.qt.controller import InferenceController
 from desktop.qt.image_view import local_files
 from desktop.qt.augment_widgets import TILE_COUNT, ParamRow, VariantGrid
 from desktop.qt.imageconv import rgb_to_qpixmap
+from desktop.qt.tab_view import MenuEntry, TabHost, TabView
 
 CUSTOM = "custom"
 # (field, label, maximum, step, decimals): the ranges AugmentSpec accepts.
@@ -83,8 +85,12 @@ class _PreviewJob(QRunnable):
         self.signals.done.emit(result)
 
 
-class AugmentView(QWidget):
+class AugmentView(TabView, QWidget):
     """Controls on the left, a grid of augmented variants of one image on the right."""
+
+    tab_title = "A&ugment"
+    tab_shortcut = "Ctrl+4"
+    menu_title = "A&ugment"
 
     variants_changed = Signal()  # a new grid is on screen
     params_changed = Signal(object)  # AugmentParams
@@ -114,6 +120,24 @@ class AugmentView(QWidget):
         self._build()
         controller.model_changed.connect(self._on_model_changed)
         self._on_model_changed(controller.model)
+        self._classify: ClassifyView | None = None
+
+    def menu_entries(self) -> list[MenuEntry]:
+        return [
+            MenuEntry("&Open image…", "Ctrl+Shift+I", self.open_image_dialog),
+            MenuEntry("&Reshuffle (Ctrl+Shift+R)", "", self.reshuffle),
+            MenuEntry("Use the &model's settings", "Ctrl+Shift+U", self.use_model_settings),
+            MenuEntry("&Export as YAML for convnet-train…", "Ctrl+Shift+Y", self.export_yaml),
+        ]
+
+    def attach(self, host: TabHost) -> None:
+        self._classify = host.view(ClassifyView)
+        self.message_changed.connect(lambda message: host.show_status(message, 8000))
+
+    def tab_shown(self) -> None:
+        """Show the image open on Classify, unless one was opened or dropped here."""
+        if self._classify is not None:
+            self.follow_image(*self._classify.shown_source())
 
     # layout ----------------------------------------------------------------------------
     def _build(self) -> None:

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from desktop.core.batch import BatchProgress, BatchResult
 from desktop.core.model import LoadedModel
+from desktop.core.settings import Settings
 from desktop.core.results_io import BatchState, export_csv, export_json
 from desktop.core.sorting import SortReport, UndoReport, find_logs, sort_into_folders, undo_moves, undoable_log
 from desktop.qt.batch_model import (
@@ -28,8 +29,10 @@ from desktop.qt.batch_model import (
 )
 from desktop.qt.accuracy_panel import AccuracyPanel
 from desktop.qt.batch_dialogs import BatchDialogs
+from desktop.qt.classify_view import ClassifyView
 from desktop.qt.controller import InferenceController
 from desktop.qt.image_view import local_files
+from desktop.qt.tab_view import MenuEntry, TabHost, TabView
 
 DROP_HINT = "Drop a folder here, or press “Classify folder…”"
 
@@ -39,8 +42,18 @@ def default_state_dir() -> Path:
     return Path(base or Path.home() / ".convnet-studio") / "batch-state"
 
 
-class BatchView(BatchDialogs, QWidget):
+def _remember_undo_dest(settings: Settings, dest: Path | None) -> None:
+    """Persist at once: Undo must still be offered after a crash or a restart."""
+    settings.set("undo_sort_dest", str(dest) if dest is not None else "")
+    settings.save()
+
+
+class BatchView(BatchDialogs, TabView, QWidget):
     """Folder classification tab; double-clicking a row asks for the single-image view."""
+
+    tab_title = "&Batch"
+    tab_shortcut = "Ctrl+2"
+    menu_title = "&Batch"
 
     open_image_requested = Signal(Path)
     status_message = Signal(str)
@@ -68,6 +81,30 @@ class BatchView(BatchDialogs, QWidget):
         self.setAcceptDrops(True)
         controller.model_changed.connect(self._on_model_changed)
         self._update_enabled()
+
+    # the window ----------------------------------------------------------------------------------------
+    def menu_entries(self) -> list[MenuEntry]:
+        return [
+            MenuEntry("Classify &folder…", "Ctrl+Shift+O", self.choose_and_start),
+            MenuEntry("&Cancel batch", "Ctrl+.", self.cancel),
+            MenuEntry("&Export results as CSV…", "Ctrl+Shift+E", lambda: self.choose_and_export("csv")),
+            MenuEntry("Export results as &JSON…", "Ctrl+Shift+J", lambda: self.choose_and_export("json")),
+            MenuEntry("&Sort into folders…", "Ctrl+Shift+F", self.choose_and_sort),
+            MenuEntry("&Undo a sort…", "Ctrl+Shift+Z", self.choose_and_undo, enabled_signal=self.undo_available,
+                      name="undo_sort"),
+        ]
+
+    def attach(self, host: TabHost) -> None:
+        """Rows open on Classify; a folder dropped there is classified here; the undoable sort persists."""
+        classify = host.view(ClassifyView)
+        self.status_message.connect(lambda message: host.show_status(message, 8000))
+        self.open_image_requested.connect(lambda path: (host.show_tab(classify), classify.show_image(path)))
+        classify.folders_dropped.connect(lambda folders: (host.show_tab(self), self.start_folder(folders[0])))
+        self.undo_dest_changed.connect(lambda dest: _remember_undo_dest(host.settings, dest))
+
+    def restore_settings(self, settings: Settings) -> None:
+        if not self.set_undo_dest(settings.get("undo_sort_dest") or None):
+            settings.set("undo_sort_dest", "")  # its folder or log is gone: forget it
 
     # layout ------------------------------------------------------------------------------------------
     def _build(self) -> None:

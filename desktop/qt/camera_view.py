@@ -26,6 +26,7 @@ from desktop.qt.camera_worker import (
 from desktop.qt.controller import InferenceController
 from desktop.qt.image_view import ImageView
 from desktop.qt.predictions_panel import PredictionsPanel
+from desktop.qt.tab_view import MenuEntry, TabView
 
 NO_CAMERA = "No camera found"
 NO_MODEL_NOTE = "No model loaded: preview only. Open a model to see predictions."
@@ -34,8 +35,20 @@ VIDEO_FILTER = "Videos (*.mp4 *.avi *.mkv *.mov *.webm *.m4v *.mpg *.mpeg *.wmv)
 STATS_INTERVAL_MS = 500
 
 
-class CameraView(QWidget):
+class CameraView(TabView, QWidget):
     """Live capture + classification; drive it with `start_source`, `stop`, `toggle_freeze`, `snapshot`."""
+
+    tab_title = "C&amera"
+    tab_shortcut = "Ctrl+3"
+    menu_title = "&Camera"  # Alt+M is Model
+
+    def menu_entries(self) -> list[MenuEntry]:
+        return [
+            MenuEntry("&Find cameras", "Ctrl+Shift+K", self.find_cameras),
+            MenuEntry("&Stop camera", "Ctrl+Shift+X", self.stop),
+            MenuEntry("F&reeze frame (Space)", "", self.toggle_freeze),
+            MenuEntry("Save s&napshot", "Ctrl+Shift+P", self.snapshot),
+        ]
 
     def __init__(self, controller: InferenceController, parent: QWidget | None = None, *,
                  capture_factory: CaptureFactory = open_capture) -> None:
@@ -172,7 +185,7 @@ class CameraView(QWidget):
         self._update_stats()
         return ok
 
-    def shutdown(self) -> bool:
+    def shutdown(self) -> bool:  # type: ignore[override] - joins with the worker's own timeout
         """Stop capture and every helper thread; call before the app quits."""
         self.stop()
         return self.worker.shutdown()

@@ -1,6 +1,7 @@
 """The "Classify" tab: image list, image + activation map, top-k list and model info.
 
-Everything about one image at a time lives here so the main window stays a shell.
+Everything about one image at a time lives here so the main window stays a shell: its
+menu entries (paste, save overlay, the map's controls) and its settings too.
 """
 
 from __future__ import annotations
@@ -10,25 +11,31 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QSplitter, QVBoxLayout, QWidget
 
 from desktop.core.batch import iter_image_files
 from desktop.core.classifier import Prediction
 from desktop.core.model import LoadedModel
-from desktop.core.settings import usable_panel_sizes
+from desktop.core.settings import Settings, usable_panel_sizes
+from desktop.qt.clipboard import clipboard_content
 from desktop.qt.controller import InferenceController
 from desktop.qt.image_list import ImageList
 from desktop.qt.image_view import EMPTY_HINT
 from desktop.qt.model_panel import NO_MODEL_TEXT, ModelPanel
 from desktop.qt.predictions_panel import PredictionsPanel
+from desktop.qt.tab_view import FILE_MENU, VIEW_MENU, MenuEntry, TabHost, TabView
 from desktop.qt.viewer import Viewer
 
 DEFAULT_PANEL_SIZES = [190, 650, 340]  # image list, picture, predictions + model
 MIN_VIEWER_WIDTH = 120
 
 
-class ClassifyView(QWidget):
+class ClassifyView(TabView, QWidget):
     """One image at a time: pick a class in the list to see where the network looked for it."""
+
+    tab_title = "&Classify"
+    tab_shortcut = "Ctrl+1"
 
     image_shown = Signal(object, object)  # RGB array, Path | None — the Compare tab follows it
     inference_time = Signal(float)  # ms of the prediction on display
@@ -41,6 +48,7 @@ class ClassifyView(QWidget):
         self._pasted: np.ndarray | None = None  # the pasted image on display, if any
         self._awaiting_paste = False
         self.current: Prediction | None = None
+        self._host: TabHost | None = None
 
         self.image_list = ImageList()
         self.viewer = Viewer()
@@ -76,6 +84,55 @@ class ClassifyView(QWidget):
         controller.model_changed.connect(self._on_model_changed)
         controller.prediction_ready.connect(self._on_prediction)
         self.show_no_model()
+
+    # the window ------------------------------------------------------------------------
+    def menu_entries(self) -> list[MenuEntry]:
+        viewer = self.viewer
+        return [
+            MenuEntry("&Paste image", QKeySequence.StandardKey.Paste, self.paste_from_clipboard,
+                      "Classify the image (or image file) on the clipboard", menu=FILE_MENU, in_tab=False, name="paste"),
+            MenuEntry("&Save overlay as PNG…", "Ctrl+Shift+S", viewer.choose_save_path, menu=FILE_MENU, in_tab=False,
+                      name="save_overlay"),
+            MenuEntry("Show activation &map", "Ctrl+T", viewer.set_map_shown, menu=VIEW_MENU, in_tab=False,
+                      checked=True, checked_signal=viewer.map_shown_changed, name="toggle_map"),
+            MenuEntry("&Next colour map", "Ctrl+Shift+C", viewer.next_colormap, menu=VIEW_MENU, in_tab=False),
+            MenuEntry("Map &opacity up", "Ctrl+=", lambda: viewer.nudge_opacity(10), menu=VIEW_MENU, in_tab=False),
+            MenuEntry("Map opacity &down", "Ctrl+-", lambda: viewer.nudge_opacity(-10), menu=VIEW_MENU, in_tab=False),
+        ]
+
+    def attach(self, host: TabHost) -> None:
+        self._host = host
+        self.inference_time.connect(host.show_inference_ms)
+        self.viewer.saved.connect(lambda path: host.show_status(f"Saved overlay to {path}", 8000))
+        self.viewer.save_failed.connect(lambda message: host.show_error("Could not save overlay", message))
+
+    def restore_settings(self, settings: Settings) -> None:
+        self.restore_panel_sizes(settings.get("splitter_sizes"))
+        self.viewer.set_colormap(settings.get("colormap"))
+        self.viewer.set_opacity_percent(settings.get("opacity"))
+        self.viewer.set_map_shown(settings.get("show_map"))
+        self.viewer.last_save_dir = settings.get("last_image_dir")
+
+    def save_settings(self, settings: Settings) -> None:
+        settings.set("splitter_sizes", self.panel_sizes())
+        settings.set("colormap", self.viewer.colormap_name)
+        settings.set("opacity", self.viewer.opacity_percent)
+        settings.set("show_map", self.viewer.map_shown)
+
+    def paste_from_clipboard(self) -> bool:
+        """Classify what is on the clipboard: image files by URL, else pixels; say so if neither."""
+        files, pixels = clipboard_content(QGuiApplication.clipboard().mimeData())
+        if files or pixels is not None:
+            if self._host is not None:
+                self._host.show_tab(self)
+        if files:
+            self.open_images(files)
+            return True
+        if pixels is None:
+            if self._host is not None:
+                self._host.show_status("The clipboard holds no image or image file.", 5000)
+            return False
+        return self.paste_image(pixels)
 
     # opening ---------------------------------------------------------------------------
     def _on_drop(self, paths: list) -> None:
@@ -157,12 +214,6 @@ class ClassifyView(QWidget):
         if sizes[0] < self.image_list.minimumWidth() and sum(sizes) > 0:
             width = max(self._list_width, self.image_list.minimumWidth())
             self.splitter.setSizes([width, max(MIN_VIEWER_WIDTH, sizes[1] - width), sizes[2]])
-
-    def current_image(self) -> tuple[np.ndarray, Path | None] | None:
-        """The image on display (for the Compare tab), or None."""
-        if self.current is None or self.current.image is None:
-            return None
-        return self.current.image, self.current.path
 
     # controller results ----------------------------------------------------------------
     def _on_model_changed(self, model: LoadedModel) -> None:

@@ -24,10 +24,13 @@ from PySide6.QtWidgets import QFileDialog, QGridLayout, QHBoxLayout, QLabel, QPu
 
 from desktop.core.classifier import Classifier, Prediction
 from desktop.core.model import LoadedModel
+from desktop.core.settings import Settings
+from desktop.qt.classify_view import ClassifyView
 from desktop.qt.controller import InferenceController
 from desktop.qt.image_view import ImageView
 from desktop.qt.model_panel import provider_name
 from desktop.qt.predictions_panel import PredictionsPanel
+from desktop.qt.tab_view import MODEL_MENU, MenuEntry, TabHost, TabView
 from desktop.qt.workers import BackgroundTask, ClassifyArrayTask, ClassifyTask, ModelLoadTask
 
 COMPARE_HINT = "Drop an image here, or show one in the Classify tab"
@@ -69,8 +72,11 @@ class CompareSide(QObject):
         self.time.setText(f"Inference: {prediction.inference_ms:.1f} ms" if prediction.ok else "")
 
 
-class CompareView(QWidget):
-    """Two models' top-5 predictions for the same image."""
+class CompareView(TabView, QWidget):
+    """Two models' top-5 predictions for the same image (the one shown on Classify, or a dropped one)."""
+
+    tab_title = "Com&pare"
+    tab_shortcut = "Ctrl+5"
 
     def __init__(self, controller: InferenceController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -84,6 +90,7 @@ class CompareView(QWidget):
         self.image_path: Path | None = None
         self._stale = False
         self.last_dir = ""
+        self._settings: Settings | None = None
 
         self.preview = ImageView()
         self.preview.set_hint(COMPARE_HINT)
@@ -116,6 +123,17 @@ class CompareView(QWidget):
         self.left.set_model(controller.model)
         self.right.set_model(None)
 
+    # the window ------------------------------------------------------------------------
+    def menu_entries(self) -> list[MenuEntry]:
+        return [MenuEntry("Load &second model to compare…", "Ctrl+Shift+M", self.choose_second_model, menu=MODEL_MENU)]
+
+    def attach(self, host: TabHost) -> None:
+        self._settings = host.settings
+        host.view(ClassifyView).image_shown.connect(self.set_image)
+
+    def restore_settings(self, settings: Settings) -> None:
+        self.last_dir = settings.get("last_model_dir")
+
     # inputs ----------------------------------------------------------------------------
     def set_image(self, image: np.ndarray | None, path: Path | None = None) -> None:
         """Compare on this image (now if the tab is visible, else when it is shown).
@@ -130,6 +148,8 @@ class CompareView(QWidget):
         self._refresh()
 
     def choose_second_model(self) -> None:
+        if not self.last_dir and self._settings is not None:  # where the last main model came from
+            self.last_dir = self._settings.get("last_model_dir")
         file, _ = QFileDialog.getOpenFileName(self, "Second model", self.last_dir, "ONNX models (*.onnx);;All files (*)")
         if file:
             self.load_second_model(Path(file))

@@ -1,12 +1,14 @@
 """The main window: a shell of tabs, menus and a status bar wired to the controller.
 
-Views do the work: ClassifyView (first tab), CompareView (pinned last) and any view
-added with `add_view_tab`. This module only routes actions and persists settings.
+It knows no tab by name: it builds the views listed in desktop/qt/tabs.py and, for each,
+adds its tab and shortcut, its menu entries, its settings and its shutdown (the
+interface is desktop/qt/tab_view.py). Only "open these files" goes to the Classify tab,
+the app's home. This module routes app-wide actions and persists the window's settings.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt
@@ -14,17 +16,15 @@ from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QGuiApplication, Q
 from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMenu, QMessageBox, QTabWidget, QVBoxLayout, QWidget
 
 from convnet_common.imaging import IMAGE_EXTENSIONS
-from desktop.core.activation import COLORMAPS
 from desktop.core.model import FALLBACK_NOTICES, PROVIDER_CHOICES, LoadedModel
 from desktop.core.notices import NoticeBoard, model_notices
 from desktop.core.settings import Settings
 from desktop.qt.classify_view import ClassifyView
-from desktop.qt.clipboard import clipboard_content
-from desktop.qt.compare_view import CompareView
 from desktop.qt.controller import InferenceController
 from desktop.qt.notice_bar import NoticeBar
 from desktop.qt.shortcuts_dialog import ShortcutsDialog
-from desktop.qt.work_tabs import add_work_tabs
+from desktop.qt.tab_view import FILE_MENU, MODEL_MENU, OWN_MENU, VIEW_MENU, MenuEntry, TabView, V
+from desktop.qt.tabs import TAB_VIEWS
 
 APP_NAME = "ConvNet Studio"
 IMAGE_FILTER = "Images ({});;All files (*)".format(" ".join(f"*{ext}" for ext in sorted(IMAGE_EXTENSIONS)))
@@ -33,9 +33,14 @@ PROVIDER_TITLES = {"auto": "&Auto (CUDA if usable)", "cuda": "&CUDA", "cpu": "C&
 
 
 class MainWindow(QMainWindow):
-    """Routes user actions to views and the controller; restores and saves settings."""
+    """Routes user actions to views and the controller; restores and saves settings.
 
-    def __init__(self, provider: str | None = None, settings: Settings | None = None) -> None:
+    `views` (default: desktop.qt.tabs.TAB_VIEWS) are the tab classes, in tab order; the
+    window is each one's TabHost.
+    """
+
+    def __init__(self, provider: str | None = None, settings: Settings | None = None,
+                 views: Sequence[type[TabView]] | None = None) -> None:
         super().__init__()
         self.settings = settings or Settings.load()
         provider = provider or self.settings.get("provider")
@@ -44,14 +49,8 @@ class MainWindow(QMainWindow):
         self.controller = InferenceController(provider if provider in PROVIDER_CHOICES else "auto", self)
         self.notices = NoticeBoard([self.settings.warning] if self.settings.warning else [],
                                    self.settings.get("dismissed_notices"))
-
-        self.classify_view = ClassifyView(self.controller)
-        self.compare_view = CompareView(self.controller)
-        # The single-image widgets, by their old names (tests and other views use them).
-        self.image_list = self.classify_view.image_list
-        self.viewer = self.classify_view.viewer
-        self.predictions = self.classify_view.predictions
-        self.model_panel = self.classify_view.model_panel
+        self.views: list[TabView] = [cls(self.controller) for cls in (TAB_VIEWS if views is None else views)]
+        self.actions: dict[str, QAction] = {}  # named menu actions (MenuEntry.name)
 
         self.notice_bar = NoticeBar()
         self.notice_bar.dismissed.connect(self.dismiss_notices)
@@ -65,16 +64,13 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(centre)
         self._build_menus()
         self._build_status_bar()
-        self.add_view_tab("&Classify", self.classify_view, "Ctrl+1")
-        self.add_view_tab("Com&pare", self.compare_view, "Ctrl+5")
-        self._add_work_views()
+        for view in self.views:
+            self._add_tab(view)
+            view.attach(self)
+        self.tabs.currentChanged.connect(self._on_tab_changed)
 
-        self.classify_view.image_shown.connect(self.compare_view.set_image)
-        self.classify_view.inference_time.connect(lambda ms: self.time_status.setText(f"Inference: {ms:.1f} ms"))
         self.controller.model_loading.connect(lambda path: self.statusBar().showMessage(f"Loading model {Path(path).name}…"))
         self.controller.model_changed.connect(self._on_model_changed)
-        self.viewer.saved.connect(lambda path: self.statusBar().showMessage(f"Saved overlay to {path}", 8000))
-        self.viewer.save_failed.connect(lambda message: self.show_error("Could not save overlay", message))
         self.controller.model_failed.connect(self._on_model_failed)
         self.refresh_theme()
         QGuiApplication.styleHints().colorSchemeChanged.connect(self.refresh_theme)
@@ -82,46 +78,91 @@ class MainWindow(QMainWindow):
         self._restore_settings()
         self.model_status.setText("No model loaded")
 
-    # tabs ------------------------------------------------------------------------------
-    def _add_work_views(self) -> None:
-        """Batch, Camera and Augment tabs with their menus (desktop/qt/work_tabs.py)."""
-        add_work_tabs(self)
+    # tabs (the TabHost interface) ------------------------------------------------------
+    def view(self, cls: type[V]) -> V:
+        """The tab that is a `cls` (KeyError if none is registered)."""
+        for view in self.views:
+            if isinstance(view, cls):
+                return view
+        raise KeyError(cls.__name__)
+
+    @property
+    def classify_view(self) -> ClassifyView:
+        return self.view(ClassifyView)
+
+    def show_tab(self, view: QWidget) -> None:
+        self.tabs.setCurrentWidget(view)
+
+    def show_status(self, text: str, timeout_ms: int = 8000) -> None:
+        self.statusBar().showMessage(text, timeout_ms)
+
+    def show_inference_ms(self, ms: float) -> None:
+        self.time_status.setText(f"Inference: {ms:.1f} ms")
+
+    def _add_tab(self, view: TabView) -> None:
+        """The tab, its View-menu action (Ctrl+N), its own menu (before View) and its entries elsewhere."""
+        title, shortcut = view.tab_title, view.tab_shortcut
+        index = self.tabs.addTab(view, title.replace("&", ""))
+        self.tabs.setTabToolTip(index, f"{title.replace('&', '')} ({shortcut})")
+        action = QAction(f"{title} tab", self, shortcut=QKeySequence(shortcut))
+        action.triggered.connect(lambda: self.show_tab(view))
+        self.view_menu.insertAction(self._view_tabs_end, action)
+        own_menu = None
+        if view.menu_title:
+            own_menu = QMenu(view.menu_title, self)
+            self.menuBar().insertMenu(self.view_menu.menuAction(), own_menu)
+        for entry in view.menu_entries():
+            menu, before = own_menu, None
+            if entry.menu != OWN_MENU:
+                menu, before = self._shared_menus[entry.menu]
+            if menu is None:
+                raise ValueError(f"{type(view).__name__}: entry {entry.text!r} needs a menu_title")
+            self._add_entry(menu, before, view, entry)
+
+    def _add_entry(self, menu: QMenu, before: QAction | None, view: TabView, entry: MenuEntry) -> QAction:
+        slot = (lambda _=False, s=entry.slot: self.in_tab(view, s)) if entry.in_tab else entry.slot
+        action = self._action(menu, entry.text, entry.shortcut, slot, entry.tip, before)
+        if entry.checked is not None:
+            action.setCheckable(True)
+            action.setChecked(entry.checked)
+        if entry.checked_signal is not None:
+            entry.checked_signal.connect(action.setChecked)
+        action.setEnabled(entry.enabled)
+        if entry.enabled_signal is not None:
+            entry.enabled_signal.connect(action.setEnabled)
+        if entry.name:
+            self.actions[entry.name] = action
+        return action
+
+    def _on_tab_changed(self, index: int) -> None:
+        view = self.tabs.widget(index)
+        if isinstance(view, TabView):
+            view.tab_shown()
 
     def in_tab(self, widget: QWidget, slot) -> None:
         """Run a menu action on its own tab, so its result is visible."""
         self.tabs.setCurrentWidget(widget)
         slot()
 
-    def classify_folder(self, folder: str | Path) -> bool:
-        """A dropped or chosen folder: classified in bulk on the Batch tab."""
-        self.tabs.setCurrentWidget(self.batch_view)
-        return self.batch_view.start_folder(Path(folder))
-
-    def add_view_tab(self, title: str, widget: QWidget, shortcut: str) -> QAction:
-        """Add a tab (before Compare, which stays last) and a View-menu action to reach it."""
-        compare_index = self.tabs.indexOf(self.compare_view)
-        index = self.tabs.insertTab(compare_index, widget, title.replace("&", "")) if compare_index >= 0 \
-            else self.tabs.addTab(widget, title.replace("&", ""))
-        action = QAction(f"{title} tab", self, shortcut=QKeySequence(shortcut))
-        action.triggered.connect(lambda: self.tabs.setCurrentWidget(widget))
-        self.tabs.setTabToolTip(index, f"{title.replace('&', '')} ({shortcut})")
-        self.view_menu.insertAction(self._view_tabs_end, action)
-        return action
-
     def show_image(self, path: str | Path) -> None:
-        """Show one image in the Classify tab (e.g. the batch view's open_image_requested)."""
-        self.tabs.setCurrentWidget(self.classify_view)
+        """Show one image in the Classify tab."""
+        self.show_tab(self.classify_view)
         self.classify_view.show_image(Path(path))
 
     # menus -----------------------------------------------------------------------------
-    def _action(self, menu: QMenu, text: str, shortcut: str | QKeySequence.StandardKey, slot, tip: str = "") -> QAction:
+    def _action(self, menu: QMenu, text: str, shortcut: str | QKeySequence.StandardKey, slot, tip: str = "",
+                before: QAction | None = None) -> QAction:
         action = QAction(text, self, shortcut=QKeySequence(shortcut))
         action.triggered.connect(slot)
         action.setStatusTip(tip)
-        menu.addAction(action)
+        if before is None:
+            menu.addAction(action)
+        else:
+            menu.insertAction(before, action)
         return action
 
     def _build_menus(self) -> None:
+        """File, View, Model and Help; views' entries go at the marked places (see _add_tab)."""
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
         self.open_images_action = self._action(file_menu, "Open &image(s)…", "Ctrl+O", self._choose_images)
@@ -129,27 +170,14 @@ class MainWindow(QMainWindow):
         self.recent_menu = file_menu.addMenu("&Recent models")
         self.recent_menu.aboutToShow.connect(self._rebuild_recent_menu)
         file_menu.addSeparator()
-        self.paste_action = self._action(file_menu, "&Paste image", QKeySequence.StandardKey.Paste, self.paste_from_clipboard,
-                                         "Classify the image (or image file) on the clipboard")
-        self.save_overlay_action = self._action(file_menu, "&Save overlay as PNG…", "Ctrl+Shift+S",
-                                                self.viewer.choose_save_path)
-        file_menu.addSeparator()
+        file_end = file_menu.addSeparator()
         self._action(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
 
         self.view_menu = bar.addMenu("&View")
         self._view_tabs_end = self.view_menu.addSeparator()
-        self.toggle_map_action = self._action(self.view_menu, "Show activation &map", "Ctrl+T",
-                                              lambda checked: self.viewer.overlay_checkbox.setChecked(checked))
-        self.toggle_map_action.setCheckable(True)
-        self.toggle_map_action.setChecked(True)
-        self.viewer.overlay_checkbox.toggled.connect(self.toggle_map_action.setChecked)
-        self._action(self.view_menu, "&Next colour map", "Ctrl+Shift+C", self._next_colormap)
-        self._action(self.view_menu, "Map &opacity up", "Ctrl+=", lambda: self._nudge_opacity(10))
-        self._action(self.view_menu, "Map opacity &down", "Ctrl+-", lambda: self._nudge_opacity(-10))
 
         model_menu = bar.addMenu("&Model")
         self._action(model_menu, "&Reload model", "F5", self._reload_model)
-        self._action(model_menu, "Load &second model to compare…", "Ctrl+Shift+M", self._choose_second_model)
         provider_menu = model_menu.addMenu("&Execution provider")
         self.provider_actions: dict[str, QAction] = {}
         group = QActionGroup(self)
@@ -160,6 +188,8 @@ class MainWindow(QMainWindow):
             action.setChecked(choice == self.controller.provider)
             group.addAction(action)
             self.provider_actions[choice] = action
+        self._shared_menus = {FILE_MENU: (file_menu, file_end), VIEW_MENU: (self.view_menu, None),
+                              MODEL_MENU: (model_menu, provider_menu.menuAction())}
 
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "&Keyboard shortcuts", "F1", self.show_shortcuts)
@@ -197,30 +227,14 @@ class MainWindow(QMainWindow):
             self.settings.set("last_model_dir", str(Path(file).parent))
             self.open_model(Path(file))
 
-    def _choose_second_model(self) -> None:
-        self.tabs.setCurrentWidget(self.compare_view)
-        self.compare_view.last_dir = self.compare_view.last_dir or self.settings.get("last_model_dir")
-        self.compare_view.choose_second_model()
-
     def open_model(self, path: str | Path) -> None:
         """Load a model in the background; the current one stays until the new one works."""
         self.controller.load_model(path)
 
     def open_images(self, paths: Iterable[str | Path]) -> None:
-        self.tabs.setCurrentWidget(self.classify_view)
+        """Files named on the command line or chosen in File -> Open: listed and classified on Classify."""
+        self.show_tab(self.classify_view)
         self.classify_view.open_images(paths)
-
-    def paste_from_clipboard(self) -> bool:
-        """Classify what is on the clipboard: image files by URL, else pixels; say so if neither."""
-        files, pixels = clipboard_content(QGuiApplication.clipboard().mimeData())
-        if files:
-            self.open_images(files)
-            return True
-        if pixels is None:
-            self.statusBar().showMessage("The clipboard holds no image or image file.", 5000)
-            return False
-        self.tabs.setCurrentWidget(self.classify_view)
-        return self.classify_view.paste_image(pixels)
 
     def set_provider(self, provider: str) -> None:
         """Remember the provider and reload the model with it (a fallback shows a notice)."""
@@ -231,14 +245,6 @@ class MainWindow(QMainWindow):
     def _reload_model(self) -> None:
         if self.controller.model is not None:
             self.open_model(self.controller.model.info.path)
-
-    def _next_colormap(self) -> None:
-        names = list(COLORMAPS)
-        current = names.index(self.viewer.colormap_name) if self.viewer.colormap_name in names else -1
-        self.viewer.set_colormap(names[(current + 1) % len(names)])
-
-    def _nudge_opacity(self, step: int) -> None:
-        self.viewer.opacity_slider.setValue(self.viewer.opacity_slider.value() + step)
 
     # recent models ---------------------------------------------------------------------
     def _rebuild_recent_menu(self) -> None:
@@ -306,21 +312,15 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(QByteArray.fromBase64(s.get("window_geometry").encode("ascii")))
         if s.get("window_state"):
             self.restoreState(QByteArray.fromBase64(s.get("window_state").encode("ascii")))
-        self.classify_view.restore_panel_sizes(s.get("splitter_sizes"))
-        self.viewer.set_colormap(s.get("colormap"))
-        self.viewer.opacity_slider.setValue(max(0, min(100, s.get("opacity"))))
-        self.viewer.overlay_checkbox.setChecked(s.get("show_map"))
-        self.viewer.last_save_dir = s.get("last_image_dir")
-        self.compare_view.last_dir = s.get("last_model_dir")
+        for view in self.views:
+            view.restore_settings(s)
 
     def save_settings(self) -> None:
         s = self.settings
         s.set("window_geometry", bytes(self.saveGeometry().toBase64()).decode("ascii"))
         s.set("window_state", bytes(self.saveState().toBase64()).decode("ascii"))
-        s.set("splitter_sizes", self.classify_view.panel_sizes())
-        s.set("colormap", self.viewer.colormap_name)
-        s.set("opacity", self.viewer.opacity_slider.value())
-        s.set("show_map", self.viewer.overlay_checkbox.isChecked())
+        for view in self.views:
+            view.save_settings(s)
         s.set("provider", self.controller.provider)
         error = s.save()
         if error:
@@ -328,7 +328,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         self.save_settings()
-        for view in (self.camera_view, self.batch_view, self.augment_view, self.compare_view):
+        for view in self.views:  # every tab: none of their worker threads may outlive the window
             view.shutdown()
         self.controller.shutdown()
         super().closeEvent(event)

@@ -110,6 +110,33 @@ class Viewer(QWidget):
     def set_colormap(self, name: str) -> None:
         self.colormap_combo.setCurrentText(name if name in COLORMAPS else DEFAULT_COLORMAP)
 
+    def next_colormap(self) -> None:
+        names = list(COLORMAPS)
+        current = names.index(self.colormap_name) if self.colormap_name in names else -1
+        self.set_colormap(names[(current + 1) % len(names)])
+
+    @property
+    def opacity_percent(self) -> int:
+        return self.opacity_slider.value()
+
+    def set_opacity_percent(self, value: int) -> None:
+        self.opacity_slider.setValue(max(0, min(100, value)))
+
+    def nudge_opacity(self, step: int) -> None:
+        self.set_opacity_percent(self.opacity_percent + step)
+
+    @property
+    def map_shown(self) -> bool:
+        return self.overlay_checkbox.isChecked()
+
+    def set_map_shown(self, shown: bool) -> None:
+        self.overlay_checkbox.setChecked(shown)
+
+    @property
+    def map_shown_changed(self):  # noqa: ANN201 - the checkbox's bound `toggled` signal
+        """Emits the new state when the map is shown or hidden, from here or from a menu."""
+        return self.overlay_checkbox.toggled
+
     def current_cam(self) -> np.ndarray | None:
         """The raw [h, w] map on display (None without a map)."""
         return self._cam

@@ -36,45 +36,45 @@ def drop_files(widget, paths: list[Path]) -> None:
 
 
 def _top(win: MainWindow) -> str | None:
-    shown = win.predictions.displayed()
+    shown = win.classify_view.predictions.displayed()
     return shown[0][0] if shown else None
 
 
 def test_empty_state(window: MainWindow) -> None:
-    assert window.viewer.image_view.hint() == EMPTY_HINT
-    assert window.viewer.image_view.pixmap() is None
-    assert "No model loaded" in window.predictions.message.text()
+    assert window.classify_view.viewer.image_view.hint() == EMPTY_HINT
+    assert window.classify_view.viewer.image_view.pixmap() is None
+    assert "No model loaded" in window.classify_view.predictions.message.text()
     assert not window.notice_bar.isVisible()
-    assert window.viewer.controls.isHidden()  # no overlay controls without an image
+    assert window.classify_view.viewer.controls.isHidden()  # no overlay controls without an image
 
 
 def test_drop_classifies_and_lists_files(qtbot, window: MainWindow, colour_model: Path, write_png) -> None:
     _load(qtbot, window, colour_model)
     assert window.windowTitle().endswith("colours.onnx")
     assert window.provider_status.text() == "Provider: CPUExecutionProvider"
-    assert window.model_panel.values["Classes"].text().startswith("3: red, green, blue")
-    assert window.model_panel.values["Held-out accuracy"].text() == "97.0%"
+    assert window.classify_view.model_panel.values["Classes"].text().startswith("3: red, green, blue")
+    assert window.classify_view.model_panel.values["Held-out accuracy"].text() == "97.0%"
     green = write_png("green.png", onnx_factory.mostly((0, 220, 0)))
     blue = write_png("blue.png", onnx_factory.mostly((0, 0, 220)))
-    drop_files(window.viewer.image_view, [green, blue])
+    drop_files(window.classify_view.viewer.image_view, [green, blue])
     qtbot.waitUntil(lambda: _top(window) == "green", timeout=WAIT_MS)
-    shown = window.predictions.displayed()
+    shown = window.classify_view.predictions.displayed()
     assert len(shown) == 3 and shown[0][1].endswith("%")
-    assert window.viewer.image_view.pixmap() is not None
+    assert window.classify_view.viewer.image_view.pixmap() is not None
     assert window.time_status.text().startswith("Inference:")
-    assert window.image_list.paths() == [green, blue]
-    window.image_list.select_path(blue)
+    assert window.classify_view.image_list.paths() == [green, blue]
+    window.classify_view.image_list.select_path(blue)
     qtbot.waitUntil(lambda: _top(window) == "blue", timeout=WAIT_MS)
-    qtbot.waitUntil(lambda: "blue" in window.image_list.item(1).text(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: "blue" in window.classify_view.image_list.item(1).text(), timeout=WAIT_MS)
 
 
 def test_unreadable_drop_shows_error_in_panel(qtbot, window: MainWindow, colour_model: Path, tmp_path: Path) -> None:
     _load(qtbot, window, colour_model)
     broken = tmp_path / "broken.png"
     broken.write_text("not a png")
-    drop_files(window.viewer.image_view, [broken])
-    qtbot.waitUntil(lambda: "Could not classify" in window.predictions.message.text(), timeout=WAIT_MS)
-    assert window.predictions.displayed() == []
+    drop_files(window.classify_view.viewer.image_view, [broken])
+    qtbot.waitUntil(lambda: "Could not classify" in window.classify_view.predictions.message.text(), timeout=WAIT_MS)
+    assert window.classify_view.predictions.displayed() == []
     assert window.errors == []
 
 
@@ -83,7 +83,7 @@ def test_bad_model_keeps_current_one(qtbot, window: MainWindow, colour_model: Pa
     red = write_png("red.png", onnx_factory.mostly((220, 0, 0)))
     window.open_images([red])
     qtbot.waitUntil(lambda: _top(window) == "red", timeout=WAIT_MS)
-    before = window.predictions.displayed()
+    before = window.classify_view.predictions.displayed()
     bad = tmp_path / "broken.onnx"
     bad.write_bytes(colour_model.read_bytes()[:200])
     with qtbot.waitSignal(window.controller.model_failed, timeout=WAIT_MS):
@@ -93,7 +93,7 @@ def test_bad_model_keeps_current_one(qtbot, window: MainWindow, colour_model: Pa
     assert title == "Could not open model" and "broken.onnx" in text and "Still using colours.onnx" in text
     assert window.controller.model.info.path == colour_model
     assert window.windowTitle().endswith("colours.onnx")
-    assert window.predictions.displayed() == before
+    assert window.classify_view.predictions.displayed() == before
 
 
 def test_no_metadata_model_shows_notice_and_no_map(qtbot, window: MainWindow, plain_model: Path, write_png) -> None:
@@ -102,9 +102,9 @@ def test_no_metadata_model_shows_notice_and_no_map(qtbot, window: MainWindow, pl
     assert NOTICE_NO_METADATA in window.notice_bar.text()
     window.open_images([write_png("g.png", onnx_factory.mostly((0, 220, 0)))])
     qtbot.waitUntil(lambda: _top(window) == "class 1", timeout=WAIT_MS)
-    assert not window.viewer.overlay_checkbox.isEnabled()
-    assert not window.viewer.opacity_slider.isEnabled()
-    assert window.viewer.cam_caption.text() == "no activation map for this model"
+    assert not window.classify_view.viewer.overlay_checkbox.isEnabled()
+    assert not window.classify_view.viewer.opacity_slider.isEnabled()
+    assert window.classify_view.viewer.cam_caption.text() == "no activation map for this model"
 
 
 def test_overlay_controls_change_the_pixmap(qtbot, window: MainWindow, colour_model: Path, write_png) -> None:
@@ -112,16 +112,16 @@ def test_overlay_controls_change_the_pixmap(qtbot, window: MainWindow, colour_mo
     assert window.notice_bar.isHidden()
     window.open_images([write_png("r.png", onnx_factory.mostly((220, 0, 0)))])
     qtbot.waitUntil(lambda: _top(window) == "red", timeout=WAIT_MS)
-    view = window.viewer.image_view
-    assert window.viewer.overlay_checkbox.isEnabled() and window.viewer.overlay_checkbox.isChecked()
+    view = window.classify_view.viewer.image_view
+    assert window.classify_view.viewer.overlay_checkbox.isEnabled() and window.classify_view.viewer.overlay_checkbox.isChecked()
     with_map = view.pixmap().toImage()
-    window.viewer.opacity_slider.setValue(90)
+    window.classify_view.viewer.opacity_slider.setValue(90)
     stronger = view.pixmap().toImage()
     assert stronger != with_map
-    window.viewer.overlay_checkbox.setChecked(False)
+    window.classify_view.viewer.overlay_checkbox.setChecked(False)
     plain = view.pixmap().toImage()
     assert plain != stronger and plain != with_map
-    window.viewer.overlay_checkbox.setChecked(True)
+    window.classify_view.viewer.overlay_checkbox.setChecked(True)
     assert view.pixmap().toImage() == stronger
 
 

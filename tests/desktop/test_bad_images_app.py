@@ -33,6 +33,7 @@ from bad_images import (
     mostly,
     vanish_on_first_read,
 )
+from desktop.qt.batch_view import BatchView
 from desktop.classify_cli import main
 from desktop.core.batch import BatchResult, classify_paths, run_batch
 from desktop.core.classifier import Classifier, Prediction
@@ -110,25 +111,25 @@ def test_dropping_the_corpus_on_the_classify_view(qtbot, window: MainWindow, col
     window.controller.prediction_ready.connect(lambda p: seen.__setitem__(p.path, p))
     paths = [folder / name for name in file_cases(cases)]
     vanish_on_first_read(monkeypatch, folder / VANISHING)
-    drop_files(window.viewer.image_view, paths)
+    drop_files(window.classify_view.viewer.image_view, paths)
     qtbot.waitUntil(lambda: set(paths) <= set(seen), timeout=WAIT_MS * 3)
 
     _check_results(folder, cases, {p: (seen[p].top_label, seen[p].error) for p in paths})
     problems = [problem for p in paths for problem in _upright_problems(cases[p.name], seen[p])]
     assert not problems, "\n".join(problems)
     # The list marks every file; selecting a bad one shows its message in the panel.
-    listed = {window.image_list.item(row).text() for row in range(window.image_list.count())}
+    listed = {window.classify_view.image_list.item(row).text() for row in range(window.classify_view.image_list.count())}
     for path in paths:
         case = cases[path.name]
         mark = f"{path.name} — unreadable" if case.must_fail else f"{path.name} — {seen[path].top_label}"
         assert any(text.startswith(mark) for text in listed), mark
-    tips = {window.image_list.item(row).text(): window.image_list.item(row).toolTip()
-            for row in range(window.image_list.count())}
+    tips = {window.classify_view.image_list.item(row).text(): window.classify_view.image_list.item(row).toolTip()
+            for row in range(window.classify_view.image_list.count())}
     for path in (p for p in paths if cases[p.name].must_fail):
         assert tips[f"{path.name} — unreadable"] == seen[path].error  # the reason on hover
-        window.image_list.select_path(path)
-        qtbot.waitUntil(lambda: seen[path].error in window.predictions.message.text(), timeout=WAIT_MS)
-        assert "Could not classify this file" in window.predictions.message.text()
+        window.classify_view.image_list.select_path(path)
+        qtbot.waitUntil(lambda: seen[path].error in window.classify_view.predictions.message.text(), timeout=WAIT_MS)
+        assert "Could not classify this file" in window.classify_view.predictions.message.text()
     assert window.errors == []  # no dialog for a bad image
 
 
@@ -141,12 +142,12 @@ def test_batch_tab_over_the_corpus_folder(qtbot, window: MainWindow, colour_mode
 
     folder, cases = corpus
     _load(qtbot, window, colour_model)
-    view = window.batch_view
+    view = window.view(BatchView)
     view.state_dir = tmp_path / "state"
     view.batch_size = 4  # several chunks, so the vanishing file is read well after the start
     view.ask_resume = lambda *args, **kwargs: "restart"
     vanish_on_first_read(monkeypatch, folder / VANISHING)
-    drop_files(window.viewer.image_view, [folder])  # a folder goes to the Batch tab
+    drop_files(window.classify_view.viewer.image_view, [folder])  # a folder goes to the Batch tab
     assert window.tabs.currentWidget() is view
     qtbot.waitUntil(lambda: not view.busy and len(view.results()) > 0, timeout=WAIT_MS * 3)
 

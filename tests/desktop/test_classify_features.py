@@ -26,7 +26,7 @@ def _load(qtbot, win: MainWindow, path: Path) -> None:
 
 
 def _classified(qtbot, win: MainWindow, top: str) -> None:
-    qtbot.waitUntil(lambda: bool(win.predictions.displayed()) and win.predictions.displayed()[0][0] == top, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: bool(win.classify_view.predictions.displayed()) and win.classify_view.predictions.displayed()[0][0] == top, timeout=WAIT_MS)
 
 
 def test_clicking_a_class_shows_its_map(qtbot, window: MainWindow, colour_model: Path, write_png) -> None:
@@ -35,37 +35,37 @@ def test_clicking_a_class_shows_its_map(qtbot, window: MainWindow, colour_model:
     _classified(qtbot, window, "red")
     prediction = window.classify_view.current
     order = top_indices(prediction)
-    assert window.predictions.selected_row == 0
-    np.testing.assert_array_equal(window.viewer.current_cam(), prediction.cam[..., order[0]])
-    top_pixmap = window.viewer.image_view.pixmap().toImage()
-    assert "red" in window.viewer.cam_caption.text()
+    assert window.classify_view.predictions.selected_row == 0
+    np.testing.assert_array_equal(window.classify_view.viewer.current_cam(), prediction.cam[..., order[0]])
+    top_pixmap = window.classify_view.viewer.image_view.pixmap().toImage()
+    assert "red" in window.classify_view.viewer.cam_caption.text()
 
-    second_label = window.predictions.displayed()[1][0]
-    qtbot.mouseClick(window.predictions.rows[1], Qt.MouseButton.LeftButton)
-    assert window.predictions.selected_row == 1
-    assert window.viewer.class_index == order[1]
-    np.testing.assert_array_equal(window.viewer.current_cam(), prediction.cam[..., order[1]])
+    second_label = window.classify_view.predictions.displayed()[1][0]
+    qtbot.mouseClick(window.classify_view.predictions.rows[1], Qt.MouseButton.LeftButton)
+    assert window.classify_view.predictions.selected_row == 1
+    assert window.classify_view.viewer.class_index == order[1]
+    np.testing.assert_array_equal(window.classify_view.viewer.current_cam(), prediction.cam[..., order[1]])
     assert not np.array_equal(prediction.cam[..., order[0]], prediction.cam[..., order[1]])
-    assert window.viewer.image_view.pixmap().toImage() != top_pixmap
-    assert second_label in window.viewer.cam_caption.text()
-    assert window.predictions.rows[1].backgroundRole() == window.predictions.rows[1].palette().ColorRole.Highlight
-    assert window.predictions.rows[0].backgroundRole() != window.predictions.rows[1].backgroundRole()
+    assert window.classify_view.viewer.image_view.pixmap().toImage() != top_pixmap
+    assert second_label in window.classify_view.viewer.cam_caption.text()
+    assert window.classify_view.predictions.rows[1].backgroundRole() == window.classify_view.predictions.rows[1].palette().ColorRole.Highlight
+    assert window.classify_view.predictions.rows[0].backgroundRole() != window.classify_view.predictions.rows[1].backgroundRole()
 
 
 def test_colormap_change_and_save_overlay(qtbot, window: MainWindow, colour_model: Path, write_png, tmp_path) -> None:
     _load(qtbot, window, colour_model)
     window.open_images([write_png("leaf photo.png", onnx_factory.mostly((0, 220, 0)))])
     _classified(qtbot, window, "green")
-    before = window.viewer.image_view.pixmap().toImage()
-    window.viewer.colormap_combo.setCurrentText("Viridis")
-    assert window.viewer.image_view.pixmap().toImage() != before
-    assert window.viewer.default_save_name() == "leaf_photo-green-map.png"
+    before = window.classify_view.viewer.image_view.pixmap().toImage()
+    window.classify_view.viewer.colormap_combo.setCurrentText("Viridis")
+    assert window.classify_view.viewer.image_view.pixmap().toImage() != before
+    assert window.classify_view.viewer.default_save_name() == "leaf_photo-green-map.png"
 
-    target = window.viewer.save_overlay(tmp_path / "out" / "saved")
+    target = window.classify_view.viewer.save_overlay(tmp_path / "out" / "saved")
     assert target.name == "saved.png" and target.exists()
     written = cv2.cvtColor(cv2.imread(str(target)), cv2.COLOR_BGR2RGB)
-    assert written.shape == window.viewer.composed().shape
-    np.testing.assert_array_equal(written, window.viewer.composed())
+    assert written.shape == window.classify_view.viewer.composed().shape
+    np.testing.assert_array_equal(written, window.classify_view.viewer.composed())
     assert not list(target.parent.glob("*.partial*"))  # atomic write left no temp file
 
 
@@ -76,7 +76,7 @@ def test_overlay_file_name_is_safe() -> None:
 
 def test_model_info_panel_fields(qtbot, window: MainWindow, colour_model: Path, write_png) -> None:
     _load(qtbot, window, colour_model)
-    values = {name: label.text() for name, label in window.model_panel.values.items()}
+    values = {name: label.text() for name, label in window.classify_view.model_panel.values.items()}
     assert values["File"] == "colours.onnx"
     assert values["Size"].endswith(("bytes", "KB"))
     assert values["Input"] == "16 × 16 RGB"
@@ -88,7 +88,7 @@ def test_model_info_panel_fields(qtbot, window: MainWindow, colour_model: Path, 
     assert values["Last inference"] == "—"
     window.open_images([write_png("b.png", onnx_factory.mostly((0, 0, 220)))])
     _classified(qtbot, window, "blue")
-    assert window.model_panel.values["Last inference"].text().endswith(" ms")
+    assert window.classify_view.model_panel.values["Last inference"].text().endswith(" ms")
 
 
 def test_qimage_to_rgb_round_trip() -> None:
@@ -99,11 +99,11 @@ def test_qimage_to_rgb_round_trip() -> None:
 def test_paste_image_classifies(qtbot, window: MainWindow, colour_model: Path) -> None:
     _load(qtbot, window, colour_model)
     QGuiApplication.clipboard().setImage(rgb_to_qimage(onnx_factory.mostly((0, 0, 220))))
-    window.paste_action.trigger()
+    window.actions["paste"].trigger()
     _classified(qtbot, window, "blue")
     assert window.classify_view.current.path is None
-    assert window.viewer.image_view.pixmap() is not None
-    assert window.paste_action.shortcut().toString() == "Ctrl+V"
+    assert window.classify_view.viewer.image_view.pixmap() is not None
+    assert window.actions["paste"].shortcut().toString() == "Ctrl+V"
 
 
 def test_paste_file_url_opens_it(qtbot, window: MainWindow, colour_model: Path, write_png) -> None:
@@ -112,9 +112,9 @@ def test_paste_file_url_opens_it(qtbot, window: MainWindow, colour_model: Path, 
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(path))])
     QGuiApplication.clipboard().setMimeData(mime)
-    window.paste_action.trigger()
+    window.actions["paste"].trigger()
     _classified(qtbot, window, "green")
-    assert window.image_list.paths() == [path]
+    assert window.classify_view.image_list.paths() == [path]
     # The clipboard owns the QMimeData now; hand it back empty so Qt and Python do not
     # both delete it at exit (a segfault after the last test otherwise).
     QGuiApplication.clipboard().clear()
@@ -154,16 +154,16 @@ def test_a_new_image_shows_its_top_class_map_after_a_click(qtbot, window: MainWi
     first = write_png("r.png", onnx_factory.mostly((220, 0, 0)))
     window.open_images([first])
     _classified(qtbot, window, "red")
-    window.predictions.select_row(1)
-    assert window.viewer.class_index != window.classify_view.current.top_index
+    window.classify_view.predictions.select_row(1)
+    assert window.classify_view.viewer.class_index != window.classify_view.current.top_index
     window.open_images([write_png("g.png", onnx_factory.mostly((0, 220, 0)))])
     _classified(qtbot, window, "green")
     for _ in range(2):  # the new image, then the first one again from the cache
         prediction = window.classify_view.current
-        assert window.viewer.class_index == prediction.top_index and window.predictions.selected_row == 0
-        np.testing.assert_array_equal(window.viewer.current_cam(), prediction.cam[..., prediction.top_index])
-        assert prediction.top_label in window.viewer.cam_caption.text()
-        window.predictions.select_row(1)
+        assert window.classify_view.viewer.class_index == prediction.top_index and window.classify_view.predictions.selected_row == 0
+        np.testing.assert_array_equal(window.classify_view.viewer.current_cam(), prediction.cam[..., prediction.top_index])
+        assert prediction.top_label in window.classify_view.viewer.cam_caption.text()
+        window.classify_view.predictions.select_row(1)
         window.classify_view.show_image(first)
         _classified(qtbot, window, "red")
 

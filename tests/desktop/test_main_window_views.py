@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from desktop.qt.augment_view import AugmentView
+from desktop.qt.batch_view import BatchView
 from desktop.qt.main_window import MainWindow
 from test_app_window import WAIT_MS, _load, drop_files
 
@@ -28,11 +30,11 @@ def test_dropping_a_folder_classifies_it_on_the_batch_tab(qtbot, window: MainWin
     write_png("a.png", _solid((230, 20, 20)), folder)
     write_png("b.png", _solid((20, 20, 230)), folder / "nested")
     (folder / "broken.jpg").write_bytes(b"")
-    window.batch_view.ask_resume = lambda *args, **kwargs: "restart"
-    drop_files(window.viewer.image_view, [folder])
-    assert window.tabs.currentWidget() is window.batch_view
-    qtbot.waitUntil(lambda: not window.batch_view.running and len(window.batch_view.results()) == 3, timeout=WAIT_MS)
-    by_name = {r.path.name: r for r in window.batch_view.results()}
+    window.view(BatchView).ask_resume = lambda *args, **kwargs: "restart"
+    drop_files(window.classify_view.viewer.image_view, [folder])
+    assert window.tabs.currentWidget() is window.view(BatchView)
+    qtbot.waitUntil(lambda: not window.view(BatchView).running and len(window.view(BatchView).results()) == 3, timeout=WAIT_MS)
+    by_name = {r.path.name: r for r in window.view(BatchView).results()}
     assert by_name["a.png"].label == "red" and by_name["b.png"].label == "blue"
     assert by_name["broken.jpg"].error
 
@@ -41,11 +43,11 @@ def test_batch_double_click_opens_the_image_on_the_classify_tab(qtbot, window: M
                                                                  write_png) -> None:
     _load(qtbot, window, colour_model)
     path = write_png("g.png", _solid((20, 230, 20)))
-    window.batch_view.open_image_requested.emit(path)
+    window.view(BatchView).open_image_requested.emit(path)
     assert window.tabs.currentWidget() is window.classify_view
-    qtbot.waitUntil(lambda: bool(window.predictions.displayed()), timeout=WAIT_MS)
-    assert window.image_list.current_path() == path
-    assert window.predictions.displayed()[0][0] == "green"
+    qtbot.waitUntil(lambda: bool(window.classify_view.predictions.displayed()), timeout=WAIT_MS)
+    assert window.classify_view.image_list.current_path() == path
+    assert window.classify_view.predictions.displayed()[0][0] == "green"
 
 
 # Augment follows Classify -------------------------------------------------------------------
@@ -54,7 +56,7 @@ def test_augment_tab_shows_the_image_open_on_classify(qtbot, window: MainWindow,
     first = write_png("first.png", _solid((230, 20, 20)))
     second = write_png("second.png", _solid((20, 20, 230)))
     window.open_images([first])
-    augment = window.augment_view
+    augment = window.view(AugmentView)
     with qtbot.waitSignal(augment.variants_changed, timeout=WAIT_MS):
         window.tabs.setCurrentWidget(augment)
     assert "first.png" in augment.source_label.text() and augment.grid.tile_count() > 0
@@ -67,7 +69,7 @@ def test_augment_tab_shows_the_image_open_on_classify(qtbot, window: MainWindow,
 
 def test_augment_keeps_an_image_the_user_chose_there(qtbot, window: MainWindow, write_png) -> None:
     own = write_png("own.png", _solid((20, 230, 20)))
-    augment = window.augment_view
+    augment = window.view(AugmentView)
     window.tabs.setCurrentWidget(augment)
     with qtbot.waitSignal(augment.variants_changed, timeout=WAIT_MS):
         augment.load_image(own)
@@ -80,7 +82,7 @@ def test_augment_keeps_an_image_the_user_chose_there(qtbot, window: MainWindow, 
 def test_augment_follows_a_pasted_image(qtbot, window: MainWindow, colour_model: Path) -> None:
     _load(qtbot, window, colour_model)
     window.classify_view.paste_image(_solid((230, 20, 20)))
-    augment = window.augment_view
+    augment = window.view(AugmentView)
     with qtbot.waitSignal(augment.variants_changed, timeout=WAIT_MS):
         window.tabs.setCurrentWidget(augment)
     assert "pasted image" in augment.source_label.text() and augment.grid.tile_count() > 0
@@ -88,22 +90,24 @@ def test_augment_follows_a_pasted_image(qtbot, window: MainWindow, colour_model:
 
 # Undo a sort -----------------------------------------------------------------------------------
 def _undo_action(window: MainWindow):
-    return next(a for a in window.menuBar().actions() if a.text() == "&Batch").menu().actions()[-1]
+    action = window.actions["undo_sort"]
+    assert action in next(a for a in window.menuBar().actions() if a.text() == "&Batch").menu().actions()
+    return action
 
 
 def _sort(qtbot, window: MainWindow, folder: Path, dest: Path, move: bool) -> None:
-    window.batch_view.ask_resume = lambda *args, **kwargs: "restart"
-    assert window.batch_view.start_folder(folder)
-    qtbot.waitUntil(lambda: not window.batch_view.busy, timeout=WAIT_MS)
-    assert window.batch_view.sort_into(dest, move=move)
-    qtbot.waitUntil(lambda: not window.batch_view.busy, timeout=WAIT_MS)
+    window.view(BatchView).ask_resume = lambda *args, **kwargs: "restart"
+    assert window.view(BatchView).start_folder(folder)
+    qtbot.waitUntil(lambda: not window.view(BatchView).busy, timeout=WAIT_MS)
+    assert window.view(BatchView).sort_into(dest, move=move)
+    qtbot.waitUntil(lambda: not window.view(BatchView).busy, timeout=WAIT_MS)
 
 
 def test_undo_is_offered_only_when_a_sort_moved_files(qtbot, window: MainWindow, colour_model: Path,
                                                       write_png, tmp_path: Path) -> None:
     undo = _undo_action(window)
     assert "Undo" in undo.text()
-    assert not undo.isEnabled() and not window.batch_view.undo_button.isEnabled()  # nothing sorted yet
+    assert not undo.isEnabled() and not window.view(BatchView).undo_button.isEnabled()  # nothing sorted yet
     _load(qtbot, window, colour_model)
     folder = tmp_path / "photos"
     write_png("a.png", _solid((230, 20, 20)), folder)
@@ -112,10 +116,10 @@ def test_undo_is_offered_only_when_a_sort_moved_files(qtbot, window: MainWindow,
     assert not undo.isEnabled()  # a copy leaves nothing to undo
     dest = tmp_path / "moved"
     _sort(qtbot, window, folder, dest, move=True)
-    assert undo.isEnabled() and window.batch_view.undo_button.isEnabled()
+    assert undo.isEnabled() and window.view(BatchView).undo_button.isEnabled()
     assert window.settings.get("undo_sort_dest") == str(dest)
-    assert window.batch_view.undo_sort(dest)
-    qtbot.waitUntil(lambda: not window.batch_view.busy, timeout=WAIT_MS)
+    assert window.view(BatchView).undo_sort(dest)
+    qtbot.waitUntil(lambda: not window.view(BatchView).busy, timeout=WAIT_MS)
     assert (folder / "a.png").exists()
     assert not undo.isEnabled() and window.settings.get("undo_sort_dest") == ""
 
@@ -137,7 +141,7 @@ def test_undo_is_offered_after_a_restart_while_its_log_is_there(qtbot, colour_mo
     first.close()
 
     second = new_window()
-    assert _undo_action(second).isEnabled() and second.batch_view.undo_dest == dest
+    assert _undo_action(second).isEnabled() and second.view(BatchView).undo_dest == dest
     second.close()
     for log in dest.glob("sort-log-*.jsonl"):
         log.unlink()  # the log is gone: nothing left that Undo could read

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
+from desktop.qt.compare_view import CompareView
 from desktop.classify_cli import main as classify_cli
 from desktop.qt.main_window import MainWindow
 
@@ -55,7 +56,7 @@ def test_classify_compare_and_cli_agree_on_a_photo(
     qtbot.waitUntil(lambda: window.classify_view.current is not None, timeout=WAIT_MS)
     classify = _by_label(window.classify_view.current.top_k)
 
-    compare = window.compare_view
+    compare = window.view(CompareView)
     second = tmp_path / "second copy.onnx"
     shutil.copy(colour_model, second)
     window.tabs.setCurrentWidget(compare)
@@ -81,7 +82,7 @@ def test_a_file_dropped_on_compare_scores_as_in_classify(
     qtbot.waitUntil(lambda: window.classify_view.current is not None, timeout=WAIT_MS)
     classify = _by_label(window.classify_view.current.top_k)
 
-    compare = window.compare_view
+    compare = window.view(CompareView)
     window.tabs.setCurrentWidget(compare)
     compare.left.prediction = None
     compare.image = None
@@ -98,17 +99,17 @@ def test_an_unreadable_file_dropped_on_compare_says_why(qtbot, window: MainWindo
         window.open_model(colour_model)
     broken = tmp_path / "broken.jpg"
     broken.write_text("not a picture")
-    window.tabs.setCurrentWidget(window.compare_view)
-    window.compare_view.preview.files_dropped.emit([broken])
-    qtbot.waitUntil(lambda: "Could not read broken.jpg" in window.compare_view.status.text(), timeout=WAIT_MS)
-    assert window.compare_view.left.prediction is not None and not window.compare_view.left.prediction.ok
+    window.tabs.setCurrentWidget(window.view(CompareView))
+    window.view(CompareView).preview.files_dropped.emit([broken])
+    qtbot.waitUntil(lambda: "Could not read broken.jpg" in window.view(CompareView).status.text(), timeout=WAIT_MS)
+    assert window.view(CompareView).left.prediction is not None and not window.view(CompareView).left.prediction.ok
 
 
 def test_compare_shows_names_from_files_as_text(qtbot, window: MainWindow, colour_model: Path, tmp_path: Path) -> None:
     """A model or image file name is text, even when it looks like markup."""
     second = tmp_path / "<i>tricky.onnx"
     shutil.copy(colour_model, second)
-    compare = window.compare_view
+    compare = window.view(CompareView)
     window.tabs.setCurrentWidget(compare)
     compare.load_second_model(second)
     qtbot.waitUntil(lambda: compare.second_model is not None, timeout=WAIT_MS)

@@ -47,24 +47,24 @@ def test_bad_saved_layout_still_shows_the_list_for_several_images(qtbot, isolate
     (isolated_config / "settings.json").write_text(json.dumps({"splitter_sizes": saved}))
     win = _window(qtbot)
     win.open_images(_images(write_png, 3))
-    qtbot.waitUntil(lambda: win.image_list.isVisible() and win.image_list.width() >= win.image_list.minimumWidth())
+    qtbot.waitUntil(lambda: win.classify_view.image_list.isVisible() and win.classify_view.image_list.width() >= win.classify_view.image_list.minimumWidth())
     sizes = win.classify_view.splitter.sizes()
     assert all(size >= 100 for size in sizes), sizes
-    assert win.image_list.count() == 3
+    assert win.classify_view.image_list.count() == 3
     win.close()
 
 
 def test_closing_with_no_image_saves_a_layout_that_shows_the_list(qtbot, isolated_config: Path, write_png) -> None:
     first = _window(qtbot)
-    assert first.image_list.isHidden()
+    assert first.classify_view.image_list.isHidden()
     first.close()
     saved = Settings.load().get("splitter_sizes")
-    assert saved[0] >= first.image_list.minimumWidth(), saved
+    assert saved[0] >= first.classify_view.image_list.minimumWidth(), saved
 
     second = _window(qtbot)
     second.open_images(_images(write_png, 2))
-    qtbot.waitUntil(lambda: second.image_list.isVisible())
-    qtbot.waitUntil(lambda: second.classify_view.splitter.sizes()[0] >= second.image_list.minimumWidth())
+    qtbot.waitUntil(lambda: second.classify_view.image_list.isVisible())
+    qtbot.waitUntil(lambda: second.classify_view.splitter.sizes()[0] >= second.classify_view.image_list.minimumWidth())
     second.close()
 
 
@@ -72,17 +72,17 @@ def test_panels_cannot_be_collapsed_by_dragging(qtbot, write_png) -> None:
     win = _window(qtbot)
     win.open_images(_images(write_png, 2))
     splitter = win.classify_view.splitter
-    qtbot.waitUntil(lambda: win.image_list.isVisible())
+    qtbot.waitUntil(lambda: win.classify_view.image_list.isVisible())
     splitter.moveSplitter(0, 1)  # the list's handle dragged to the window's edge
     splitter.moveSplitter(splitter.width(), 2)  # the side panel's handle to the other edge
-    assert splitter.sizes()[0] >= win.image_list.minimumWidth() and splitter.sizes()[2] >= 300
+    assert splitter.sizes()[0] >= win.classify_view.image_list.minimumWidth() and splitter.sizes()[2] >= 300
     win.close()
 
 
 def test_the_list_width_a_user_chose_survives_a_restart_without_images(qtbot, write_png) -> None:
     first = _window(qtbot)
     first.open_images(_images(write_png, 2))
-    qtbot.waitUntil(lambda: first.image_list.isVisible())
+    qtbot.waitUntil(lambda: first.classify_view.image_list.isVisible())
     splitter = first.classify_view.splitter
     splitter.moveSplitter(260, 1)  # what dragging the handle does
     qtbot.waitUntil(lambda: splitter.sizes()[0] == 260)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import onnx_factory
+from desktop.qt.compare_view import CompareView
 from desktop.core.model import CPU_PROVIDER, NOTICE_CUDA_FALLBACK
 from desktop.core.settings import CONFIG_DIR_ENV, MAX_RECENT_MODELS, Settings, config_dir
 from desktop.qt.main_window import MainWindow
@@ -78,8 +79,8 @@ def test_settings_persist_across_windows(qtbot, colour_model: Path, models_dir: 
     first = _window(qtbot, "cpu")
     _load(qtbot, first, colour_model)
     _load(qtbot, first, other)
-    first.viewer.colormap_combo.setCurrentText("Inferno")
-    first.viewer.opacity_slider.setValue(70)
+    first.classify_view.viewer.colormap_combo.setCurrentText("Inferno")
+    first.classify_view.viewer.opacity_slider.setValue(70)
     first.classify_view.splitter.setSizes([200, 500, 300])
     sizes = first.classify_view.panel_sizes()  # the hidden list counts with its width, never 0
     assert sizes[0] > 0
@@ -88,7 +89,7 @@ def test_settings_persist_across_windows(qtbot, colour_model: Path, models_dir: 
     other.unlink()  # gone before the next start: pruned from the menu with a message
     second = _window(qtbot)
     assert second.controller.provider == "cpu"
-    assert second.viewer.colormap_name == "Inferno" and second.viewer.opacity_slider.value() == 70
+    assert second.classify_view.viewer.colormap_name == "Inferno" and second.classify_view.viewer.opacity_slider.value() == 70
     assert second.settings.get("splitter_sizes") == sizes
     assert second.classify_view.splitter.sizes()[2] == sizes[2]  # the side panel keeps its width
     assert second.settings.recent_models()[:2] == [other.resolve(), colour_model.resolve()]
@@ -113,7 +114,7 @@ def test_cuda_request_falls_back_to_cpu_with_notice(qtbot, colour_model: Path) -
         pytest.skip("CUDA is usable on this machine")
     assert model.provider_in_use == CPU_PROVIDER
     assert win.provider_status.text() == f"Provider: {CPU_PROVIDER}"
-    assert win.model_panel.values["Provider"].text() == "CPU"
+    assert win.classify_view.model_panel.values["Provider"].text() == "CPU"
     assert win.notice_bar.isVisible() and NOTICE_CUDA_FALLBACK in win.notice_bar.text()
     assert win.settings.get("provider") == "cuda" and win.provider_actions["cuda"].isChecked()
     win.close()
@@ -126,7 +127,7 @@ def test_compare_view_shows_both_models(qtbot, colour_model: Path, tmp_path: Pat
     _load(qtbot, win, colour_model)
     win.open_images([write_png("r.png", onnx_factory.mostly((220, 0, 0)))])
     qtbot.waitUntil(lambda: win.classify_view.current is not None, timeout=WAIT_MS)
-    compare = win.compare_view
+    compare = win.view(CompareView)
     win.tabs.setCurrentWidget(compare)
     compare.load_second_model(second_path)
     qtbot.waitUntil(lambda: compare.second_model is not None, timeout=WAIT_MS)

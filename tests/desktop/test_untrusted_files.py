@@ -45,7 +45,7 @@ def test_window_starts_with_hostile_settings(qtbot, isolated_config: Path) -> No
     win = MainWindow()
     qtbot.addWidget(win)
     assert win.controller.provider == "auto"
-    assert win.viewer.opacity_slider.value() == DEFAULTS["opacity"]
+    assert win.classify_view.viewer.opacity_slider.value() == DEFAULTS["opacity"]
     win.close()
 
 

@@ -25,6 +25,10 @@ sys.path[:0] = [str(REPO), str(REPO / "tests" / "training")]
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
+from desktop.qt.compare_view import CompareView
+from desktop.qt.augment_view import AugmentView
+from desktop.qt.camera_view import CameraView
+from desktop.qt.batch_view import BatchView
 from desktop.qt.environment import scrub_opencv_qt_env  # noqa: E402
 
 scrub_opencv_qt_env()
@@ -102,34 +106,35 @@ def main() -> int:
         return 1
 
     window.open_images([digit])
-    wait_until(lambda: bool(window.predictions.displayed()))
+    wait_until(lambda: bool(window.classify_view.predictions.displayed()))
     shown = window.classify_view.current
-    if shown is None or window.viewer.class_index != shown.top_index:
-        print(f"error: the map shown is class {window.viewer.class_index}, not the top class", flush=True)
+    if shown is None or window.classify_view.viewer.class_index != shown.top_index:
+        print(f"error: the map shown is class {window.classify_view.viewer.class_index}, not the top class", flush=True)
     shoot(out, "classify")
 
-    window.batch_view.ask_resume = lambda *args, **kwargs: "restart"
-    window.classify_folder(folder)
-    wait_until(lambda: not window.batch_view.running and len(window.batch_view.results()) == 25)
-    if window.batch_view.accuracy.tally is None:
+    window.view(BatchView).ask_resume = lambda *args, **kwargs: "restart"
+    window.show_tab(window.view(BatchView))
+    window.view(BatchView).start_folder(folder)
+    wait_until(lambda: not window.view(BatchView).running and len(window.view(BatchView).results()) == 25)
+    if window.view(BatchView).accuracy.tally is None:
         print("error: the labelled scans folder shows no accuracy", flush=True)
     shoot(out, "batch")
 
-    window.tabs.setCurrentWidget(window.camera_view)
-    window.camera_view.start_source(str(video))
+    window.tabs.setCurrentWidget(window.view(CameraView))
+    window.view(CameraView).start_source(str(video))
     settle(2.5)
     shoot(out, "camera")
-    window.camera_view.stop()
+    window.view(CameraView).stop()
 
-    window.tabs.setCurrentWidget(window.augment_view)
-    window.augment_view.load_image(digit)
-    wait_until(lambda: len(window.augment_view.tiles()) > 0)
+    window.tabs.setCurrentWidget(window.view(AugmentView))
+    window.view(AugmentView).load_image(digit)
+    wait_until(lambda: len(window.view(AugmentView).tiles()) > 0)
     shoot(out, "augment")
 
     second = work / "digits-lenet5-copy.onnx"
     shutil.copy(MODEL, second)
-    window.tabs.setCurrentWidget(window.compare_view)
-    window.compare_view.load_second_model(second)
+    window.tabs.setCurrentWidget(window.view(CompareView))
+    window.view(CompareView).load_second_model(second)
     settle(3.0)
     shoot(out, "compare")
     window.close()
