@@ -90,7 +90,15 @@ def test_export_keeps_an_existing_file_when_it_fails(lenet_run, tmp_path, broken
 
 
 @pytest.mark.parametrize("precision", ["fp16", "int8"])
-def test_export_at_lower_precision_reports_agreement(lenet_run, tmp_path, capsys, precision):
+def test_export_at_lower_precision_reports_agreement(lenet_run, tmp_path, capsys, monkeypatch, precision):
+    """The CLI path: export, print the agreement, keep the contract. Whether a 4-epoch LeNet
+    clears the 98 % int8 bar on all 120 images depends on how TensorFlow trained it on this
+    CPU (it does by one image here), so the bar is lowered for this test only; the
+    thresholds and refusals themselves are tested in test_precision.py on images with a
+    margin."""
+    from training import precision as precision_module
+
+    monkeypatch.setitem(precision_module.PRECISION_THRESHOLDS, precision, 0.9)
     out = tmp_path / f"digits-{precision}.onnx"
     assert cli.main(["export", str(lenet_run), "--out", str(out), "--precision", precision]) == 0
     err = capsys.readouterr().err
