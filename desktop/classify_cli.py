@@ -3,31 +3,32 @@
 Exit status: 0 all files classified, 1 some files could not be read (or sorted), 2 usage
 error or unusable model. Messages go to stderr as one line each: every file that could not
 be classified gets `convnet-classify: PATH: what is wrong` (the CSV's error column says the
-same). Names that start with a dash go after `--`. CSV goes to stdout or --csv (stdout
-stays quiet when only --json is asked for); --json writes a JSON document;
---sort-into copies (or --move moves) the images into DEST/<class>/ with a log for undo.
+same). Names that start with a dash go after `--`. Each result format in
+desktop.core.exporters is an option `--KIND OUT` (--csv, --json); with none of them the
+CSV goes to stdout, and stdout stays quiet otherwise. Formats that can be streamed (CSV)
+are written row by row as images are classified; for a labelled folder they carry the
+`true_label` column, as the Batch tab's exports do. --sort-into copies (or --move moves)
+the images into DEST/<class>/ with a log for undo.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import io
 import os
 import shlex
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from typing import TextIO
+from contextlib import ExitStack, contextmanager
 
 from convnet_common.atomic import atomic_path
 from desktop.core.batch import BatchResult, run_batch
-from desktop.core.classifier import Classifier, Prediction
-from desktop.core.labelled import AccuracyTally, detect_labelled_folder
+from desktop.core.classifier import Classifier
+from desktop.core.exporters import EXPORTERS, STDOUT_FORMAT, ExportContext, RowSink
+from desktop.core.labelled import AccuracyTally, FolderLabels, detect_labelled_folder
 from desktop.core.model import PROVIDER_CHOICES, LoadedModel, ModelLoadError, load_model
 from desktop.core.paths import default_model_path
-from desktop.core.results_io import CSV_COLUMNS, export_json, result_row
 from desktop.core.sorting import UNSURE_DIR, sort_into_folders
 
 def _positive_int(text: str) -> int:
@@ -61,13 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--model", help=f"ONNX model file (default: the bundled {default_model_path().name})")
     parser.add_argument("--top-k", type=_positive_int, default=5, help="classes listed per image (default 5)")
-    parser.add_argument("--csv", metavar="OUT", help="write the CSV to this file instead of stdout")
+    for exporter in EXPORTERS:
+        parser.add_argument(f"--{exporter.kind}", metavar="OUT", help=exporter.cli_help)
     parser.add_argument("--provider", choices=PROVIDER_CHOICES, default="auto", help="execution provider")
     parser.add_argument(
         "--batch-size", type=_positive_int, default=None,
         help="images per inference run (default: measured for the model on this machine)",
     )
-    parser.add_argument("--json", metavar="OUT", help="also write the results as a JSON document to this file")
     parser.add_argument("--sort-into", metavar="DEST", help="copy each image into DEST/<class>/ after classifying")
     parser.add_argument("--move", action="store_true", help="with --sort-into: move instead of copy (undoable)")
     parser.add_argument(
@@ -75,11 +76,6 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"with --sort-into: images below this confidence (0-1) go to DEST/{UNSURE_DIR}/",
     )
     return parser
-
-
-def prediction_row(prediction: Prediction) -> list[str]:
-    """One CSV row: the error column is empty exactly when the label columns are filled."""
-    return result_row(BatchResult.from_prediction(prediction))
 
 
 def _one_line(text: str) -> str:
@@ -97,18 +93,15 @@ def failure_line(result: BatchResult) -> str:
 
 
 def write_predictions(
-    stream: TextIO | None, classifier: Classifier, args: argparse.Namespace, keep: list[BatchResult] | None = None
+    sinks: list[RowSink], classifier: Classifier, args: argparse.Namespace, keep: list[BatchResult] | None = None
 ) -> tuple[int, int]:
-    """Stream CSV rows as they are produced (if `stream`), each failure as a line on stderr;
-    return (images classified, files failed)."""
-    writer = csv.writer(stream, lineterminator="\n") if stream is not None else None
-    if writer is not None:
-        writer.writerow(CSV_COLUMNS)
+    """Hand each result to the streamed outputs as it is produced, each failure as a line on
+    stderr; return (images classified, files failed)."""
     classified = failed = 0
     for results in run_batch(classifier, args.paths, top_k=args.top_k, batch_size=args.batch_size):
         for result in results:
-            if writer is not None:
-                writer.writerow(result_row(result))
+            for sink in sinks:
+                sink(result)
             if keep is not None:
                 keep.append(result)
             if result.ok:
@@ -177,18 +170,39 @@ def _sort(results: list[BatchResult], args: argparse.Namespace) -> int:
     return len(report.failed)
 
 
-def _classify(classifier: Classifier, args: argparse.Namespace, keep: list[BatchResult] | None) -> tuple[int, int]:
-    """Write the CSV (to --csv, or stdout unless only --json is asked for); (classified, failed)."""
-    if args.csv:
-        # surrogateescape: a file name that is not valid UTF-8 is written back as its own
-        # bytes, as it is on stdout, rather than stopping the run.
-        with atomic_path(args.csv) as tmp, open(tmp, "w", encoding="utf-8", errors="surrogateescape",
-                                                newline="") as handle:
-            return write_predictions(handle, classifier, args, keep)
-    stream = None if args.json else sys.stdout
-    counts = write_predictions(stream, classifier, args, keep)
+def _outputs(args: argparse.Namespace) -> dict[str, str]:
+    """{format kind: output file} for every --KIND OUT given."""
+    return {e.kind: getattr(args, e.kind) for e in EXPORTERS if getattr(args, e.kind)}
+
+
+def _classify(classifier: Classifier, args: argparse.Namespace, context: ExportContext,
+              keep: list[BatchResult] | None) -> tuple[int, int]:
+    """Stream the streamable formats (to their files, or the default one to stdout when no
+    file is named); (classified, failed)."""
+    outputs = _outputs(args)
+    with ExitStack() as stack:
+        sinks: list[RowSink] = []
+        for exporter in EXPORTERS:
+            if exporter.stream is None or exporter.kind not in outputs:
+                continue
+            # surrogateescape: a file name that is not valid UTF-8 is written back as its own
+            # bytes, as it is on stdout, rather than stopping the run.
+            tmp = stack.enter_context(atomic_path(outputs[exporter.kind]))
+            handle = stack.enter_context(open(tmp, "w", encoding="utf-8", errors="surrogateescape", newline=""))
+            sinks.append(exporter.stream(handle, context))
+        if not outputs:
+            sinks.append(STDOUT_FORMAT.stream(sys.stdout, context))
+        counts = write_predictions(sinks, classifier, args, keep)
     sys.stdout.flush()
     return counts
+
+
+def _write_whole_files(args: argparse.Namespace, results: list[BatchResult], context: ExportContext) -> None:
+    """The formats that are not streamed (JSON), once every result is in."""
+    outputs = _outputs(args)
+    for exporter in EXPORTERS:
+        if exporter.stream is None and exporter.kind in outputs:
+            exporter.write(outputs[exporter.kind], results, context)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -205,16 +219,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"convnet-classify: note: {notice}", file=sys.stderr)
     classifier = Classifier(model, top_k=args.top_k)
     # One folder whose sub-folders name the classes is labelled data: report its accuracy.
-    labels = detect_labelled_folder(args.paths[0], model.info.labels) if len(args.paths) == 1 else None
-    keep: list[BatchResult] | None = [] if (args.json or args.sort_into or labels) else None
+    labels: FolderLabels | None = (
+        detect_labelled_folder(args.paths[0], model.info.labels) if len(args.paths) == 1 else None
+    )
+    context = ExportContext(model=str(model.info.path), truth=labels)
+    whole_files = any(e.stream is None and e.kind in _outputs(args) for e in EXPORTERS)
+    keep: list[BatchResult] | None = [] if (whole_files or args.sort_into or labels) else None
     sort_failed = 0
     started = time.perf_counter()
     try:
         with quiet_native_stderr():
-            classified, failed = _classify(classifier, args, keep)
+            classified, failed = _classify(classifier, args, context, keep)
         elapsed = time.perf_counter() - started
-        if args.json and keep is not None:
-            export_json(args.json, keep, model=str(model.info.path), truth=labels)
+        if keep is not None:
+            _write_whole_files(args, keep, context)
         if args.sort_into and keep is not None:
             sort_failed = _sort(keep, args)
     except KeyboardInterrupt:

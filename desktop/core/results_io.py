@@ -1,6 +1,7 @@
-"""Batch results on disk: CSV/JSON exports and the per-folder resume state.
+"""Batch results on disk: the CSV/JSON serialisers and the per-folder resume state.
 
-Exports and state go through the atomic writers, so a crash while saving never leaves
+The formats are offered through the table in desktop.core.exporters. Exports and state
+go through the atomic writers, so a crash while saving never leaves
 a half-written file where a good one used to be. When the folder is labelled (its
 sub-folders are named after the classes, see desktop.core.labelled), exports gain a
 `true_label` column, last so readers of the usual five columns are not disturbed, and
@@ -97,11 +98,6 @@ def results_to_csv(results: Iterable[BatchResult], truth: FolderLabels | None = 
     return buffer.getvalue()
 
 
-def export_csv(path: str | os.PathLike[str], results: Iterable[BatchResult], truth: FolderLabels | None = None) -> None:
-    """Write the same CSV shape as convnet-classify (plus true_label for a labelled folder), atomically."""
-    write_text_atomic(path, results_to_csv(results, truth))
-
-
 def results_to_json(
     results: Iterable[BatchResult], model: str | None = None, truth: FolderLabels | None = None
 ) -> str:
@@ -119,14 +115,6 @@ def results_to_json(
         document["accuracy"] = tally.to_dict()
     document["results"] = items
     return json.dumps(document, indent=1, ensure_ascii=False) + "\n"
-
-
-def export_json(
-    path: str | os.PathLike[str], results: Iterable[BatchResult], model: str | None = None,
-    truth: FolderLabels | None = None,
-) -> None:
-    """Write {"model", "exported_at", "count", "failed", ["accuracy",] "results": [...]}, atomically."""
-    write_text_atomic(path, results_to_json(results, model, truth))
 
 
 # --- resume state -----------------------------------------------------------------------

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
+from desktop.core.exporters import exporter
 from desktop.core.sorting import undoable_log
 
 
@@ -39,8 +40,8 @@ class BatchDialogs:
         return "resume" if box.clickedButton() is resume else "restart" if box.clickedButton() is restart else "cancel"
 
     def choose_export_path(self, kind: str) -> Path | None:
-        pattern = "CSV files (*.csv)" if kind == "csv" else "JSON files (*.json)"
-        name, _ = QFileDialog.getSaveFileName(self, f"Export {kind.upper()}", f"results.{kind}", pattern)
+        format_ = exporter(kind)
+        name, _ = QFileDialog.getSaveFileName(self, f"Export {format_.name}", f"results.{kind}", format_.file_filter)
         return Path(name) if name else None
 
     def choose_sort_options(self) -> tuple[Path, bool] | None:

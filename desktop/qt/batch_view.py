@@ -21,7 +21,8 @@ from PySide6.QtWidgets import (
 from desktop.core.batch import BatchProgress, BatchResult
 from desktop.core.model import LoadedModel
 from desktop.core.settings import Settings
-from desktop.core.results_io import BatchState, export_csv, export_json
+from desktop.core.exporters import EXPORTERS, ExportContext, exporter
+from desktop.core.results_io import BatchState
 from desktop.core.sorting import SortReport, UndoReport, find_logs, sort_into_folders, undo_moves, undoable_log
 from desktop.qt.batch_model import (
     ALL_CLASSES, ERRORS_ONLY, MISCLASSIFIED, BatchFilterProxy, BatchTableModel, BatchTask, JobTask, format_duration,
@@ -87,8 +88,7 @@ class BatchView(BatchDialogs, TabView, QWidget):
         return [
             MenuEntry("Classify &folder…", "Ctrl+Shift+O", self.choose_and_start),
             MenuEntry("&Cancel batch", "Ctrl+.", self.cancel),
-            MenuEntry("&Export results as CSV…", "Ctrl+Shift+E", lambda: self.choose_and_export("csv")),
-            MenuEntry("Export results as &JSON…", "Ctrl+Shift+J", lambda: self.choose_and_export("json")),
+            *(MenuEntry(e.menu_text, e.shortcut, lambda kind=e.kind: self.choose_and_export(kind)) for e in EXPORTERS),
             MenuEntry("&Sort into folders…", "Ctrl+Shift+F", self.choose_and_sort),
             MenuEntry("&Undo a sort…", "Ctrl+Shift+Z", self.choose_and_undo, enabled_signal=self.undo_available,
                       name="undo_sort"),
@@ -132,10 +132,10 @@ class BatchView(BatchDialogs, TabView, QWidget):
         self.threshold_spin.setSuffix(" %")
         self.threshold_spin.setToolTip("Rows below this confidence are hidden, and sorted into _unsure/")
         self.threshold_spin.valueChanged.connect(lambda value: self.proxy.set_min_confidence(value / 100.0))
-        self.export_csv_button = QPushButton("Export CSV…")
-        self.export_csv_button.clicked.connect(lambda: self.choose_and_export("csv"))
-        self.export_json_button = QPushButton("Export JSON…")
-        self.export_json_button.clicked.connect(lambda: self.choose_and_export("json"))
+        self.export_buttons: dict[str, QPushButton] = {}  # one per format in desktop.core.exporters
+        for format_ in EXPORTERS:
+            button = self.export_buttons[format_.kind] = QPushButton(format_.button_text)
+            button.clicked.connect(lambda _=False, kind=format_.kind: self.choose_and_export(kind))
         self.sort_button = QPushButton("Sort into folders…")
         self.sort_button.clicked.connect(self.choose_and_sort)
         self.undo_button = QPushButton("Undo a sort…")
@@ -144,7 +144,7 @@ class BatchView(BatchDialogs, TabView, QWidget):
         for widget in (QLabel("Class:"), self.class_combo, QLabel("Min. confidence:"), self.threshold_spin):
             filters.addWidget(widget)
         filters.addStretch(1)
-        for widget in (self.export_csv_button, self.export_json_button, self.sort_button, self.undo_button):
+        for widget in (*self.export_buttons.values(), self.sort_button, self.undo_button):
             filters.addWidget(widget)
 
         self.message = QLabel(DROP_HINT)
@@ -183,7 +183,7 @@ class BatchView(BatchDialogs, TabView, QWidget):
         has_ok = any(r.ok for r in self.model.results)
         self.classify_button.setEnabled(has_model and not self.busy)
         self.cancel_button.setEnabled(self.busy)
-        for button in (self.export_csv_button, self.export_json_button):
+        for button in self.export_buttons.values():
             button.setEnabled(bool(self.model.results) and not self.running)
         self.sort_button.setEnabled(has_ok and not self.busy)
         can_undo = not self.busy and self.undo_dest is not None
@@ -328,7 +328,7 @@ class BatchView(BatchDialogs, TabView, QWidget):
             self.export(path, kind)
 
     def export(self, path: str | Path, kind: str = "csv") -> bool:
-        """Write the rows shown (filtered, in view order) as CSV or JSON, atomically.
+        """Write the rows shown (filtered, in view order) in the format `kind` (desktop.core.exporters), atomically.
 
         A labelled folder's exports add each file's true class (and, in JSON, the accuracy
         of the rows exported).
@@ -337,7 +337,7 @@ class BatchView(BatchDialogs, TabView, QWidget):
         model = str(self.controller.model.info.path) if self.controller.model else None
         truth = self.accuracy.truth
         try:
-            export_csv(path, rows, truth) if kind == "csv" else export_json(path, rows, model, truth)
+            exporter(kind).write(path, rows, ExportContext(model, truth))
         except OSError as error:
             self.show_message("Export failed", f"Could not write {path}: {error.strerror or error}", error=True)
             return False

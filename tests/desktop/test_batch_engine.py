@@ -15,7 +15,8 @@ import onnx_factory
 from desktop.core.batch import BatchProgress, BatchResult, classify_paths, run_batch
 from desktop.core.classifier import Classifier
 from desktop.core.model import load_model
-from desktop.core.results_io import BatchState, export_csv, export_json
+from desktop.core.exporters import CSV, JSON, ExportContext
+from desktop.core.results_io import BatchState
 
 
 def make_folder(folder: Path, write_png) -> Path:
@@ -124,8 +125,8 @@ def test_state_round_trip_and_keying(classifier: Classifier, folder: Path, tmp_p
 
 def test_exports(classifier: Classifier, folder: Path, tmp_path: Path) -> None:
     results = _flat(run_batch(classifier, [folder]))
-    export_csv(tmp_path / "out" / "r.csv", results)
-    export_json(tmp_path / "out" / "r.json", results, model="colours.onnx")
+    CSV.write(tmp_path / "out" / "r.csv", results, ExportContext())
+    JSON.write(tmp_path / "out" / "r.json", results, ExportContext(model="colours.onnx"))
     rows = list(csv.DictReader(io.StringIO((tmp_path / "out" / "r.csv").read_text())))
     assert [r["path"] for r in rows] == [str(r.path) for r in results]
     red = next(r for r in rows if r["path"].endswith("red.png"))

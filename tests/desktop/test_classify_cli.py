@@ -14,7 +14,8 @@ import pytest
 import onnx_factory
 from desktop import undo_sort_cli
 from test_batch_engine import make_folder
-from desktop.classify_cli import CSV_COLUMNS, main
+from desktop.classify_cli import main
+from desktop.core.results_io import CSV_COLUMNS
 
 REPO = Path(__file__).resolve().parents[2]
 

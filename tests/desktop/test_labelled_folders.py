@@ -14,7 +14,8 @@ from desktop.core.batch import BatchResult, run_batch
 from desktop.core.classifier import Classifier
 from desktop.core.labelled import AccuracyTally, FolderLabels, detect_labelled_folder, match_folder_names
 from desktop.core.model import load_model
-from desktop.core.results_io import TRUE_LABEL_COLUMN, export_csv, export_json, results_to_json
+from desktop.core.exporters import CSV, JSON, ExportContext
+from desktop.core.results_io import TRUE_LABEL_COLUMN, results_to_json
 from desktop.core.sorting import safe_folder_name
 
 LABELS = onnx_factory.COLOUR_LABELS  # red, green, blue
@@ -105,14 +106,14 @@ def test_exports_carry_the_true_class(classifier: Classifier, tmp_path: Path, wr
     root = make_labelled_folder(tmp_path / "photos", write_png)
     labels = detect_labelled_folder(root, LABELS)
     results = _results(classifier, root)
-    export_csv(tmp_path / "r.csv", results, labels)
+    CSV.write(tmp_path / "r.csv", results, ExportContext(truth=labels))
     rows = list(csv.DictReader(io.StringIO((tmp_path / "r.csv").read_text())))
     assert list(rows[0]) == ["path", "label", "confidence", "top_k", "error", TRUE_LABEL_COLUMN]
     truth = {Path(r["path"]).name: r[TRUE_LABEL_COLUMN] for r in rows}
     assert truth == {"a.png": "red", "b.png": "red", "c.png": "red", "d.png": "green", "e.png": "blue",
                      "broken.jpg": "blue", "f.png": "", "g.png": ""}
 
-    export_json(tmp_path / "r.json", results, "colours.onnx", labels)
+    JSON.write(tmp_path / "r.json", results, ExportContext("colours.onnx", labels))
     document = json.loads((tmp_path / "r.json").read_text())
     assert {Path(r["path"]).name: r[TRUE_LABEL_COLUMN] for r in document["results"]}["g.png"] is None
     accuracy = document["accuracy"]
@@ -120,7 +121,7 @@ def test_exports_carry_the_true_class(classifier: Classifier, tmp_path: Path, wr
     red = next(c for c in accuracy["per_class"] if c["label"] == "red")
     assert red["most_confused_with"] == "green" and red["images"] == 3
 
-    export_csv(tmp_path / "plain.csv", results)  # an unlabelled run keeps the usual five columns
+    CSV.write(tmp_path / "plain.csv", results, ExportContext())  # an unlabelled run keeps the usual five columns
     assert (tmp_path / "plain.csv").read_text().splitlines()[0] == "path,label,confidence,top_k,error"
     assert "accuracy" not in json.loads(results_to_json(results))
 
