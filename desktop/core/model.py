@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from convnet_common import model_format as fmt
+from convnet_common.model_contract import ContractError, read_contract
 from convnet_common.onnx_file import DamagedModelFile, ModelFileError, inspect_model_file
 from desktop.core.gpu import nvidia_gpu_present
-from desktop.core.model_metadata import ModelInfo, ModelLoadError, info_from_metadata
+from desktop.core.model_metadata import ModelInfo, ModelLoadError, info_from_checked, info_from_metadata
 
 __all__ = [
     "CPU_PROVIDER", "CUDA_PROVIDER", "FALLBACK_CUDA_CHOSEN", "FALLBACK_GPU_UNUSABLE", "FALLBACK_NOTICES",
@@ -47,17 +47,6 @@ NOTICE_GPU_UNUSABLE = (
 FALLBACK_CUDA_CHOSEN = "cuda-chosen"
 FALLBACK_GPU_UNUSABLE = "gpu-unusable"
 FALLBACK_NOTICES = {FALLBACK_CUDA_CHOSEN: NOTICE_CUDA_FALLBACK, FALLBACK_GPU_UNUSABLE: NOTICE_GPU_UNUSABLE}
-
-_ONNX_TYPE_NAMES = {
-    "tensor(uint8)": "uint8",
-    "tensor(int8)": "int8",
-    "tensor(float)": "float32",
-    "tensor(float16)": "float16",
-    "tensor(double)": "float64",
-    "tensor(int32)": "int32",
-    "tensor(int64)": "int64",
-}
-
 
 class LoadedModel:
     """An ONNX Runtime session plus the contract details needed to run it.
@@ -197,12 +186,6 @@ def first_line(error: BaseException, limit: int = 200) -> str:
     return line if len(line) <= limit else line[:limit] + "…"
 
 
-def _describe_input(node: Any) -> str:
-    dtype = _ONNX_TYPE_NAMES.get(node.type, node.type)
-    dims = ", ".join(str(d) if isinstance(d, int) else (d or "?") for d in node.shape)
-    return fmt.printable(f"{dtype} [{dims}]", 120)
-
-
 def _fallback_reason(provider: str) -> str | None:
     """Why running on the CPU would surprise the user, or None when it would not.
 
@@ -258,50 +241,6 @@ def _create_session(path: Path, providers: list[str]) -> ort.InferenceSession:
         raise ModelLoadError(f"{path.name} {_NOT_ONNX}: {first_line(error)}") from None
 
 
-def _check_input(session: ort.InferenceSession) -> tuple[str, tuple[int, int], int | None]:
-    inputs = session.get_inputs()
-    if len(inputs) != 1:
-        names = fmt.printable(", ".join(i.name for i in inputs), 120)
-        raise ModelLoadError(f"model must have exactly one input (an image); this file has {len(inputs)}: {names}")
-    node = inputs[0]
-    shape = list(node.shape)
-    ok = (
-        node.type == "tensor(uint8)"
-        and len(shape) == 4
-        and shape[3] == 3
-        and all(isinstance(d, int) and d > 0 for d in shape[1:3])
-    )
-    if not ok:
-        raise ModelLoadError(
-            "model input must be uint8 NHWC RGB [N, height, width, 3] with fixed height and width; "
-            f"this file's input is {_describe_input(node)}"
-        )
-    fixed_batch = shape[0] if isinstance(shape[0], int) and shape[0] > 0 else None
-    height, width = int(shape[1]), int(shape[2])
-    if max(height, width) > fmt.MAX_INPUT_SIDE:
-        raise ModelLoadError(
-            f"model input is {height} x {width} pixels; at most {fmt.MAX_INPUT_SIDE:,} a side is supported"
-        )
-    if (fixed_batch or 1) * height * width > fmt.MAX_PIXELS_PER_RUN:
-        raise ModelLoadError(
-            f"model input takes a fixed batch of {fixed_batch:,} images of {height} x {width}: "
-            f"above the limit of {fmt.MAX_PIXELS_PER_RUN:,} pixels a run"
-        )
-    return node.name, (height, width), fixed_batch
-
-
-def _pick_probabilities_output(session: ort.InferenceSession, has_metadata: bool) -> str:
-    outputs = session.get_outputs()
-    names = [o.name for o in outputs]
-    if fmt.PROBABILITIES_OUTPUT in names:
-        return fmt.PROBABILITIES_OUTPUT
-    two_d = [o.name for o in outputs if len(o.shape) == 2]
-    if not has_metadata and len(two_d) == 1:
-        return two_d[0]
-    shown = fmt.printable(", ".join(names), 120)
-    raise ModelLoadError(f"model has no '{fmt.PROBABILITIES_OUTPUT}' output [N, classes]; its outputs are: {shown}")
-
-
 def _inspect(path: Path) -> dict[str, str]:
     """The file-level checks (convnet_common/onnx_file.py) before ONNX Runtime reads anything; the metadata."""
     try:
@@ -343,43 +282,31 @@ def load_model(path: str | os.PathLike[str], provider: str = "auto") -> LoadedMo
 
 
 def _validate(path: Path, session: ort.InferenceSession, metadata: dict[str, str], fallback: str | None) -> LoadedModel:
-    """Check the session's input and outputs against the contract and run a test image."""
-    input_name, input_size, fixed_batch = _check_input(session)
-    info = info_from_metadata(metadata, path=path, file_size=path.stat().st_size, input_size=input_size)
-    has_metadata = info.has_metadata
-    probabilities_name = _pick_probabilities_output(session, has_metadata)
-    output_names = [o.name for o in session.get_outputs()]
-    cam_name = fmt.CAM_OUTPUT if has_metadata and fmt.CAM_OUTPUT in output_names else None
-
-    probe = np.zeros((fixed_batch or 1, *input_size, 3), dtype=np.uint8)
+    """Check the session against the contract (convnet_common/model_contract.py) and run a test image."""
     try:
-        results = session.run([probabilities_name] + ([cam_name] if cam_name else []), {input_name: probe})
-    except Exception as error:  # noqa: BLE001
-        raise ModelLoadError(f"model failed on a test image: {first_line(error)}") from None
-    probs = np.asarray(results[0])
-    if probs.ndim != 2 or probs.shape[1] < 1:
-        raise ModelLoadError(
-            f"output '{fmt.printable(probabilities_name)}' must be [N, classes]; it gives {list(probs.shape)}"
+        contract = read_contract(metadata, session.get_inputs(), session.get_outputs())
+        info = info_from_checked(
+            contract.metadata, path=path, file_size=path.stat().st_size, input_size=contract.input_size
         )
-    class_count = int(probs.shape[1])
-    if has_metadata and len(info.labels) != class_count:
-        raise ModelLoadError(
-            f"model metadata lists {len(info.labels)} labels but '{fmt.printable(probabilities_name)}' "
-            f"has {class_count} classes"
-        )
-    if not has_metadata:
-        info.labels = [f"class {i}" for i in range(class_count)]
+        try:
+            results = session.run(contract.test_outputs, {contract.input_name: contract.test_batch()})
+        except Exception as error:  # noqa: BLE001
+            raise ModelLoadError(f"model failed on a test image: {first_line(error)}") from None
+        checked = contract.check_test_run(results)
+    except ContractError as error:
+        raise ModelLoadError(str(error)) from None
+    info.labels = checked.labels
+    info.has_cam = checked.has_cam
+    if not info.has_metadata:
         info.notices.append(NOTICE_NO_METADATA)
-    if cam_name:
-        cam = np.asarray(results[1])
-        if cam.ndim != 4 or cam.shape[-1] != class_count:
-            raise ModelLoadError(f"output '{cam_name}' must be [N, h, w, {class_count}]; it gives {list(cam.shape)}")
-        info.has_cam = True
-    elif has_metadata:
+    elif not checked.has_cam:
         info.notices.append(NOTICE_NO_CAM)
 
     if session.get_providers()[0] == CUDA_PROVIDER:
         fallback = None
     if fallback is not None:
         info.notices.append(FALLBACK_NOTICES[fallback])
-    return LoadedModel(session, info, input_name, probabilities_name, cam_name, fixed_batch, fallback)
+    return LoadedModel(
+        session, info, contract.input_name, contract.probabilities_name, contract.cam_name, contract.fixed_batch,
+        fallback,
+    )

@@ -1,8 +1,9 @@
 """A model's metadata, turned into the ModelInfo the app shows, without an ONNX session.
 
-Kept apart from the session code so the one function that reads metadata from a
-stranger's file, `info_from_metadata`, can be tested and fuzzed on plain dicts. Every
-way metadata can be wrong ends in a one-line `ModelLoadError`.
+Kept apart from the session code so `info_from_metadata` can be tested and fuzzed on
+plain dicts. The rules themselves are convnet_common/model_contract.py's, shared with
+`convnet-train evaluate`; every way metadata can be wrong ends in a one-line
+`ModelLoadError` here.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from convnet_common import model_format as fmt
+from convnet_common.model_contract import ContractError, ModelMetadata, read_metadata
 
 
 class ModelLoadError(Exception):
@@ -57,57 +58,37 @@ class ModelInfo:
         return None
 
 
-def _json(metadata: Mapping[str, str], key: str, expected: type | tuple[type, ...], what: str) -> Any:
-    try:
-        return fmt.metadata_json(metadata, key, expected, what)
-    except fmt.MetadataError as error:
-        raise ModelLoadError(str(error)) from None
-
-
 def info_from_metadata(
     metadata: Mapping[str, str], *, path: Path, file_size: int, input_size: tuple[int, int]
 ) -> ModelInfo:
     """Check metadata sizes and contents and build the ModelInfo, or raise ModelLoadError.
 
-    A file without `convnet_studio.format_version` is a plain ONNX model: its labels
-    stay empty here (load_model names them `class 0`… once it knows the class count).
+    The rules are the shared reader's (convnet_common/model_contract.py, `read_metadata`),
+    the same `convnet-train evaluate` applies. A file without
+    `convnet_studio.format_version` is a plain ONNX model: its labels stay empty here
+    (load_model names them `class 0`… once it knows the class count).
     """
     try:
-        fmt.check_metadata_size(metadata)
-    except fmt.MetadataError as error:
+        checked = read_metadata(metadata, input_size)
+    except ContractError as error:
         raise ModelLoadError(str(error)) from None
-    has_metadata = fmt.KEY_FORMAT_VERSION in metadata
-    info = ModelInfo(
-        path=path, file_size=file_size, labels=[], input_size=input_size, has_metadata=has_metadata, has_cam=False
+    return info_from_checked(checked, path=path, file_size=file_size, input_size=input_size)
+
+
+def info_from_checked(checked: ModelMetadata, *, path: Path, file_size: int, input_size: tuple[int, int]) -> ModelInfo:
+    """The ModelInfo for metadata the shared reader has already checked (`read_contract`)."""
+    return ModelInfo(
+        path=path,
+        file_size=file_size,
+        labels=list(checked.labels),
+        input_size=input_size,
+        has_metadata=checked.has_metadata,
+        has_cam=False,
+        backbone=checked.backbone,
+        training=checked.training,
+        preprocessing=checked.preprocessing,
+        augmentation=checked.augmentation,
+        precision=checked.precision,
+        exported_at=checked.exported_at,
+        cam_layer=checked.cam_layer,
     )
-    if not has_metadata:
-        return info
-    version = metadata[fmt.KEY_FORMAT_VERSION]
-    if version != fmt.FORMAT_VERSION:
-        raise ModelLoadError(
-            f"model format version '{fmt.printable(version, 20)}' is not supported; "
-            f"this app reads version {fmt.FORMAT_VERSION}"
-        )
-    if fmt.KEY_LABELS not in metadata:
-        raise ModelLoadError(f"model metadata has no '{fmt.KEY_LABELS}' entry (a JSON list of class names)")
-    labels = _json(metadata, fmt.KEY_LABELS, list, "a JSON list of class names")
-    if not labels or not all(isinstance(label, str) for label in labels):
-        raise ModelLoadError(f"model metadata '{fmt.KEY_LABELS}' must be a non-empty list of strings")
-    info.labels = labels
-    if fmt.KEY_INPUT_SIZE in metadata:
-        size = _json(metadata, fmt.KEY_INPUT_SIZE, list, "a JSON list [height, width]")
-        if size != list(input_size):
-            shown = fmt.printable(str(size), 40)
-            raise ModelLoadError(
-                f"model metadata '{fmt.KEY_INPUT_SIZE}' is {shown} but the input tensor is {list(input_size)}"
-            )
-    if fmt.KEY_TRAINING in metadata:
-        info.training = _json(metadata, fmt.KEY_TRAINING, dict, "a JSON object")
-    if fmt.KEY_AUGMENTATION in metadata:
-        info.augmentation = _json(metadata, fmt.KEY_AUGMENTATION, (dict, list), "a JSON object or list")
-    info.backbone = metadata.get(fmt.KEY_BACKBONE, "")
-    info.preprocessing = metadata.get(fmt.KEY_PREPROCESSING, "")
-    info.precision = metadata.get(fmt.KEY_PRECISION, "")
-    info.exported_at = metadata.get(fmt.KEY_EXPORTED_AT, "")
-    info.cam_layer = metadata.get(fmt.KEY_CAM_LAYER, "")
-    return info

@@ -1,0 +1,245 @@
+"""The one reader of the model-file contract (docs/model-format.md), for the app and for evaluate.
+
+Both sides open a model the same way: `onnx_file.inspect_model_file` (metadata, unsafe
+files refused), then an ONNX Runtime session of their own, then `read_contract` on the
+metadata and the session's inputs and outputs, then one test run on
+`contract.test_batch()` checked by `contract.check_test_run`. Each side keeps its
+session (providers, threads and logging differ) and its error type; the rules and the
+messages live here, so the app and `convnet-train evaluate` cannot accept different files.
+
+The reader takes the session's input and output descriptions (anything with `name`,
+`type` and `shape`, as ONNX Runtime's NodeArg has) rather than parsing them from the
+protobuf: what ONNX Runtime reports is what will actually run, and the reader stays
+plain Python that tests and fuzzers can call without a model file. It imports no
+onnxruntime and no onnx.
+
+Messages are one line and do not name the file; callers put the file name in front.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from convnet_common import model_format as fmt
+
+
+class ContractError(ValueError):
+    """The file breaks the model-file contract; the message is one line without the file name."""
+
+
+class TensorDescription(Protocol):
+    """One graph input or output as ONNX Runtime describes it (`session.get_inputs()[0]`)."""
+
+    name: str
+    type: str
+    shape: Any  # a list of ints (fixed) and str/None (symbolic); may be None for non-tensors
+
+
+ONNX_TYPE_NAMES = {
+    "tensor(uint8)": "uint8",
+    "tensor(int8)": "int8",
+    "tensor(float)": "float32",
+    "tensor(float16)": "float16",
+    "tensor(double)": "float64",
+    "tensor(int32)": "int32",
+    "tensor(int64)": "int64",
+}
+
+
+@dataclass
+class ModelMetadata:
+    """The checked metadata. `has_metadata` False: a plain ONNX file, everything else empty.
+
+    `format_version` alone decides whether a file is a ConvNet Studio model: a plain file's
+    other keys (labels, input_size…) are ignored, on both sides.
+    """
+
+    has_metadata: bool
+    labels: list[str] = field(default_factory=list)
+    backbone: str = ""
+    training: dict[str, Any] = field(default_factory=dict)
+    preprocessing: str = ""
+    augmentation: Any = None
+    precision: str = ""
+    exported_at: str = ""
+    cam_layer: str = ""
+
+
+def _json(metadata: Mapping[str, str], key: str, expected: type | tuple[type, ...], what: str) -> Any:
+    try:
+        return fmt.metadata_json(metadata, key, expected, what)
+    except fmt.MetadataError as error:
+        raise ContractError(str(error)) from None
+
+
+def read_metadata(metadata: Mapping[str, str], input_size: tuple[int, int]) -> ModelMetadata:
+    """Check metadata sizes and contents against the contract, or raise ContractError.
+
+    `input_size` is the input tensor's (height, width): a declared `input_size` must match it.
+    """
+    try:
+        fmt.check_metadata_size(metadata)
+    except fmt.MetadataError as error:
+        raise ContractError(str(error)) from None
+    if fmt.KEY_FORMAT_VERSION not in metadata:
+        return ModelMetadata(has_metadata=False)
+    version = metadata[fmt.KEY_FORMAT_VERSION]
+    if version != fmt.FORMAT_VERSION:
+        raise ContractError(
+            f"model format version '{fmt.printable(version, 20)}' is not supported; "
+            f"this app reads version {fmt.FORMAT_VERSION}"
+        )
+    if fmt.KEY_LABELS not in metadata:
+        raise ContractError(f"model metadata has no '{fmt.KEY_LABELS}' entry (a JSON list of class names)")
+    labels = _json(metadata, fmt.KEY_LABELS, list, "a JSON list of class names")
+    if not labels or not all(isinstance(label, str) for label in labels):
+        raise ContractError(f"model metadata '{fmt.KEY_LABELS}' must be a non-empty list of strings")
+    if fmt.KEY_INPUT_SIZE in metadata:
+        size = _json(metadata, fmt.KEY_INPUT_SIZE, list, "a JSON list [height, width]")
+        if size != list(input_size):
+            shown = fmt.printable(str(size), 40)
+            raise ContractError(
+                f"model metadata '{fmt.KEY_INPUT_SIZE}' is {shown} but the input tensor is {list(input_size)}"
+            )
+    result = ModelMetadata(has_metadata=True, labels=labels)
+    if fmt.KEY_TRAINING in metadata:
+        result.training = _json(metadata, fmt.KEY_TRAINING, dict, "a JSON object")
+    if fmt.KEY_AUGMENTATION in metadata:
+        result.augmentation = _json(metadata, fmt.KEY_AUGMENTATION, (dict, list), "a JSON object or list")
+    result.backbone = metadata.get(fmt.KEY_BACKBONE, "")
+    result.preprocessing = metadata.get(fmt.KEY_PREPROCESSING, "")
+    result.precision = metadata.get(fmt.KEY_PRECISION, "")
+    result.exported_at = metadata.get(fmt.KEY_EXPORTED_AT, "")
+    result.cam_layer = metadata.get(fmt.KEY_CAM_LAYER, "")
+    return result
+
+
+def describe_tensor(node: TensorDescription) -> str:
+    """`uint8 [N, 16, 16, 3]`: a tensor's type and shape for a message, symbolic sizes by name."""
+    dtype = ONNX_TYPE_NAMES.get(node.type, node.type)
+    dims = ", ".join(str(d) if isinstance(d, int) else (d or "?") for d in (node.shape or []))
+    return fmt.printable(f"{dtype} [{dims}]", 120)
+
+
+def read_input(inputs: Sequence[TensorDescription]) -> tuple[str, tuple[int, int], int | None]:
+    """(input name, (height, width), fixed batch or None) of the one uint8 NHWC RGB input.
+
+    Height and width must be fixed numbers in the graph, within MAX_INPUT_SIDE, and a
+    fixed batch within MAX_PIXELS_PER_RUN: the test run must not allocate gigabytes.
+    """
+    if len(inputs) != 1:
+        names = fmt.printable(", ".join(i.name for i in inputs), 120)
+        raise ContractError(f"model must have exactly one input (an image); this file has {len(inputs)}: {names}")
+    node = inputs[0]
+    shape = list(node.shape or [])
+    ok = (
+        node.type == "tensor(uint8)"
+        and len(shape) == 4
+        and shape[3] == 3
+        and all(isinstance(d, int) and d > 0 for d in shape[1:3])
+    )
+    if not ok:
+        raise ContractError(
+            "model input must be uint8 NHWC RGB [N, height, width, 3] with fixed height and width; "
+            f"this file's input is {describe_tensor(node)}"
+        )
+    fixed_batch = shape[0] if isinstance(shape[0], int) and shape[0] > 0 else None
+    height, width = int(shape[1]), int(shape[2])
+    if max(height, width) > fmt.MAX_INPUT_SIDE:
+        raise ContractError(
+            f"model input is {height} x {width} pixels; at most {fmt.MAX_INPUT_SIDE:,} a side is supported"
+        )
+    if (fixed_batch or 1) * height * width > fmt.MAX_PIXELS_PER_RUN:
+        raise ContractError(
+            f"model input takes a fixed batch of {fixed_batch:,} images of {height} x {width}: "
+            f"above the limit of {fmt.MAX_PIXELS_PER_RUN:,} pixels a run"
+        )
+    return node.name, (height, width), fixed_batch
+
+
+def pick_probabilities_output(outputs: Sequence[TensorDescription], has_metadata: bool) -> str:
+    """The output named `probabilities`; for a plain file only, else its one 2-D output."""
+    names = [o.name for o in outputs]
+    if fmt.PROBABILITIES_OUTPUT in names:
+        return fmt.PROBABILITIES_OUTPUT
+    two_d = [o.name for o in outputs if len(o.shape or []) == 2]
+    if not has_metadata and len(two_d) == 1:
+        return two_d[0]
+    shown = fmt.printable(", ".join(names), 120)
+    raise ContractError(f"model has no '{fmt.PROBABILITIES_OUTPUT}' output [N, classes]; its outputs are: {shown}")
+
+
+@dataclass(frozen=True)
+class CheckedTestRun:
+    """What the test run established: the class names and whether activation maps work."""
+
+    labels: list[str]
+    has_cam: bool
+
+
+@dataclass
+class ModelContract:
+    """How to run a model file, read from its metadata and its session's inputs and outputs."""
+
+    input_name: str
+    input_size: tuple[int, int]  # height, width
+    fixed_batch: int | None  # some exporters fix the batch (usually to 1); callers split for them
+    probabilities_name: str
+    cam_name: str | None  # only for files with metadata: a plain file's `cam` is not trusted
+    metadata: ModelMetadata
+
+    @property
+    def test_outputs(self) -> list[str]:
+        """The outputs the test run asks for: probabilities, and cam when there is one."""
+        return [self.probabilities_name] + ([self.cam_name] if self.cam_name else [])
+
+    def test_batch(self) -> np.ndarray:
+        """A black image (or a fixed batch of them): run it once with `test_outputs`."""
+        return np.zeros((self.fixed_batch or 1, *self.input_size, 3), dtype=np.uint8)
+
+    def check_test_run(self, results: Sequence[Any]) -> CheckedTestRun:
+        """Check the test run's outputs (in `test_outputs` order); the class names to use.
+
+        The run gives the real class count and map shape even when the graph's output
+        shapes are symbolic. A plain file's classes are named `class 0`, `class 1`, ….
+        """
+        probs = np.asarray(results[0])
+        if probs.ndim != 2 or probs.shape[1] < 1:
+            raise ContractError(
+                f"output '{fmt.printable(self.probabilities_name)}' must be [N, classes]; it gives {list(probs.shape)}"
+            )
+        class_count = int(probs.shape[1])
+        labels = list(self.metadata.labels)
+        if self.metadata.has_metadata and len(labels) != class_count:
+            raise ContractError(
+                f"model metadata lists {len(labels)} labels but '{fmt.printable(self.probabilities_name)}' "
+                f"has {class_count} classes"
+            )
+        if not self.metadata.has_metadata:
+            labels = [f"class {i}" for i in range(class_count)]
+        if self.cam_name:
+            cam = np.asarray(results[1])
+            if cam.ndim != 4 or cam.shape[-1] != class_count:
+                raise ContractError(
+                    f"output '{self.cam_name}' must be [N, h, w, {class_count}]; it gives {list(cam.shape)}"
+                )
+        return CheckedTestRun(labels, has_cam=self.cam_name is not None)
+
+
+def read_contract(
+    metadata: Mapping[str, str], inputs: Sequence[TensorDescription], outputs: Sequence[TensorDescription]
+) -> ModelContract:
+    """Check the input, the metadata and the outputs, in that order; raise ContractError.
+
+    `metadata` is what `inspect_model_file` read; `inputs`/`outputs` are the session's.
+    """
+    input_name, input_size, fixed_batch = read_input(inputs)
+    checked = read_metadata(metadata, input_size)
+    probabilities_name = pick_probabilities_output(outputs, checked.has_metadata)
+    names = [o.name for o in outputs]
+    cam_name = fmt.CAM_OUTPUT if checked.has_metadata and fmt.CAM_OUTPUT in names else None
+    return ModelContract(input_name, input_size, fixed_batch, probabilities_name, cam_name, checked)
