@@ -34,8 +34,9 @@ JOIN_TIMEOUT_S = 2.0
 DEFAULT_FILE_FPS = 30.0
 MAX_PROBE_INDEX = 4
 
-# states reported through `on_state`
+# states reported through `on_state`; IDLE is the view's before any capture was started
 OPENING, RUNNING, ENDED, FAILED, STOPPED = "opening", "running", "ended", "failed", "stopped"
+IDLE = "idle"
 
 
 class Capture(Protocol):

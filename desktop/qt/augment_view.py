@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QObject, QRunnable, QSignalBlocker, Qt, QThreadPool, Signal
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget,
 )
@@ -26,7 +26,7 @@ from desktop.core.augmentation import AugmentParams
 from desktop.core.model import LoadedModel
 from desktop.qt.classify_view import ClassifyView
 from desktop.qt.controller import InferenceController
-from desktop.qt.image_view import local_files
+from desktop.qt.drops import FileDrops
 from desktop.qt.augment_widgets import TILE_COUNT, ParamRow, VariantGrid
 from desktop.qt.imageconv import rgb_to_qpixmap
 from desktop.qt.tab_view import MenuEntry, TabHost, TabView
@@ -85,7 +85,7 @@ class _PreviewJob(QRunnable):
         self.signals.done.emit(result)
 
 
-class AugmentView(TabView, QWidget):
+class AugmentView(FileDrops, TabView, QWidget):
     """Controls on the left, a grid of augmented variants of one image on the right."""
 
     tab_title = "A&ugment"
@@ -388,22 +388,10 @@ class AugmentView(TabView, QWidget):
         return path
 
     # drag and drop ------------------------------------------------------------------------
-    def _highlight(self, on: bool) -> None:
+    # drops (desktop/qt/drops.py) --------------------------------------------------------
+    def set_drop_highlight(self, on: bool) -> None:
         self.grid.drag_active = on
         self.grid.update()
 
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
-        self._highlight(bool(local_files(event)))
-        event.acceptProposedAction() if local_files(event) else event.ignore()
-
-    def dragLeaveEvent(self, event) -> None:  # noqa: N802, ANN001
-        self._highlight(False)
-
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
-        self._highlight(False)
-        files = local_files(event)
-        if not files:
-            event.ignore()
-            return
-        event.acceptProposedAction()
-        self.load_image(files[0])
+    def take_drop(self, paths: list[Path]) -> None:
+        self.load_image(paths[0])

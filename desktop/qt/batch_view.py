@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, QStandardPaths, QThreadPool, Signal
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget,
 )
@@ -32,7 +31,7 @@ from desktop.qt.accuracy_panel import AccuracyPanel
 from desktop.qt.batch_dialogs import BatchDialogs
 from desktop.qt.classify_view import ClassifyView
 from desktop.qt.controller import InferenceController
-from desktop.qt.image_view import local_files
+from desktop.qt.drops import FileDrops
 from desktop.qt.tab_view import MenuEntry, TabHost, TabView
 
 DROP_HINT = "Drop a folder here, or press “Classify folder…”"
@@ -49,7 +48,7 @@ def _remember_undo_dest(settings: Settings, dest: Path | None) -> None:
     settings.save()
 
 
-class BatchView(BatchDialogs, TabView, QWidget):
+class BatchView(BatchDialogs, FileDrops, TabView, QWidget):
     """Folder classification tab; double-clicking a row asks for the single-image view."""
 
     tab_title = "&Batch"
@@ -214,15 +213,11 @@ class BatchView(BatchDialogs, TabView, QWidget):
         self._update_enabled()
 
     # classify ----------------------------------------------------------------------------------------------
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
-        if any(path.is_dir() for path in local_files(event)):
-            event.acceptProposedAction()
+    def wanted(self, paths: list[Path]) -> list[Path]:  # drops (desktop/qt/drops.py): folders only
+        return [path for path in paths if path.is_dir()]
 
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
-        folders = [path for path in local_files(event) if path.is_dir()]
-        if folders:
-            event.acceptProposedAction()
-            self.start_folder(folders[0])
+    def take_drop(self, paths: list[Path]) -> None:
+        self.start_folder(paths[0])
 
     def choose_and_start(self) -> None:
         folder = self.choose_folder()

@@ -16,15 +16,16 @@ from PySide6.QtWidgets import (
     QVBoxLayout, QWidget,
 )
 
-from desktop.core.camera import ENDED, FAILED, OPENING, RUNNING, CaptureFactory, Frame, RateMeter, Source, \
+from desktop.core.camera import ENDED, FAILED, IDLE, OPENING, RUNNING, STOPPED, CaptureFactory, Frame, RateMeter, Source, \
     describe_source, open_capture, parse_source
 from desktop.core.classifier import Prediction
 from desktop.core.model import LoadedModel
 from desktop.qt.camera_worker import (
-    CameraWorker, compose_preview, default_snapshot_folder, hbox, inference_text, newest_pair,
+    CameraWorker, compose_preview, default_snapshot_folder, inference_text, newest_pair,
 )
 from desktop.qt.controller import InferenceController
 from desktop.qt.image_view import ImageView
+from desktop.qt.layout import hbox
 from desktop.qt.predictions_panel import PredictionsPanel
 from desktop.qt.tab_view import MenuEntry, TabView
 
@@ -57,7 +58,7 @@ class CameraView(TabView, QWidget):
         self.worker = CameraWorker(capture_factory, self)
         self.snapshot_folder = default_snapshot_folder()
         self.source: Source | None = None
-        self.state = "idle"
+        self.state = IDLE
         self.frame: Frame | None = None  # newest frame shown
         self.prediction: Prediction | None = None  # newest prediction (its .image is the frame it saw)
         self.frozen: tuple[Frame, Prediction | None] | None = None
@@ -181,7 +182,7 @@ class CameraView(TabView, QWidget):
         ok = self.worker.stop()
         self.stats_timer.stop()
         if self.state in (OPENING, RUNNING):
-            self._on_state("stopped", "Stopped.")
+            self._on_state(STOPPED, "Stopped.")
         self._update_stats()
         return ok
 
@@ -271,7 +272,7 @@ class CameraView(TabView, QWidget):
                 self._show_message(f"{NO_CAMERA}. Plug one in and press Retry, or play a video file or URL.",
                                    "Retry", self.find_cameras)
                 self.image_view.set_hint(NO_CAMERA)
-        elif self.state == "idle":
+        elif self.state == IDLE:
             self.message_bar.hide()
         self._update_controls()
 
@@ -298,7 +299,7 @@ class CameraView(TabView, QWidget):
             self._show_message(message, "Retry", self._restart)
             if self.frame is None:
                 self.image_view.set_hint(message)
-        elif state == "stopped" and self.frame is None:
+        elif state == STOPPED and self.frame is None:
             self.image_view.set_hint(IDLE_HINT)
         self._set_status(message if state in (OPENING, RUNNING) else "")
         self._update_controls()

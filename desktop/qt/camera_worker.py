@@ -3,7 +3,8 @@
 Frames and predictions go through newest-only mailboxes and a signal is sent only when
 a mailbox was empty, so at most one notification of each kind is ever queued: a busy
 GUI thread skips frames instead of building a backlog. Every signal carries the session
-number, so late news from a stopped session is ignored. No method here touches a widget.
+number, so late news from a stopped session is ignored. Nothing here touches a widget
+(layout helpers live in desktop/qt/layout.py).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QObject, QStandardPaths, Signal
-from PySide6.QtWidgets import QHBoxLayout, QWidget
 
 from desktop.core.activation import overlay
 
@@ -30,19 +30,6 @@ from desktop.core.camera import (
 )
 from desktop.core.classifier import Classifier, Prediction
 from desktop.qt.viewer import display_base
-
-
-def hbox(*items: QWidget | int | tuple[QWidget, int], parent: QWidget | None = None) -> QHBoxLayout:
-    """A horizontal row: widgets, (widget, stretch) pairs, and ints as spacing."""
-    row = QHBoxLayout(parent) if parent is not None else QHBoxLayout()
-    for item in items:
-        if isinstance(item, int):
-            row.addSpacing(item)
-        elif isinstance(item, tuple):
-            row.addWidget(*item)
-        else:
-            row.addWidget(item)
-    return row
 
 
 def default_snapshot_folder() -> Path:
@@ -147,10 +134,6 @@ class CameraWorker(QObject):
         self._predictions.take(timeout=0)  # a waiting result from the old model is dropped
         if self.session is not None:
             self.session.set_classifier(classifier)
-
-    @property
-    def preview_dropped(self) -> int:
-        return self._frames.dropped
 
     # helpers: device probing and snapshots ---------------------------------------------------
     def probe(self, indices: list[int] | None = None) -> None:

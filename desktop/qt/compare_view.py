@@ -18,7 +18,7 @@ import html
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QObject, Qt, QThreadPool
+from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QFileDialog, QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
@@ -31,7 +31,7 @@ from desktop.qt.image_view import ImageView
 from desktop.qt.model_panel import provider_name
 from desktop.qt.predictions_panel import PredictionsPanel
 from desktop.qt.tab_view import MODEL_MENU, MenuEntry, TabHost, TabView
-from desktop.qt.workers import BackgroundTask, ClassifyArrayTask, ClassifyTask, ModelLoadTask
+from desktop.qt.workers import BackgroundTask, ClassifyArrayTask, ClassifyTask, ModelLoadTask, TaskRunner
 
 COMPARE_HINT = "Drop an image here, or show one in the Classify tab"
 
@@ -81,9 +81,7 @@ class CompareView(TabView, QWidget):
     def __init__(self, controller: InferenceController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.controller = controller
-        self.pool = QThreadPool(self)
-        self.pool.setMaxThreadCount(2)
-        self._tasks: set[BackgroundTask] = set()
+        self.runner = TaskRunner(2, self)  # its own: the second model never waits on the first's work
         self._load_request = 0
         self.second_model: LoadedModel | None = None
         self.image: np.ndarray | None = None
@@ -231,11 +229,7 @@ class CompareView(TabView, QWidget):
 
     # housekeeping ----------------------------------------------------------------------
     def _start(self, task: BackgroundTask) -> None:
-        self._tasks.add(task)
-        task.signals.finished.connect(self._tasks.discard)
-        self.pool.start(task)
+        self.runner.start(task)
 
     def shutdown(self, timeout_ms: int = 5000) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        self.pool.waitForDone(timeout_ms)
+        self.runner.shutdown(timeout_ms)

@@ -10,14 +10,12 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QThreadPool, Signal
+import numpy as np
+from PySide6.QtCore import QObject, Signal
 
 from desktop.core.classifier import Classifier, Prediction
-from desktop.core.model import LoadedModel
-import numpy as np
-
-from desktop.core.model import PROVIDER_CHOICES
-from desktop.qt.workers import BackgroundTask, ClassifyArrayTask, ClassifyTask, ModelLoadTask
+from desktop.core.model import PROVIDER_CHOICES, LoadedModel
+from desktop.qt.workers import BackgroundTask, ClassifyArrayTask, ClassifyTask, ModelLoadTask, TaskRunner
 
 FULL_RESULT_CACHE = 12  # predictions kept with their image and maps (memory bound)
 
@@ -34,13 +32,12 @@ class InferenceController(QObject):
     def __init__(self, provider: str = "auto", parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.provider = provider
-        self.pool = QThreadPool(self)
-        self.pool.setMaxThreadCount(2)
+        self.runner = TaskRunner(2, self)
+        self.runner.busy_changed.connect(self.busy_changed)
         self.model: LoadedModel | None = None
         self.classifier: Classifier | None = None
         self.generation = 0
         self._load_request = 0
-        self._tasks: set[BackgroundTask] = set()
         self._classify_tasks: set[BackgroundTask] = set()
         self._cache: OrderedDict[Path, Prediction] = OrderedDict()
 
@@ -123,25 +120,13 @@ class InferenceController(QObject):
     # housekeeping ----------------------------------------------------------------------
     @property
     def busy(self) -> bool:
-        return bool(self._tasks)
+        return self.runner.busy
 
     def _start(self, task: BackgroundTask) -> None:
-        was_busy = self.busy
-        self._tasks.add(task)
-        task.signals.finished.connect(self._on_finished)
-        self.pool.start(task)
-        if not was_busy:
-            self.busy_changed.emit(True)
-
-    def _on_finished(self, task: BackgroundTask) -> None:
-        self._tasks.discard(task)
         if isinstance(task, (ClassifyTask, ClassifyArrayTask)):
-            self._classify_tasks.discard(task)
-        if not self._tasks:
-            self.busy_changed.emit(False)
+            task.signals.finished.connect(self._classify_tasks.discard)
+        self.runner.start(task)
 
     def shutdown(self, timeout_ms: int = 5000) -> None:
         """Cancel everything and wait for the workers, so none outlives the window."""
-        for task in list(self._tasks):
-            task.cancel()
-        self.pool.waitForDone(timeout_ms)
+        self.runner.shutdown(timeout_ms)

@@ -6,21 +6,13 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QRect, Qt, Signal
-from PySide6.QtGui import QColor, QDragEnterEvent, QDragMoveEvent, QDropEvent, QPainter, QPaintEvent, QPalette, QPixmap
+from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPalette, QPixmap
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
+from desktop.qt.drops import FileDrops
 from desktop.qt.imageconv import rgb_to_qpixmap
 
 EMPTY_HINT = "Drop images here, or File → Open image…"
-
-
-def local_files(event: QDropEvent | QDragEnterEvent | QDragMoveEvent) -> list[Path]:
-    """Local file paths carried by a drag, in the order given."""
-    mime = event.mimeData()
-    if mime is None or not mime.hasUrls():
-        return []
-    return [Path(url.toLocalFile()) for url in mime.urls() if url.isLocalFile()]
-
 
 
 def paint_drop_hint(painter: QPainter, frame: QRect, text_area: QRect, text: str, font_scale: float = 1.0) -> None:
@@ -38,7 +30,7 @@ def paint_drop_hint(painter: QPainter, frame: QRect, text_area: QRect, text: str
         painter.setFont(font)
     painter.drawText(text_area, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, text)
 
-class ImageView(QWidget):
+class ImageView(FileDrops, QWidget):
     """Accepts dropped files and paints the current image centred and scaled to fit."""
 
     files_dropped = Signal(list)  # list[Path]
@@ -72,34 +64,13 @@ class ImageView(QWidget):
     def hint(self) -> str:
         return self._hint
 
-    # drag and drop -------------------------------------------------------------------
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
-        if local_files(event):
-            self._drag_active = True
-            self.update()
-            event.acceptProposedAction()
-        else:
-            event.ignore()
-
-    def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802
-        if local_files(event):
-            event.acceptProposedAction()
-        else:
-            event.ignore()
-
-    def dragLeaveEvent(self, event) -> None:  # noqa: N802, ANN001
-        self._drag_active = False
+    # drag and drop (desktop/qt/drops.py) -----------------------------------------------
+    def set_drop_highlight(self, on: bool) -> None:
+        self._drag_active = on
         self.update()
 
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
-        self._drag_active = False
-        self.update()
-        files = local_files(event)
-        if not files:
-            event.ignore()
-            return
-        event.acceptProposedAction()
-        self.files_dropped.emit(files)
+    def take_drop(self, paths: list[Path]) -> None:
+        self.files_dropped.emit(paths)
 
     # painting ------------------------------------------------------------------------
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QRunnable, Signal
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 from desktop.core.batch import classify_paths
 import numpy as np
@@ -51,6 +51,43 @@ class BackgroundTask(QRunnable):
 
     def work(self) -> None:
         raise NotImplementedError
+
+
+class TaskRunner(QObject):
+    """A private thread pool that keeps each task alive until it has finished, and can cancel
+    and wait for them all: what the controller and the Compare tab each need, written once,
+    so neither can drop a running task's reference or forget one at shutdown."""
+
+    busy_changed = Signal(bool)  # True when the first task starts, False when the last one ends
+
+    def __init__(self, threads: int, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.pool = QThreadPool(self)
+        self.pool.setMaxThreadCount(threads)
+        self._tasks: set[BackgroundTask] = set()
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._tasks)
+
+    def start(self, task: BackgroundTask) -> None:
+        was_busy = self.busy
+        self._tasks.add(task)
+        task.signals.finished.connect(self._on_finished)
+        self.pool.start(task)
+        if not was_busy:
+            self.busy_changed.emit(True)
+
+    def _on_finished(self, task: BackgroundTask) -> None:
+        self._tasks.discard(task)
+        if not self._tasks:
+            self.busy_changed.emit(False)
+
+    def shutdown(self, timeout_ms: int = 5000) -> None:
+        """Cancel every task and wait for the pool, so no worker outlives its owner."""
+        for task in list(self._tasks):
+            task.cancel()
+        self.pool.waitForDone(timeout_ms)
 
 
 class ModelLoadTask(BackgroundTask):

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from desktop.core.camera import ENDED, FAILED
+from desktop.core.camera import ENDED, FAILED, RUNNING
 from desktop.qt.camera_view import NO_CAMERA, NO_MODEL_NOTE, CameraView
 from desktop.qt.controller import InferenceController
 from test_camera_core import FakeCapture
@@ -90,7 +90,7 @@ def test_video_file_previews_and_classifies_then_ends(qtbot, loaded, red_green_v
     assert not view.message_bar.isHidden()
     assert not camera_threads()
     view.retry_button.click()  # Restart plays it again from the first (red) frame
-    qtbot.waitUntil(lambda: view.state == "running", timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: view.state == RUNNING, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: top(view) == "red", timeout=WAIT_MS)
     view.stop()
     assert not camera_threads()
@@ -193,7 +193,7 @@ def test_unplugged_mid_stream_then_retry(qtbot, loaded) -> None:
     assert "Lost camera 0" in view.message_label.text() and captures[0].released
     assert view.image_view.pixmap() is not None  # the last good frame stays up
     view.retry_button.click()
-    qtbot.waitUntil(lambda: view.state == "running" and view.frames_shown > 3, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: view.state == RUNNING and view.frames_shown > 3, timeout=WAIT_MS)
     assert view.message_bar.isHidden() and len(captures) == 2
     view.close()
     assert captures[1].released and not camera_threads()
