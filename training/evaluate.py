@@ -39,7 +39,7 @@ from training.model_source import (  # noqa: F401  EvaluationError, keras_predic
     EvaluationError,
     PredictFn,
     keras_predict_fn,
-    load_model,
+    load_model_to_score,
 )
 
 
@@ -289,7 +289,7 @@ def evaluate(
     The report goes to report_dir, or to a new folder (module docstring); the run's own
     RUN_DIR/report is refused as report_dir.
     """
-    model = load_model(source)
+    model = load_model_to_score(source)
     data_dir = Path(data_dir)
     _check_class_folders(data_dir, model.labels)
     scanned = scan_class_folders(data_dir, class_names=model.labels)

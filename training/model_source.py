@@ -1,21 +1,31 @@
 """What `convnet-train evaluate` scores: a training run's Keras checkpoint or an exported .onnx file.
 
-Both become a `LoadedModel` whose predict function takes uint8 NHWC batches, so the
-scoring code does not care which it got. An .onnx file may come from anyone: it gets the
-same file-level checks as the app (convnet_common/onnx_file.py) before ONNX Runtime opens it.
+Both become a `ModelToScore` whose predict function takes uint8 NHWC batches, so the
+scoring code does not care which it got. (The names differ from the app's `LoadedModel`
+and `load_model` on purpose: this is a predict function and a report folder, not a session.)
+
+An .onnx file may come from anyone, and it is read by the same reader as the app's:
+the file-level checks (convnet_common/onnx_file.py) before ONNX Runtime opens it, then
+the contract (convnet_common/model_contract.py) and one test image. So a file evaluate
+scores is a file the app classifies the same way, and one the app refuses is refused here
+with the same reason: no `convnet_studio.format_version` means generic class names
+(`class 0`, …) even if other metadata keys are there; height and width must be fixed in
+the graph; a format version other than 1, a label count that is not the class count, or
+an `input_size` that is not the input tensor's is refused.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from convnet_common import model_format as fmt
+from convnet_common.model_contract import ContractError, ModelContract, read_contract
 from convnet_common.onnx_file import DamagedModelFile, ModelFileError, inspect_model_file
 from training.data import DatasetError
 
@@ -27,7 +37,9 @@ class EvaluationError(DatasetError):
 
 
 @dataclass
-class LoadedModel:
+class ModelToScore:
+    """A model as evaluate needs it: uint8 NHWC batch -> probabilities, class names, where reports go."""
+
     predict: PredictFn
     labels: list[str]
     image_size: tuple[int, int]  # height, width
@@ -50,77 +62,56 @@ def keras_predict_fn(model) -> PredictFn:
     return predict
 
 
-def onnx_predict_fn(session) -> PredictFn:
-    names = [output.name for output in session.get_outputs()]
-    if fmt.PROBABILITIES_OUTPUT in names:
-        output = fmt.PROBABILITIES_OUTPUT
-    else:
-        two_d = [o.name for o in session.get_outputs() if len(o.shape or []) == 2]
-        if len(two_d) != 1:
-            raise EvaluationError(f"the model has no '{fmt.PROBABILITIES_OUTPUT}' output (outputs: {', '.join(names)})")
-        output = two_d[0]
-    input_name = session.get_inputs()[0].name
+def onnx_predict_fn(session, contract: ModelContract) -> PredictFn:  # noqa: ANN001 - an onnxruntime session
+    """The contract's probabilities output of an ONNX Runtime session as a uint8-batch predict function."""
 
     def predict(images: np.ndarray) -> np.ndarray:
-        return np.asarray(session.run([output], {input_name: images})[0])
+        return np.asarray(session.run([contract.probabilities_name], {contract.input_name: images})[0])
 
     return predict
 
 
-def _metadata_json(path: Path, metadata, key: str, expected: type, what: str):  # noqa: ANN001, ANN202
-    try:
-        return fmt.metadata_json(metadata, key, expected, what)
-    except fmt.MetadataError as error:
-        raise EvaluationError(f"{path}: {error}") from None
+def _first_line(error: BaseException) -> str:
+    """ONNX Runtime's messages start with a code and can run to pages: the first line, without the code."""
+    text = str(error).strip()
+    line = text.splitlines()[0] if text else type(error).__name__
+    return re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", line)[:200]
 
 
-def _load_onnx(path: Path) -> LoadedModel:
+def _load_onnx(path: Path) -> ModelToScore:
     import onnxruntime as ort
 
     # The same file-level checks as the app, before ONNX Runtime reads anything: a model
     # to evaluate may come from anyone (external data outside its folder, huge metadata).
     try:
         metadata = inspect_model_file(path).metadata
-        fmt.check_metadata_size(metadata)
     except DamagedModelFile as error:
         raise EvaluationError(f"{path}: not a loadable ONNX model (not ONNX, truncated or damaged: {error})") from None
-    except (ModelFileError, fmt.MetadataError) as error:
+    except ModelFileError as error:
         raise EvaluationError(f"{path}: refused: {error}") from None
     except OSError as error:
         raise EvaluationError(f"{path}: cannot be read ({error.strerror or error})") from None
     try:
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception as error:  # onnxruntime's own exception types
-        raise EvaluationError(f"{path}: not a loadable ONNX model ({str(error).splitlines()[0]})") from None
-    model_input = session.get_inputs()[0]
-    shape = list(model_input.shape)
-    if model_input.type != "tensor(uint8)" or len(shape) != 4 or shape[3] != 3:
-        raise EvaluationError(
-            f"{path}: model input must be uint8 NHWC RGB [N, height, width, 3]; this file's input is "
-            f"{model_input.type} {shape}"
-        )
-    if isinstance(shape[1], int) and isinstance(shape[2], int):
-        size = (shape[1], shape[2])
-    elif fmt.KEY_INPUT_SIZE in metadata:
-        declared = _metadata_json(path, metadata, fmt.KEY_INPUT_SIZE, list, "[height, width]")
-        if len(declared) != 2 or not all(isinstance(v, int) and 0 < v <= fmt.MAX_INPUT_SIDE for v in declared):
-            raise EvaluationError(f"{path}: metadata 'input_size' must be [height, width], got {declared!r:.80}")
-        size = (declared[0], declared[1])
-    else:
-        raise EvaluationError(f"{path}: the input height and width are not fixed numbers ({shape})")
-    predict = onnx_predict_fn(session)
-    if fmt.KEY_LABELS in metadata:
-        labels = _metadata_json(path, metadata, fmt.KEY_LABELS, list, "a JSON list of class names")
-    else:  # a plain ONNX file: generic names, as the app gives them
-        probe = predict(np.zeros((shape[0] if isinstance(shape[0], int) else 1, *size, 3), np.uint8))
-        labels = [f"class {i}" for i in range(probe.shape[1])]
-    if not isinstance(labels, list) or not labels or not all(isinstance(label, str) for label in labels):
-        raise EvaluationError(f"{path}: metadata 'labels' must be a non-empty JSON list of strings")
-    fixed_batch = shape[0] if isinstance(shape[0], int) and shape[0] > 0 else None
-    return LoadedModel(predict, labels, size, None, Path.cwd() / f"report-{path.stem}", fixed_batch)
+        raise EvaluationError(f"{path}: not a loadable ONNX model ({_first_line(error)})") from None
+    # Then the contract, read by the app's reader, and one black test image, as the app does.
+    try:
+        contract = read_contract(metadata, session.get_inputs(), session.get_outputs())
+        try:
+            results = session.run(contract.test_outputs, {contract.input_name: contract.test_batch()})
+        except Exception as error:  # noqa: BLE001 - whatever a stranger's file triggers is a refusal
+            raise EvaluationError(f"{path}: model failed on a test image: {_first_line(error)}") from None
+        labels = contract.check_test_run(results).labels
+    except ContractError as error:
+        raise EvaluationError(f"{path}: {error}") from None
+    return ModelToScore(
+        onnx_predict_fn(session, contract), labels, contract.input_size, None, Path.cwd() / f"report-{path.stem}",
+        contract.fixed_batch,
+    )
 
 
-def _load_run(run_dir: Path) -> LoadedModel:
+def _load_run(run_dir: Path) -> ModelToScore:
     import keras
 
     import training.layers  # noqa: F401  registers the in-graph preprocessing layers
@@ -136,13 +127,14 @@ def _load_run(run_dir: Path) -> LoadedModel:
     result = json.loads(result_json.read_text(encoding="utf-8"))
     size = int(result["image_size"])
     history = run_dir / "history.csv"
-    return LoadedModel(
+    return ModelToScore(
         keras_predict_fn(model), list(result["labels"]), (size, size), history if history.is_file() else None,
         run_dir / "report",
     )
 
 
-def load_model(source: str | os.PathLike[str]) -> LoadedModel:
+def load_model_to_score(source: str | os.PathLike[str]) -> ModelToScore:
+    """A run folder's checkpoint or an .onnx file, ready to score; EvaluationError says why not."""
     source = Path(source)
     if source.is_dir():
         return _load_run(source)

@@ -1,7 +1,7 @@
 """Where `convnet-train evaluate` writes its report: a new folder every time, and never over
 the run's own validation report (RUN_DIR/report, which training wrote).
 
-The model is replaced by a stand-in predict function (`load_model` is patched), so these
+The model is replaced by a stand-in predict function (`load_model_to_score` is patched), so these
 tests need no trained network; tests/training/test_evaluate.py covers real runs.
 """
 
@@ -17,7 +17,7 @@ import pytest
 from training import cli
 from training import evaluate as evaluate_module
 from training.evaluate import EvaluationError, evaluate
-from training.model_source import LoadedModel
+from training.model_source import ModelToScore
 
 LABELS = ["dark", "light"]
 
@@ -44,9 +44,9 @@ def run_dir(tmp_path, monkeypatch) -> Path:
     def load_model(source):
         source = Path(source)
         default = source / "report" if source.is_dir() else Path.cwd() / f"report-{source.stem}"
-        return LoadedModel(predict, LABELS, (8, 8), None, default)
+        return ModelToScore(predict, LABELS, (8, 8), None, default)
 
-    monkeypatch.setattr(evaluate_module, "load_model", load_model)
+    monkeypatch.setattr(evaluate_module, "load_model_to_score", load_model)
     return run
 
 
@@ -95,8 +95,8 @@ def test_a_failed_evaluation_leaves_no_empty_folder(run_dir, tmp_path, monkeypat
     def broken(images):
         raise RuntimeError("the model fell over")
 
-    loaded = evaluate_module.load_model(run_dir)
-    monkeypatch.setattr(evaluate_module, "load_model", lambda source: LoadedModel(
+    loaded = evaluate_module.load_model_to_score(run_dir)
+    monkeypatch.setattr(evaluate_module, "load_model_to_score", lambda source: ModelToScore(
         broken, loaded.labels, loaded.image_size, None, loaded.default_report_dir))
     with pytest.raises(RuntimeError, match="fell over"):
         evaluate(run_dir, _data(tmp_path / "data"))
