@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from desktop.core.model import PROVIDER_CHOICES
+from desktop.core.providers import PROVIDER_CHOICES
 from desktop.core.paths import default_model_path
 from desktop.qt.environment import scrub_opencv_qt_env
 

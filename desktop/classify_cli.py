@@ -27,7 +27,8 @@ from desktop.core.batch import BatchResult, run_batch
 from desktop.core.classifier import Classifier
 from desktop.core.exporters import EXPORTERS, STDOUT_FORMAT, ExportContext, RowSink
 from desktop.core.labelled import AccuracyTally, FolderLabels, detect_labelled_folder
-from desktop.core.model import PROVIDER_CHOICES, LoadedModel, ModelLoadError, load_model
+from desktop.core.model import LoadedModel, ModelLoadError, load_model
+from desktop.core.providers import PROVIDER_CHOICES
 from desktop.core.paths import default_model_path
 from desktop.core.sorting import UNSURE_DIR, sort_into_folders
 

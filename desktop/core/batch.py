@@ -21,7 +21,7 @@ import numpy as np
 
 from convnet_common.imaging import ImageReadError, is_image_file
 from desktop.core.classifier import DEFAULT_TOP_K, Classifier, Prediction
-from desktop.core.model import first_line
+from desktop.core.messages import first_line
 
 ProgressCallback = Callable[[int, int], None]
 T = TypeVar("T")

@@ -1,6 +1,6 @@
 """Is an NVIDIA GPU installed? A cheap probe that never loads CUDA.
 
-It decides only whether running on the CPU deserves a notice (desktop/core/model.py):
+It decides only whether running on the CPU deserves a notice (desktop/core/providers.py):
 with a GPU present, a CPU session means something is missing; without one it is
 simply how the machine works. The execution provider is never chosen from it.
 """

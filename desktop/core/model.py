@@ -1,5 +1,8 @@
 """Load a ConvNet Studio ONNX file into ONNX Runtime and check it against the contract.
 
+Which execution provider to ask for is desktop.core.providers; how many images a folder
+run takes at once is desktop.core.batch_size; this module is the checks and the session.
+
 Every way a model file can be wrong is turned into a `ModelLoadError` with a one-line
 message a user can act on, so neither the app nor the CLI ever shows a traceback for a
 bad file. Files without ConvNet Studio metadata still classify (generic class names,
@@ -8,46 +11,27 @@ no activation maps) as long as their input is uint8 NHWC RGB with a fixed size.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
-import re
 import threading
-import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import onnxruntime as ort
 
 from convnet_common.model_contract import ContractError, read_contract
 from convnet_common.onnx_file import DamagedModelFile, ModelFileError, inspect_model_file
-from desktop.core.gpu import nvidia_gpu_present
+from desktop.core.batch_size import measure_batch_size
+from desktop.core.messages import first_line
 from desktop.core.model_metadata import ModelInfo, ModelLoadError, info_from_checked, info_from_metadata
+from desktop.core.providers import CPU_PROVIDER, CUDA_PROVIDER, FALLBACK_NOTICES, build_session, resolve_providers
 
 __all__ = [
-    "CPU_PROVIDER", "CUDA_PROVIDER", "FALLBACK_CUDA_CHOSEN", "FALLBACK_GPU_UNUSABLE", "FALLBACK_NOTICES",
-    "NOTICE_CUDA_FALLBACK", "NOTICE_GPU_UNUSABLE", "NOTICE_NO_CAM", "NOTICE_NO_METADATA", "PROVIDER_CHOICES",
-    "LoadedModel", "ModelInfo", "ModelLoadError", "first_line", "info_from_metadata", "load_model",
-    "nvidia_gpu_present",
+    "NOTICE_NO_CAM", "NOTICE_NO_METADATA", "LoadedModel", "ModelInfo", "ModelLoadError", "info_from_metadata",
+    "load_model",
 ]
-
-CUDA_PROVIDER = "CUDAExecutionProvider"
-CPU_PROVIDER = "CPUExecutionProvider"
-PROVIDER_CHOICES = ("auto", "cuda", "cpu")
 
 NOTICE_NO_METADATA = "This model has no ConvNet Studio metadata: generic class names, no activation maps."
 NOTICE_NO_CAM = "This model has no activation-map output; activation maps are unavailable."
-NOTICE_CUDA_FALLBACK = "CUDA was chosen but is not usable on this machine; running on CPU."
-NOTICE_GPU_UNUSABLE = (
-    "An NVIDIA GPU is present but ONNX Runtime cannot use CUDA (are the CUDA and cuDNN runtime "
-    "libraries installed? see GPU in the README); running on CPU."
-)
-# Why a CPU session is worth telling the user about; the keys are stable (settings store them).
-FALLBACK_CUDA_CHOSEN = "cuda-chosen"
-FALLBACK_GPU_UNUSABLE = "gpu-unusable"
-FALLBACK_NOTICES = {FALLBACK_CUDA_CHOSEN: NOTICE_CUDA_FALLBACK, FALLBACK_GPU_UNUSABLE: NOTICE_GPU_UNUSABLE}
-
 class LoadedModel:
     """An ONNX Runtime session plus the contract details needed to run it.
 
@@ -99,7 +83,7 @@ class LoadedModel:
             return self.session
         with self._throughput_lock:
             if self._throughput_session is None:
-                self._throughput_session = _build_session(self.info.path, [CPU_PROVIDER], intra_op_threads=1)
+                self._throughput_session = build_session(self.info.path, [CPU_PROVIDER], intra_op_threads=1)
             return self._throughput_session
 
     def throughput_batch_size(self) -> int:
@@ -116,15 +100,10 @@ class LoadedModel:
         if self.fixed_batch:
             chosen = self.fixed_batch
         else:
-            chosen = _measure_batch_size(lambda batch: self._run(session, batch), self.info.input_size)
+            chosen = measure_batch_size(lambda batch: self._run(session, batch), self.info.input_size)
         with self._throughput_lock:
             self._throughput_batch = chosen
         return chosen
-
-    def release_throughput_session(self) -> None:
-        """Give back the folder-run session's memory (the next folder run builds it again)."""
-        with self._throughput_lock:
-            self._throughput_session = None
 
     def predict(self, batch: np.ndarray, *, throughput: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
         """Run a uint8 NHWC batch; return probabilities [N, C] and cam [N, h, w, C] or None.
@@ -152,91 +131,12 @@ class LoadedModel:
         return probs, cam
 
 
-MAX_MEASURED_BATCH = 64
-_BATCH_MEASURE_BUDGET_S = 0.05
-
-
-def _measure_batch_size(run: Any, input_size: tuple[int, int], clock: Any = time.perf_counter) -> int:
-    """The batch size after which doubling stops paying (see LoadedModel.throughput_batch_size)."""
-
-    def seconds_per_image(size: int) -> float:
-        batch = np.zeros((size, *input_size, 3), np.uint8)
-        best = float("inf")
-        for _ in range(2):  # best of two: the first run of a new shape pays for allocation
-            started = clock()
-            run(batch)
-            best = min(best, clock() - started)
-        return best / size
-
-    size, per_image = 1, seconds_per_image(1)
-    while size < MAX_MEASURED_BATCH and per_image * size * 2 < _BATCH_MEASURE_BUDGET_S:
-        candidate = seconds_per_image(size * 2)
-        if candidate > per_image * 0.9:
-            break
-        size, per_image = size * 2, candidate
-    return size
-
-
-def first_line(error: BaseException, limit: int = 200) -> str:
-    """The first line of an exception's message, shortened: ORT errors can run to pages."""
-    text = str(error).strip()
-    line = text.splitlines()[0] if text else type(error).__name__
-    line = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", line)
-    line = re.sub(r"^Load model from .* failed:", "", line).strip() or type(error).__name__
-    return line if len(line) <= limit else line[:limit] + "…"
-
-
-def _fallback_reason(provider: str) -> str | None:
-    """Why running on the CPU would surprise the user, or None when it would not.
-
-    They chose CUDA themselves, or an NVIDIA GPU is there but unusable. On a machine
-    without one, Auto means CPU and no notice: the status bar shows the provider.
-    """
-    if provider == "cuda":
-        return FALLBACK_CUDA_CHOSEN
-    if provider == "auto" and nvidia_gpu_present():
-        return FALLBACK_GPU_UNUSABLE
-    return None
-
-
-def _resolve_providers(provider: str) -> tuple[list[str], str | None]:
-    """Providers to ask ONNX Runtime for, and the notice (a FALLBACK_NOTICES key) if CPU is all it gives."""
-    if provider not in PROVIDER_CHOICES:
-        raise ModelLoadError(f"unknown provider '{provider}'; choose one of {', '.join(PROVIDER_CHOICES)}")
-    if provider == "cpu":
-        return [CPU_PROVIDER], None
-    if hasattr(ort, "preload_dlls"):
-        # preload_dlls prints one line per missing CUDA library; the fallback notice says it better.
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            try:
-                ort.preload_dlls()
-            except Exception:  # noqa: BLE001 - a failed preload only means CUDA will not be used
-                pass
-    cuda_listed = CUDA_PROVIDER in ort.get_available_providers()
-    # Without the CUDA provider (explicit "cuda" included): ask for CPU and report the fallback if it matters.
-    return ([CUDA_PROVIDER, CPU_PROVIDER] if cuda_listed else [CPU_PROVIDER]), _fallback_reason(provider)
-
-
-def _build_session(path: Path, providers: list[str], intra_op_threads: int = 0) -> ort.InferenceSession:
-    # Severity 4 (fatal only) on the default logger: without it a CPU-only machine with
-    # onnxruntime-gpu prints a CUDA library error on every load. The fallback is reported
-    # to the user as a notice instead. The session logs fatal errors only as well: every
-    # error also comes back as an exception, which the caller turns into one line (a
-    # broken model's failed test run otherwise adds ORT's own lines on stderr).
-    ort.set_default_logger_severity(4)
-    options = ort.SessionOptions()
-    options.log_severity_level = 4
-    # 0 = one thread per core, best for the latency of a single image.
-    options.intra_op_num_threads = intra_op_threads
-    return ort.InferenceSession(str(path), sess_options=options, providers=providers)
-
-
 _NOT_ONNX = "could not be opened as an ONNX model (not ONNX, truncated or damaged)"
 
 
 def _create_session(path: Path, providers: list[str]) -> ort.InferenceSession:
     try:
-        return _build_session(path, providers)
+        return build_session(path, providers)
     except Exception as error:  # noqa: BLE001 - ORT raises several pybind exception types
         raise ModelLoadError(f"{path.name} {_NOT_ONNX}: {first_line(error)}") from None
 
@@ -270,7 +170,7 @@ def load_model(path: str | os.PathLike[str], provider: str = "auto") -> LoadedMo
         raise ModelLoadError(f"not a model file (it is a folder): {path}")
     if not path.is_file():
         raise ModelLoadError(f"not a model file (not a regular file): {path}")
-    providers, fallback = _resolve_providers(provider)
+    providers, fallback = resolve_providers(provider)
     metadata = _inspect(path)
     session = _create_session(path, providers)
     try:

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from desktop.core.model import FALLBACK_NOTICES, LoadedModel
+from desktop.core.model import LoadedModel
+from desktop.core.providers import FALLBACK_NOTICES
 
 
 @dataclass(frozen=True)

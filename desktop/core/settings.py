@@ -15,7 +15,7 @@ from typing import Any
 
 from convnet_common.atomic import write_text_atomic
 from convnet_common.safe_json import JsonInputError, read_json
-from desktop.core.model import PROVIDER_CHOICES
+from desktop.core.providers import PROVIDER_CHOICES
 
 CONFIG_DIR_ENV = "CONVNET_STUDIO_CONFIG_DIR"
 APP_DIR_NAME = "convnet-studio"

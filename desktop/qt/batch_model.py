@@ -26,7 +26,7 @@ from convnet_common.imaging import ImageReadError, load_image_rgb
 from desktop.core.batch import BatchResult, run_batch
 from desktop.core.classifier import Classifier
 from desktop.core.labelled import FolderLabels, detect_labelled_folder
-from desktop.core.model import first_line
+from desktop.core.messages import first_line
 from desktop.core.results_io import BatchState
 from desktop.qt.imageconv import rgb_to_qimage
 

@@ -14,7 +14,8 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from desktop.core.classifier import Classifier, Prediction
-from desktop.core.model import PROVIDER_CHOICES, LoadedModel
+from desktop.core.model import LoadedModel
+from desktop.core.providers import PROVIDER_CHOICES
 from desktop.qt.workers import BackgroundTask, ClassifyArrayTask, ClassifyTask, ModelLoadTask, TaskRunner
 
 FULL_RESULT_CACHE = 12  # predictions kept with their image and maps (memory bound)

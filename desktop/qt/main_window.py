@@ -16,7 +16,8 @@ from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QGuiApplication, Q
 from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMenu, QMessageBox, QTabWidget, QVBoxLayout, QWidget
 
 from convnet_common.imaging import IMAGE_EXTENSIONS
-from desktop.core.model import FALLBACK_NOTICES, PROVIDER_CHOICES, LoadedModel
+from desktop.core.model import LoadedModel
+from desktop.core.providers import FALLBACK_NOTICES, PROVIDER_CHOICES
 from desktop.core.notices import NoticeBoard, model_notices
 from desktop.core.settings import Settings
 from desktop.qt.classify_view import ClassifyView

@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import desktop.core.model as model_module
+import desktop.core.providers as providers
 from desktop import classify_cli
-from desktop.core.model import (
-    CUDA_PROVIDER, FALLBACK_CUDA_CHOSEN, FALLBACK_GPU_UNUSABLE, NOTICE_CUDA_FALLBACK, NOTICE_GPU_UNUSABLE, load_model,
+from desktop.core.model import load_model
+from desktop.core.providers import (
+    CUDA_PROVIDER, FALLBACK_CUDA_CHOSEN, FALLBACK_GPU_UNUSABLE, NOTICE_CUDA_FALLBACK, NOTICE_GPU_UNUSABLE,
 )
 from desktop.core.notices import Notice, NoticeBoard
 from desktop.core.settings import Settings
@@ -30,7 +31,7 @@ FALLBACKS = (NOTICE_CUDA_FALLBACK, NOTICE_GPU_UNUSABLE)
 def gpu_present(monkeypatch):
     """Set what the GPU probe answers: gpu_present(True) pretends an NVIDIA GPU is installed."""
     def set_present(present: bool) -> None:
-        monkeypatch.setattr(model_module, "nvidia_gpu_present", lambda: present)
+        monkeypatch.setattr(providers, "nvidia_gpu_present", lambda: present)
     return set_present
 
 
@@ -53,11 +54,11 @@ def test_fallback_notice_only_where_it_helps(colour_model: Path, gpu_present, pr
     _skip_if_cuda_works(model)
     assert model.cuda_fallback == expected
     shown = [n for n in model.info.notices if n in FALLBACKS]
-    assert shown == ([model_module.FALLBACK_NOTICES[expected]] if expected else [])
+    assert shown == ([providers.FALLBACK_NOTICES[expected]] if expected else [])
 
 
 def test_gpu_probe_answers_without_error() -> None:
-    assert isinstance(model_module.nvidia_gpu_present(), bool)
+    assert isinstance(providers.nvidia_gpu_present(), bool)
 
 
 # the rules, without Qt ------------------------------------------------------------------

@@ -12,12 +12,12 @@ from onnx import TensorProto
 import onnx_factory
 from convnet_common.model_format import MAX_METADATA_VALUE_BYTES
 from desktop.core.model import (
-    NOTICE_CUDA_FALLBACK,
     NOTICE_NO_METADATA,
     LoadedModel,
     ModelLoadError,
     load_model,
 )
+from desktop.core.providers import NOTICE_CUDA_FALLBACK
 
 
 def test_full_model_reads_metadata(colour_model: Path) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 import onnx_factory
 from desktop.qt.compare_view import CompareView
-from desktop.core.model import CPU_PROVIDER, NOTICE_CUDA_FALLBACK
+from desktop.core.providers import CPU_PROVIDER, NOTICE_CUDA_FALLBACK
 from desktop.core.settings import CONFIG_DIR_ENV, MAX_RECENT_MODELS, Settings, config_dir
 from desktop.qt.main_window import MainWindow
 

@@ -11,7 +11,7 @@ import pytest
 import onnx_factory
 from convnet_common.imaging import load_image_for_model
 from desktop import classify_cli
-from desktop.core import model as model_module
+from desktop.core import batch_size
 from desktop.core.batch import classify_paths, run_batch
 from desktop.core.classifier import Classifier
 from desktop.core.model import load_model
@@ -36,14 +36,14 @@ class FakeClock:
 
 def test_call_overhead_pushes_the_batch_up_and_compute_keeps_it_small() -> None:
     tiny = FakeClock(overhead_s=200e-6, per_image_s=5e-6)  # a LeNet: the call dominates
-    assert model_module._measure_batch_size(tiny.run, (28, 28), clock=tiny) == model_module.MAX_MEASURED_BATCH
+    assert batch_size.measure_batch_size(tiny.run, (28, 28), clock=tiny) == batch_size.MAX_MEASURED_BATCH
     big = FakeClock(overhead_s=50e-6, per_image_s=8e-3)  # MobileNetV2 on one core
-    assert model_module._measure_batch_size(big.run, (224, 224), clock=big) == 1
+    assert batch_size.measure_batch_size(big.run, (224, 224), clock=big) == 1
     medium = FakeClock(overhead_s=3e-3, per_image_s=2e-3)  # gains 30, 21, 14, then 8 %
-    assert model_module._measure_batch_size(medium.run, (64, 64), clock=medium) == 8
+    assert batch_size.measure_batch_size(medium.run, (64, 64), clock=medium) == 8
     # The measurement stays inside its time budget even for a slow model.
     slow = FakeClock(overhead_s=0.0, per_image_s=0.2)
-    model_module._measure_batch_size(slow.run, (224, 224), clock=slow)
+    batch_size.measure_batch_size(slow.run, (224, 224), clock=slow)
     assert slow.sizes == [1, 1]
 
 
@@ -59,8 +59,6 @@ def test_throughput_session_gives_the_same_answers(colour_model: Path) -> None:
     size = model.throughput_batch_size()
     assert size in {1, 2, 4, 8, 16, 32, 64}
     assert model.throughput_batch_size() == size  # measured once per model
-    model.release_throughput_session()
-    assert model.predict(batch, throughput=True)[0].shape == probabilities.shape
 
 
 def test_classify_tab_batch_and_training_see_the_same_pixels(colour_model: Path, tmp_path: Path) -> None:
