@@ -74,7 +74,7 @@ def _prepare(classifier: Classifier, path: Path, keep_image: bool) -> tuple[np.n
 
 
 def _classify_files(
-    classifier: Classifier, chunk: list[Path], top_k: int, keep_images: bool, throughput: bool
+    classifier: Classifier, chunk: list[Path], top_k: int, *, keep_images: bool, throughput: bool
 ) -> list[Prediction]:
     """Decode and classify one chunk of files on the calling (worker) thread.
 
@@ -160,14 +160,14 @@ def classify_paths(
     if not files:
         return
     if total == 1:  # one dropped image: no pool to start, the interactive session
-        yield from _classify_files(classifier, files, top_k, True, throughput=False)
+        yield from _classify_files(classifier, files, top_k, keep_images=True, throughput=False)
         if progress is not None:
             progress(1, 1)
         return
     size = batch_size or classifier.model.throughput_batch_size()
     workers = worker_count()
     done = 0
-    work = lambda chunk: _classify_files(classifier, chunk, top_k, True, True)  # noqa: E731
+    work = lambda chunk: _classify_files(classifier, chunk, top_k, keep_images=True, throughput=True)  # noqa: E731
     with closing(_in_workers(work, files, size, workers, workers + 1, cancel)) as chunks:
         for chunk, predictions in chunks:
             yield from predictions
@@ -222,7 +222,7 @@ class BatchProgress:
 
 def _slim_results(classifier: Classifier, chunk: list[Path], top_k: int) -> list[BatchResult]:
     # Converted on the worker, so no pixels or maps outlive the chunk.
-    return [BatchResult.from_prediction(p) for p in _classify_files(classifier, chunk, top_k, False, True)]
+    return [BatchResult.from_prediction(p) for p in _classify_files(classifier, chunk, top_k, keep_images=False, throughput=True)]
 
 
 def run_batch(
