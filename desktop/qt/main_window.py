@@ -51,7 +51,7 @@ class MainWindow(QMainWindow):
         self.notices = NoticeBoard([self.settings.warning] if self.settings.warning else [],
                                    self.settings.get("dismissed_notices"))
         self.views: list[TabView] = [cls(self.controller) for cls in (TAB_VIEWS if views is None else views)]
-        self.actions: dict[str, QAction] = {}  # named menu actions (MenuEntry.name)
+        self.named_actions: dict[str, QAction] = {}  # menu actions by MenuEntry.name, for code that needs one
 
         self.notice_bar = NoticeBar()
         self.notice_bar.dismissed.connect(self.dismiss_notices)
@@ -132,7 +132,7 @@ class MainWindow(QMainWindow):
         if entry.enabled_signal is not None:
             entry.enabled_signal.connect(action.setEnabled)
         if entry.name:
-            self.actions[entry.name] = action
+            self.named_actions[entry.name] = action
         return action
 
     def _on_tab_changed(self, index: int) -> None:

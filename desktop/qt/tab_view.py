@@ -38,7 +38,7 @@ class MenuEntry:
     With `in_tab` the view's tab is shown first, so the result is visible. `checked`
     makes the action checkable with that initial state; `checked_signal` and
     `enabled_signal` (a bound Qt signal carrying a bool) keep it in step with the view.
-    `name` files the action under `window.actions[name]` for code that needs it.
+    `name` files the action under `window.named_actions[name]` for code that needs it.
     """
 
     text: str

@@ -99,11 +99,11 @@ def test_qimage_to_rgb_round_trip() -> None:
 def test_paste_image_classifies(qtbot, window: MainWindow, colour_model: Path) -> None:
     _load(qtbot, window, colour_model)
     QGuiApplication.clipboard().setImage(rgb_to_qimage(onnx_factory.mostly((0, 0, 220))))
-    window.actions["paste"].trigger()
+    window.named_actions["paste"].trigger()
     _classified(qtbot, window, "blue")
     assert window.classify_view.current.path is None
     assert window.classify_view.viewer.image_view.pixmap() is not None
-    assert window.actions["paste"].shortcut().toString() == "Ctrl+V"
+    assert window.named_actions["paste"].shortcut().toString() == "Ctrl+V"
 
 
 def test_paste_file_url_opens_it(qtbot, window: MainWindow, colour_model: Path, write_png) -> None:
@@ -112,7 +112,7 @@ def test_paste_file_url_opens_it(qtbot, window: MainWindow, colour_model: Path, 
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(path))])
     QGuiApplication.clipboard().setMimeData(mime)
-    window.actions["paste"].trigger()
+    window.named_actions["paste"].trigger()
     _classified(qtbot, window, "green")
     assert window.classify_view.image_list.paths() == [path]
     # The clipboard owns the QMimeData now; hand it back empty so Qt and Python do not

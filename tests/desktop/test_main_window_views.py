@@ -90,7 +90,7 @@ def test_augment_follows_a_pasted_image(qtbot, window: MainWindow, colour_model:
 
 # Undo a sort -----------------------------------------------------------------------------------
 def _undo_action(window: MainWindow):
-    action = window.actions["undo_sort"]
+    action = window.named_actions["undo_sort"]
     assert action in next(a for a in window.menuBar().actions() if a.text() == "&Batch").menu().actions()
     return action
 
