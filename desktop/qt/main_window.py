@@ -8,7 +8,7 @@ the app's home. This module routes app-wide actions and persists the window's se
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt
@@ -25,7 +25,7 @@ from desktop.qt.controller import InferenceController
 from desktop.qt.notice_bar import NoticeBar
 from desktop.qt.shortcuts_dialog import ShortcutsDialog
 from desktop.qt.tab_view import FILE_MENU, MODEL_MENU, OWN_MENU, VIEW_MENU, MenuEntry, TabView, V
-from desktop.qt.tabs import TAB_VIEWS
+from desktop.qt import tabs
 
 APP_NAME = "ConvNet Studio"
 IMAGE_FILTER = "Images ({});;All files (*)".format(" ".join(f"*{ext}" for ext in sorted(IMAGE_EXTENSIONS)))
@@ -36,12 +36,11 @@ PROVIDER_TITLES = {"auto": "&Auto (CUDA if usable)", "cuda": "&CUDA", "cpu": "C&
 class MainWindow(QMainWindow):
     """Routes user actions to views and the controller; restores and saves settings.
 
-    `views` (default: desktop.qt.tabs.TAB_VIEWS) are the tab classes, in tab order; the
-    window is each one's TabHost.
+    Its tabs are the classes in desktop.qt.tabs.TAB_VIEWS, read when the window is built;
+    the window is each one's TabHost.
     """
 
-    def __init__(self, provider: str | None = None, settings: Settings | None = None,
-                 views: Sequence[type[TabView]] | None = None) -> None:
+    def __init__(self, provider: str | None = None, settings: Settings | None = None) -> None:
         super().__init__()
         self.settings = settings or Settings.load()
         provider = provider or self.settings.get("provider")
@@ -50,7 +49,7 @@ class MainWindow(QMainWindow):
         self.controller = InferenceController(provider if provider in PROVIDER_CHOICES else "auto", self)
         self.notices = NoticeBoard([self.settings.warning] if self.settings.warning else [],
                                    self.settings.get("dismissed_notices"))
-        self.views: list[TabView] = [cls(self.controller) for cls in (TAB_VIEWS if views is None else views)]
+        self.views: list[TabView] = [cls(self.controller) for cls in tabs.TAB_VIEWS]
         self.named_actions: dict[str, QAction] = {}  # menu actions by MenuEntry.name, for code that needs one
 
         self.notice_bar = NoticeBar()

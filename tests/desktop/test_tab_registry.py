@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
+from desktop.qt import tabs
 from desktop.qt.main_window import MainWindow
 from desktop.qt.tab_view import MODEL_MENU, MenuEntry, TabHost, TabView
 from desktop.qt.tabs import TAB_VIEWS
@@ -63,8 +64,9 @@ def test_every_registered_view_is_shut_down_when_the_window_closes(qtbot) -> Non
     assert sorted(stopped) == sorted(cls.__name__ for cls in TAB_VIEWS)
 
 
-def test_registering_a_tiny_view_adds_its_tab_menus_and_shutdown(qtbot) -> None:
-    window = MainWindow(provider="cpu", views=(*TAB_VIEWS, TinyView))
+def test_registering_a_tiny_view_adds_its_tab_menus_and_shutdown(qtbot, monkeypatch) -> None:
+    monkeypatch.setattr(tabs, "TAB_VIEWS", (*TAB_VIEWS, TinyView))  # the one registration line
+    window = MainWindow(provider="cpu")
     qtbot.addWidget(window)
     window.show()
     tiny = window.view(TinyView)
