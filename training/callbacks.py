@@ -16,6 +16,7 @@ import numpy as np
 
 from convnet_common.atomic import atomic_path, remove_stale_temp_files, write_bytes_atomic, write_text_atomic
 from convnet_common.safe_json import read_json
+from training.run_layout import RunFolder
 
 
 class AtomicBestCheckpoint(keras.callbacks.Callback):
@@ -88,7 +89,7 @@ class ResumeState:
 
     @classmethod
     def load(cls, run_dir: Path) -> "ResumeState | None":
-        path = run_dir / "checkpoints" / "state.json"
+        path = RunFolder(run_dir).state
         if not path.is_file():
             return None
         try:
@@ -107,7 +108,7 @@ class ResumeState:
             raise ValueError(f"the resume point {path} is unreadable ({error})") from None
 
     def save(self, run_dir: Path) -> None:
-        write_text_atomic(run_dir / "checkpoints" / "state.json", json.dumps(asdict(self), indent=2))
+        write_text_atomic(RunFolder(run_dir).state, json.dumps(asdict(self), indent=2))
 
 
 def save_optimizer(optimizer: keras.optimizers.Optimizer, path: Path) -> None:
@@ -182,14 +183,15 @@ class ResumePoint(keras.callbacks.Callback):
         self.stage_end = stage_end
         self.best_checkpoint = best_checkpoint
         self.stateful = stateful or {}
-        self.folder = run_dir / "checkpoints"
+        self.run_folder = RunFolder(run_dir)
+        self.folder = self.run_folder.checkpoints
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         stem = f"epoch-{epoch + 1:04d}"
-        with atomic_path(self.folder / f"{stem}.weights.h5") as tmp:
+        with atomic_path(self.run_folder.epoch_weights(stem)) as tmp:
             self.graph_model.save_weights(tmp)
-        save_optimizer(self.model.optimizer, self.folder / f"{stem}.optimizer.npz")
+        save_optimizer(self.model.optimizer, self.run_folder.epoch_optimizer(stem))
         ResumeState(
             stage=self.stage,
             next_epoch=epoch + 1,

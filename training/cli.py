@@ -340,9 +340,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         where = getattr(args, "out", None) or getattr(args, "resume", None)
-        from pathlib import Path  # a run stopped before its first saved epoch is removed: nothing to resume
+        from training.run_layout import RunFolder  # a run stopped before its first saved epoch is removed
 
-        resumable = bool(where) and (Path(where) / "checkpoints" / "state.json").is_file()
+        resumable = bool(where) and RunFolder(where).state.is_file()
         hint = f"; continue with: convnet-train train --resume {where}" if args.command == "train" and resumable else ""
         print(f"\nconvnet-train: interrupted{hint}", file=sys.stderr)
         return 130

@@ -41,6 +41,7 @@ from training.model_source import (  # noqa: F401  EvaluationError, keras_predic
     keras_predict_fn,
     load_model_to_score,
 )
+from training.run_layout import RunFolder
 
 
 @dataclass
@@ -242,10 +243,6 @@ def _check_class_folders(data_dir: Path, labels: list[str]) -> None:
         raise EvaluationError(f"{data_dir} holds no class folders: put the images in one sub-folder per class")
 
 
-EVALUATIONS_FOLDER = "evaluations"
-RUN_REPORT_FOLDER = "report"  # the trainer's report on the run's own validation split
-
-
 def new_folder(wanted: Path) -> Path:
     """Create and return `wanted`, or `wanted-2`, `wanted-3`, … if taken: never an existing folder.
 
@@ -265,13 +262,14 @@ def new_folder(wanted: Path) -> Path:
 def _report_folder(source: Path, data_dir: Path, report_dir, default: Path) -> Path:
     """Where this evaluation's report goes; see the module docstring."""
     if source.is_dir():
-        own = source / RUN_REPORT_FOLDER
+        run = RunFolder(source)
+        own = run.report  # the run's own validation report, written by the trainer
         if report_dir is None:
-            return new_folder(source / EVALUATIONS_FOLDER / (data_dir.resolve().name or "data"))
+            return new_folder(run.evaluations / (data_dir.resolve().name or "data"))
         if Path(report_dir).resolve() == own.resolve():
             raise EvaluationError(
                 f"{own} is the run's own validation report, written by training; choose another --report folder "
-                f"(or leave --report out: {source / EVALUATIONS_FOLDER}/{data_dir.resolve().name})"
+                f"(or leave --report out: {run.evaluations}/{data_dir.resolve().name})"
             )
         return Path(report_dir)
     return Path(report_dir) if report_dir is not None else new_folder(default)

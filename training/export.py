@@ -19,7 +19,7 @@ import numpy as np
 from convnet_common import model_format as fmt
 from convnet_common.atomic import atomic_path
 from training import data, registry
-from training.trainer import CHECKPOINT_NAME
+from training.run_layout import RunFolder
 
 
 class ExportError(RuntimeError):
@@ -54,12 +54,12 @@ def load_run(run_dir: Path):
 
     import training.layers  # noqa: F401  registers the in-graph preprocessing layers
 
-    checkpoint = run_dir / CHECKPOINT_NAME
-    if not checkpoint.is_file():
-        raise ExportError(f"{run_dir} has no {CHECKPOINT_NAME}; is it a finished training run?")
-    classifier = keras.models.load_model(checkpoint, safe_mode=True)
-    result = json.loads((run_dir / "result.json").read_text(encoding="utf-8"))
-    split = json.loads((run_dir / "split.json").read_text(encoding="utf-8"))
+    folder = RunFolder(run_dir)
+    if not folder.best_checkpoint.is_file():
+        raise ExportError(f"{run_dir} has no {folder.BEST_CHECKPOINT}; is it a finished training run?")
+    classifier = keras.models.load_model(folder.best_checkpoint, safe_mode=True)
+    result = json.loads(folder.result.read_text(encoding="utf-8"))
+    split = json.loads(folder.split.read_text(encoding="utf-8"))
     return classifier, result, split
 
 
@@ -162,7 +162,7 @@ def export_run(
         training_facts["held_out_split"] = "validation split (not trained on; used to pick the best epoch)"
     from training.config import load_yaml_limited
 
-    config = load_yaml_limited(run_dir / "config.yaml") or {}
+    config = load_yaml_limited(RunFolder(run_dir).config) or {}
     set_metadata(
         proto,
         model_metadata(labels, image_size, backbone, training_facts, config.get("augmentation", {}),

@@ -115,21 +115,22 @@ def _load_run(run_dir: Path) -> ModelToScore:
     import keras
 
     import training.layers  # noqa: F401  registers the in-graph preprocessing layers
-    from training.trainer import CHECKPOINT_NAME
+    from training.run_layout import RunFolder
 
-    checkpoint, result_json = run_dir / CHECKPOINT_NAME, run_dir / "result.json"
+    run = RunFolder(run_dir)
+    checkpoint, result_json = run.best_checkpoint, run.result
     if not checkpoint.is_file() or not result_json.is_file():
         raise EvaluationError(
-            f"{run_dir} is not a finished training run (needs {CHECKPOINT_NAME} and result.json); "
+            f"{run_dir} is not a finished training run (needs {run.BEST_CHECKPOINT} and {run.RESULT}); "
             f"pass a run folder or an exported .onnx file"
         )
     model = keras.models.load_model(checkpoint, safe_mode=True)
     result = json.loads(result_json.read_text(encoding="utf-8"))
     size = int(result["image_size"])
-    history = run_dir / "history.csv"
+    history = run.history
     return ModelToScore(
         keras_predict_fn(model), list(result["labels"]), (size, size), history if history.is_file() else None,
-        run_dir / "report",
+        run.report,
     )
 
 

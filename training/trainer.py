@@ -9,15 +9,7 @@ a frozen random base (BatchNorm in inference mode, statistics never learned) han
 head near-zero features and the run sits at chance. Such a base's BatchNorm statistics
 are recomputed before every validation (callbacks.BatchNormRecalibration).
 
-RUN_DIR/
-  config.yaml     the fully resolved configuration (`--config` reads it back)
-  best.keras      best classifier by validation accuracy (safe_mode loadable)
-  history.csv     per-epoch stage, loss, accuracy and learning rate
-  split.json      training/validation files, and skipped files with the reason
-  result.json     labels, counts, best validation accuracy, the stages run, whether the
-                  model beat chance (training.chance), timings
-  checkpoints/    the resume point (`--resume RUN_DIR`), updated after every epoch
-  logs/           TensorBoard logs
+What the run folder holds, and every file's name: training.run_layout.
 """
 
 from __future__ import annotations
@@ -52,10 +44,8 @@ from training.model_builder import (  # noqa: F401  set_trainable_for_stage: re-
 )
 from training.registry import HeadOptions
 from training.run_folder import RunFolderGuard
+from training.run_layout import RunFolder
 from training.weights import resolve_weights
-
-CHECKPOINT_NAME = "best.keras"
-
 
 @dataclass
 class TrainResult:
@@ -116,6 +106,7 @@ class Trainer:
         # A resumed run loads its weights from the checkpoint: no download needed.
         self.weights = None if resume else resolve_weights(config.weights, self.backbone)
         self.run_dir = Path(config.out)
+        self.folder = RunFolder(self.run_dir)
 
     # data ---------------------------------------------------------------------------
     def _prepare_data(self) -> None:
@@ -134,7 +125,7 @@ class Trainer:
 
     def _write_records(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.config.save(self.run_dir / "config.yaml")
+        self.config.save(self.folder.config)
         split = {
             "labels": self.scanned.class_names,
             "train": [[s.path, s.label] for s in self.train_samples],
@@ -142,7 +133,7 @@ class Trainer:
             "skipped": [[path, reason] for path, reason in self.scanned.skipped],
             "class_weights": self.class_weights,
         }
-        write_text_atomic(self.run_dir / "split.json", json.dumps(split, indent=1))
+        write_text_atomic(self.folder.split, json.dumps(split, indent=1))
 
     # model --------------------------------------------------------------------------
     def _build(self) -> None:
@@ -160,7 +151,7 @@ class Trainer:
         self.graph = build_training_model(self.classifier, self.backbone, self.num_classes)
         self.output_names = tuple(self.graph.loss_weights) if len(self.graph.loss_weights) > 1 else ()
         if self.resume and self.resume.checkpoint:
-            self.graph.model.load_weights(self.run_dir / "checkpoints" / f"{self.resume.checkpoint}.weights.h5")
+            self.graph.model.load_weights(self.folder.epoch_weights(self.resume.checkpoint))
 
     def _compile(self, model: keras.Model, learning_rate: float, multi_output: bool) -> str:
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=self.config.label_smoothing)
@@ -232,19 +223,19 @@ class Trainer:
         end = state.stage_end if resuming_stage else start + epochs
         if resuming_stage and state.optimizer_stage == stage and state.checkpoint:
             restore_optimizer(model.optimizer, model.trainable_variables,
-                              self.run_dir / "checkpoints" / f"{state.checkpoint}.optimizer.npz")
+                              self.folder.epoch_optimizer(state.checkpoint))
         what = self._stage_description(stage, trainable)
         _log(f"stage {stage} ({what}): epochs {start + 1}-{end}, "
              f"learning rate {float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)):.2e}")
 
-        self.best_checkpoint = AtomicBestCheckpoint(self.run_dir / CHECKPOINT_NAME, self.classifier, monitor,
+        self.best_checkpoint = AtomicBestCheckpoint(self.folder.best_checkpoint, self.classifier, monitor,
                                                     best=state.best)
         self.best_checkpoint.best_epoch = state.best_epoch
         rename = {monitor: "val_accuracy", monitor[4:]: "accuracy"} if multi_output else {}
         callbacks = [
             *self._recalibration(stage, train_ds),
             self.best_checkpoint,
-            HistoryLog(self.run_dir / "history.csv", stage, history_rows, rename),
+            HistoryLog(self.folder.history, stage, history_rows, rename),
         ]
         stateful: dict[str, keras.callbacks.Callback] = {}
         if self.config.early_stopping_patience:
@@ -257,7 +248,7 @@ class Trainer:
         if resuming_stage and state.callbacks:
             callbacks.append(RestoreCallbackState(stateful, state.callbacks))
         if self.config.tensorboard:
-            callbacks.append(keras.callbacks.TensorBoard(str(self.run_dir / "logs"), write_graph=False))
+            callbacks.append(keras.callbacks.TensorBoard(str(self.folder.logs), write_graph=False))
         # Last of ours: the resume point holds the learning rate and the patience counters
         # as this epoch's callbacks left them, so a resumed run decides as this one would.
         callbacks.append(ResumePoint(self.run_dir, self.graph.model, stage, end, self.best_checkpoint, stateful))
@@ -296,7 +287,7 @@ class Trainer:
         with _distribution_strategy(self.config.distribute).scope():
             self._build()
             state = self.resume or ResumeState(stage=1, next_epoch=0)
-            history_rows = read_history(self.run_dir / "history.csv") if self.resume else []
+            history_rows = read_history(self.folder.history) if self.resume else []
             history_rows = [row for row in history_rows if int(row["epoch"]) <= state.next_epoch]
             stages = [(1, self.config.epochs, self.config.learning_rate)]
             if self.frozen_base and self.config.fine_tune_epochs:
@@ -314,7 +305,7 @@ class Trainer:
         """Whether the run beat chance, judged on its validation split and history."""
         counts = [sum(1 for s in self.train_samples if s.label == i) for i in range(len(self.scanned.class_names))]
         return chance.assess_run(
-            read_history(self.run_dir / "history.csv"), [s.label for s in self.val_samples],
+            read_history(self.folder.history), [s.label for s in self.val_samples],
             loss=f"{self.graph.main_output}_loss" if self.output_names else "loss",
             random_weights=self.config.weights == "none" and self.backbone.supports_imagenet,
             learning_rate=self.config.learning_rate,
@@ -345,7 +336,7 @@ class Trainer:
             "normalize_polarity": self.config.normalize_polarity,
             "train_seconds": round(seconds, 1),
         }
-        write_text_atomic(self.run_dir / "result.json", json.dumps(summary, indent=2))
+        write_text_atomic(self.folder.result, json.dumps(summary, indent=2))
         self._write_report(verdict)
         _log(f"best validation accuracy {state.best:.4f} (epoch {state.best_epoch}; chance "
              f"{verdict.chance_accuracy:.4f}); run saved in {self.run_dir}")
@@ -357,13 +348,13 @@ class Trainer:
         """The same report `convnet-train evaluate` writes, for the validation split."""
         from training.evaluate import evaluate_samples, format_evaluation, keras_predict_fn
 
-        best = self.run_dir / CHECKPOINT_NAME
+        best = self.folder.best_checkpoint
         if not best.is_file():
             return
         import training.layers  # noqa: F401  registers the in-graph preprocessing layers
 
         classifier = keras.models.load_model(best, safe_mode=True)
-        report_dir, history = self.run_dir / "report", self.run_dir / "history.csv"
+        report_dir, history = self.folder.report, self.folder.history
         evaluation = evaluate_samples(
             keras_predict_fn(classifier), self.val_samples, self.scanned.class_names, self.config.image_size,
             report_dir, history_csv=history, skipped=self.scanned.skipped, source=str(best),
@@ -393,10 +384,11 @@ def resume(run_dir: str | Path, callbacks: list | None = None) -> TrainResult:
         raise NothingToResumeError(f"{run_dir} has no resume point (no completed epoch was saved)")
     if state.finished:
         raise NothingToResumeError(f"the run in {run_dir} already finished")
-    config = TrainConfig.load(run_dir / "config.yaml")
+    folder = RunFolder(run_dir)
+    config = TrainConfig.load(folder.config)
     config.out = str(run_dir)
-    for folder in (run_dir, run_dir / "checkpoints"):  # temporary files of the process that died
-        for path in remove_stale_temp_files(folder):
+    for where in (folder.path, folder.checkpoints):  # temporary files of the process that died
+        for path in remove_stale_temp_files(where):
             _log(f"removed {path.name}, a partial file the interrupted run left")
     _log(f"resuming {run_dir} at epoch {state.next_epoch + 1} (stage {state.stage})")
     return Trainer(config, resume=state, callbacks=callbacks).run()
