@@ -197,20 +197,37 @@ class ModelContract:
         """The outputs the test run asks for: probabilities, and cam when there is one."""
         return [self.probabilities_name] + ([self.cam_name] if self.cam_name else [])
 
-    def test_batch(self) -> np.ndarray:
-        """A black image (or a fixed batch of them): run it once with `test_outputs`."""
-        return np.zeros((self.fixed_batch or 1, *self.input_size, 3), dtype=np.uint8)
+    @property
+    def test_batch_sizes(self) -> list[int]:
+        """Batch sizes to test-run: the fixed batch, or 1 and 2 when the batch is dynamic.
 
-    def check_test_run(self, results: Sequence[Any]) -> CheckedTestRun:
+        A graph that always answers one row passes a run of one image and breaks every
+        larger batch; running two images at load refuses it before any folder is run.
+        """
+        return [self.fixed_batch] if self.fixed_batch else [1, 2]
+
+    def test_batch(self, size: int | None = None) -> np.ndarray:
+        """`size` black images (default: the fixed batch, or one): run them with `test_outputs`."""
+        return np.zeros((size or self.fixed_batch or 1, *self.input_size, 3), dtype=np.uint8)
+
+    def check_test_run(self, results: Sequence[Any], batch_size: int | None = None) -> CheckedTestRun:
         """Check the test run's outputs (in `test_outputs` order); the class names to use.
 
         The run gives the real class count and map shape even when the graph's output
         shapes are symbolic. A plain file's classes are named `class 0`, `class 1`, ….
+        With `batch_size` (the images that were run) the outputs must have one row per
+        image, and every answer must be valid (`answer_problems`): a model that answers
+        NaN or 231 for a black image is refused at load, not trusted on real ones.
         """
         probs = np.asarray(results[0])
         if probs.ndim != 2 or probs.shape[1] < 1:
             raise ContractError(
                 f"output '{fmt.printable(self.probabilities_name)}' must be [N, classes]; it gives {list(probs.shape)}"
+            )
+        if batch_size is not None and probs.shape[0] != batch_size:
+            raise ContractError(
+                f"output '{fmt.printable(self.probabilities_name)}' gives {probs.shape[0]} rows for a batch of "
+                f"{batch_size} images; it must give one row per image"
             )
         class_count = int(probs.shape[1])
         labels = list(self.metadata.labels)
@@ -223,11 +240,51 @@ class ModelContract:
             labels = [f"class {i}" for i in range(class_count)]
         if self.cam_name:
             cam = np.asarray(results[1])
-            if cam.ndim != 4 or cam.shape[-1] != class_count:
+            rows = batch_size if batch_size is not None else cam.shape[0] if cam.ndim else -1
+            if cam.ndim != 4 or cam.shape[-1] != class_count or min(cam.shape[1:3]) < 1 or cam.shape[0] != rows:
                 raise ContractError(
-                    f"output '{self.cam_name}' must be [N, h, w, {class_count}]; it gives {list(cam.shape)}"
+                    f"output '{self.cam_name}' must be [N, h, w, {class_count}]; it gives {list(cam.shape)} "
+                    "(h and w at least 1, one map per image)"
                 )
+        if batch_size is not None:
+            problems = answer_problems(probs, np.asarray(results[1]) if self.cam_name else None)
+            problem = next((p for p in problems if p is not None), None)
+            if problem is not None:
+                raise ContractError(f"model gives an invalid answer for a black test image: {problem}")
         return CheckedTestRun(labels, has_cam=self.cam_name is not None)
+
+
+# How far a valid answer may stray: fp16 and int8 files round each probability and their
+# sums, so a row may miss 1 by a little; a logit, a NaN or a 231 is far outside.
+PROBABILITY_TOLERANCE = 1e-3
+ROW_SUM_TOLERANCE = 1e-2
+
+
+def answer_problems(probabilities: np.ndarray, cam: np.ndarray | None = None) -> list[str | None]:
+    """Per row: None for a valid answer, else one line saying what is wrong with it.
+
+    Valid: every probability finite and within [0, 1] (± PROBABILITY_TOLERANCE), the row
+    summing to 1 (± ROW_SUM_TOLERANCE), and the row's activation map, if any, finite.
+    A bad answer is an error for that image, never a prediction: NaN would otherwise be
+    "class 0 at nan %", and `nan < threshold` is false, so it would be sorted as sure.
+    """
+    probs = np.asarray(probabilities, dtype=np.float64)
+    problems: list[str | None] = []
+    for i, row in enumerate(probs):
+        if not np.all(np.isfinite(row)):
+            problems.append("the model's probabilities are not finite numbers (NaN or infinity)")
+        elif row.min() < -PROBABILITY_TOLERANCE or row.max() > 1 + PROBABILITY_TOLERANCE:
+            problems.append(
+                f"the model's probabilities must lie between 0 and 1; it gave values from "
+                f"{row.min():.4g} to {row.max():.4g}"
+            )
+        elif abs(float(row.sum()) - 1.0) > ROW_SUM_TOLERANCE:
+            problems.append(f"the model's probabilities must sum to 1; they sum to {float(row.sum()):.4g}")
+        elif cam is not None and not np.all(np.isfinite(cam[i])):
+            problems.append("the model's activation map is not finite numbers (NaN or infinity)")
+        else:
+            problems.append(None)
+    return problems
 
 
 def read_contract(

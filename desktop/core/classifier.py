@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from convnet_common.model_contract import answer_problems
 from convnet_common.imaging import (
     ImageReadError,
     decode_for_display_and_model,
@@ -94,7 +95,11 @@ class Classifier:
         probabilities, cams = self.model.predict(batch, throughput=throughput)
         per_image_ms = (time.perf_counter() - started) * 1000.0 / count
         predictions = []
+        problems = answer_problems(probabilities, cams)
         for i, (image, path) in enumerate(zip(images, paths)):
+            if problems[i] is not None:  # NaN, 231, a row not summing to 1: an error, never a prediction
+                predictions.append(Prediction.failed(path, problems[i]))
+                continue
             probs = probabilities[i]
             order = np.argsort(-probs, kind="stable")[:k]
             predictions.append(

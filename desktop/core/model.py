@@ -26,7 +26,7 @@ from desktop.core.model_metadata import ModelInfo, ModelLoadError, info_from_che
 from desktop.core.providers import CPU_PROVIDER, CUDA_PROVIDER, FALLBACK_NOTICES, build_session, resolve_providers
 
 __all__ = [
-    "NOTICE_NO_CAM", "NOTICE_NO_METADATA", "LoadedModel", "ModelInfo", "ModelLoadError", "info_from_metadata",
+    "NOTICE_NO_CAM", "NOTICE_NO_METADATA", "LoadedModel", "ModelInfo", "ModelLoadError", "ModelOutputError", "info_from_metadata",
     "load_model",
 ]
 
@@ -123,12 +123,34 @@ class LoadedModel:
         for start in range(0, len(batch), step):
             chunk = np.ascontiguousarray(batch[start : start + step])
             results = session.run(outputs, {self.input_name: chunk})
-            probabilities.append(np.asarray(results[0], dtype=np.float32))
-            if self.cam_name:
-                cams.append(np.asarray(results[1], dtype=np.float32))
+            probs = np.asarray(results[0], dtype=np.float32)
+            cam = np.asarray(results[1], dtype=np.float32) if self.cam_name else None
+            self._check_shapes(probs, cam, len(chunk))
+            probabilities.append(probs)
+            if cam is not None:
+                cams.append(cam)
         probs = np.concatenate(probabilities) if probabilities else np.zeros((0, len(self.info.labels)), np.float32)
         cam = np.concatenate(cams) if cams else None
         return probs, cam
+
+
+    def _check_shapes(self, probs: np.ndarray, cam: np.ndarray | None, rows: int) -> None:
+        """Raise ModelOutputError unless the run gave one [C] row and one [h, w, C] map per image.
+
+        The load checked this on black images; a graph can still answer differently for
+        other pixels or sizes, and a wrong shape must fail the images, not the overlay.
+        """
+        classes = len(self.info.labels)
+        if probs.shape != (rows, classes):
+            raise ModelOutputError(
+                f"the model gave probabilities of shape {list(probs.shape)} for {rows} images; expected {[rows, classes]}"
+            )
+        if cam is not None and (cam.ndim != 4 or cam.shape[0] != rows or cam.shape[3] != classes or min(cam.shape[1:3]) < 1):
+            raise ModelOutputError(f"the model gave an activation map of shape {list(cam.shape)} for {rows} images")
+
+
+class ModelOutputError(RuntimeError):
+    """A run's outputs do not have the shapes the contract requires; the images get this error."""
 
 
 _NOT_ONNX = "could not be opened as an ONNX model (not ONNX, truncated or damaged)"
@@ -188,11 +210,12 @@ def _validate(path: Path, session: ort.InferenceSession, metadata: dict[str, str
         info = info_from_checked(
             contract.metadata, path=path, file_size=path.stat().st_size, input_size=contract.input_size
         )
-        try:
-            results = session.run(contract.test_outputs, {contract.input_name: contract.test_batch()})
-        except Exception as error:  # noqa: BLE001
-            raise ModelLoadError(f"model failed on a test image: {first_line(error)}") from None
-        checked = contract.check_test_run(results)
+        for size in contract.test_batch_sizes:  # 1 and 2 when the batch is dynamic: one-row graphs are caught
+            try:
+                results = session.run(contract.test_outputs, {contract.input_name: contract.test_batch(size)})
+            except Exception as error:  # noqa: BLE001
+                raise ModelLoadError(f"model failed on a test image: {first_line(error)}") from None
+            checked = contract.check_test_run(results, batch_size=size)
     except ContractError as error:
         raise ModelLoadError(str(error)) from None
     info.labels = checked.labels

@@ -121,3 +121,67 @@ def mostly(colour: tuple[int, int, int], height: int = 64, width: int = 64) -> n
     image = np.full((height, width, 3), 20, dtype=np.uint8)
     image[: height * 3 // 4, : width * 3 // 4] = colour
     return image
+
+
+# --- models whose answers are wrong: a valid file, a load that runs, outputs that lie ----------
+
+HOSTILE_OUTPUTS = ("nan", "nan_on_red", "huge", "negative", "half", "zero_cam", "one_row", "inf_cam")
+
+
+def hostile_output_model(kind: str, **kwargs: Any) -> onnx.ModelProto:
+    """The colour model with its outputs rewritten to break the contract in one way (`kind`).
+
+    nan: probabilities all NaN; nan_on_red: NaN where a channel's mean is 255 (pure red), so a
+    black test image passes and real images fail; huge / negative: probabilities times
+    231 / -231; half: rows summing to 0.5; zero_cam: a cam of shape [N, 0, 0, C];
+    one_row: both outputs always keep only the first row, whatever the batch;
+    inf_cam: probabilities fine, the map infinite.
+    """
+    assert kind in HOSTILE_OUTPUTS, kind
+    model = build_model(**kwargs)
+    graph = model.graph
+    nodes: list[onnx.NodeProto] = []
+
+    def reroute(name: str) -> str:
+        raw = f"{name}_raw"
+        for node in graph.node:
+            node.output[:] = [raw if out == name else out for out in node.output]
+        return raw
+
+    def const(name: str, value: Any, dtype: Any = np.float32) -> str:
+        graph.initializer.append(numpy_helper.from_array(np.asarray(value, dtype=dtype), name))
+        return name
+
+    if kind in ("nan", "huge", "negative", "half"):
+        factor = {"nan": np.nan, "huge": 231.0, "negative": -231.0, "half": 0.5}[kind]
+        nodes.append(helper.make_node("Mul", [reroute("probabilities"), const("factor", factor)], ["probabilities"]))
+    elif kind == "nan_on_red":
+        nodes += [
+            helper.make_node("Sub", ["means", const("full", 255.0)], ["off_full"]),
+            helper.make_node("Div", ["off_full", "off_full"], ["one_or_nan"]),
+            helper.make_node("Mul", [reroute("probabilities"), "one_or_nan"], ["probabilities"]),
+        ]
+    elif kind == "inf_cam":
+        nodes.append(helper.make_node("Mul", [reroute("cam"), const("inf", np.inf)], ["cam"]))
+    elif kind == "zero_cam":
+        nodes.append(helper.make_node(
+            "Slice", [reroute("cam"), const("z0", [0, 0], np.int64), const("z1", [0, 0], np.int64),
+                      const("zaxes", [1, 2], np.int64)], ["cam"]))
+    elif kind == "one_row":
+        starts, ends, axes = const("r0", [0], np.int64), const("r1", [1], np.int64), const("raxes", [0], np.int64)
+        for name in ("probabilities", "cam"):
+            nodes.append(helper.make_node("Slice", [reroute(name), starts, ends, axes], [name]))
+    graph.node.extend(nodes)
+    classes = len(json.loads(dict((p.key, p.value) for p in model.metadata_props)["labels"]))
+    del graph.output[:]
+    graph.output.extend([
+        helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", classes]),
+        helper.make_tensor_value_info("cam", TensorProto.FLOAT, ["N", "h", "w", classes]),
+    ])
+    onnx.checker.check_model(model)
+    return model
+
+
+def save_hostile_output_model(path: Path, kind: str, **kwargs: Any) -> Path:
+    onnx.save(hostile_output_model(kind, **kwargs), str(path))
+    return path
