@@ -9,7 +9,6 @@ RandomShear applies: a row slides by shear x its row index.
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 
 FILL_MODES = ("nearest", "constant", "reflect", "wrap")
@@ -47,9 +46,6 @@ class AugmentSpec:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
     def from_dict(cls, values: dict) -> "AugmentSpec":

@@ -82,7 +82,12 @@ def features_and_logits(classifier: keras.Model, inputs) -> tuple:
 
 
 def build_feature_model(classifier: keras.Model) -> keras.Model:
-    """float pixels -> [feature map, logits]; what Grad-CAM's GradientTape reference needs."""
+    """float pixels -> [feature map, logits]; what Grad-CAM's GradientTape reference needs.
+
+    Only the tests call it (test_gradcam's reference Grad-CAM, test_networks' weights
+    check); it stays here, beside `features_and_logits`, so the reference differentiates
+    exactly the graph the export uses rather than a copy that could drift from it.
+    """
     pixels = keras.Input(classifier.input_shape[1:], name="pixels")
     features, logits, _ = features_and_logits(classifier, pixels)
     return keras.Model(pixels, [features, logits])

@@ -77,10 +77,6 @@ class Backbone:
     def input_channels(self) -> int:
         return 1 if self.preprocessing == "grey01" else 3
 
-    @property
-    def from_scratch(self) -> bool:
-        return not self.supports_imagenet
-
     def build_aux_head(
         self, num_classes: int, index: int, input_shape: tuple | None = None
     ) -> list[keras.layers.Layer]:

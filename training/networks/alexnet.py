@@ -58,13 +58,6 @@ def alexnet_features(inputs):
     return layers.MaxPooling2D(3, strides=2, name=LAST_CONV_LAYER)(x)
 
 
-def alexnet_base(input_shape: tuple[int, int, int], name: str = "base") -> keras.Model:
-    import keras
-
-    inputs = keras.Input(input_shape)
-    return keras.Model(inputs, alexnet_features(inputs), name=name)
-
-
 def alexnet_head(num_classes: int) -> list[keras.layers.Layer]:
     from keras import layers
 

@@ -53,13 +53,6 @@ def allconv_features(inputs):
     return layers.Conv2D(192, 1, activation="relu", name=LAST_CONV_LAYER)(x)
 
 
-def allconv_base(input_shape: tuple[int, int, int], name: str = "base") -> keras.Model:
-    import keras
-
-    inputs = keras.Input(input_shape)
-    return keras.Model(inputs, allconv_features(inputs), name=name)
-
-
 def allconv_head(num_classes: int) -> list[keras.layers.Layer]:
     """1x1 class convolution then global averaging: the averaged class maps are the logits."""
     from keras import layers

@@ -102,13 +102,6 @@ def googlenet_features(inputs):
     return inception_module(x, "5b")
 
 
-def googlenet_base(input_shape: tuple[int, int, int], name: str = "base") -> keras.Model:
-    import keras
-
-    inputs = keras.Input(input_shape)
-    return keras.Model(inputs, googlenet_features(inputs), name=name)
-
-
 def googlenet_head(num_classes: int) -> list[keras.layers.Layer]:
     from keras import layers
 

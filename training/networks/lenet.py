@@ -40,13 +40,6 @@ def lenet5_features(inputs):
     return layers.Conv2D(16, 5, activation="tanh", name=LAST_CONV_LAYER)(x)
 
 
-def lenet5_base(input_shape: tuple[int, int, int], name: str = "base") -> keras.Model:
-    import keras
-
-    inputs = keras.Input(input_shape)
-    return keras.Model(inputs, lenet5_features(inputs), name=name)
-
-
 def lenet5_head(num_classes: int) -> list[keras.layers.Layer]:
     """The classic head; its hidden tanh layers are why the exported CAM needs gradients."""
     from keras import layers

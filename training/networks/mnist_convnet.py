@@ -42,13 +42,6 @@ def mnist_convnet_features(inputs):
     return layers.Conv2D(64, 3, activation="relu", name=LAST_CONV_LAYER)(x)
 
 
-def mnist_convnet_base(input_shape: tuple[int, int, int], name: str = "base") -> keras.Model:
-    import keras
-
-    inputs = keras.Input(input_shape)
-    return keras.Model(inputs, mnist_convnet_features(inputs), name=name)
-
-
 def mnist_convnet_head(num_classes: int) -> list[keras.layers.Layer]:
     from keras import layers
 
