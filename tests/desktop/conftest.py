@@ -1,19 +1,22 @@
-"""Desktop test setup: headless Qt, and the generated models every test file uses."""
+"""Desktop test setup shared by tests/desktop/core and tests/desktop/qt: the generated models.
+
+Nothing here imports Qt, so the core tests run without PySide6 or pytest-qt
+(tests/test_test_layout.py checks that). Qt-only fixtures are in tests/desktop/qt/conftest.py.
+The helpers (onnx_factory here, test modules in core/) are importable from both folders.
+"""
 
 from __future__ import annotations
 
-import os
+import sys
+from pathlib import Path
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+import cv2
+import pytest
 
-from pathlib import Path  # noqa: E402
-
-import cv2  # noqa: E402,F401 - imported first so its Qt variables exist to be scrubbed
-import pytest  # noqa: E402
-
-from desktop.qt.environment import scrub_opencv_qt_env  # noqa: E402
-
-scrub_opencv_qt_env()
+HERE = Path(__file__).resolve().parent
+for folder in (HERE, HERE / "core"):
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
 
 import onnx_factory  # noqa: E402
 
@@ -52,20 +55,3 @@ def isolated_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     folder = tmp_path_factory.mktemp("config")
     monkeypatch.setenv("CONVNET_STUDIO_CONFIG_DIR", str(folder))
     return folder
-
-
-@pytest.fixture
-def window(qtbot):
-    """The real main window on the CPU provider, with error dialogs recorded in `errors`.
-
-    Closing it runs the window's own shutdown, which stops every view's workers.
-    """
-    from desktop.qt.main_window import MainWindow
-
-    win = MainWindow(provider="cpu")
-    win.errors = []
-    win.show_error = lambda title, text: win.errors.append((title, text))  # intercept dialogs
-    qtbot.addWidget(win)
-    win.show()
-    yield win
-    win.close()

@@ -1,5 +1,6 @@
-"""The bad-image corpus through every desktop entry point: the drop zone, the Batch tab,
-the batch engine and `convnet-classify`. Each bad file gets one clear message naming
+"""The bad-image corpus through the headless entry points: the batch engine and
+`convnet-classify` (the drop zone and the Batch tab are in
+tests/desktop/qt/test_bad_images_window.py). Each bad file gets one clear message naming
 what is wrong, every good file is classified (upright, transparency composited), and
 nothing crashes or hangs (every wait has a timeout).
 
@@ -33,15 +34,12 @@ from bad_images import (
     mostly,
     vanish_on_first_read,
 )
-from desktop.qt.batch_view import BatchView
 from desktop.classify_cli import main
 from desktop.core.batch import BatchResult, classify_paths, run_batch
 from desktop.core.classifier import Classifier, Prediction
 from desktop.core.model import load_model
-from desktop.qt.main_window import MainWindow
-from test_app_window import WAIT_MS, _load, drop_files
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 GREEN, BLUE = 1, 2  # class indices of the colour model
 
 
@@ -98,69 +96,6 @@ def _upright_problems(case: Case, prediction: Prediction) -> list[str]:
         if (tuple(map(int, green)), tuple(map(int, blue))) != ((0, 0), (3, 3)):
             return [f"{case.name}: the network saw the picture turned (green at {green}, blue at {blue})"]
     return []
-
-
-# --- the drop zone ----------------------------------------------------------------------------
-
-
-def test_dropping_the_corpus_on_the_classify_view(qtbot, window: MainWindow, colour_model: Path, corpus,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    folder, cases = corpus
-    _load(qtbot, window, colour_model)
-    seen: dict[Path, Prediction] = {}
-    window.controller.prediction_ready.connect(lambda p: seen.__setitem__(p.path, p))
-    paths = [folder / name for name in file_cases(cases)]
-    vanish_on_first_read(monkeypatch, folder / VANISHING)
-    drop_files(window.classify_view.viewer.image_view, paths)
-    qtbot.waitUntil(lambda: set(paths) <= set(seen), timeout=WAIT_MS * 3)
-
-    _check_results(folder, cases, {p: (seen[p].top_label, seen[p].error) for p in paths})
-    problems = [problem for p in paths for problem in _upright_problems(cases[p.name], seen[p])]
-    assert not problems, "\n".join(problems)
-    # The list marks every file; selecting a bad one shows its message in the panel.
-    listed = {window.classify_view.image_list.item(row).text() for row in range(window.classify_view.image_list.count())}
-    for path in paths:
-        case = cases[path.name]
-        mark = f"{path.name} — unreadable" if case.must_fail else f"{path.name} — {seen[path].top_label}"
-        assert any(text.startswith(mark) for text in listed), mark
-    tips = {window.classify_view.image_list.item(row).text(): window.classify_view.image_list.item(row).toolTip()
-            for row in range(window.classify_view.image_list.count())}
-    for path in (p for p in paths if cases[p.name].must_fail):
-        assert tips[f"{path.name} — unreadable"] == seen[path].error  # the reason on hover
-        window.classify_view.image_list.select_path(path)
-        qtbot.waitUntil(lambda: seen[path].error in window.classify_view.predictions.message.text(), timeout=WAIT_MS)
-        assert "Could not classify this file" in window.classify_view.predictions.message.text()
-    assert window.errors == []  # no dialog for a bad image
-
-
-# --- the Batch tab ------------------------------------------------------------------------------
-
-
-def test_batch_tab_over_the_corpus_folder(qtbot, window: MainWindow, colour_model: Path, corpus, tmp_path: Path,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    from PySide6.QtCore import Qt
-
-    folder, cases = corpus
-    _load(qtbot, window, colour_model)
-    view = window.view(BatchView)
-    view.state_dir = tmp_path / "state"
-    view.batch_size = 4  # several chunks, so the vanishing file is read well after the start
-    view.ask_resume = lambda *args, **kwargs: "restart"
-    vanish_on_first_read(monkeypatch, folder / VANISHING)
-    drop_files(window.classify_view.viewer.image_view, [folder])  # a folder goes to the Batch tab
-    assert window.tabs.currentWidget() is view
-    qtbot.waitUntil(lambda: not view.busy and len(view.results()) > 0, timeout=WAIT_MS * 3)
-
-    results = {r.path: r for r in view.results()}
-    assert len(results) == len(view.results())  # one row per file: the symlink loop is not walked twice
-    _check_results(folder, cases, {p: (r.label, r.error) for p, r in results.items()})
-    failures = sum(case.must_fail for case in file_cases(cases).values())
-    assert f"{failures} could not be read" in view.message.text()
-    for row, result in enumerate(view.model.results):
-        if not result.ok:
-            assert view.model.index(row, 2).data() == "error"
-            assert result.error in view.model.index(row, 1).data(Qt.ItemDataRole.ToolTipRole)
-    assert window.errors == []
 
 
 # --- the batch engine ---------------------------------------------------------------------------

@@ -262,32 +262,6 @@ def test_unreadable_model_file(tmp_path: Path, colour_model: Path, monkeypatch) 
         load_model(path, provider="cpu")
 
 
-def test_main_window_keeps_its_model_through_every_bad_file(
-    qtbot, window, colour_model: Path, bad_models: dict[str, BadModel], write_png
-) -> None:
-    """In the real window: each bad file gives one error dialog, and the old model keeps classifying."""
-    with qtbot.waitSignal(window.controller.model_changed, timeout=WAIT_MS):
-        window.open_model(colour_model)
-    loaded = window.controller.model
-    for number, case in enumerate(ALL_CASES, start=1):
-        bad = bad_models[case]
-        with qtbot.waitSignal(window.controller.model_failed, timeout=WAIT_MS):
-            window.open_model(bad.path)
-        assert len(window.errors) == number, case
-        title, text = window.errors[-1]
-        path_line, message, kept = text.split("\n\n")
-        assert title == "Could not open model" and path_line == str(bad.path)
-        assert re.search(bad.expected, message), message
-        assert kept == "Still using colours.onnx."
-        assert window.controller.model is loaded, case
-        assert window.windowTitle().endswith("colours.onnx")
-    red = write_png("red.png", onnx_factory.mostly((220, 0, 0)))
-    window.open_images([red])
-    qtbot.waitUntil(
-        lambda: bool(window.classify_view.predictions.displayed()) and window.classify_view.predictions.displayed()[0][0] == "red", timeout=WAIT_MS
-    )
-
-
 def test_names_that_are_not_utf8_are_refused_quietly(tmp_path: Path, capfd) -> None:
     """ORT echoes graph names in its errors; undecodable ones made its binding print to stdout."""
     data = bytearray(onnx_factory.build_model().SerializeToString())

@@ -121,6 +121,6 @@ def test_classify_paths_can_be_cancelled(classifier: Classifier, tmp_path: Path,
 
 def test_default_model_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv(MODEL_ENV_VAR, raising=False)
-    assert default_model_path() == Path(__file__).resolve().parents[2] / "exported_models" / "digits-lenet5.onnx"
+    assert default_model_path() == Path(__file__).resolve().parents[3] / "exported_models" / "digits-lenet5.onnx"
     monkeypatch.setenv(MODEL_ENV_VAR, str(tmp_path / "mine.onnx"))
     assert default_model_path() == tmp_path / "mine.onnx"

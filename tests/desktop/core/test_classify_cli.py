@@ -17,7 +17,7 @@ from test_batch_engine import make_folder
 from desktop.classify_cli import main
 from desktop.core.results_io import CSV_COLUMNS
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture

@@ -21,7 +21,6 @@ from desktop.core.providers import (
 )
 from desktop.core.notices import Notice, NoticeBoard
 from desktop.core.settings import Settings
-from desktop.qt.main_window import MainWindow
 
 WAIT_MS = 10_000
 FALLBACKS = (NOTICE_CUDA_FALLBACK, NOTICE_GPU_UNUSABLE)
@@ -83,64 +82,6 @@ def test_board_dismissal_is_for_good_for_keyed_notices_only() -> None:
     next_session = NoticeBoard([], board.dismissed)
     next_session.set_model_notices([Notice("CPU", "cuda-chosen")])
     assert next_session.visible() == []
-
-
-# the window ---------------------------------------------------------------------------------
-def _window(qtbot, provider: str | None) -> MainWindow:
-    win = MainWindow(provider=provider)
-    win.errors = []
-    win.show_error = lambda title, text: win.errors.append((title, text))
-    qtbot.addWidget(win)
-    win.show()
-    return win
-
-
-def _load(qtbot, win: MainWindow, path: Path) -> None:
-    with qtbot.waitSignal(win.controller.model_changed, timeout=WAIT_MS):
-        win.open_model(path)
-
-
-def test_no_gpu_auto_start_has_no_banner(qtbot, colour_model: Path, gpu_present) -> None:
-    gpu_present(False)
-    win = _window(qtbot, "auto")
-    _load(qtbot, win, colour_model)
-    _skip_if_cuda_works(win.controller.model)
-    assert win.notice_bar.isHidden()
-    assert win.provider_status.text() == "Provider: CPUExecutionProvider"  # what runs is still shown
-    win.close()
-
-
-def test_banner_closes_for_good(qtbot, colour_model: Path, gpu_present, isolated_config: Path) -> None:
-    gpu_present(True)
-    win = _window(qtbot, "auto")
-    _load(qtbot, win, colour_model)
-    _skip_if_cuda_works(win.controller.model)
-    assert win.notice_bar.isVisible() and win.notice_bar.text() == NOTICE_GPU_UNUSABLE
-    assert win.provider_status.toolTip() == NOTICE_GPU_UNUSABLE
-    win.notice_bar.close_button.click()
-    assert win.notice_bar.isHidden()
-    saved = json.loads((isolated_config / "settings.json").read_text())
-    assert saved["dismissed_notices"] == [FALLBACK_GPU_UNUSABLE]  # on disk at once, not only at exit
-    _load(qtbot, win, colour_model)  # reload: still closed
-    assert win.notice_bar.isHidden()
-    win.close()
-
-    again = _window(qtbot, "auto")  # next start
-    _load(qtbot, again, colour_model)
-    assert again.notice_bar.isHidden()
-    with qtbot.waitSignal(again.controller.model_changed, timeout=WAIT_MS):
-        again.set_provider("cuda")  # a different reason: the user asked for CUDA
-    assert again.notice_bar.isVisible() and again.notice_bar.text() == NOTICE_CUDA_FALLBACK
-    again.close()
-    assert Settings.load().get("dismissed_notices") == [FALLBACK_GPU_UNUSABLE]
-
-
-def test_banner_text_is_plain(qtbot) -> None:
-    win = _window(qtbot, "cpu")
-    win.notices.set_model_notices([Notice("<b>model.onnx</b> has no metadata")])
-    win._show_notices()
-    assert win.notice_bar.label.textFormat().name == "PlainText"
-    win.close()
 
 
 # convnet-classify ----------------------------------------------------------------------------

@@ -38,17 +38,6 @@ def test_hostile_values_fall_back_to_defaults(isolated_config: Path) -> None:
     assert settings.get("last_image_dir") == "/pics"  # the good value next to them is kept
 
 
-def test_window_starts_with_hostile_settings(qtbot, isolated_config: Path) -> None:
-    from desktop.qt.main_window import MainWindow
-
-    (isolated_config / "settings.json").write_text(json.dumps(HOSTILE_VALUES))
-    win = MainWindow()
-    qtbot.addWidget(win)
-    assert win.controller.provider == "auto"
-    assert win.classify_view.viewer.opacity_slider.value() == DEFAULTS["opacity"]
-    win.close()
-
-
 @pytest.mark.parametrize(
     ("content", "expected"),
     [

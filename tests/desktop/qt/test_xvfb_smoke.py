@@ -19,7 +19,7 @@ import pytest
 
 import onnx_factory
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 ARTIFACTS = REPO / "test-artifacts"
 
 pytestmark = pytest.mark.xvfb

@@ -1,7 +1,7 @@
 """Drive the real main window on an X display and screenshot every view.
 
-Run by tests/desktop/test_xvfb_views.py under Xvfb (QT_QPA_PLATFORM=xcb):
-    python tests/desktop/xvfb_views.py OUT_DIR WORK_DIR
+Run by tests/desktop/qt/test_xvfb_views.py under Xvfb (QT_QPA_PLATFORM=xcb):
+    python tests/desktop/qt/xvfb_views.py OUT_DIR WORK_DIR
 Writes OUT_DIR/view-<name>.png with `import -window root`, one per tab, and prints
 one line per screenshot. The content is real: the bundled digits model, digits drawn
 the way tests/training/digit_drawings.py draws them, a generated video. The Classify
@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 sys.path[:0] = [str(REPO), str(REPO / "tests" / "training")]
 
 import cv2  # noqa: E402
