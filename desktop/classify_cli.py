@@ -3,7 +3,10 @@
 Exit status: 0 all files classified, 1 some files could not be read (or sorted), 2 usage
 error or unusable model. Messages go to stderr as one line each: every file that could not
 be classified gets `convnet-classify: PATH: what is wrong` (the CSV's error column says the
-same). Names that start with a dash go after `--`. Each result format in
+same). Every line goes through convnet_common.terminal_text first, so a file name, class
+name or model text with control characters shows them as `\\x1b`, `\\n`, … and cannot
+retitle or recolour the terminal, or split a line in two (so does the CSV on stdout when
+stdout is a terminal). Names that start with a dash go after `--`. Each result format in
 desktop.core.exporters is an option `--KIND OUT` (--csv, --json); with none of them the
 CSV goes to stdout, and stdout stays quiet otherwise. Formats that can be streamed (CSV)
 are written row by row as images are classified; for a labelled folder they carry the
@@ -23,14 +26,16 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 
 from convnet_common.atomic import atomic_path
+from convnet_common.terminal_text import terminal_safe
 from desktop.core.batch import BatchResult, run_batch
 from desktop.core.classifier import Classifier
 from desktop.core.exporters import EXPORTERS, STDOUT_FORMAT, ExportContext, RowSink
 from desktop.core.labelled import AccuracyTally, FolderLabels, detect_labelled_folder
 from desktop.core.model import LoadedModel, ModelLoadError, load_model
-from desktop.core.providers import PROVIDER_CHOICES
 from desktop.core.paths import default_model_path
+from desktop.core.providers import PROVIDER_CHOICES
 from desktop.core.sorting import UNSURE_DIR, sort_into_folders
+
 
 def _positive_int(text: str) -> int:
     try:
@@ -79,9 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _one_line(text: str) -> str:
-    """Control characters (a newline in a file name, say) shown escaped, so a line stays one line."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+def say(line: str) -> None:
+    """One line on stderr, with whatever a name or label brought in shown escaped (see the
+    module docstring): the line stays one line and the terminal does nothing it says."""
+    print(terminal_safe(line), file=sys.stderr, flush=True)
 
 
 def failure_line(result: BatchResult) -> str:
@@ -90,7 +96,7 @@ def failure_line(result: BatchResult) -> str:
     prefix = f"{result.path}: "
     if reason.startswith(prefix):  # the loader's messages already name the file
         reason = reason[len(prefix) :]
-    return f"convnet-classify: {_one_line(str(result.path))}: {_one_line(' '.join(reason.split()))}"
+    return terminal_safe(f"convnet-classify: {result.path}: {' '.join(reason.split())}")
 
 
 def write_predictions(
@@ -109,7 +115,7 @@ def write_predictions(
                 classified += 1
             else:
                 failed += 1
-                print(failure_line(result), file=sys.stderr, flush=True)
+                say(failure_line(result))
     return classified, failed
 
 
@@ -135,7 +141,7 @@ def quiet_native_stderr() -> Iterator[None]:
         uses_descriptor_2 = False
     replacement = None
     if uses_descriptor_2:
-        replacement = open(saved, "w", encoding=getattr(own, "encoding", None) or "utf-8",  # noqa: SIM115
+        replacement = open(saved, "w", encoding=getattr(own, "encoding", None) or "utf-8",
                            errors="backslashreplace", buffering=1, closefd=False)
         sys.stderr = replacement
     null = os.open(os.devnull, os.O_WRONLY)
@@ -165,10 +171,30 @@ def _sort(results: list[BatchResult], args: argparse.Namespace) -> int:
     report = sort_into_folders(results, args.sort_into, threshold=args.threshold, move=args.move)
     verb = "moved" if args.move else "copied"
     for path, reason in report.failed:
-        print(f"convnet-classify: could not sort {path}: {reason}", file=sys.stderr)
+        say(f"convnet-classify: could not sort {path}: {reason}")
     undo = f" (undo: convnet-undo-sort {shlex.quote(str(args.sort_into))})" if args.move else ""
-    print(f"{verb} {len(report.placed)} images into {args.sort_into}, log {report.log_path}{undo}", file=sys.stderr)
+    say(f"{verb} {len(report.placed)} images into {args.sort_into}, log {report.log_path}{undo}")
     return len(report.failed)
+
+
+class _TerminalRows:
+    """stdout when it is a terminal: each row the CSV writer hands over (one write per row)
+    is shown with terminal_safe, as `ls` shows odd names on a terminal; piped or redirected,
+    stdout gets the exact names."""
+
+    def __init__(self, stream: io.TextIOBase) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        ending = "\n" if text.endswith("\n") else ""
+        return self._stream.write(terminal_safe(text[: len(text) - len(ending)]) + ending)
+
+
+def _stdout() -> object:
+    try:
+        return _TerminalRows(sys.stdout) if sys.stdout.isatty() else sys.stdout
+    except (AttributeError, ValueError):
+        return sys.stdout
 
 
 def _outputs(args: argparse.Namespace) -> dict[str, str]:
@@ -192,7 +218,7 @@ def _classify(classifier: Classifier, args: argparse.Namespace, context: ExportC
             handle = stack.enter_context(open(tmp, "w", encoding="utf-8", errors="surrogateescape", newline=""))
             sinks.append(exporter.stream(handle, context))
         if not outputs:
-            sinks.append(STDOUT_FORMAT.stream(sys.stdout, context))
+            sinks.append(STDOUT_FORMAT.stream(_stdout(), context))
         counts = write_predictions(sinks, classifier, args, keep)
     sys.stdout.flush()
     return counts
@@ -214,10 +240,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         model = _open_model(args)
     except ModelLoadError as error:
-        print(f"convnet-classify: error: {error}", file=sys.stderr)
+        say(f"convnet-classify: error: {error}")
         return 2
     for notice in model.info.notices:
-        print(f"convnet-classify: note: {notice}", file=sys.stderr)
+        say(f"convnet-classify: note: {notice}")
     classifier = Classifier(model, top_k=args.top_k)
     # One folder whose sub-folders name the classes is labelled data: report its accuracy.
     labels: FolderLabels | None = (
@@ -240,7 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("convnet-classify: interrupted", file=sys.stderr)
         return 130
     except OSError as error:
-        print(f"convnet-classify: error: cannot write output: {error}", file=sys.stderr)
+        say(f"convnet-classify: error: cannot write output: {error}")
         return 2
     except UnicodeEncodeError as error:  # a file name that is not valid UTF-8, in a JSON or log file
         bad = error.object[error.start : error.end] if isinstance(error.object, str) else "?"
@@ -250,12 +276,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if labels is not None and keep is not None:
         tally = AccuracyTally(labels)
         tally.add(keep)
-        print(f"convnet-classify: {tally.summary()}", file=sys.stderr)
+        say(f"convnet-classify: {tally.summary()}")
     rate = (classified + failed) / elapsed if elapsed > 0 else 0.0
-    print(
+    say(
         f"classified {classified} images, {failed} failed, model {model.info.name}, "
-        f"provider {model.provider_in_use}, in {elapsed:.2f} s ({rate:.1f} images/s)",
-        file=sys.stderr,
+        f"provider {model.provider_in_use}, in {elapsed:.2f} s ({rate:.1f} images/s)"
     )
     return 1 if failed or sort_failed else 0
 

@@ -12,16 +12,15 @@ the file (or stdout) as they are produced and not all at the end.
 
 from __future__ import annotations
 
-import csv
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TextIO
 
-from convnet_common.atomic import write_text_atomic
+from convnet_common.atomic import write_bytes_atomic
 from desktop.core.batch import BatchResult
 from desktop.core.labelled import FolderLabels
-from desktop.core.results_io import csv_columns, result_row, results_to_csv, results_to_json
+from desktop.core.results_io import csv_rows, results_to_csv, results_to_json
 
 RowSink = Callable[[BatchResult], None]
 
@@ -53,15 +52,18 @@ class Exporter:
         return f"Export {self.name}…"
 
     def write(self, path: str | os.PathLike[str], results: Iterable[BatchResult], context: ExportContext) -> None:
-        """The whole file, atomically: a crash never leaves half of it where a good one was."""
-        write_text_atomic(path, self.render(list(results), context))
+        """The whole file, atomically: a crash never leaves half of it where a good one was.
+
+        A file name that is not valid UTF-8 goes into the CSV as its own bytes
+        (surrogateescape), as the CLI streams it, instead of failing the whole export.
+        """
+        write_bytes_atomic(path, self.render(list(results), context).encode("utf-8", "surrogateescape"))
 
 
 def csv_stream(handle: TextIO, context: ExportContext) -> RowSink:
-    """Write the header now and return a function that writes one row (same columns as results_to_csv)."""
-    writer = csv.writer(handle, lineterminator="\n")
-    writer.writerow(csv_columns(context.truth))
-    return lambda result: writer.writerow(result_row(result, context.truth))
+    """Write the header now and return a function that writes one row (results_io.csv_rows:
+    the same quoting and formula neutralising as results_to_csv)."""
+    return csv_rows(handle, context.truth)
 
 
 CSV = Exporter(

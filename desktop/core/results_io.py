@@ -6,18 +6,32 @@ a half-written file where a good one used to be. When the folder is labelled (it
 sub-folders are named after the classes, see desktop.core.labelled), exports gain a
 `true_label` column, last so readers of the usual five columns are not disturbed, and
 the JSON document an `accuracy` section.
+
+Names from strangers are written so nothing is lost and nothing runs:
+- CSV: every data cell is quoted (a carriage return in a name cannot split its row), and a
+  cell that begins with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading `'`
+  so a spreadsheet shows it as text instead of running it as a formula (OWASP's advice on
+  CSV injection); a cell that begins with `'` gets one too, so removing one leading `'`
+  from any cell that starts with it always gives the exact text back. A file name that is
+  not valid UTF-8 is written as its own bytes, as a shell prints it.
+- JSON must be valid UTF-8, so such a name's `path` shows each undecodable byte as U+FFFD
+  and the exact bytes go in `path_base64` (only on those rows); other text (error, labels)
+  gets U+FFFD alone. Reading a saved result back uses `path_base64`, so the resume state
+  keeps the real file.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import csv
 import hashlib
 import io
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,14 +42,23 @@ from desktop.core.labelled import AccuracyTally, FolderLabels
 
 CSV_COLUMNS = ("path", "label", "confidence", "top_k", "error")
 TRUE_LABEL_COLUMN = "true_label"
+# Cell openings a spreadsheet treats as a formula (OWASP, "CSV Injection"), and the quote
+# itself so that the neutralising quote can always be told apart and removed.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
 STATE_VERSION = 1
 # A resume-state file holds about 300 bytes per finished image: this is several hundred
 # thousand images. A larger file is not one we wrote, and is ignored (start over).
 MAX_STATE_BYTES = 128_000_000
 
 
+def spreadsheet_cell(text: str) -> str:
+    """`text` with a leading `'` when a spreadsheet would otherwise run it as a formula."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
 def result_row(result: BatchResult, truth: FolderLabels | None = None) -> list[str]:
-    """One CSV row: the error column is empty exactly when the label columns are filled.
+    """One CSV row, cells made safe by spreadsheet_cell: the error column is empty exactly
+    when the label columns are filled.
 
     With `truth`, a last column holds the file's true class ('' outside class folders).
     """
@@ -46,11 +69,45 @@ def result_row(result: BatchResult, truth: FolderLabels | None = None) -> list[s
         row = [str(result.path), result.label or "", f"{result.confidence:.4f}", top_k, ""]
     if truth is not None:
         row.append(truth.true_label(result.path) or "")
-    return row
+    return [spreadsheet_cell(cell) for cell in row]
+
+
+def csv_rows(handle: Any, truth: FolderLabels | None = None) -> Callable[[BatchResult], None]:
+    """Write the header (plain: its names are fixed) to `handle` now; return a function that
+    writes one fully quoted row. The one CSV writer, for files, the Batch tab and stdout."""
+    csv.writer(handle, lineterminator="\n").writerow(csv_columns(truth))
+    writer = csv.writer(handle, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    return lambda result: writer.writerow(result_row(result, truth))
+
+
+def readable_text(text: str) -> str:
+    """`text` as valid UTF-8: the bytes of a name that was not (surrogate escapes) become U+FFFD."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # a lone surrogate that is not an escaped byte
+        return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def _readable(value: Any) -> Any:
+    """`value` with readable_text applied to every string in it, so json.dumps gives valid UTF-8."""
+    if isinstance(value, str):
+        return readable_text(value)
+    if isinstance(value, dict):
+        return {_readable(key): _readable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_readable(item) for item in value]
+    return value
 
 
 def result_to_dict(result: BatchResult, truth: FolderLabels | None = None) -> dict[str, Any]:
-    item = {
+    """The saved form of one result, valid UTF-8 throughout; a path that is not valid
+    UTF-8 also keeps its exact bytes in `path_base64` (see the module docstring)."""
+    item: dict[str, Any] = {
         "path": str(result.path),
         "label": result.label,
         "confidence": result.confidence,
@@ -59,6 +116,9 @@ def result_to_dict(result: BatchResult, truth: FolderLabels | None = None) -> di
     }
     if truth is not None:
         item[TRUE_LABEL_COLUMN] = truth.true_label(result.path)
+    item = _readable(item)
+    if item["path"] != str(result.path):
+        item["path_base64"] = base64.b64encode(os.fsencode(result.path)).decode("ascii")
     return item
 
 
@@ -76,6 +136,11 @@ def result_from_dict(data: dict[str, Any]) -> BatchResult:
     path = data["path"]
     if not isinstance(path, str) or not path:
         raise TypeError("path must be non-empty text")
+    if data.get("path_base64") is not None:
+        try:
+            path = os.fsdecode(base64.b64decode(data["path_base64"], validate=True))
+        except (binascii.Error, TypeError, ValueError) as error:
+            raise ValueError(f"path_base64 is not base64: {error}") from None
     top_k = tuple((_optional_text(name, "a top-k class") or "", float(p)) for name, p in data.get("top_k") or [])
     confidence = data.get("confidence")
     if isinstance(confidence, bool):
@@ -92,9 +157,9 @@ def csv_columns(truth: FolderLabels | None = None) -> tuple[str, ...]:
 
 def results_to_csv(results: Iterable[BatchResult], truth: FolderLabels | None = None) -> str:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(csv_columns(truth))
-    writer.writerows(result_row(result, truth) for result in results)
+    write_row = csv_rows(buffer, truth)
+    for result in results:
+        write_row(result)
     return buffer.getvalue()
 
 
@@ -104,15 +169,15 @@ def results_to_json(
     results = list(results)
     items = [result_to_dict(result, truth) for result in results]
     document: dict[str, Any] = {
-        "model": model,
-        "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "model": readable_text(model) if model is not None else None,
+        "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "count": len(items),
         "failed": sum(1 for item in items if item["error"] is not None),
     }
     if truth is not None:  # the accuracy of the rows exported, not of the whole run
         tally = AccuracyTally(truth)
         tally.add(results)
-        document["accuracy"] = tally.to_dict()
+        document["accuracy"] = _readable(tally.to_dict())
     document["results"] = items
     return json.dumps(document, indent=1, ensure_ascii=False) + "\n"
 

@@ -181,7 +181,14 @@ class SortLog:
             self._handle.write("\n")  # end a line torn by a crash, so the next entry stays whole
 
     def write(self, **entry: Any) -> None:
-        self._handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        """A name that is not valid UTF-8 is written as \\udcNN escapes (an ASCII line that
+        Python's json reads back to the exact bytes), so such a file sorts and undoes too."""
+        line = json.dumps(entry, ensure_ascii=False)
+        try:
+            line.encode("utf-8")
+        except UnicodeEncodeError:
+            line = json.dumps(entry)
+        self._handle.write(line + "\n")
         self._handle.flush()
         os.fsync(self._handle.fileno())
 
@@ -269,8 +276,8 @@ def sort_into_folders(
                     source = Path(os.path.abspath(result.path))
                     _transfer(source, target, move, log, label=result.label, confidence=result.confidence)
                     report.placed.append((result.path, target))
-                except OSError as error:
-                    reason = error.strerror or str(error)
+                except (OSError, UnicodeError) as error:  # one file's problem, not the run's
+                    reason = getattr(error, "strerror", None) or str(error)
                     log.write(event="failed", src=str(result.path), error=reason)
                     report.failed.append((result.path, reason))
             if progress is not None:
