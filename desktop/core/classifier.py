@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 
-from convnet_common.model_contract import answer_problems
 from convnet_common.imaging import (
     ImageReadError,
     decode_for_display_and_model,
@@ -23,6 +22,7 @@ from convnet_common.imaging import (
     read_image_bytes,
     resize_for_model,
 )
+from convnet_common.model_contract import answer_problems
 from desktop.core.model import LoadedModel
 
 DEFAULT_TOP_K = 5

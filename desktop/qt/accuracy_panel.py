@@ -11,10 +11,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QTableView, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QVBoxLayout, QWidget
 
 from desktop.core.batch import BatchResult
 from desktop.core.labelled import AccuracyTally, ClassTally, FolderLabels
+from desktop.qt.plain_text import PlainLabel
 
 COLUMNS = ("True class", "Images", "Correct", "Accuracy", "Most often taken for")
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -89,7 +90,7 @@ class AccuracyPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.tally: AccuracyTally | None = None
-        self.summary = QLabel("")
+        self.summary = PlainLabel("")
         self.summary.setTextFormat(Qt.TextFormat.PlainText)
         self.summary.setWordWrap(True)
         font = self.summary.font()

@@ -16,11 +16,12 @@ import numpy as np
 from PySide6.QtCore import QObject, QRunnable, QSignalBlocker, Qt, QThreadPool, Signal
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget,
+    QCheckBox, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QPushButton, QVBoxLayout, QWidget,
 )
 
 from convnet_common.atomic import write_text_atomic
 from convnet_common.imaging import ImageReadError, load_image_rgb
+from desktop.qt.plain_text import PlainLabel
 from desktop.core import augmentation as aug
 from desktop.core.augmentation import AugmentParams
 from desktop.core.model import LoadedModel
@@ -147,25 +148,25 @@ class AugmentView(FileDrops, TabView, QWidget):
         column.setContentsMargins(0, 0, 0, 0)
         self.open_button = QPushButton("Open image…")
         self.open_button.clicked.connect(self.open_image_dialog)
-        self.source_label = QLabel("No image")
+        self.source_label = PlainLabel("No image")
         self.source_label.setWordWrap(True)
         self.source_label.setTextFormat(Qt.TextFormat.PlainText)  # file names are not markup
-        self.original = QLabel()  # the untouched source, for comparison with the variants
+        self.original = PlainLabel()  # the untouched source, for comparison with the variants
         self.original.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.preset_combo = QComboBox()
         self.preset_combo.addItems([*aug.PRESETS, CUSTOM])
         self.preset_combo.activated.connect(lambda _: self.apply_preset(self.preset_combo.currentText()))
         self.model_button = QPushButton("Use model's settings")
         self.model_button.clicked.connect(self.use_model_settings)
-        self.model_note = QLabel("No model loaded.")
+        self.model_note = PlainLabel("No model loaded.")
         self.model_note.setWordWrap(True)
         form = QFormLayout()
-        form.addRow("Preset:", self.preset_combo)
+        form.addRow(PlainLabel("Preset:"), self.preset_combo)
         self.rows: dict[str, ParamRow] = {}
         for name, label, maximum, step, decimals in NUMERIC_FIELDS:
             row = ParamRow(maximum, step, decimals)
             row.changed.connect(lambda value, name=name: self._set_field(name, value))
-            form.addRow(label + ":", row)
+            form.addRow(PlainLabel(label + ":"), row)
             self.rows[name] = row
         self.flip_boxes: dict[str, QCheckBox] = {}
         flips = QHBoxLayout()
@@ -174,11 +175,11 @@ class AugmentView(FileDrops, TabView, QWidget):
             box.toggled.connect(lambda on, name=name: self._set_field(name, on))
             flips.addWidget(box)
             self.flip_boxes[name] = box
-        form.addRow("Flips:", flips)
+        form.addRow(PlainLabel("Flips:"), flips)
         self.fill_combo = QComboBox()
         self.fill_combo.addItems(aug.FILL_MODES)
         self.fill_combo.currentTextChanged.connect(lambda mode: self._set_field("fill_mode", mode))
-        form.addRow("Fill mode:", self.fill_combo)
+        form.addRow(PlainLabel("Fill mode:"), self.fill_combo)
         self.reshuffle_button = QPushButton("Reshuffle")
         self.reshuffle_button.setShortcut(QKeySequence("Ctrl+Shift+R"))
         self.reshuffle_button.setToolTip("New random draws (Ctrl+Shift+R)")
@@ -189,7 +190,7 @@ class AugmentView(FileDrops, TabView, QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(self.reshuffle_button)
         buttons.addWidget(self.export_button)
-        self.status = QLabel("")
+        self.status = PlainLabel("")
         self.status.setWordWrap(True)
         self.status.setTextFormat(Qt.TextFormat.PlainText)
         for widget in (self.open_button, self.model_note, self.model_button):

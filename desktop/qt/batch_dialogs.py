@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from desktop.core.exporters import exporter
 from desktop.core.sorting import undoable_log
+from desktop.qt.plain_text import message_box
 
 
 class BatchDialogs:
@@ -21,8 +22,8 @@ class BatchDialogs:
     undo_dest: Path | None
 
     def show_message(self, title: str, text: str, error: bool = False) -> None:
-        box = QMessageBox.warning if error else QMessageBox.information
-        box(self, title, text)
+        icon = QMessageBox.Icon.Warning if error else QMessageBox.Icon.Information
+        message_box(icon, title, text, QMessageBox.StandardButton.Ok, self).exec()
 
     def choose_folder(self) -> Path | None:
         name = QFileDialog.getExistingDirectory(self, "Classify folder")
@@ -30,7 +31,7 @@ class BatchDialogs:
 
     def ask_resume(self, folder: Path, finished: int) -> str:
         """'resume', 'restart' or 'cancel' for a folder with earlier progress."""
-        box = QMessageBox(QMessageBox.Icon.Question, "Resume batch?",
+        box = message_box(QMessageBox.Icon.Question, "Resume batch?",
                           f"{finished} images in {folder} were already classified with this model.", parent=self)
         box.setInformativeText("Resume skips them; Start over classifies everything again.")
         resume = box.addButton("Resume", QMessageBox.ButtonRole.AcceptRole)
@@ -49,7 +50,7 @@ class BatchDialogs:
         name = QFileDialog.getExistingDirectory(self, "Sort into folders: choose the destination")
         if not name:
             return None
-        box = QMessageBox(QMessageBox.Icon.Question, "Copy or move?",
+        box = message_box(QMessageBox.Icon.Question, "Copy or move?",
                           f"Copy or move the images into {name}/<class>/? "
                           f"Images under {self.threshold:.0%} go to _unsure/. A move can be undone.", parent=self)
         copy = box.addButton("Copy", QMessageBox.ButtonRole.AcceptRole)

@@ -29,6 +29,7 @@ from desktop.core.labelled import FolderLabels, detect_labelled_folder
 from desktop.core.messages import first_line
 from desktop.core.results_io import BatchState
 from desktop.qt.imageconv import rgb_to_qimage
+from desktop.qt.plain_text import tooltip
 
 THUMB_SIZE = 40
 THUMB_CACHE = 400  # pixmaps kept; a few screens' worth
@@ -145,7 +146,7 @@ class BatchTableModel(QAbstractTableModel):
                 return result.label if result.ok else "\uffff"
             return self.display_path(result.path)
         elif role == Qt.ItemDataRole.ToolTipRole:
-            return self._tooltip(result)
+            return tooltip(self._tooltip(result))  # paths, class names, errors: never markup
         elif role == Qt.ItemDataRole.ForegroundRole and not result.ok:
             return QBrush(QColor(200, 40, 40))
         elif role == Qt.ItemDataRole.DecorationRole and column == COL_THUMB:

@@ -12,9 +12,10 @@ from pathlib import Path
 
 from PySide6.QtCore import QModelIndex, QStandardPaths, QThreadPool, Signal
 from PySide6.QtWidgets import (
-    QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget,
+    QComboBox, QDoubleSpinBox, QHBoxLayout, QProgressBar, QPushButton, QVBoxLayout, QWidget,
 )
 
+from desktop.qt.plain_text import PlainLabel
 from desktop.core.batch import BatchProgress, BatchResult
 from desktop.core.model import LoadedModel
 from desktop.core.settings import Settings
@@ -111,7 +112,7 @@ class BatchView(BatchSorting, BatchDialogs, FileDrops, TabView, QWidget):
         self.cancel_button.clicked.connect(self.cancel)
         self.progress = QProgressBar()
         self.progress.setFormat("%v / %m")
-        self.rate_label = QLabel("")
+        self.rate_label = PlainLabel("")
         self.rate_label.setMinimumWidth(230)
         top = QHBoxLayout()
         top.addWidget(self.classify_button)
@@ -138,13 +139,13 @@ class BatchView(BatchSorting, BatchDialogs, FileDrops, TabView, QWidget):
         self.undo_button = QPushButton("Undo a sort…")
         self.undo_button.clicked.connect(self.choose_and_undo)
         filters = QHBoxLayout()
-        for widget in (QLabel("Class:"), self.class_combo, QLabel("Min. confidence:"), self.threshold_spin):
+        for widget in (PlainLabel("Class:"), self.class_combo, PlainLabel("Min. confidence:"), self.threshold_spin):
             filters.addWidget(widget)
         filters.addStretch(1)
         for widget in (*self.export_buttons.values(), self.sort_button, self.undo_button):
             filters.addWidget(widget)
 
-        self.message = QLabel(DROP_HINT)
+        self.message = PlainLabel(DROP_HINT)
         self.message.setWordWrap(True)
         self.accuracy = AccuracyPanel()  # shown for a labelled folder (sub-folders named after classes)
         self.table = make_results_table(self.proxy)

@@ -12,10 +12,11 @@ import numpy as np
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QHideEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QFileDialog, QFrame, QGroupBox, QLabel, QLineEdit, QPushButton, QSlider,
+    QCheckBox, QComboBox, QFileDialog, QFrame, QGroupBox, QLineEdit, QPushButton, QSlider,
     QVBoxLayout, QWidget,
 )
 
+from desktop.qt.plain_text import PlainLabel
 from desktop.core.camera import ENDED, FAILED, IDLE, OPENING, RUNNING, STOPPED, CaptureFactory, Frame, RateMeter, Source, \
     describe_source, open_capture, parse_source
 from desktop.core.classifier import Prediction
@@ -90,7 +91,7 @@ class CameraView(TabView, QWidget):
         self.path_edit.setPlaceholderText("…or a video file / stream URL (rtsp://, http://)")
         self.browse_button, self.play_button = QPushButton("Browse…"), QPushButton("Play")
         self.stop_button = QPushButton("Stop")
-        self.message_label, self.retry_button = QLabel(), QPushButton("Retry")
+        self.message_label, self.retry_button = PlainLabel(), QPushButton("Retry")
         self.message_label.setWordWrap(True)
         self.message_bar = QFrame()
         self.message_bar.setObjectName("cameraMessage")
@@ -113,7 +114,7 @@ class CameraView(TabView, QWidget):
         self.freeze_button.setToolTip("Hold the current frame and its prediction (Space)")
         self.snapshot_button = QPushButton("Save snapshot")
         self.snapshot_button.setToolTip("Save the frame as PNG and its prediction as JSON")
-        self.folder_button, self.folder_label = QPushButton("Snapshot folder…"), QLabel()
+        self.folder_button, self.folder_label = QPushButton("Snapshot folder…"), PlainLabel()
         self.folder_label.setWordWrap(True)
         self.folder_label.setStyleSheet("color: palette(mid);")
         options = QGroupBox("Live view")
@@ -129,12 +130,12 @@ class CameraView(TabView, QWidget):
         side_layout.setContentsMargins(0, 0, 0, 0)
         side_layout.addWidget(self.predictions, 1)
         side_layout.addWidget(options)
-        self.preview_fps_label, self.inference_fps_label = QLabel("Preview: –"), QLabel("Inference: –")
-        self.dropped_label, self.status_label = QLabel(""), QLabel("")
+        self.preview_fps_label, self.inference_fps_label = PlainLabel("Preview: –"), PlainLabel("Inference: –")
+        self.dropped_label, self.status_label = PlainLabel(""), PlainLabel("")
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.status_label.setWordWrap(True)
         layout = QVBoxLayout(self)
-        layout.addLayout(hbox(QLabel("Camera:"), self.device_combo, self.refresh_button, self.start_button, 16,
+        layout.addLayout(hbox(PlainLabel("Camera:"), self.device_combo, self.refresh_button, self.start_button, 16,
                               (self.path_edit, 1), self.browse_button, self.play_button, self.stop_button))
         layout.addWidget(self.message_bar)
         layout.addLayout(hbox((self.image_view, 1), side), 1)

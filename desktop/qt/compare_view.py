@@ -14,13 +14,12 @@ Only a pasted image, which has no file, is classified as an array (as Classify d
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QShowEvent
-from PySide6.QtWidgets import QFileDialog, QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFileDialog, QGridLayout, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
 
 from desktop.core.classifier import Classifier, Prediction
 from desktop.core.model import LoadedModel
@@ -29,6 +28,7 @@ from desktop.qt.classify_view import ClassifyView
 from desktop.qt.controller import InferenceController
 from desktop.qt.image_view import ImageView
 from desktop.qt.model_panel import provider_name
+from desktop.qt.plain_text import PlainLabel, tooltip
 from desktop.qt.predictions_panel import PredictionsPanel
 from desktop.qt.tab_view import MODEL_MENU, MenuEntry, TabHost, TabView
 from desktop.qt.workers import BackgroundTask, ClassifyArrayTask, ClassifyTask, ModelLoadTask, TaskRunner
@@ -41,11 +41,11 @@ class CompareSide(QObject):
 
     def __init__(self, title: str, parent: QWidget) -> None:
         super().__init__(parent)
-        self.name = QLabel(f"<b>{title}</b>: no model")
+        self.name = PlainLabel(f"{title}: no model")  # plain text: the model name comes from a file
         self.name.setWordWrap(True)
         self.panel = PredictionsPanel(clickable=False)
         self.panel.setTitle(title)
-        self.time = QLabel("")
+        self.time = PlainLabel("")
         self.classifier: Classifier | None = None
         self.title = title
         self.generation = 0
@@ -55,11 +55,10 @@ class CompareSide(QObject):
         self.classifier = Classifier(model) if model is not None else None
         self.generation += 1
         if model is None:
-            self.name.setText(f"<b>{self.title}</b>: no model")
+            self.name.setText(f"{self.title}: no model")
         else:
-            name = html.escape(f"{model.info.name} ({provider_name(model.provider_in_use)})")  # from the file: text only
-            self.name.setText(f"<b>{self.title}</b>: {name}")
-            self.name.setToolTip(str(model.info.path))
+            self.name.setText(f"{self.title}: {model.info.name} ({provider_name(model.provider_in_use)})")
+            self.name.setToolTip(tooltip(str(model.info.path)))
         self.time.setText("")
         self.prediction = None
         self.panel.show_message("No image yet." if model else "No model loaded.")
@@ -95,7 +94,7 @@ class CompareView(TabView, QWidget):
         self.preview.setMinimumSize(240, 180)
         self.load_button = QPushButton("Load second model…")
         self.load_button.setToolTip("Choose the model to compare with the current one (Ctrl+Shift+M)")
-        self.status = QLabel("")
+        self.status = PlainLabel("")
         self.status.setTextFormat(Qt.TextFormat.PlainText)  # file names and reader messages, never markup
         self.status.setWordWrap(True)
         self.left = CompareSide("Current model", self)

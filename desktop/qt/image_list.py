@@ -8,6 +8,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QListWidget, QListWidgetItem, QWidget
 
 from desktop.core.classifier import Prediction
+from desktop.qt.plain_text import tooltip
 
 PATH_ROLE = Qt.ItemDataRole.UserRole
 
@@ -33,7 +34,7 @@ class ImageList(QListWidget):
                 continue
             item = QListWidgetItem(path.name)
             item.setData(PATH_ROLE, str(path))
-            item.setToolTip(str(path))
+            item.setToolTip(tooltip(str(path)))
             self.addItem(item)
             self._items[path] = item
             added.append(path)
@@ -59,7 +60,7 @@ class ImageList(QListWidget):
         if prediction.error is not None:
             item.setText(f"{name} — unreadable")
             item.setForeground(Qt.GlobalColor.red)
-            item.setToolTip(prediction.error)  # the reason on hover, without selecting the file
+            item.setToolTip(tooltip(prediction.error))  # the reason on hover, without selecting the file
         else:
             label, probability = prediction.top_k[0]
             item.setText(f"{name} — {label} {probability * 100:.0f}%")
@@ -67,7 +68,7 @@ class ImageList(QListWidget):
     def reset_results(self) -> None:
         for path, item in self._items.items():
             item.setText(path.name)
-            item.setToolTip(str(path))
+            item.setToolTip(tooltip(str(path)))
             item.setData(Qt.ItemDataRole.ForegroundRole, None)
 
     def _on_current_changed(self, current: QListWidgetItem | None, _previous: QListWidgetItem | None) -> None:

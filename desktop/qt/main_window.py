@@ -13,9 +13,10 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QGuiApplication, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMenu, QMessageBox, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFileDialog, QMainWindow, QMenu, QMessageBox, QTabWidget, QVBoxLayout, QWidget
 
 from convnet_common.imaging import IMAGE_EXTENSIONS
+from desktop.qt.plain_text import PlainLabel, message_box, tooltip
 from desktop.core.model import LoadedModel
 from desktop.core.providers import FALLBACK_NOTICES, PROVIDER_CHOICES
 from desktop.core.notices import NoticeBoard, model_notices
@@ -193,21 +194,25 @@ class MainWindow(QMainWindow):
 
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "&Keyboard shortcuts", "F1", self.show_shortcuts)
-        self._action(help_menu, "&About", "", lambda: QMessageBox.about(self, APP_NAME, f"{APP_NAME}: classify images with ONNX models."))
+        self._action(help_menu, "&About", "", self.show_about)
 
     def _build_status_bar(self) -> None:
-        self.model_status = QLabel()
-        self.provider_status = QLabel()
-        self.time_status = QLabel()
+        self.model_status = PlainLabel()
+        self.provider_status = PlainLabel()
+        self.time_status = PlainLabel()
         for label in (self.model_status, self.provider_status, self.time_status):
             self.statusBar().addPermanentWidget(label)
 
     # actions ---------------------------------------------------------------------------
     def show_error(self, title: str, text: str) -> None:
         """Report a problem without blocking the event loop (tests replace this method)."""
-        box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self)
+        box = message_box(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
+
+    def show_about(self) -> None:
+        message_box(QMessageBox.Icon.Information, APP_NAME, f"{APP_NAME}: classify images with ONNX models.",
+                    QMessageBox.StandardButton.Ok, self).exec()
 
     def show_shortcuts(self) -> ShortcutsDialog:
         dialog = ShortcutsDialog(self.menuBar(), self)
@@ -256,7 +261,7 @@ class MainWindow(QMainWindow):
         self.recent_menu.clear()
         for number, path in enumerate(self.settings.recent_models(), start=1):
             action = self.recent_menu.addAction(f"&{number} {path.name}" if number < 10 else path.name)
-            action.setToolTip(str(path))
+            action.setToolTip(tooltip(str(path)))
             action.setStatusTip(str(path))
             action.triggered.connect(lambda _checked=False, p=path: self.open_recent_model(p))
         if self.recent_menu.isEmpty():
@@ -293,7 +298,7 @@ class MainWindow(QMainWindow):
         self.model_status.setText(f"Model: {info.name}")
         self.provider_status.setText(f"Provider: {model.provider_in_use}")
         # The reason for a CPU fallback stays one hover away after its banner is closed.
-        self.provider_status.setToolTip(FALLBACK_NOTICES.get(model.cuda_fallback or "", ""))
+        self.provider_status.setToolTip(tooltip(FALLBACK_NOTICES.get(model.cuda_fallback or "", "")))
         self.time_status.setText("")
         self.notices.set_model_notices(model_notices(model))
         self._show_notices()

@@ -8,6 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QWidget
 
 from desktop.core.model import LoadedModel
+from desktop.qt.plain_text import PlainLabel, tooltip
 
 NO_MODEL_TEXT = "No model loaded — File → Open model… (Ctrl+M)"
 
@@ -55,10 +56,10 @@ class ModelPanel(QGroupBox):
         layout = QFormLayout(self)
         layout.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         for field in self.FIELDS:
-            value = QLabel("—")
+            value = PlainLabel("—")
             value.setWordWrap(True)
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            layout.addRow(f"{field}:", value)
+            layout.addRow(PlainLabel(f"{field}:"), value)
             self.values[field] = value
         self.show_model(None)
 
@@ -73,10 +74,10 @@ class ModelPanel(QGroupBox):
         preview = ", ".join(labels[:6]) + (", …" if len(labels) > 6 else "")
         accuracy = info.held_out_accuracy
         self.values["File"].setText(info.name)
-        self.values["File"].setToolTip(str(info.path))
+        self.values["File"].setToolTip(tooltip(str(info.path)))
         self.values["Size"].setText(format_size(info.file_size))
         self.values["Classes"].setText(f"{len(labels)}: {preview}")
-        self.values["Classes"].setToolTip("\n".join(labels[:200]))
+        self.values["Classes"].setToolTip(tooltip("\n".join(labels[:200])))
         self.values["Input"].setText(f"{info.input_size[0]} × {info.input_size[1]} RGB")
         self.values["Backbone"].setText(info.backbone or "unknown")
         self.values["Training"].setText(describe_training(info.training))

@@ -11,14 +11,13 @@ every style and theme, selected or not (tests/desktop/test_prediction_bars.py me
 
 from __future__ import annotations
 
-import html
-
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QFrame, QGridLayout, QGroupBox, QLabel, QProgressBar, QVBoxLayout, QWidget
 
 from desktop.core.classifier import Prediction
+from desktop.qt.plain_text import PlainLabel, tooltip
 
 ROWS = 5
 BAR_STEPS = 1000
@@ -42,7 +41,7 @@ class _Row(QFrame):
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setAutoFillBackground(True)
-        self.name = QLabel()
+        self.name = PlainLabel()
         self.name.setTextFormat(Qt.TextFormat.PlainText)  # class names come from the model file
         self.name.setMinimumWidth(70)
         self.bar = QProgressBar()
@@ -50,7 +49,7 @@ class _Row(QFrame):
         self.bar.setTextVisible(False)  # see the module docstring
         self.bar.setMinimumWidth(120)
         self.bar.setMaximumHeight(self.fontMetrics().height() + 4)
-        self.percent = QLabel()
+        self.percent = PlainLabel()
         self.percent.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.percent.setMinimumWidth(self.fontMetrics().horizontalAdvance("100.0%") + 6)
         grid = QGridLayout(self)
@@ -83,7 +82,7 @@ class PredictionsPanel(QGroupBox):
     def __init__(self, parent: QWidget | None = None, clickable: bool = True) -> None:
         super().__init__("Predictions", parent)
         self.clickable = clickable
-        self.message = QLabel("No image yet.")
+        self.message = PlainLabel("No image yet.")
         self.message.setTextFormat(Qt.TextFormat.PlainText)  # class names and file errors, never markup
         self.message.setWordWrap(True)
         self.message.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
@@ -98,7 +97,7 @@ class PredictionsPanel(QGroupBox):
                 row.clicked.connect(self.select_row)
             else:
                 row.setCursor(Qt.CursorShape.ArrowCursor)
-        self.hint = QLabel("Click a class to see its activation map.")
+        self.hint = PlainLabel("Click a class to see its activation map.")
         self.hint.setEnabled(False)  # greyed: a hint, not content
         self.hint.setVisible(False)
         layout.addWidget(self.hint)
@@ -114,8 +113,7 @@ class PredictionsPanel(QGroupBox):
             if visible:
                 label, probability = top_k[row]
                 widget.name.setText(label)
-                # A tooltip is shown as markup when it looks like some: escape, and say so with a tag.
-                widget.setToolTip(f"<span>{html.escape(label)}: {probability * 100:.2f}%</span>")
+                widget.setToolTip(tooltip(f"{label}: {probability * 100:.2f}%"))  # tooltips are always markup
                 widget.bar.setValue(round(probability * BAR_STEPS))
                 widget.percent.setText(f"{probability * 100:.1f}%")
                 widget.bar.setAccessibleName(f"{label} {probability * 100:.1f}%")

@@ -9,10 +9,11 @@ import cv2
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget,
+    QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QPushButton, QSlider, QVBoxLayout, QWidget,
 )
 
 from convnet_common.atomic import write_bytes_atomic
+from desktop.qt.plain_text import PlainLabel
 from desktop.core.activation import COLORMAPS, DEFAULT_COLORMAP, colormap_id, encode_png, overlay
 from desktop.core.classifier import Prediction
 from desktop.qt.image_view import ImageView
@@ -61,13 +62,13 @@ class Viewer(QWidget):
         self.opacity_slider.setRange(0, 100)
         self.opacity_slider.setValue(45)
         self.opacity_slider.setToolTip("Activation map opacity")
-        self.opacity_label = QLabel("Opacity")
+        self.opacity_label = PlainLabel("Opacity")
         self.colormap_combo = QComboBox()
         self.colormap_combo.addItems(list(COLORMAPS))
         self.colormap_combo.setToolTip("Colour map for the activation map")
         self.save_button = QPushButton("Save overlay…")
         self.save_button.setToolTip("Save the image with the map as PNG (Ctrl+Shift+S)")
-        self.cam_caption = QLabel("")
+        self.cam_caption = PlainLabel("")
         self.cam_caption.setMinimumWidth(120)
 
         self.controls = QWidget()

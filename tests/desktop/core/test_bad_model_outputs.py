@@ -63,7 +63,7 @@ def test_a_bad_answer_for_one_image_is_an_error_for_that_image_only(tmp_path: Pa
     model = load_model(onnx_factory.save_hostile_output_model(tmp_path / "m.onnx", "nan_on_red"), provider="cpu")
     classifier = Classifier(model)
     red = write_png("in/red.png", onnx_factory.solid_image(RED))
-    blue = write_png("in/blue.png", onnx_factory.solid_image(BLUE))
+    write_png("in/blue.png", onnx_factory.solid_image(BLUE))
     single = classifier.classify_path(red)
     assert not single.ok and single.top_k == [] and "not finite" in single.error
     results = [r for chunk in run_batch(classifier, [red.parent], batch_size=2, workers=1) for r in chunk]

@@ -113,7 +113,7 @@ def test_compare_shows_names_from_files_as_text(qtbot, window: MainWindow, colou
     window.tabs.setCurrentWidget(compare)
     compare.load_second_model(second)
     qtbot.waitUntil(lambda: compare.second_model is not None, timeout=WAIT_MS)
-    assert "&lt;i&gt;tricky" in compare.right.name.text()
+    assert "<i>tricky.onnx" in compare.right.name.text() and compare.right.name.textFormat() == Qt.TextFormat.PlainText
     broken = tmp_path / "<b>bold.jpg"
     broken.write_text("not a picture")
     compare.preview.files_dropped.emit([broken])
