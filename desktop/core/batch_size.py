@@ -1,7 +1,7 @@
 """How many images a folder run gives the model at once, found by timing it on this machine.
 
 Kept apart from model loading: it is a tuning measurement, with its own fake-clock tests
-(tests/desktop/test_throughput.py), not a check of the file.
+(tests/desktop/core/test_throughput.py), not a check of the file.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ is not exactly where it paints the fill; Qt's common style, which the other desk
 styles build on, draws centred text all in the highlighted colour (white) once the bar
 is half full. Either way part of "52.6%" could come out white on the white empty part.
 Beside the bar the text has the row's own colour over the row's own background, in
-every style and theme, selected or not (tests/desktop/test_prediction_bars.py measures it).
+every style and theme, selected or not (tests/desktop/qt/test_prediction_bars.py measures it).
 """
 
 from __future__ import annotations
