@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from convnet_common.imaging import ImageReadError, load_image_for_model
+from convnet_common.terminal_text import terminal_safe
 from training import reports
 from training.data import Sample, scan_class_folders
 from training.model_source import (  # noqa: F401  EvaluationError, keras_predict_fn: re-exported
@@ -233,12 +234,12 @@ def _check_class_folders(data_dir: Path, labels: list[str]) -> None:
         raise EvaluationError(f"data folder not found: {data_dir}")
     folders = sorted(p.name for p in data_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
     unknown = [name for name in folders if name not in labels]
-    if unknown:
-        known = ", ".join(labels[:20]) + (f", … ({len(labels)} in all)" if len(labels) > 20 else "")
-        raise EvaluationError(
+    if unknown:  # folder and class names are printed: escaped, so the message stays one clean line
+        known = ", ".join(map(terminal_safe, labels[:20])) + (f", … ({len(labels)} in all)" if len(labels) > 20 else "")
+        raise EvaluationError(terminal_safe(
             f"class folder(s) in {data_dir} that the model does not know: {', '.join(unknown)}. "
             f"The model's classes are: {known}"
-        )
+        ))
     if not folders:
         raise EvaluationError(f"{data_dir} holds no class folders: put the images in one sub-folder per class")
 
@@ -324,7 +325,11 @@ def _number(value: float | None) -> str:
 
 
 def format_evaluation(result: EvaluationResult, max_skipped: int = 20) -> str:
-    width = max(12, min(40, max(len(c.name) for c in result.per_class)))
+    """The printed summary. Class names, paths and reasons come from models and folders, so
+    each line goes through terminal_safe (escape sequences and newlines shown, not acted
+    on), the class names before the column width is measured so the table stays aligned."""
+    names = [terminal_safe(c.name) for c in result.per_class]
+    width = max(12, min(40, max(len(name) for name in names)))
     lines = [
         f"evaluated {result.source} on {result.images} images"
         + (f" from {result.data_dir}" if result.data_dir else "")
@@ -334,8 +339,8 @@ def format_evaluation(result: EvaluationResult, max_skipped: int = 20) -> str:
         "",
         f"{'class':<{width}}  {'precision':>9}  {'recall':>9}  {'f1':>9}  {'support':>7}",
     ]
-    for c in result.per_class:
-        name = c.name if len(c.name) <= width else c.name[: width - 1] + "…"
+    for c, shown in zip(result.per_class, names):
+        name = shown if len(shown) <= width else shown[: width - 1] + "…"
         note = "  (no images in the data)" if c.support == 0 else ""
         lines.append(
             f"{name:<{width}}  {_number(c.precision):>9}  {_number(c.recall):>9}  {_number(c.f1):>9}  {c.support:>7}{note}"
@@ -357,4 +362,4 @@ def format_evaluation(result: EvaluationResult, max_skipped: int = 20) -> str:
     if result.report_dir is not None:
         lines.append("")
         lines.append(f"report: {result.report_dir} ({', '.join(path.name for path in result.files)})")
-    return "\n".join(lines)
+    return "\n".join(terminal_safe(line) for line in lines)
