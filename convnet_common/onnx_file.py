@@ -13,6 +13,10 @@ makes ONNX Runtime's Python binding raise UnicodeDecodeError) or a multi-megabyt
 entry is refused with a clear message too, and so are graph names that are not
 UTF-8 (ONNX Runtime quotes them in its errors, with the same result). The `onnx` package is not needed: the
 field numbers used below are fixed by onnx.proto and have never changed.
+
+The walk also reads each node's type and inputs, so graphs that explode only when run
+are refused here, before the test run: control flow (Loop, Scan, If) and size
+operators whose constant sizes ask for gigabytes (the rules: graph_limits.py).
 """
 
 from __future__ import annotations
@@ -24,6 +28,19 @@ from pathlib import Path
 from typing import BinaryIO
 
 from convnet_common import model_format as fmt
+from convnet_common.graph_limits import (
+    CONTROL_FLOW_OPS,
+    FLOAT,
+    INT64,
+    SIZE_INPUTS,
+    TENSOR_FLOATS,
+    TENSOR_INT32S,
+    TENSOR_INT64S,
+    TENSOR_RAW,
+    GraphLimitError,
+    check_constant_size,
+    small_values,
+)
 
 # onnx.proto field numbers (message -> field) for the paths that can lead to a tensor.
 _MODEL_GRAPH, _MODEL_METADATA, _MODEL_TRAINING_INFO, _MODEL_FUNCTIONS = 7, 14, 20, 25
@@ -41,6 +58,10 @@ _SPARSE_VALUES, _SPARSE_INDICES = 1, 2
 _TENSOR_NAME, _TENSOR_EXTERNAL_DATA, _TENSOR_DATA_LOCATION = 8, 13, 14
 _ENTRY_KEY, _ENTRY_VALUE = 1, 2
 _EXTERNAL = 1  # TensorProto.DataLocation.EXTERNAL
+
+_TENSOR_TYPE = 2
+_NODE_INPUT, _NODE_OUTPUT, _NODE_OP_TYPE, _NODE_DOMAIN = 1, 2, 4, 7
+_ATTR_INTS, _ATTR_FLOATS = (3, 8), (2, 7)  # Constant's value_int, value_ints; value_float, value_floats
 
 MAX_GRAPH_NESTING = 32  # subgraphs inside subgraphs (If/Loop bodies); real models use a few
 _WINDOW = 1 << 20
@@ -148,6 +169,8 @@ class _Walker:
         self.folder = folder
         self.real_folder = Path(os.path.realpath(folder))
         self.facts = ModelFileFacts()
+        self.constants: dict[str, list[float]] = {}  # the current graph's small constants, by name
+        self.sized_nodes: list[tuple[str, list[str]]] = []  # (op type, size-input names) to judge at its end
 
     # graph structure ---------------------------------------------------------------
     def model(self) -> None:
@@ -181,6 +204,17 @@ class _Walker:
     def graph(self, start: int, end: int, depth: int) -> None:
         if depth > MAX_GRAPH_NESTING:
             raise ModelFileError(f"subgraphs are nested more than {MAX_GRAPH_NESTING} levels deep")
+        outer = self.constants, self.sized_nodes
+        self.constants, self.sized_nodes = {}, []
+        self.graph_fields(start, end, depth)
+        for op_type, inputs in self.sized_nodes:
+            try:
+                check_constant_size(op_type, [self.constants.get(name) for name in inputs])
+            except GraphLimitError as error:
+                raise ModelFileError(str(error)) from None
+        self.constants, self.sized_nodes = outer
+
+    def graph_fields(self, start: int, end: int, depth: int) -> None:
         for number, wire, f_start, f_end in _fields(self.source, start, end):
             if wire != 2:
                 continue
@@ -192,16 +226,51 @@ class _Walker:
                 for n_start, n_end in _messages(self.source, f_start, f_end, _VALUE_INFO_NAME):
                     _check_utf8(self.source, n_start, n_end)
             elif number == _GRAPH_INITIALIZER:
-                self.tensor(f_start, f_end)
+                name, values = self.tensor(f_start, f_end)
+                if values is not None:
+                    self.constants[name] = values
             elif number == _GRAPH_SPARSE_INITIALIZER:
                 self.sparse_tensor(f_start, f_end)
 
     def node(self, start: int, end: int, depth: int) -> None:
+        text: dict[int, list[str]] = {}
         for number, wire, f_start, f_end in _fields(self.source, start, end):
             if wire == 2 and number == _NODE_ATTRIBUTE:
+                if text.get(_NODE_OP_TYPE) == ["Constant"]:
+                    values = self.constant_value(f_start, f_end)
+                    if values is not None and text.get(_NODE_OUTPUT):
+                        self.constants[text[_NODE_OUTPUT][0]] = values
                 self.attribute(f_start, f_end, depth)
+            elif wire == 2 and number in (_NODE_INPUT, _NODE_OUTPUT, _NODE_OP_TYPE, _NODE_DOMAIN):
+                text.setdefault(number, []).append(_text(self.source, f_start, f_end, "a node's name or type"))
             elif wire == 2 and number in _NODE_TEXT:
                 _check_utf8(self.source, f_start, f_end)
+        op_type = (text.get(_NODE_OP_TYPE) or [""])[0]
+        if (text.get(_NODE_DOMAIN) or [""])[0] not in ("", "ai.onnx"):
+            return
+        if op_type in CONTROL_FLOW_OPS:
+            raise ModelFileError(
+                f"the graph has control flow (a {op_type} node); ConvNet Studio models have none, "
+                "and a loop or branch can run without end or allocate without limit"
+            )
+        if op_type in SIZE_INPUTS:
+            inputs = text.get(_NODE_INPUT, [])
+            self.sized_nodes.append((op_type, [inputs[i] if i < len(inputs) else "" for i in SIZE_INPUTS[op_type]]))
+
+    def constant_value(self, start: int, end: int) -> list[float] | None:
+        """A Constant node's value (`value` tensor, `value_int(s)`, `value_float(s)`) if small and numeric."""
+        ints: list[tuple[int, int, int, int]] = []
+        floats: list[tuple[int, int, int, int]] = []
+        for number, wire, f_start, f_end in _fields(self.source, start, end):
+            if wire == 2 and number == _ATTR_TENSOR:
+                return self.tensor(f_start, f_end)[1]
+            if number in _ATTR_INTS:
+                ints.append((TENSOR_INT64S, wire, f_start, f_end))
+            elif number in _ATTR_FLOATS:
+                floats.append((TENSOR_FLOATS, wire, f_start, f_end))
+        if ints or floats:
+            return small_values(self.source.read, INT64 if ints else FLOAT, ints or floats)
+        return None
 
     def attribute(self, start: int, end: int, depth: int) -> None:
         for number, wire, f_start, f_end in _fields(self.source, start, end):
@@ -222,9 +291,15 @@ class _Walker:
                 self.tensor(f_start, f_end)
 
     # tensors and metadata ----------------------------------------------------------
-    def tensor(self, start: int, end: int) -> None:
+    def tensor(self, start: int, end: int) -> tuple[str, list[float] | None]:
+        """Check a tensor's external data; (its name, its values when small, numeric and inline)."""
         name, external, entries = "", False, {}
+        dtype, fields = 0, []
         for number, wire, f_start, f_end in _fields(self.source, start, end):
+            if number == _TENSOR_TYPE and wire == 0:
+                dtype = f_start
+            elif number in (TENSOR_FLOATS, TENSOR_INT32S, TENSOR_INT64S, TENSOR_RAW):
+                fields.append((number, wire, f_start, f_end))
             if number == _TENSOR_NAME and wire == 2:
                 _check_utf8(self.source, f_start, f_end)
                 name = self.source.read(f_start, min(f_end - f_start, 200)).decode("utf-8", "replace")
@@ -235,6 +310,9 @@ class _Walker:
                 entries[key] = value
         if external or "location" in entries:
             self.check_external(name or "(unnamed)", entries)
+            return name, None
+        return name, small_values(self.source.read, dtype, fields)
+
 
     def entry(self, start: int, end: int, what: str) -> tuple[str, str]:
         key = value = ""

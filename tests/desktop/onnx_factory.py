@@ -185,3 +185,68 @@ def hostile_output_model(kind: str, **kwargs: Any) -> onnx.ModelProto:
 def save_hostile_output_model(path: Path, kind: str, **kwargs: Any) -> Path:
     onnx.save(hostile_output_model(kind, **kwargs), str(path))
     return path
+
+
+# --- graphs that explode only when run: tiny files, gigabytes or for ever at run time -----------
+
+EXPLODING = ("constant_of_shape", "expand", "tile", "range", "loop", "if")
+
+
+def exploding_model(kind: str) -> onnx.ModelProto:
+    """The colour model whose probabilities also depend on a node that explodes when run (`kind`).
+
+    constant_of_shape / expand / tile / range: a constant size asking for 1.6 billion
+    float32 elements (6.4 GB); loop: a Loop whose trip count is 10^12; if: a branch (no
+    harm in itself, but control flow is refused as a kind). The bomb's result is summed,
+    multiplied by 0 and added to the probabilities, so the outputs stay valid.
+    """
+    assert kind in EXPLODING, kind
+    model = build_model()
+    graph = model.graph
+    for node in graph.node:
+        node.output[:] = ["probabilities_raw" if out == "probabilities" else out for out in node.output]
+
+    def const(name: str, value: Any, dtype: Any) -> str:
+        graph.initializer.append(numpy_helper.from_array(np.asarray(value, dtype=dtype), name))
+        return name
+
+    big = [40_000, 40_000]
+    nodes: list[onnx.NodeProto] = []
+    if kind == "constant_of_shape":
+        nodes.append(helper.make_node("ConstantOfShape", [const("big", big, np.int64)], ["bomb"],
+                                      value=helper.make_tensor("v", TensorProto.FLOAT, [1], [1.0])))
+    elif kind == "expand":
+        nodes.append(helper.make_node("Expand", [const("one", [1.0], np.float32), const("big", big, np.int64)], ["bomb"]))
+    elif kind == "tile":
+        nodes.append(helper.make_node("Tile", [const("one", [[1.0]], np.float32), const("big", big, np.int64)], ["bomb"]))
+    elif kind == "range":
+        nodes.append(helper.make_node("Range", [const("r0", 0.0, np.float32), const("r1", 1.6e9, np.float32),
+                                                const("r2", 1.0, np.float32)], ["bomb"]))
+    elif kind == "loop":
+        body = helper.make_graph(
+            [helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+             helper.make_node("Add", ["acc_in", const("step", 1.0, np.float32)], ["acc_out"])],
+            "body",
+            [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+             helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+             helper.make_tensor_value_info("acc_in", TensorProto.FLOAT, [])],
+            [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+             helper.make_tensor_value_info("acc_out", TensorProto.FLOAT, [])],
+        )
+        nodes.append(helper.make_node(
+            "Loop", [const("trips", 10**12, np.int64), const("go", True, np.bool_), const("acc0", 0.0, np.float32)],
+            ["bomb"], body=body))
+    elif kind == "if":
+        branch = lambda name: helper.make_graph(  # noqa: E731
+            [helper.make_node("Constant", [], [name], value=helper.make_tensor("c", TensorProto.FLOAT, [], [0.0]))],
+            f"{name}_graph", [], [helper.make_tensor_value_info(name, TensorProto.FLOAT, [])])
+        nodes.append(helper.make_node("If", [const("go", True, np.bool_)], ["bomb"],
+                                      then_branch=branch("then_out"), else_branch=branch("else_out")))
+    nodes += [
+        helper.make_node("ReduceSum", ["bomb"], ["bomb_sum"], keepdims=0),
+        helper.make_node("Mul", ["bomb_sum", const("zero", 0.0, np.float32)], ["nothing"]),
+        helper.make_node("Add", ["probabilities_raw", "nothing"], ["probabilities"]),
+    ]
+    graph.node.extend(nodes)
+    onnx.checker.check_model(model)
+    return model
