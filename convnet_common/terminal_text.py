@@ -21,8 +21,9 @@ reading, and the exact names are in the CSV and JSON outputs.
 
 from __future__ import annotations
 
+import argparse
 import os
-from typing import Union
+from typing import NoReturn, Union
 
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 TextLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
@@ -51,3 +52,12 @@ def terminal_safe(text: TextLike | object) -> str:
     if text.isprintable():  # the common case: nothing to do
         return text
     return "".join(c if c.isprintable() else _escape(c) for c in text)
+
+
+class SafeArgumentParser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors quote the command line through terminal_safe:
+    argparse repeats what it refused ("unrecognized arguments: NAME"), and a name typed or
+    tab-completed from a hostile folder must not act on the terminal there either."""
+
+    def error(self, message: str) -> NoReturn:
+        super().error(terminal_safe(message))

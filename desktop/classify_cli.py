@@ -26,7 +26,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 
 from convnet_common.atomic import atomic_path
-from convnet_common.terminal_text import terminal_safe
+from convnet_common.terminal_text import SafeArgumentParser, terminal_safe
 from desktop.core.batch import BatchResult, run_batch
 from desktop.core.classifier import Classifier
 from desktop.core.exporters import EXPORTERS, STDOUT_FORMAT, ExportContext, RowSink
@@ -58,7 +58,7 @@ def _fraction(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = SafeArgumentParser(
         prog="convnet-classify",
         description="Classify images (files or folders, searched recursively) with a ConvNet Studio ONNX model.",
     )

@@ -9,12 +9,11 @@ anywhere, and a name's control characters must not reach the terminal.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from convnet_common.terminal_text import terminal_safe
+from convnet_common.terminal_text import SafeArgumentParser, terminal_safe
 from desktop.core.sorting import LOG_PREFIX, find_logs, undo_moves
 
 PROG = "convnet-undo-sort"
@@ -39,7 +38,7 @@ def _say(line: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Move every file a sort moved back to where it came from; see the module docstring."""
-    parser = argparse.ArgumentParser(prog=PROG, description="Undo the moves of a sort into folders, from its log.")
+    parser = SafeArgumentParser(prog=PROG, description="Undo the moves of a sort into folders, from its log.")
     parser.add_argument("log", metavar="LOG|DEST", help="a sort-log-*.jsonl file, or DEST for its newest log")
     args = parser.parse_args(argv)
     try:

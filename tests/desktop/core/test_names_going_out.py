@@ -93,6 +93,16 @@ def test_classify_stderr_lines_show_names_escaped(colour_model: Path, tmp_path: 
     assert any("classified 3 images, 3 failed" in line and "model model" in line for line in lines)
 
 
+@pytest.mark.parametrize("command", [main, undo_sort_cli.main])
+def test_usage_errors_quote_what_they_refused_escaped(command, capsys) -> None:
+    """argparse repeats a refused argument: that too is one clean line."""
+    with pytest.raises(SystemExit) as caught:
+        command(["x", f"--bad{TITLE}", f"-\n{COLOUR}"])
+    assert caught.value.code == 2
+    lines = _lines_are_clean(capsys.readouterr().err)
+    assert "unrecognized arguments" in lines[-1]
+
+
 def test_model_error_naming_a_hostile_file_is_one_clean_line(tmp_path: Path, capsys) -> None:
     model = tmp_path / f"bad{COLOUR}\nmodel.onnx"
     model.write_text("not a model")
