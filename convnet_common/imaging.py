@@ -292,6 +292,8 @@ def _read_error(path: Path, error: OSError) -> ImageReadError:
         return ImageReadError(f"{path}: permission denied")
     if error.errno == errno.ELOOP:
         return ImageReadError(f"{path}: symbolic link loop (the link points back at itself)")
+    if error.errno == errno.ENAMETOOLONG:  # e.g. a folder nested ~2,000 deep (PATH_MAX)
+        return ImageReadError(f"{path}: the path is longer than the system allows (PATH_MAX); move it higher up")
     return ImageReadError(f"{path}: cannot be read ({error.strerror or error})")
 
 

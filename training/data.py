@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+import unicodedata
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from convnet_common.folder_walk import UnreadableFolder, walk_files
 from convnet_common.imaging import ImageReadError, is_image_file, load_image_for_model, load_image_rgb
 
 
@@ -42,17 +44,57 @@ class ScannedFolder:
         return {name: tally.get(index, 0) for index, name in enumerate(self.class_names)}
 
 
-def _images_under(folder: Path) -> list[Path]:
-    """Image files below `folder`, sorted; a linked folder is not entered (no loops, no repeats).
+def _images_under(folder: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """(image files below `folder`, folders that could not be listed with why).
 
-    Links to files are listed whatever they point at: a broken or looping one is then
-    reported with its reason like any other unreadable file.
+    The shared iterative walker (convnet_common.folder_walk), in os.walk's order (a
+    folder's files, then its sub-folders, each sorted) so seeded splits stay the same:
+    no recursion limit however deep the folders nest, and time linear in depth. A linked
+    folder is not entered (no loops, no repeats); links to files are listed whatever they
+    point at, so a broken or looping one is reported with its reason like any other
+    unreadable file. A folder that cannot be listed (no permission, a path over the
+    system's length limit) is reported instead of silently losing what is inside.
     """
-    found = []
-    for root, dirs, files in os.walk(folder, followlinks=False):
-        dirs.sort()
-        found.extend(Path(root) / name for name in sorted(files) if is_image_file(name))
-    return found
+    found: list[Path] = []
+    unreadable: list[tuple[Path, str]] = []
+    for item in walk_files(folder, is_image_file, follow_folder_links=False, files_first=True):
+        if isinstance(item, UnreadableFolder):
+            unreadable.append((item.path, item.reason))
+        else:
+            found.append(item)
+    return found, unreadable
+
+
+def _clash_key(name: str) -> str:
+    """Names that look alike, or merge on macOS/Windows file systems, share this key."""
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", name).casefold())
+
+
+def _spelled(name: str) -> str:
+    """A name with its code points visible, so that NFC and NFD spellings can be told apart."""
+    return name if name.isascii() else f"{name} ({ascii(name)[1:-1]})"
+
+
+def _refuse_look_alike_folders(root: Path, names: list[str]) -> None:
+    """Stop when class folder names differ only by letter case or Unicode normalisation.
+
+    'café' typed on Linux (NFC) and 'café' copied from macOS (NFD) are different folder
+    names to Linux but look identical, and 'Cat'/'cat' are one folder on macOS and
+    Windows: training them as separate classes gives labels that cannot be told apart,
+    and moving the dataset would silently merge them. Refusing, with the names, is safer
+    than choosing which images belong together.
+    """
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        groups.setdefault(_clash_key(name), []).append(name)
+    clashes = [group for group in groups.values() if len(group) > 1]
+    if clashes:
+        listed = "; ".join(" and ".join(repr(_spelled(name)) for name in group) for group in clashes)
+        raise DatasetError(
+            f"class folders in {root} differ only by letter case or Unicode normalisation: {listed}. "
+            "They would train as separate classes with identical-looking labels (and are one "
+            "folder on macOS and Windows); rename them, or merge them into one folder"
+        )
 
 
 def _reason(path: str | os.PathLike[str], error: ImageReadError) -> str:
@@ -99,8 +141,9 @@ def scan_class_folders(root: str | os.PathLike[str], class_names: list[str] | No
     if not root.is_dir():
         raise DatasetError(f"dataset folder not found: {root}")
     folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    _refuse_look_alike_folders(root, [folder.name for folder in folders])
     if class_names is None:
-        class_names = [folder.name for folder in folders]
+        class_names = [unicodedata.normalize("NFC", folder.name) for folder in folders]  # labels stored NFC
     if not class_names:
         raise DatasetError(
             f"{root} holds no class folders: put the images in one sub-folder per class, "
@@ -109,11 +152,16 @@ def scan_class_folders(root: str | os.PathLike[str], class_names: list[str] | No
     for name in class_names:
         if not _utf8(name):
             raise DatasetError(f"class folder name is not valid UTF-8: {_shown(root / name)} (rename it)")
-    by_name = {folder.name: folder for folder in folders}
+    # Matched by NFC spelling, so a validation folder made on macOS (NFD) finds its classes.
+    by_name = {unicodedata.normalize("NFC", folder.name): folder for folder in folders}
     candidates: list[tuple[Path, int]] = []
+    unlisted: list[tuple[Path, str]] = []
     for label, name in enumerate(class_names):
-        if name in by_name:
-            candidates.extend((path, label) for path in _images_under(by_name[name]))
+        folder = by_name.get(unicodedata.normalize("NFC", name))
+        if folder is not None:
+            images, unreadable = _images_under(folder)
+            candidates.extend((path, label) for path in images)
+            unlisted.extend(unreadable)
     with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) * 2)) as pool:
         problems = list(pool.map(lambda item: _check_readable(item[0]), candidates))
     samples, skipped = [], []
@@ -122,6 +170,7 @@ def scan_class_folders(root: str | os.PathLike[str], class_names: list[str] | No
             samples.append(Sample(str(path), label))
         else:
             skipped.append((str(path) if _utf8(str(path)) else _shown(path), problem))
+    skipped.extend((str(path) if _utf8(str(path)) else _shown(path), reason) for path, reason in unlisted)
     return ScannedFolder(class_names, samples, skipped)
 
 

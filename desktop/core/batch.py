@@ -19,6 +19,7 @@ from typing import TypeVar
 
 import numpy as np
 
+from convnet_common.folder_walk import FolderKey, UnreadableFolder, walk_files
 from convnet_common.imaging import ImageReadError, is_image_file
 from desktop.core.classifier import DEFAULT_TOP_K, Classifier, Prediction
 from desktop.core.messages import first_line
@@ -30,25 +31,14 @@ T = TypeVar("T")
 _YIELD_INTERVAL_S = 0.05
 
 
-def _walk_folder(folder: Path, visited: set[str]) -> Iterator[Path]:
-    real = os.path.realpath(folder)
-    if real in visited:  # a symlink loop, or the same folder named twice
-        return
-    visited.add(real)
-    try:
-        entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
-    except OSError:
-        return
-    for entry in entries:
-        path = Path(entry.path)
-        try:
-            is_dir = entry.is_dir()
-        except OSError:  # e.g. a link to itself: listed, so reading it reports what is wrong
-            is_dir = False
-        if is_dir:
-            yield from _walk_folder(path, visited)
-        elif is_image_file(path):
-            yield path
+def _walk_folder(folder: Path, visited: set[FolderKey]) -> Iterator[Path]:
+    """The shared iterative walker (convnet_common.folder_walk): no recursion limit, linear in depth.
+
+    A folder that cannot be listed is yielded as its own path, so the caller reports it
+    (one error line or row) instead of silently losing what is inside.
+    """
+    for item in walk_files(folder, is_image_file, follow_folder_links=True, visited=visited):
+        yield item.path if isinstance(item, UnreadableFolder) else item
 
 
 def iter_image_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
@@ -57,7 +47,7 @@ def iter_image_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
     A file named directly is yielded even if it does not look like an image (or does
     not exist), so the caller reports an error for it instead of silently skipping it.
     """
-    visited: set[str] = set()
+    visited: set[FolderKey] = set()
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
