@@ -6,11 +6,12 @@ generator, training's os.walk), so a folder nested deeper than Python's recursio
 app's walker also resolved every folder's full real path to spot loops (one lstat per
 level of the path), so its cost grew with depth squared: 9.7 s for 3 images 900 deep.
 
-Here an explicit stack of sorted listings replaces recursion, and a folder already
-walked is recognised by its (device, inode), read once per folder, so the work per
-folder does not depend on how deep it is. A folder whose listing has been used up is
-dropped from the stack before its last sub-folder is entered, so a chain of nested
-folders holds one listing at a time.
+Here an explicit stack of sorted listings replaces recursion; each folder is opened by
+its name relative to its parent's descriptor (so the kernel does not resolve the whole
+path again), and a folder already walked is recognised by its (device, inode) from
+fstat: the work per folder does not depend on how deep it is. A folder whose listing is
+used up is dropped (and its descriptor closed) once its last sub-folder is open, so a
+chain of nested folders holds one or two descriptors; at most MAX_OPEN_FOLDERS are held.
 
 Rules kept from the walkers this replaces:
 
@@ -27,8 +28,8 @@ Rules kept from the walkers this replaces:
 
 Paths longer than the system's limit (PATH_MAX, 4,096 bytes on Linux; about 2,000 levels
 of one-letter folders) cannot be opened by name, so no image below such a folder could be
-read by the decoders either: the folder is reported as unreadable with that reason
-instead of walked further with directory descriptors.
+read by the decoders either (they open files by path): the folder is reported as
+unreadable with that reason rather than walked further.
 """
 
 from __future__ import annotations
