@@ -1,7 +1,10 @@
 """Preprocessing layers that live inside the model graph (and so inside the ONNX file).
 
-Registered as Keras serialisables so checkpoints reload with `safe_mode=True`
-(no Lambda layers, no pickled code).
+Registered as Keras serialisables (package "convnet_studio") so checkpoints reload with
+`safe_mode=True` (no Lambda layers, no pickled code): importing this module registers all
+of them, which is why every loader of a checkpoint imports it. Keras finds a layer by its
+registered name, not its module, so checkpoints saved while CaffePreprocess lived in
+training/networks/preprocessing.py load the same.
 """
 
 from __future__ import annotations
@@ -45,3 +48,25 @@ class NormalizePolarity(keras.layers.Layer):
         low = ops.min(images, axis=(1, 2, 3), keepdims=True)
         high = ops.max(images, axis=(1, 2, 3), keepdims=True)
         return (images - low) / ops.maximum(high - low, 1e-3)
+
+
+# The per-channel means of the ImageNet training set, in BGR order, that the original Caffe
+# models (VGG, ResNet) subtract; keras.applications' "caffe" mode uses the same numbers.
+CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
+
+
+@keras.saving.register_keras_serializable(package="convnet_studio")
+class CaffePreprocess(keras.layers.Layer):
+    """RGB 0..255 -> BGR, minus the ImageNet channel means (no scaling).
+
+    The same arithmetic as `keras.applications.vgg16.preprocess_input` / `resnet50`'s.
+    The channel swap is a gather on the last axis, which tf2onnx turns into an ONNX Gather.
+    """
+
+    def call(self, images):
+        bgr = ops.take(images, ops.convert_to_tensor([2, 1, 0], dtype="int32"), axis=-1)
+        mean = ops.convert_to_tensor(CAFFE_BGR_MEAN, dtype=images.dtype)
+        return bgr - mean
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)

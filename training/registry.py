@@ -12,9 +12,10 @@ Two kinds of entries:
 The base of every entry is a Functional model named "base" whose output layer is
 `last_conv_layer` (the map Grad-CAM uses); max-pooling never sits in a head.
 
-The descriptions are written where each network is defined, as its `NetworkInfo`, and
-need no TensorFlow (`convnet-train models` lists them instantly); this module adds the
-Keras builders, so importing it imports TensorFlow.
+The descriptions are written where each network is defined, as its `NetworkInfo` (with
+its constructor), and `training.networks` discovers them, so nothing here names a network;
+they need no TensorFlow (`convnet-train models` lists them instantly). This module adds
+the Keras builders, so importing it imports TensorFlow.
 """
 
 from __future__ import annotations
@@ -25,10 +26,9 @@ from dataclasses import dataclass, field
 import keras
 from keras import layers
 
-from training import layers as studio_layers
-from training.networks import NETWORKS, alexnet, allconv, googlenet, lenet, mnist_convnet
+from training import layers as studio_layers  # also registers the layers for safe_mode loading
+from training.networks import NETWORKS
 from training.networks.info import NetworkInfo
-from training.networks import preprocessing as network_preprocessing  # registers CaffePreprocess
 
 PREPROCESSING_RECIPES = ("tf", "caffe", "raw", "grey01")
 
@@ -139,7 +139,7 @@ def _scratch_base(features: Callable) -> Callable[[tuple[int, int, int], str | N
 
 
 def _from_info(info: NetworkInfo, **builders) -> Backbone:
-    """A Backbone with the description its network module gives (`INFO`) and its builders."""
+    """A Backbone with the description its network module gives (`NETWORK`) and its builders."""
     return Backbone(
         name=info.name,
         summary=info.summary,
@@ -164,9 +164,12 @@ def _application(info: NetworkInfo) -> Backbone:
     )
 
 
-def _from_scratch(info: NetworkInfo, features: Callable, head: Callable, **extra) -> Backbone:
+def _from_scratch(info: NetworkInfo) -> Backbone:
+    if info.features is None or info.head is None:
+        raise ValueError(f"network {info.name!r} names neither a keras_application nor its own features and head")
     return _from_info(
-        info, build_base=_scratch_base(features), build_head=_fixed_head(head), features=features, **extra
+        info, build_base=_scratch_base(info.features), build_head=_fixed_head(info.head), features=info.features,
+        aux_taps=info.aux_taps, build_aux=info.aux_head,
     )
 
 
@@ -174,23 +177,14 @@ def _fixed_head(build: Callable[[int], list[keras.layers.Layer]]):
     return lambda classes, options: build(classes)
 
 
-_SCRATCH: dict[str, Backbone] = {
-    backbone.name: backbone
-    for backbone in (
-        _from_scratch(lenet.INFO, lenet.lenet5_features, lenet.lenet5_head),
-        _from_scratch(mnist_convnet.INFO, mnist_convnet.mnist_convnet_features, mnist_convnet.mnist_convnet_head),
-        _from_scratch(alexnet.INFO, alexnet.alexnet_features, alexnet.alexnet_head),
-        _from_scratch(googlenet.INFO, googlenet.googlenet_features, googlenet.googlenet_head,
-                      aux_taps=googlenet.AUX_TAPS, build_aux=googlenet.aux_head),
-        _from_scratch(allconv.INFO, allconv.allconv_features, allconv.allconv_head),
-    )
-}
+def backbone_for(info: NetworkInfo) -> Backbone:
+    """The Keras builders for a network's description: a keras.applications constructor, or
+    the network's own features and head. A description with neither fails here, at import."""
+    return _application(info) if info.pretrained else _from_scratch(info)
 
-# In the order `training.networks.NETWORKS` lists them; a from-scratch network listed there
-# without builders here fails at import (KeyError), not later.
-BACKBONES: dict[str, Backbone] = {
-    name: _application(info) if info.pretrained else _SCRATCH[name] for name, info in NETWORKS.items()
-}
+
+# In the order `training.networks.NETWORKS` lists them.
+BACKBONES: dict[str, Backbone] = {name: backbone_for(info) for name, info in NETWORKS.items()}
 
 
 class UnknownBackboneError(ValueError):
@@ -215,7 +209,7 @@ def preprocessing_layers(backbone: Backbone, normalize_polarity: bool = False) -
     if recipe == "tf":
         return [layers.Rescaling(1.0 / 127.5, offset=-1.0, name="preprocess_scale")]
     if recipe == "caffe":
-        return [network_preprocessing.CaffePreprocess(name="preprocess_caffe")]
+        return [studio_layers.CaffePreprocess(name="preprocess_caffe")]
     if recipe == "raw":
         return []
     steps: list[keras.layers.Layer] = [
@@ -233,7 +227,7 @@ def describe_preprocessing(backbone: Backbone, normalize_polarity: bool = False)
     if recipe == "tf":
         return "uint8 RGB -> float, x / 127.5 - 1"
     if recipe == "caffe":
-        b, g, r = network_preprocessing.CAFFE_BGR_MEAN
+        b, g, r = studio_layers.CAFFE_BGR_MEAN
         return f"uint8 RGB -> float, channels reordered to BGR, minus the ImageNet means (B {b}, G {g}, R {r})"
     if recipe == "raw":
         return "uint8 RGB -> float 0..255, unchanged (the network rescales and normalises inside)"

@@ -170,7 +170,6 @@ def test_googlenet_trains_with_auxiliary_classifiers_that_export_drops(digits_di
     history = _history(run_dir)[0]
     assert "val_accuracy" in history and "aux1_loss" in history
     import training.layers  # noqa: F401
-    from training.networks import preprocessing  # noqa: F401
 
     best = keras.models.load_model(run_dir / "best.keras", safe_mode=True)
     assert len(best.outputs) == 1

@@ -1,18 +1,42 @@
 """The networks: keras.applications ones (`applications`) and those built from scratch here.
 
-Each network module describes itself with an `INFO` (`info.NetworkInfo`: input size,
-preprocessing, last convolutional layer, parameter and multiply-add counts) next to its
-constructor; `NETWORKS` collects them in listing order, and `training.registry` pairs
-each with its Keras builders. Importing this package does not import TensorFlow: the
-network modules import Keras inside the functions that build layers.
+Each module of this package that declares `NETWORK` (one `info.NetworkInfo`) or
+`NETWORKS` (several) is a network module; `NETWORKS` below collects every declaration it
+finds, so adding a network is adding one module here: nothing else lists the networks
+(`training.registry` builds `NETWORKS` as Keras models, the tests take their lists from
+it). Modules whose names start with "_" are never read, and modules declaring neither
+(`info`) are skipped.
+
+Importing this package does not import TensorFlow (`convnet-train models` lists the
+networks instantly): a network module imports Keras inside the functions that build
+layers, and the Keras layers the networks share live in `training.layers`.
 """
 
 from __future__ import annotations
 
-from training.networks import alexnet, allconv, applications, googlenet, lenet, mnist_convnet
+import importlib
+import pkgutil
+
 from training.networks.info import NetworkInfo
 
-NETWORKS: dict[str, NetworkInfo] = {
-    info.name: info
-    for info in (*applications.INFOS, lenet.INFO, mnist_convnet.INFO, alexnet.INFO, googlenet.INFO, allconv.INFO)
-}
+
+def discover(package: str) -> dict[str, NetworkInfo]:
+    """Every network the modules of `package` declare, by name, in listing order
+    (`NetworkInfo.listing_position`; the same position keeps the modules' alphabetical order)."""
+    found: list[NetworkInfo] = []
+    for module_info in pkgutil.iter_modules(importlib.import_module(package).__path__):
+        if module_info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{package}.{module_info.name}")
+        found.extend(getattr(module, "NETWORKS", ()))
+        if hasattr(module, "NETWORK"):
+            found.append(module.NETWORK)
+    networks: dict[str, NetworkInfo] = {}
+    for info in sorted(found, key=lambda info: info.listing_position):
+        if info.name in networks:
+            raise ValueError(f"two network modules in {package} declare a network named {info.name!r}")
+        networks[info.name] = info
+    return networks
+
+
+NETWORKS: dict[str, NetworkInfo] = discover(__name__)

@@ -29,19 +29,6 @@ LAST_CONV_LAYER = "pool5"
 DEFAULT_IMAGE_SIZE = 224
 MIN_IMAGE_SIZE = 64
 
-INFO = NetworkInfo(
-    name="alexnet",
-    summary="AlexNet (2012): 11x11/4 stem, 5 relu convolutions, 3 max-pools, 4096-4096 dense head",
-    family="AlexNet",
-    reference="Krizhevsky, Sutskever & Hinton, 2012",
-    default_image_size=DEFAULT_IMAGE_SIZE,
-    min_image_size=MIN_IMAGE_SIZE,
-    preprocessing="tf",
-    last_conv_layer=LAST_CONV_LAYER,
-    parameters=62_379_752,
-    multiply_adds=1_139_124_224,
-)
-
 
 def alexnet_features(inputs):
     from keras import layers
@@ -69,3 +56,20 @@ def alexnet_head(num_classes: int) -> list[keras.layers.Layer]:
         layers.Dropout(0.5, name="drop7"),
         layers.Dense(num_classes, name="logits"),
     ]
+
+
+NETWORK = NetworkInfo(
+    name="alexnet",
+    summary="AlexNet (2012): 11x11/4 stem, 5 relu convolutions, 3 max-pools, 4096-4096 dense head",
+    family="AlexNet",
+    reference="Krizhevsky, Sutskever & Hinton, 2012",
+    default_image_size=DEFAULT_IMAGE_SIZE,
+    min_image_size=MIN_IMAGE_SIZE,
+    preprocessing="tf",
+    last_conv_layer=LAST_CONV_LAYER,
+    parameters=62_379_752,
+    multiply_adds=1_139_124_224,
+    features=alexnet_features,
+    head=alexnet_head,
+    listing_position=30,
+)

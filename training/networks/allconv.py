@@ -27,19 +27,6 @@ CLASS_CONV_LAYER = "head_class_conv"
 DEFAULT_IMAGE_SIZE = 32
 MIN_IMAGE_SIZE = 16
 
-INFO = NetworkInfo(
-    name="allconv",
-    summary="All-CNN-C (2015): stride-2 convolutions instead of pooling, 1x1 class conv + global average",
-    family="All-convolutional",
-    reference="Springenberg et al., 2015",
-    default_image_size=DEFAULT_IMAGE_SIZE,
-    min_image_size=MIN_IMAGE_SIZE,
-    preprocessing="tf",
-    last_conv_layer=LAST_CONV_LAYER,
-    parameters=1_560_808,
-    multiply_adds=277_641_216,
-)
-
 
 def allconv_features(inputs):
     from keras import layers
@@ -61,3 +48,21 @@ def allconv_head(num_classes: int) -> list[keras.layers.Layer]:
         layers.Conv2D(num_classes, 1, activation=None, name=CLASS_CONV_LAYER),
         layers.GlobalAveragePooling2D(name="logits"),
     ]
+
+
+NETWORK = NetworkInfo(
+    name="allconv",
+    summary="All-CNN-C (2015): stride-2 convolutions instead of pooling, 1x1 class conv + global average",
+    family="All-convolutional",
+    reference="Springenberg et al., 2015",
+    default_image_size=DEFAULT_IMAGE_SIZE,
+    min_image_size=MIN_IMAGE_SIZE,
+    preprocessing="tf",
+    last_conv_layer=LAST_CONV_LAYER,
+    parameters=1_560_808,
+    multiply_adds=277_641_216,
+    features=allconv_features,
+    head=allconv_head,
+    listing_position=50,
+    digits_test_epochs=8,
+)

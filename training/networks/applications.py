@@ -15,11 +15,11 @@ def _application(name, constructor, summary, family, reference, size, min_size, 
     return NetworkInfo(
         name=name, summary=summary, family=family, reference=reference, default_image_size=size,
         min_image_size=min_size, preprocessing=preprocessing, last_conv_layer=last_conv, parameters=parameters,
-        multiply_adds=multiply_adds, keras_application=constructor,
+        multiply_adds=multiply_adds, keras_application=constructor, listing_position=0,
     )
 
 
-INFOS: tuple[NetworkInfo, ...] = (
+NETWORKS: tuple[NetworkInfo, ...] = (
     _application(
         "mobilenet_v2", "MobileNetV2",
         "MobileNetV2 (keras.applications): depthwise-separable, inverted residuals",

@@ -36,19 +36,6 @@ AUX_TAPS = ("inception_4a", "inception_4d")
 DEFAULT_IMAGE_SIZE = 224
 MIN_IMAGE_SIZE = 32
 
-INFO = NetworkInfo(
-    name="googlenet",
-    summary="GoogLeNet / Inception v1 (2014): 9 inception modules, 2 auxiliary classifiers in training",
-    family="Inception",
-    reference="Szegedy et al., 2015",
-    default_image_size=DEFAULT_IMAGE_SIZE,
-    min_image_size=MIN_IMAGE_SIZE,
-    preprocessing="tf",
-    last_conv_layer=LAST_CONV_LAYER,
-    parameters=7_020_392,
-    multiply_adds=1_582_671_872,
-)
-
 # name: (1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool projection) -- Table 1 of the paper.
 INCEPTION_MODULES = {
     "3a": (64, 96, 128, 16, 32, 32),
@@ -136,3 +123,22 @@ def aux_head(num_classes: int, index: int, input_shape: tuple | None = None) -> 
         layers.Dropout(0.7, name=f"{prefix}_dropout"),
         layers.Dense(num_classes, activation="softmax", name=prefix),
     ]
+
+
+NETWORK = NetworkInfo(
+    name="googlenet",
+    summary="GoogLeNet / Inception v1 (2014): 9 inception modules, 2 auxiliary classifiers in training",
+    family="Inception",
+    reference="Szegedy et al., 2015",
+    default_image_size=DEFAULT_IMAGE_SIZE,
+    min_image_size=MIN_IMAGE_SIZE,
+    preprocessing="tf",
+    last_conv_layer=LAST_CONV_LAYER,
+    parameters=7_020_392,
+    multiply_adds=1_582_671_872,
+    features=googlenet_features,
+    head=googlenet_head,
+    aux_taps=AUX_TAPS,
+    aux_head=aux_head,
+    listing_position=40,
+)

@@ -1,9 +1,10 @@
-"""What a network says about itself without being built: `NetworkInfo`.
+"""What a network says about itself: `NetworkInfo`, its description and its constructor.
 
-Each network module defines one (`INFO`) next to its constructor, and
-`training.networks.NETWORKS` collects them; `training.registry` adds the Keras builders.
-Nothing here imports TensorFlow, so `convnet-train models` lists the networks in well
-under a second instead of building every one of them (half a minute on two cores).
+Each network module defines one (`NETWORK`, or `NETWORKS` for several) below the functions
+that build it, and `training.networks` finds them; `training.registry` turns them into
+Keras builders. Nothing here imports TensorFlow and a network module imports Keras only
+inside its functions, so `convnet-train models` lists the networks in well under a second
+instead of building every one of them (half a minute on two cores).
 
 The recorded `parameters` and `multiply_adds` are checked against the built networks by
 tests/training/test_networks.py, so they cannot drift from the code.
@@ -11,6 +12,7 @@ tests/training/test_networks.py, so they cannot drift from the code.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -35,6 +37,21 @@ class NetworkInfo:
     # The keras.applications constructor, for networks with published ImageNet weights;
     # None for networks built from scratch in this package.
     keras_application: str | None = None
+    # A network built here: (input tensor) -> the base's feature map, ending at
+    # `last_conv_layer`; and (classes) -> the head's layers, the last one named "logits".
+    # Keras is imported inside them, not when the description is read.
+    features: Callable | None = None
+    head: Callable[[int], list] | None = None
+    # Layers inside the base feeding auxiliary classifiers (training only, never exported),
+    # and (classes, index, tap shape (h, w, c) or None) -> that classifier's layers.
+    aux_taps: tuple[str, ...] = ()
+    aux_head: Callable[..., list] | None = None
+    # Where `convnet-train models` lists it: lower first; equal positions keep the order of
+    # the modules' names.
+    listing_position: int = 100
+    # Epochs tests/training/test_networks.py gives a from-scratch network to learn the digits
+    # at `min_image_size` (a new network needs more only if it learns slowly).
+    digits_test_epochs: int = 5
 
     @property
     def pretrained(self) -> bool:

@@ -17,20 +17,6 @@ if TYPE_CHECKING:  # Keras is imported where layers are built: listing networks 
 
 LAST_CONV_LAYER = "conv2"
 
-INFO = NetworkInfo(
-    name="lenet5",
-    summary="LeNet-5 (LeCun 1998): two tanh convolutions, average pooling, 120-84 dense head",
-    family="LeNet",
-    reference="LeCun et al., 1998",
-    default_image_size=32,
-    min_image_size=28,
-    preprocessing="grey01",
-    last_conv_layer=LAST_CONV_LAYER,
-    parameters=61_706,
-    multiply_adds=416_520,
-    top_classes=10,
-)
-
 
 def lenet5_features(inputs):
     from keras import layers
@@ -51,3 +37,21 @@ def lenet5_head(num_classes: int) -> list[keras.layers.Layer]:
         layers.Dense(84, activation="tanh", name="head_dense2"),
         layers.Dense(num_classes, name="logits"),
     ]
+
+
+NETWORK = NetworkInfo(
+    name="lenet5",
+    summary="LeNet-5 (LeCun 1998): two tanh convolutions, average pooling, 120-84 dense head",
+    family="LeNet",
+    reference="LeCun et al., 1998",
+    default_image_size=32,
+    min_image_size=28,
+    preprocessing="grey01",
+    last_conv_layer=LAST_CONV_LAYER,
+    parameters=61_706,
+    multiply_adds=416_520,
+    top_classes=10,
+    features=lenet5_features,
+    head=lenet5_head,
+    listing_position=10,
+)

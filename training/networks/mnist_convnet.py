@@ -17,20 +17,6 @@ if TYPE_CHECKING:  # Keras is imported where layers are built: listing networks 
 
 LAST_CONV_LAYER = "conv3"
 
-INFO = NetworkInfo(
-    name="mnist_convnet",
-    summary="Small MNIST convnet (course notes): 3 relu convolutions, 2 max-pools, 64-unit dense head",
-    family="LeNet",
-    reference="Chollet, Deep Learning with Python, 2017",
-    default_image_size=28,
-    min_image_size=20,
-    preprocessing="grey01",
-    last_conv_layer=LAST_CONV_LAYER,
-    parameters=93_322,
-    multiply_adds=2_794_240,
-    top_classes=10,
-)
-
 
 def mnist_convnet_features(inputs):
     from keras import layers
@@ -50,3 +36,21 @@ def mnist_convnet_head(num_classes: int) -> list[keras.layers.Layer]:
         layers.Dense(64, activation="relu", name="head_dense"),
         layers.Dense(num_classes, name="logits"),
     ]
+
+
+NETWORK = NetworkInfo(
+    name="mnist_convnet",
+    summary="Small MNIST convnet (course notes): 3 relu convolutions, 2 max-pools, 64-unit dense head",
+    family="LeNet",
+    reference="Chollet, Deep Learning with Python, 2017",
+    default_image_size=28,
+    min_image_size=20,
+    preprocessing="grey01",
+    last_conv_layer=LAST_CONV_LAYER,
+    parameters=93_322,
+    multiply_adds=2_794_240,
+    top_classes=10,
+    features=mnist_convnet_features,
+    head=mnist_convnet_head,
+    listing_position=20,
+)
