@@ -8,20 +8,26 @@ destination at every instant) or, across filesystems, a copy to a temporary name
 the destination, fsync, rename into place, and only then removal of the source (a crash
 in between leaves the one file in flight at both places, never at neither).
 
-Undo (the Batch tab, or `python -m desktop.undo_sort_cli LOG|DEST`) reads the log,
-puts every moved file back, finishes or rolls back a move a crash interrupted, and
-removes the partial copies a killed sort or undo left.
+Undo lives in desktop.core.sort_log (the Batch tab, or `convnet-undo-sort LOG|DEST`): it
+reads the logs, puts every moved file back, finishes or rolls back a move a crash
+interrupted, and removes the partial copies a killed sort or undo left. Every run writes
+its own log (time, pid and a random token in the name, created exclusively), so two sorts
+into one DEST, or a killed sort run again, never share or lose a log.
+
+A DEST that is, contains or lies inside the source folder: files already in DEST's class
+folders (or _unsure) are never taken as new input, so a second run leaves them alone
+instead of renaming each to "name (1).png".
 """
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import errno
 import filecmp
 import json
 import os
 import re
+import secrets
 import shutil
 import sys
 import threading
@@ -33,9 +39,12 @@ from typing import Any
 
 from convnet_common.atomic import fsync_path
 from desktop.core.batch import BatchResult
+from desktop.core.sort_history import LOG_PREFIX, find_logs, sorted_folders, undoable_log
+
+__all__ = ["LOG_PREFIX", "UNSURE_DIR", "SortLog", "SortReport", "find_logs", "free_name", "safe_folder_name",
+           "sort_into_folders", "undoable_log"]  # the log readers live in sort_history; undo in sort_log
 
 UNSURE_DIR = "_unsure"
-LOG_PREFIX = "sort-log-"
 _BAD_CHARS = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
 _RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
 
@@ -232,11 +241,31 @@ class SortReport:
     failed: list[tuple[Path, str]] = field(default_factory=list)
     skipped_errors: int = 0
     cancelled: bool = False
+    in_place: list[Path] = field(default_factory=list)  # already in their right DEST/<class>/
+    left_in_dest: list[Path] = field(default_factory=list)  # in another DEST folder: not new input
 
 
 def _new_log_path(dest: Path) -> Path:
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return free_name(dest, f"{LOG_PREFIX}{stamp}.jsonl")
+    """A log name no other run can have: two sorts into one DEST (concurrent, or a killed one
+    run again in the same second) each keep their own log, so undo finds both. Created
+    exclusively here; SortLog then appends to it."""
+    while True:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+        path = dest / f"{LOG_PREFIX}{stamp}-{os.getpid()}-{secrets.token_hex(4)}.jsonl"
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+        except FileExistsError:
+            continue
+        return path
+
+
+def _already_sorted(path: Path, dest: Path, folders: set[str]) -> bool:
+    """Whether `path` lies in one of DEST's sorted folders: never new input (see module docstring)."""
+    try:
+        relative = Path(os.path.abspath(path)).relative_to(dest)
+    except ValueError:
+        return False
+    return len(relative.parts) > 1 and relative.parts[0] in folders
 
 
 def sort_into_folders(
@@ -251,10 +280,15 @@ def sort_into_folders(
     """Copy (or move) each classified image into DEST/<class>/, or DEST/_unsure/ below `threshold`.
 
     Failed results are skipped. One file that cannot be placed is reported and the run goes on.
+    Files already in DEST's sorted folders are left where they are (report.in_place when in
+    their right folder, report.left_in_dest otherwise): a DEST inside the source folder, or a
+    sort run twice, must not rename them to "name (1).png" or re-sort its own output.
     """
     dest = Path(os.path.abspath(dest))  # the log names absolute paths: undo works from anywhere
     dest.mkdir(parents=True, exist_ok=True)
     items = list(results)
+    folders = {UNSURE_DIR, *sorted_folders(dest),
+               *(safe_folder_name(r.label) for r in items if r.ok and r.label is not None)}
     report = SortReport(_new_log_path(dest))
     log = SortLog(report.log_path)
     taken: dict[Path, set[str]] = {}
@@ -270,11 +304,26 @@ def sort_into_folders(
             else:
                 unsure = (result.confidence or 0.0) < threshold
                 folder = dest / (UNSURE_DIR if unsure else safe_folder_name(result.label))
+                source = Path(os.path.abspath(result.path))
+                if _already_sorted(source, dest, folders):
+                    in_place = source.parent == folder
+                    (report.in_place if in_place else report.left_in_dest).append(result.path)
+                    log.write(event="left", src=str(source), reason="in place" if in_place else "already in DEST")
+                    if progress is not None:
+                        progress(done, len(items))
+                    continue
                 try:
                     folder.mkdir(parents=True, exist_ok=True)
-                    target = free_name(folder, result.path.name, taken.setdefault(folder, set()))
-                    source = Path(os.path.abspath(result.path))
-                    _transfer(source, target, move, log, label=result.label, confidence=result.confidence)
+                    for _attempt in range(100):  # another sort into DEST may take a name first
+                        target = free_name(folder, result.path.name, taken.setdefault(folder, set()))
+                        try:
+                            _transfer(source, target, move, log, label=result.label, confidence=result.confidence)
+                            break
+                        except FileExistsError:  # logged, so undo knows this attempt moved nothing
+                            log.write(event="failed", op="move" if move else "copy", src=str(source),
+                                      dst=str(target), error="name taken; trying the next")
+                    else:
+                        raise FileExistsError(errno.EEXIST, "no free name", str(folder / result.path.name))
                     report.placed.append((result.path, target))
                 except (OSError, UnicodeError) as error:  # one file's problem, not the run's
                     reason = getattr(error, "strerror", None) or str(error)
@@ -282,130 +331,7 @@ def sort_into_folders(
                     report.failed.append((result.path, reason))
             if progress is not None:
                 progress(done, len(items))
+        log.write(event="end", cancelled=report.cancelled, finished=datetime.now().isoformat())
     finally:
         log.close()
     return report
-
-
-def find_logs(dest: str | os.PathLike[str]) -> list[Path]:
-    """Sort logs in `dest`, newest first."""
-    return sorted(Path(dest).glob(f"{LOG_PREFIX}*.jsonl"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
-
-
-def undoable_log(dest: str | os.PathLike[str]) -> Path | None:
-    """The newest sort log in `dest` of a sort that moved files (a copy leaves nothing to undo), or None.
-
-    Reads only each log's first line (the "run" entry), so it is cheap enough for a
-    window to ask at start-up whether its Undo has anything to work on.
-    """
-    try:
-        logs = find_logs(dest)
-    except OSError:
-        return None
-    for log in logs:
-        try:
-            with open(log, encoding="utf-8") as handle:
-                entry = json.loads(handle.readline() or "null")
-        except (OSError, ValueError):
-            continue
-        if isinstance(entry, dict) and entry.get("event") == "run" and entry.get("op") == "move":
-            return log
-    return None
-
-
-@dataclass
-class UndoReport:
-    """(destination, source) pairs moved back, and (path, reason) for what could not be undone."""
-
-    restored: list[tuple[Path, Path]] = field(default_factory=list)
-    problems: list[tuple[Path, str]] = field(default_factory=list)
-
-
-def _read_log(log_path: Path) -> tuple[dict[tuple[str, str], dict[str, Any]], list[str]]:
-    """Last known state of every move in the log, keyed by (src, dst), in log order; and the
-    temporary files of copies that never finished (what a killed sort or undo leaves)."""
-    moves: dict[tuple[str, str], dict[str, Any]] = {}
-    undo_temps: dict[tuple[str, str], str] = {}
-    with open(log_path, encoding="utf-8") as handle:
-        for line in handle:
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue  # a line torn by a crash: the line before it still holds
-            if not isinstance(entry, dict) or "src" not in entry or "dst" not in entry:
-                continue
-            key = (entry["src"], entry["dst"])
-            if entry.get("op") in ("undo-move", "copy"):
-                if entry.get("event") == "begin" and entry.get("tmp") and _is_temp_of(entry["tmp"], entry["dst"]):
-                    undo_temps[key] = entry["tmp"]
-                elif entry.get("event") == "done":
-                    undo_temps.pop(key, None)
-                continue
-            if entry.get("op") != "move":
-                continue
-            state = moves.setdefault(key, {"tmp": None, "event": None})
-            state["event"] = entry.get("event")
-            if entry.get("tmp") and _is_temp_of(entry["tmp"], entry["dst"]):
-                state["tmp"] = entry["tmp"]
-    return moves, list(undo_temps.values())
-
-
-def _undo_one(src: Path, dst: Path, tmp: str | None, log: SortLog, report: UndoReport) -> None:
-    if tmp and os.path.lexists(tmp):
-        os.unlink(tmp)  # an unfinished cross-device copy; the source is intact
-    if not os.path.lexists(dst):
-        if not os.path.lexists(src):
-            report.problems.append((dst, "not found at its destination or its source"))
-        return  # the move never happened: the file is still at its source
-    if os.path.lexists(src):
-        if _identical(src, dst):  # interrupted half-way: the source is the original
-            os.unlink(dst)
-            log.write(event="undone", op="move", src=str(src), dst=str(dst))
-            report.restored.append((dst, src))
-        else:
-            report.problems.append((dst, f"the original path is taken by another file: {src}"))
-        return
-    src.parent.mkdir(parents=True, exist_ok=True)
-    log.write(event="undo-begin", op="undo", src=str(src), dst=str(dst))
-    _transfer(dst, src, True, log, op="undo-move")
-    log.write(event="undone", op="move", src=str(src), dst=str(dst))
-    report.restored.append((dst, src))
-
-
-def undo_moves(
-    log_path: str | os.PathLike[str], progress: Callable[[int, int], None] | None = None
-) -> UndoReport:
-    """Move every file a sort moved back to where it came from, newest first.
-
-    A file whose original path is now taken, or that is no longer at its destination,
-    is reported and left alone. Running undo twice is harmless: undone moves are logged.
-    The log is not trusted further than its folder: only files inside the log's own
-    folder (the sort's DEST) are moved back, and only temporary names are deleted.
-    """
-    log_path = Path(log_path)
-    states, undo_temps = _read_log(log_path)
-    report = UndoReport()
-    moves = []
-    for key, state in states.items():
-        if state["event"] == "undone":
-            continue
-        if _inside(key[1], log_path.parent):
-            moves.append((key, state))
-        else:
-            report.problems.append((Path(key[1]), f"not inside the sorted folder {log_path.parent}; left alone"))
-    for tmp in undo_temps:  # a killed copy's partial file: the file it copied is still whole
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-    log = SortLog(log_path)
-    try:
-        for done, ((src_text, dst_text), state) in enumerate(reversed(moves), start=1):
-            try:
-                _undo_one(Path(src_text), Path(dst_text), state["tmp"], log, report)
-            except OSError as error:
-                report.problems.append((Path(dst_text), error.strerror or str(error)))
-            if progress is not None:
-                progress(done, len(moves))
-    finally:
-        log.close()
-    return report
-

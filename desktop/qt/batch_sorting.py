@@ -3,6 +3,11 @@
 A mixin for BatchView, kept apart so the view stays about classifying a folder. The jobs
 (desktop.core.sorting) run on the view's one-thread pool in a JobTask, never on the GUI
 thread, and report through its signals.
+
+Undo of a DEST folder means what convnet-undo-sort DEST means: every sort into DEST that
+moved files and is not yet undone, newest first (a killed sort run again leaves two logs;
+undoing only the newest left files behind). The Undo button asks first, saying how many
+sorts and files; one chosen log undoes just that sort.
 """
 
 from __future__ import annotations
@@ -11,8 +16,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from desktop.core.sorting import SortReport, UndoReport, find_logs, sort_into_folders, undo_moves, undoable_log
+from PySide6.QtWidgets import QMessageBox
+
+from desktop.core.sort_log import DestUndoReport, UndoReport, count_moves, pending_logs, undo_dest, undo_moves
+from desktop.core.sorting import SortReport, sort_into_folders
 from desktop.qt.batch_model import JobTask
+from desktop.qt.plain_text import message_box
 
 
 class BatchSorting:
@@ -40,7 +49,7 @@ class BatchSorting:
         there is nothing to undo. True when it does.
         """
         dest = Path(dest) if dest else None
-        if dest is not None and undoable_log(dest) is None:
+        if dest is not None and not pending_logs(dest):
             dest = None
         if dest != self.undo_dest:
             self.undo_dest = dest
@@ -49,21 +58,46 @@ class BatchSorting:
         return dest is not None
 
     def choose_and_undo(self) -> None:
+        """Undo every pending sort into the remembered DEST (after asking), or a chosen log."""
+        if self.undo_dest is not None:
+            answer = self.confirm_undo(self.undo_dest)
+            if answer == "all":
+                self.undo_sort(self.undo_dest)
+                return
+            if answer != "choose":
+                return
         log = self.choose_undo_log()
         if log is not None:
             self.undo_sort(log)
 
+    def undo_question(self, dest: Path) -> str:
+        """The confirmation text: how many sorts and files an undo of `dest` would move back."""
+        logs = pending_logs(dest)
+        files = sum(count_moves(log) for log in logs)
+        sorts = f"{len(logs)} sort{'s' if len(logs) != 1 else ''}"
+        return f"Move {files} file{'s' if files != 1 else ''} of {sorts} into {dest} back where they came from?"
+
+    def confirm_undo(self, dest: Path) -> str:
+        """"all", "choose" (pick one log instead) or "" (cancel); tests replace this."""
+        box = message_box(QMessageBox.Icon.Question, "Undo sort?", self.undo_question(dest),
+                          QMessageBox.StandardButton.NoButton, self)
+        undo_all = box.addButton("Undo all", QMessageBox.ButtonRole.AcceptRole)
+        choose = box.addButton("Choose one log…", QMessageBox.ButtonRole.ActionRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        return {undo_all: "all", choose: "choose"}.get(box.clickedButton(), "")
+
     def undo_sort(self, log_or_dest: str | Path) -> bool:
-        """Undo the moves recorded in a sort log (or the newest log in a destination folder)."""
+        """Undo one sort log, or every not-yet-undone sort into a destination folder."""
         path = Path(log_or_dest)
         if path.is_dir():
-            logs = find_logs(path)
-            if not logs:
-                self.show_message("Nothing to undo", f"No sort log in {path}.", error=True)
+            if not pending_logs(path):
+                self.show_message("Nothing to undo", f"No sort into {path} is left to undo.", error=True)
                 return False
-            path = logs[0]
+            return self._start_job(lambda cancel, progress: undo_dest(path, progress), "Undoing…",
+                                   lambda report: self._on_undone(report, path))
         return self._start_job(lambda cancel, progress: undo_moves(path, progress), "Undoing…",
-                               lambda report: self._on_undone(report, path))
+                               lambda report: self._on_undone(report, path.parent))
 
     def _start_job(self, function: Callable[..., Any], text: str, on_done: Callable[[Any], None]) -> bool:
         if self.busy:
@@ -86,6 +120,9 @@ class BatchSorting:
 
     def _on_sorted(self, report: SortReport, move: bool = False) -> None:
         text = f"Sorted {len(report.placed)} images; log: {report.log_path.name}."
+        left = len(report.in_place) + len(report.left_in_dest)
+        if left:
+            text += f" {left} already in the destination's class folders were left alone."
         if report.cancelled:
             text = "Cancelled. " + text
         self._job_over(text)
@@ -95,10 +132,13 @@ class BatchSorting:
             lines = "\n".join(f"{path}: {reason}" for path, reason in report.failed[:20])
             self.show_message("Some images were not sorted", lines, error=True)
 
-    def _on_undone(self, report: UndoReport, log: Path | None = None) -> None:
-        self._job_over(f"Moved {len(report.restored)} images back.")
-        if log is not None and not report.problems and self.undo_dest == log.parent:
-            self.set_undo_dest(None)  # all of that sort is back: nothing left to undo
+    def _on_undone(self, result: UndoReport | DestUndoReport, dest: Path | None = None) -> None:
+        report = result.total() if isinstance(result, DestUndoReport) else result
+        sorts = len(result.logs) if isinstance(result, DestUndoReport) else 1
+        self._job_over(f"Moved {len(report.restored)} images back ({sorts} sort{'s' if sorts != 1 else ''}: "
+                       f"{report.summary()}).")
+        if dest is not None and self.undo_dest == dest:
+            self.set_undo_dest(dest)  # clears itself once no sort into DEST is left to undo
         if report.problems:
             lines = "\n".join(f"{path}: {reason}" for path, reason in report.problems[:20])
             self.show_message("Some moves could not be undone", lines, error=True)

@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 from kill_helpers import ROOT, child_env, run_to_end, sigkill, start
 
-from desktop.core import sorting
+from desktop.core import sort_log, sorting
 from desktop.core.batch import BatchResult
 from desktop.core.sorting import LOG_PREFIX
 
@@ -263,7 +263,7 @@ def test_moves_on_linux_are_single_atomic_renames() -> None:
 
 @pytest.mark.parametrize("cross_device", [False, True], ids=["same-filesystem", "across-filesystems"])
 def test_a_kill_before_any_step_of_a_sort_or_its_undo_loses_nothing(tmp_path: Path, cross_device: bool) -> None:
-    find_logs, sort_into_folders, undo_moves = sorting.find_logs, sorting.sort_into_folders, sorting.undo_moves
+    find_logs, sort_into_folders, undo_moves = sorting.find_logs, sorting.sort_into_folders, sort_log.undo_moves
     steps = 0
     for limit in range(1, 200):  # killed before step `limit` of the sort
         sources, dest = tmp_path / f"s{limit}", tmp_path / f"d{limit}"
@@ -305,7 +305,7 @@ def test_entries_after_a_torn_line_stay_readable(tmp_path: Path) -> None:
     report = sorting.sort_into_folders(_results(sources), dest, move=True)
     with open(report.log_path, "a", encoding="utf-8") as handle:
         handle.write('{"event": "begin", "op": "mo')  # torn mid-line
-    assert len(sorting.undo_moves(report.log_path).restored) == 3
+    assert len(sort_log.undo_moves(report.log_path).restored) == 3
     lines = report.log_path.read_text(encoding="utf-8").splitlines()
     unreadable = []
     for line in lines:
@@ -334,7 +334,7 @@ def test_undo_command_line_says_what_it_could_not_do(tmp_path: Path) -> None:
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 2 and "taken by another file" in lines[0] and str(report.placed[0][1]) in lines[0]
-    assert lines[1].startswith("moved 2 files back, 1 could not be")
+    assert "moved back 2, already at source 0, missing 0" in lines[1] and "not undone 1" in lines[1]
     assert taken.read_bytes() == b"a new file now has this name"
 
 
@@ -353,7 +353,7 @@ def test_undo_trusts_a_log_no_further_than_its_folder(tmp_path: Path) -> None:
     log.write(event="begin", op="copy", src=str(sources / "y.png"), dst=str(dest / "cat" / "y.png"),
               tmp=str(precious))
     log.close()
-    undo = sorting.undo_moves(report.log_path)
+    undo = sort_log.undo_moves(report.log_path)
     assert precious.read_text() == "keep me" and not (tmp_path / "stolen.txt").exists()
     reasons = dict(undo.problems)
     assert set(reasons) == {precious, dest / "cat" / "x.png"} and "not inside the sorted folder" in reasons[precious]
@@ -368,5 +368,5 @@ def test_a_sort_into_relative_folders_undoes_from_anywhere(tmp_path: Path, monke
                 for r in _results(tmp_path / "src")]
     report = sorting.sort_into_folders(relative, "dest", move=True)
     monkeypatch.chdir(tmp_path / "src")  # somewhere else
-    assert len(sorting.undo_moves(tmp_path / "dest" / report.log_path.name).restored) == 3
+    assert len(sort_log.undo_moves(tmp_path / "dest" / report.log_path.name).restored) == 3
     assert _tree(tmp_path / "src") == original

@@ -9,7 +9,8 @@ import pytest
 
 from desktop.core import sorting
 from desktop.core.batch import BatchResult
-from desktop.core.sorting import UNSURE_DIR, safe_folder_name, sort_into_folders, undo_moves
+from desktop.core.sort_log import undo_moves
+from desktop.core.sorting import UNSURE_DIR, safe_folder_name, sort_into_folders
 
 
 def result(path: Path, label: str, confidence: float) -> BatchResult:
