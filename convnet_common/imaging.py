@@ -7,7 +7,7 @@ GIF (first frame), BMP, TIFF, WebP and PNM, applies EXIF orientation, and is fas
 Files come from strangers, so nothing reaches OpenCV unchecked: the header's pixel
 count is checked against MAX_IMAGE_PIXELS before anything is allocated, a JPEG without
 its end-of-image marker is refused (a silently half-grey picture is worse than an
-error), and every failure, OpenCV's own exceptions included, becomes one ImageReadError
+error), so is one whose scan data libjpeg had to guess at (jpeg_integrity), and every failure, OpenCV's own exceptions included, becomes one ImageReadError
 line that names the file and says what is wrong. Transparent pixels are composited over
 TRANSPARENT_BACKGROUND (white), as an image viewer shows them; only files whose header
 declares transparency take that path.
@@ -39,6 +39,7 @@ from convnet_common.image_headers import (  # noqa: E402
     png_grey_transparent_value,
     webp_exif,
 )
+from convnet_common.jpeg_integrity import jpeg_intact  # noqa: E402
 
 # Every decode failure is reported as an ImageReadError; OpenCV's duplicate log lines
 # on stderr would break "one line per bad file". OPENCV_LOG_LEVEL brings them back.
@@ -116,8 +117,12 @@ def _inspect(data: bytes, name: str) -> HeaderInfo:
     return info
 
 
-def _imdecode(data: bytes, flag: int, info: HeaderInfo, name: str) -> np.ndarray:
-    """cv2.imdecode with every failure (None, cv2.error, memory) turned into ImageReadError."""
+def _imdecode(data: bytes, flag: int, info: HeaderInfo, name: str, check: bool = True) -> np.ndarray:
+    """cv2.imdecode with every failure (None, cv2.error, memory) turned into ImageReadError.
+
+    A JPEG whose scan data the decoder had to guess at (see jpeg_integrity) is a failure
+    too, unless `check` is False because the same bytes were already checked.
+    """
     try:
         image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flag)
     except cv2.error as error:
@@ -128,7 +133,12 @@ def _imdecode(data: bytes, flag: int, info: HeaderInfo, name: str) -> np.ndarray
         raise ImageReadError(f"{name}: the image is too large to decode in the memory available") from None
     if image is None or image.size == 0:
         raise _undecodable(data, info, name)
+    if check and info.jpeg_scan is not None and not jpeg_intact(data, info.jpeg_scan, flag, image):
+        raise ImageReadError(f"{name}: {CORRUPT_JPEG}")
     return image
+
+
+CORRUPT_JPEG = "not a readable image: corrupt JPEG data (the decoder had to guess at part of the picture)"
 
 
 def _to_uint8(image: np.ndarray) -> np.ndarray | None:
@@ -237,8 +247,10 @@ def _reduction_flag(info: HeaderInfo, height: int, width: int) -> int | None:
     return None
 
 
-def _reduced_input(data: bytes, info: HeaderInfo, flag: int, height: int, width: int, name: str) -> np.ndarray:
-    image = _imdecode(data, flag, info, name)
+def _reduced_input(
+    data: bytes, info: HeaderInfo, flag: int, height: int, width: int, name: str, check: bool = True
+) -> np.ndarray:
+    image = _imdecode(data, flag, info, name, check)
     if image.shape[0] < 2 * height and image.shape[1] < 2 * width:
         # libjpeg's scaled IDCT has already averaged each block, so what is left is a
         # shrink by less than 2: bilinear is as close to the full-size area resize as a
@@ -273,7 +285,8 @@ def decode_for_display_and_model(data: bytes, height: int, width: int, name: str
     flag = _reduction_flag(info, height, width)
     if flag is None:
         return image, resize_for_model(image, height, width)
-    return image, _reduced_input(data, info, flag, height, width, name)
+    # The full decode has checked the JPEG's scan data already.
+    return image, _reduced_input(data, info, flag, height, width, name, check=False)
 
 
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)

@@ -222,6 +222,42 @@ def _transparent_cases() -> dict[str, tuple[bytes, np.ndarray]]:
     }
 
 
+def photo_like(size: int = 256) -> np.ndarray:
+    """A deterministic RGB picture with gradients and noise, so its scan data looks like a photo's."""
+    y, x = np.mgrid[0:size, 0:size]
+    image = np.dstack([x * 255 // size, y * 255 // size, (x + y) * 127 // size])
+    noise = np.random.default_rng(5).integers(-20, 20, image.shape)
+    return np.clip(image + noise, 0, 255).astype(np.uint8)
+
+
+def _scan_offset(data: bytes, fraction: float) -> int:
+    """The offset `fraction` of the way through a JPEG's scan data (after the first scan header)."""
+    sos = data.index(b"\xff\xda")
+    start = sos + 2 + int.from_bytes(data[sos + 2 : sos + 4], "big")
+    return start + int((len(data) - start) * fraction)
+
+
+def corrupt_jpegs() -> dict[str, bytes]:
+    """The issue's corrupt-but-decodable JPEGs: each decodes, partly guessed (grey or garbled).
+
+    400 zeroed bytes, 400 random bytes, or a cut with the end marker put back, 40 % into
+    the scan data, for baseline, progressive and restart-marker files.
+    """
+    noise = bytes(np.random.default_rng(3).integers(0, 256, 400, dtype=np.uint8))
+    cases = {}
+    for kind, options in (("", {}), (" progressive", {"progressive": True}), (" restarts", {"restart_marker_rows": 1})):
+        data = encode(photo_like(), "JPEG", quality=90, **options)
+        at = _scan_offset(data, 0.4)
+        cases[f"corrupt zeroed scan{kind}.jpg"] = data[:at] + bytes(400) + data[at + 400 :]
+        if kind != " progressive":  # libjpeg already stops at this one's random bytes (an error today)
+            cases[f"corrupt random scan{kind}.jpg"] = data[:at] + noise + data[at + 400 :]
+        cases[f"corrupt cut with end marker{kind}.jpg"] = data[:at] + b"\xff\xd9"
+    return cases
+
+
+CORRUPT_JPEG_WORDS = ("corrupt JPEG data", "had to guess")
+
+
 def _bad_bytes() -> dict[str, tuple[bytes, tuple[str, ...]]]:
     """Files that must fail, with the words their message must contain."""
     photo = encode(mostly(RED, 256), "JPEG", quality=90)
@@ -251,6 +287,7 @@ def _bad_bytes() -> dict[str, tuple[bytes, tuple[str, ...]]]:
         "huge.gif": (_gif_with_size(65_535, 65_535), ("65535 x 65535", "megapixels")),
         "huge.tif": (_tiff_with_size(100_000, 100_000), ("100000 x 100000", "megapixels")),
         "huge.webp": (_webp_with_size(100_000, 100_000), ("100000 x 100000", "megapixels")),
+        **{name: (data, CORRUPT_JPEG_WORDS) for name, data in corrupt_jpegs().items()},
     }
 
 
