@@ -370,3 +370,20 @@ def test_a_sort_into_relative_folders_undoes_from_anywhere(tmp_path: Path, monke
     monkeypatch.chdir(tmp_path / "src")  # somewhere else
     assert len(sort_log.undo_moves(tmp_path / "dest" / report.log_path.name).restored) == 3
     assert _tree(tmp_path / "src") == original
+
+
+def test_a_killed_sort_run_again_into_the_same_dest_undoes_in_full(colour_model: Path, pristine: Path,
+                                                                    tmp_path: Path) -> None:
+    """The issue's case: SIGKILL mid-sort, the same sort run again into the same DEST, then
+    `convnet-undo-sort DEST`. Both runs' logs are undone, so every image is back."""
+    original = _tree(pristine)
+    sources, dest = tmp_path / "src", tmp_path / "dest"
+    shutil.copytree(pristine, sources)
+    _kill_when_log_reaches(_sort(colour_model, sources, dest), dest, 30_000)
+    assert 0 < _check_nothing_lost(original, sources, dest, cross_device=False) < IMAGES
+    again = run_to_end(CLASSIFY_AND_SORT, str(sources), "--model", str(colour_model), "--sort-into", str(dest),
+                       "--move", "--provider", "cpu")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert len(list(dest.glob(f"{LOG_PREFIX}*.jsonl"))) == 2
+    assert _check_nothing_lost(original, sources, dest, cross_device=False) == IMAGES
+    _undo(dest, original, sources)
