@@ -11,7 +11,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,22 +56,69 @@ def iter_image_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
             yield path
 
 
-def _prepare(classifier: Classifier, path: Path, keep_image: bool) -> tuple[np.ndarray | None, np.ndarray] | str:
+# What the workers of one run may hold at once in file bytes and decoded pixels. An
+# ordinary photo costs a few tens of MB, so normal batches never wait; a file larger than
+# the whole budget is read and decoded alone. Without it, four 1 GB files on four cores
+# are all in memory together (2.4 GB RSS on two cores).
+BYTES_IN_FLIGHT = 768 * 2**20
+# A file's cost: its bytes, the decoded picture (as large as the file for BMP, PNM and
+# uncompressed TIFF) and the colour-converted copy made from it.
+_COST_PER_FILE_BYTE = 3
+
+
+class ByteBudget:
+    """A counting limit on bytes in flight across the worker threads of one run."""
+
+    def __init__(self, limit: int = BYTES_IN_FLIGHT) -> None:
+        self.limit = limit
+        self._used = 0
+        self._changed = threading.Condition()
+
+    @contextmanager
+    def hold(self, cost: int) -> Iterator[None]:
+        """Wait until `cost` fits (or nothing else is held), hold it for the block."""
+        cost = max(0, min(cost, self.limit))
+        with self._changed:
+            while self._used and self._used + cost > self.limit:
+                self._changed.wait()
+            self._used += cost
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._used -= cost
+                self._changed.notify_all()
+
+
+def _file_cost(path: Path) -> int:
     try:
-        return classifier.read_file(path, keep_image)
+        return os.stat(path).st_size * _COST_PER_FILE_BYTE
+    except (OSError, ValueError):
+        return 0  # read_file says why it cannot be read
+
+
+def _prepare(
+    classifier: Classifier, path: Path, keep_image: bool, budget: ByteBudget | None = None
+) -> tuple[np.ndarray | None, np.ndarray] | str:
+    try:
+        if budget is None:
+            return classifier.read_file(path, keep_image)
+        with budget.hold(_file_cost(path)):  # released once only the small model input is left
+            return classifier.read_file(path, keep_image)
     except ImageReadError as error:
         return str(error)
 
 
 def _classify_files(
-    classifier: Classifier, chunk: list[Path], top_k: int, *, keep_images: bool, throughput: bool
+    classifier: Classifier, chunk: list[Path], top_k: int, *, keep_images: bool, throughput: bool,
+    budget: ByteBudget | None = None,
 ) -> list[Prediction]:
     """Decode and classify one chunk of files on the calling (worker) thread.
 
     Each worker does both halves for its own chunk: with one worker per core that keeps
     every core busy without a hand-off between a decode stage and an inference stage.
     """
-    prepared = [_prepare(classifier, path, keep_images) for path in chunk]
+    prepared = [_prepare(classifier, path, keep_images, budget) for path in chunk]
     good = [i for i, item in enumerate(prepared) if not isinstance(item, str)]
     results: dict[int, Prediction] = {}
     if good:
@@ -157,7 +204,10 @@ def classify_paths(
     size = batch_size or classifier.model.throughput_batch_size()
     workers = worker_count()
     done = 0
-    work = lambda chunk: _classify_files(classifier, chunk, top_k, keep_images=True, throughput=True)  # noqa: E731
+    budget = ByteBudget()
+    work = lambda chunk: _classify_files(  # noqa: E731
+        classifier, chunk, top_k, keep_images=True, throughput=True, budget=budget
+    )
     with closing(_in_workers(work, files, size, workers, workers + 1, cancel)) as chunks:
         for chunk, predictions in chunks:
             yield from predictions
@@ -210,9 +260,10 @@ class BatchProgress:
         return (self.total - self.done) / rate if rate > 0 else None
 
 
-def _slim_results(classifier: Classifier, chunk: list[Path], top_k: int) -> list[BatchResult]:
+def _slim_results(classifier: Classifier, chunk: list[Path], top_k: int, budget: ByteBudget) -> list[BatchResult]:
     # Converted on the worker, so no pixels or maps outlive the chunk.
-    return [BatchResult.from_prediction(p) for p in _classify_files(classifier, chunk, top_k, keep_images=False, throughput=True)]
+    predictions = _classify_files(classifier, chunk, top_k, keep_images=False, throughput=True, budget=budget)
+    return [BatchResult.from_prediction(p) for p in predictions]
 
 
 def run_batch(
@@ -225,6 +276,7 @@ def run_batch(
     cancel: threading.Event | None = None,
     progress: Callable[[BatchProgress], None] | None = None,
     workers: int | None = None,
+    bytes_in_flight: int = BYTES_IN_FLIGHT,
 ) -> Iterator[list[BatchResult]]:
     """Classify every image under `paths`, yielding lists of slim results in file order.
 
@@ -233,6 +285,8 @@ def run_batch(
     LoadedModel.throughput_batch_size). Results are handed out about every 50 ms.
     Files whose str(path) is in `skip` (finished in an earlier run) are not read at all.
     Setting `cancel` stops after the current chunk; everything yielded so far stays valid.
+    Files are read and decoded within `bytes_in_flight` across all workers (ByteBudget),
+    so very large files do not multiply memory by the number of cores.
     """
     skipped = set(skip)
     files = [path for path in iter_image_files(paths) if str(path) not in skipped]
@@ -246,7 +300,8 @@ def run_batch(
     started = last_yield = time.perf_counter()
     done = 0
     ready: list[BatchResult] = []
-    work = lambda chunk: _slim_results(classifier, chunk, top_k)  # noqa: E731
+    budget = ByteBudget(bytes_in_flight)
+    work = lambda chunk: _slim_results(classifier, chunk, top_k, budget)  # noqa: E731
     with closing(_in_workers(work, files, size, workers, workers * 2, cancel)) as chunks:
         for chunk, results in chunks:
             ready.extend(results)
