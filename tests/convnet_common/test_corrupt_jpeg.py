@@ -11,15 +11,19 @@ pictures (whose scans legitimately hold long zero runs).
 
 from __future__ import annotations
 
-import io
-
 import cv2
 import numpy as np
 import pytest
+from bad_images import CORRUPT_JPEG_WORDS, corrupt_jpegs, encode, oriented_jpeg, photo_like
 from PIL import Image
 
-from bad_images import CORRUPT_JPEG_WORDS, corrupt_jpegs, encode, oriented_jpeg, photo_like
-from convnet_common.imaging import CORRUPT_JPEG, ImageReadError, decode_for_display_and_model, decode_for_model, decode_image_rgb
+from convnet_common.imaging import (
+    CORRUPT_JPEG,
+    ImageReadError,
+    decode_for_display_and_model,
+    decode_for_model,
+    decode_image_rgb,
+)
 
 
 def _good_jpegs() -> dict[str, bytes]:
