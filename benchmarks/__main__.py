@@ -29,7 +29,12 @@ from benchmarks.report import Section, render_document, render_summary
 from convnet_common.atomic import write_text_atomic
 
 MODULES = {
-    "single": single_image, "folder": folder, "startup": startup, "training": training_speed, "gpu": gpu, "ways": ways,
+    "single": single_image,
+    "folder": folder,
+    "startup": startup,
+    "training": training_speed,
+    "gpu": gpu,
+    "ways": ways,
 }
 HOW_TO_RERUN = """\
 ```bash
@@ -71,10 +76,26 @@ class Sizes:
 
 
 FULL = Sizes()
-QUICK = Sizes(folder_images=40, single_rounds=2, single_runs_per_round=3, folder_rounds=1, ceiling_images=16,
-              decode_files=10, startup_runs=2, memory_images=300, memory_width=160, memory_height=120,
-              memory_every=100, train_images=64, train_size=96, train_epochs=1, gpu_min_seconds=0.2,
-              ways_images=24, ways_rounds=1, ways_inference_runs=3)
+QUICK = Sizes(
+    folder_images=40,
+    single_rounds=2,
+    single_runs_per_round=3,
+    folder_rounds=1,
+    ceiling_images=16,
+    decode_files=10,
+    startup_runs=2,
+    memory_images=300,
+    memory_width=160,
+    memory_height=120,
+    memory_every=100,
+    train_images=64,
+    train_size=96,
+    train_epochs=1,
+    gpu_min_seconds=0.2,
+    ways_images=24,
+    ways_rounds=1,
+    ways_inference_runs=3,
+)
 
 
 class Skipped(Exception):
@@ -110,14 +131,16 @@ class Context:
 
 def run_single(ctx: Context) -> dict[str, Any]:
     jpeg = jpeg_files(ensure_jpeg_folder(ctx.sizes.folder_images))[0]
-    return single_image.measure(ctx.model, jpeg, ctx.sizes.single_rounds, ctx.sizes.single_runs_per_round,
-                                ctx.skip_keras)
+    return single_image.measure(
+        ctx.model, jpeg, ctx.sizes.single_rounds, ctx.sizes.single_runs_per_round, ctx.skip_keras
+    )
 
 
 def run_folder(ctx: Context) -> dict[str, Any]:
     photos = ensure_jpeg_folder(ctx.sizes.folder_images)
-    return folder.measure(ctx.model, photos, ctx.sizes.folder_rounds, ctx.sizes.ceiling_images,
-                          ctx.sizes.decode_files, ctx.skip_keras)
+    return folder.measure(
+        ctx.model, photos, ctx.sizes.folder_rounds, ctx.sizes.ceiling_images, ctx.sizes.decode_files, ctx.skip_keras
+    )
 
 
 def run_startup(ctx: Context) -> dict[str, Any]:
@@ -135,8 +158,10 @@ def run_training(ctx: Context) -> dict[str, Any]:
 def run_gpu(ctx: Context) -> dict[str, Any]:
     status = gpu.cuda_status(ctx.model)
     if not status["usable"]:
-        raise Skipped(f"no usable CUDA device on this machine ({status['reason']}); ONNX Runtime lists "
-                      f"{', '.join(status['providers_listed'])}")
+        raise Skipped(
+            f"no usable CUDA device on this machine ({status['reason']}); ONNX Runtime lists "
+            f"{', '.join(status['providers_listed'])}"
+        )
     result = gpu.measure(ctx.model, min_seconds=ctx.sizes.gpu_min_seconds)
     result.update(gpu_description=gpu.gpu_description(), cuda_status=status)
     return result
@@ -144,12 +169,17 @@ def run_gpu(ctx: Context) -> dict[str, Any]:
 
 def run_ways(ctx: Context) -> dict[str, Any]:
     s = ctx.sizes
-    return ways.measure(ctx.model, ensure_jpeg_folder(s.folder_images), s.ways_images, s.ways_rounds,
-                        s.ways_inference_runs)
+    return ways.measure(
+        ctx.model, ensure_jpeg_folder(s.folder_images), s.ways_images, s.ways_rounds, s.ways_inference_runs
+    )
 
 
 RUNNERS: dict[str, Callable[[Context], dict[str, Any]]] = {
-    "single": run_single, "folder": run_folder, "startup": run_startup, "training": run_training, "gpu": run_gpu,
+    "single": run_single,
+    "folder": run_folder,
+    "startup": run_startup,
+    "training": run_training,
+    "gpu": run_gpu,
     "ways": run_ways,
 }
 
@@ -173,11 +203,13 @@ def run_section(key: str, ctx: Context, log: Callable[[str], None]) -> dict[str,
         entry: dict[str, Any] = {"status": "ran", "result": RUNNERS[key](ctx)}
     except Skipped as reason:
         entry = {"status": "skipped", "reason": str(reason)}
-    except Exception as error:  # noqa: BLE001 - one broken section must not lose the others' numbers
+    except Exception as error:
         traceback.print_exc()
         entry = {"status": "failed", "reason": f"{type(error).__name__}: {str(error).strip()[:600]}"}
     entry.update(measured_at=time.strftime("%Y-%m-%d %H:%M %Z"), seconds=time.perf_counter() - started)
-    log(f"{key}: {entry['status']} in {entry['seconds']:.0f} s" + (f" ({entry['reason']})" if "reason" in entry else ""))
+    log(
+        f"{key}: {entry['status']} in {entry['seconds']:.0f} s" + (f" ({entry['reason']})" if "reason" in entry else "")
+    )
     return entry
 
 
@@ -190,8 +222,11 @@ def earlier_entries(path: Path, machine: dict[str, Any], quick: bool) -> dict[st
     same = all(previous.get("machine", {}).get(k) == machine.get(k) for k in ("cpu", "cores", "ram_gb"))
     if not same or previous.get("quick") != quick:
         return {}
-    return {key: dict(entry, from_earlier_run=True) for key, entry in previous.get("sections", {}).items()
-            if key in MODULES and entry.get("status") == "ran"}
+    return {
+        key: dict(entry, from_earlier_run=True)
+        for key, entry in previous.get("sections", {}).items()
+        if key in MODULES and entry.get("status") == "ran"
+    }
 
 
 def build_sections(entries: dict[str, Any]) -> list[Section]:
@@ -208,23 +243,39 @@ def build_sections(entries: dict[str, Any]) -> list[Section]:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run, not a benchmark")
     parser.add_argument("--only", metavar="SECTIONS", help=f"comma-separated, from: {', '.join(MODULES)}")
-    parser.add_argument("--out-dir", type=Path, help="where benchmarks.md/.json go (default docs/; "
-                                                     "with --quick, benchmarks/.cache/quick/)")
-    parser.add_argument("--model", type=Path, help="an ONNX model to use instead of the exported MobileNetV2 "
-                                                   "(the Keras comparisons, MobileNetV2 on their side, are then skipped)")
-    parser.add_argument("--render-only", action="store_true",
-                        help="rewrite benchmarks.md from the benchmarks.json in --out-dir; measure nothing")
-    parser.add_argument("--skip-keras", action="store_true", help="skip everything that runs TensorFlow "
-                                                                  "(Keras comparisons, training section)")
+    parser.add_argument(
+        "--out-dir",
+        type=Path,
+        help="where benchmarks.md/.json go (default docs/; with --quick, benchmarks/.cache/quick/)",
+    )
+    parser.add_argument(
+        "--model",
+        type=Path,
+        help="an ONNX model to use instead of the exported MobileNetV2 "
+        "(the Keras comparisons, MobileNetV2 on their side, are then skipped)",
+    )
+    parser.add_argument(
+        "--render-only",
+        action="store_true",
+        help="rewrite benchmarks.md from the benchmarks.json in --out-dir; measure nothing",
+    )
+    parser.add_argument(
+        "--skip-keras",
+        action="store_true",
+        help="skip everything that runs TensorFlow (Keras comparisons, training section)",
+    )
     args = parser.parse_args(argv)
     names = [name.strip() for name in (args.only or ",".join(MODULES)).split(",") if name.strip()]
     unknown = sorted(set(names) - set(MODULES))
     if unknown or not names:
-        parser.error(f"--only: unknown section(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(MODULES)}")
+        parser.error(
+            f"--only: unknown section(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(MODULES)}"
+        )
     args.sections = [key for key in MODULES if key in names]
     if args.model is not None and not args.model.is_file():
         parser.error(f"--model: no such file: {args.model}")
@@ -236,8 +287,12 @@ def render_only(out_dir: Path) -> int:
     """Rewrite benchmarks.md from benchmarks.json, e.g. after a change to the report's layout."""
     document = json.loads((out_dir / "benchmarks.json").read_text(encoding="utf-8"))
     sections = build_sections(document["sections"])
-    write_text_atomic(out_dir / "benchmarks.md", render_document(
-        document["machine"], sections, HOW_TO_RERUN.format(command=document["command"].strip()), document["quick"]))
+    write_text_atomic(
+        out_dir / "benchmarks.md",
+        render_document(
+            document["machine"], sections, HOW_TO_RERUN.format(command=document["command"].strip()), document["quick"]
+        ),
+    )
     print(render_summary(sections))
     return 0
 
@@ -253,8 +308,11 @@ def main(argv: list[str] | None = None) -> int:
 
     machine = machine_info()
     skip_tensorflow = "--skip-keras given" if args.skip_keras else None
-    skip_keras = skip_tensorflow or ("--model given; the Keras side is MobileNetV2, so a ratio against another "
-                                     "network would mean nothing" if args.model else None)
+    skip_keras = skip_tensorflow or (
+        "--model given; the Keras side is MobileNetV2, so a ratio against another network would mean nothing"
+        if args.model
+        else None
+    )
     ctx = Context(QUICK if args.quick else FULL, args.model, skip_keras, skip_tensorflow, log)
 
     json_path, md_path = args.out_dir / "benchmarks.json", args.out_dir / "benchmarks.md"

@@ -30,7 +30,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from a checkout
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from convnet_common.atomic import write_text_atomic  # noqa: E402
+from convnet_common.atomic import write_text_atomic
 
 
 def make_images(root: Path, count: int, classes: int = 4) -> None:

@@ -57,8 +57,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from a checkout
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from convnet_common.atomic import write_text_atomic  # noqa: E402
-from training.int8_safety import DEFAULT_SCHEME, FULL_RANGE_S8S8, Int8Scheme  # noqa: E402
+from convnet_common.atomic import write_text_atomic
+from training.int8_safety import DEFAULT_SCHEME, FULL_RANGE_S8S8, Int8Scheme
 
 SCHEMES: dict[str, Int8Scheme] = {
     "S8S8 (before)": FULL_RANGE_S8S8,
@@ -100,8 +100,26 @@ def _trained(cache: Path, name: str, log) -> tuple[Any, np.ndarray, np.ndarray]:
         images = cache / f"digits-{name}"
         if not images.exists():
             _write_digits(images, classes, 600)
-        status = cli.main(["train", str(images), "--backbone", backbone, "--weights", "none", "--epochs", str(epochs),
-                           "--batch-size", "32", "--augment", "none", "--seed", "3", "--out", str(run)])
+        status = cli.main(
+            [
+                "train",
+                str(images),
+                "--backbone",
+                backbone,
+                "--weights",
+                "none",
+                "--epochs",
+                str(epochs),
+                "--batch-size",
+                "32",
+                "--augment",
+                "none",
+                "--seed",
+                "3",
+                "--out",
+                str(run),
+            ]
+        )
         if status != 0:
             raise RuntimeError(f"training {name} failed")
     if not model_path.exists():
@@ -154,7 +172,8 @@ def measure_network(name: str, cache: Path, rounds: int, log) -> dict[str, Any]:
         kernels = precision.agreement(reference, fused, check)
         rows[label] = {
             "scheme": scheme.record(),
-            "top1_agreement": app.top1_agreement, "max_probability_difference": app.max_probability_difference,
+            "top1_agreement": app.top1_agreement,
+            "max_probability_difference": app.max_probability_difference,
             "reference_top1_agreement": independent.top1_agreement,
             "reference_max_probability_difference": independent.max_probability_difference,
             "kernel_top1_agreement": kernels.top1_agreement,
@@ -167,24 +186,34 @@ def measure_network(name: str, cache: Path, rounds: int, log) -> dict[str, Any]:
     speeds = _speeds(models, check, rounds)
     for label in rows:
         rows[label].update(images_per_s=speeds[label], speed_vs_fp32=speeds[label] / speeds["fp32"])
-    return {"check_images": len(check), "calibration_images": len(calibration), "fp32_images_per_s": speeds["fp32"],
-            "fp32_bytes": fp32.ByteSize(), "schemes": rows}
+    return {
+        "check_images": len(check),
+        "calibration_images": len(calibration),
+        "fp32_images_per_s": speeds["fp32"],
+        "fp32_bytes": fp32.ByteSize(),
+        "schemes": rows,
+    }
 
 
 def render(result: dict[str, Any]) -> str:
-    lines = [f"CPU: {result['cpu']['cpu']}, ISA {result['cpu']['isa']}, VNNI {result['cpu']['vnni']}, "
-             f"onnxruntime {result['cpu']['onnxruntime']}"]
+    lines = [
+        f"CPU: {result['cpu']['cpu']}, ISA {result['cpu']['isa']}, VNNI {result['cpu']['vnni']}, "
+        f"onnxruntime {result['cpu']['onnxruntime']}"
+    ]
     for name, network in result["networks"].items():
-        lines += ["", f"{name}: {network['check_images']} check images, "
-                      f"fp32 {network['fp32_images_per_s']:.0f} images/s",
-                  f"{'scheme':26} {'app/fp32':>9} {'maxdiff':>8} {'ref/fp32':>9} {'maxdiff':>8} {'app/ref':>8} "
-                  f"{'maxdiff':>8} {'saturable':>9} {'img/s':>7} {'vs fp32':>7}"]
+        lines += [
+            "",
+            f"{name}: {network['check_images']} check images, fp32 {network['fp32_images_per_s']:.0f} images/s",
+            f"{'scheme':26} {'app/fp32':>9} {'maxdiff':>8} {'ref/fp32':>9} {'maxdiff':>8} {'app/ref':>8} "
+            f"{'maxdiff':>8} {'saturable':>9} {'img/s':>7} {'vs fp32':>7}",
+        ]
         for label, row in network["schemes"].items():
             lines.append(
                 f"{label:26} {row['top1_agreement']:9.4f} {row['max_probability_difference']:8.3f} "
                 f"{row['reference_top1_agreement']:9.4f} {row['reference_max_probability_difference']:8.3f} "
                 f"{row['kernel_top1_agreement']:8.4f} {row['kernel_max_probability_difference']:8.3f} "
-                f"{row['saturating_operands']:9d} {row['images_per_s']:7.0f} {row['speed_vs_fp32']:6.2f}x")
+                f"{row['saturating_operands']:9d} {row['images_per_s']:7.0f} {row['speed_vs_fp32']:6.2f}x"
+            )
     return "\n".join(lines)
 
 

@@ -221,7 +221,11 @@ class WorkerError(RuntimeError):
 def run_json_worker(args: Sequence[str], timeout: float, env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Run `python ARGS` and return the JSON object on the last line of its stdout."""
     process = subprocess.run(
-        [sys.executable, *args], cwd=ROOT, env=dict(env or subprocess_env()), capture_output=True, text=True,
+        [sys.executable, *args],
+        cwd=ROOT,
+        env=dict(env or subprocess_env()),
+        capture_output=True,
+        text=True,
         timeout=timeout,
     )
     lines = [line for line in process.stdout.splitlines() if line.strip()]

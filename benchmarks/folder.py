@@ -72,11 +72,17 @@ def run_classify_cli(folder: Path, model_path: Path, expected: int) -> dict[str,
     """One `convnet-classify FOLDER --csv OUT` run; its throughput and how it was obtained."""
     with tempfile.TemporaryDirectory(prefix="convnet-bench-") as tmp:
         csv_path = Path(tmp) / "results.csv"
-        command = classify_command() + [str(folder), "--model", str(model_path), "--provider", "cpu",
-                                        "--csv", str(csv_path)]
+        command = classify_command() + [
+            str(folder),
+            "--model",
+            str(model_path),
+            "--provider",
+            "cpu",
+            "--csv",
+            str(csv_path),
+        ]
         started = time.perf_counter()
-        process = subprocess.run(command, cwd=ROOT, env=subprocess_env(), capture_output=True, text=True,
-                                 timeout=3600)
+        process = subprocess.run(command, cwd=ROOT, env=subprocess_env(), capture_output=True, text=True, timeout=3600)
         wall = time.perf_counter() - started
         if process.returncode != 0:
             raise RuntimeError(f"convnet-classify exited with {process.returncode}: {process.stderr.strip()[-500:]}")
@@ -127,8 +133,10 @@ def _compute_calls(model_path: Path, images: np.ndarray, workers: int) -> dict[s
 
         def call() -> None:
             # ORT releases the GIL in run(), so the threads compute at the same time.
-            threads = [threading.Thread(target=lambda part=part: [single_thread.run(output, {input_name: c})
-                                                                  for c in part]) for part in shares]
+            threads = [
+                threading.Thread(target=lambda part=part: [single_thread.run(output, {input_name: c}) for c in part])
+                for part in shares
+            ]
             for thread in threads:
                 thread.start()
             for thread in threads:
@@ -163,8 +171,11 @@ def decode_calls(files: list[Path], height: int, width: int) -> dict[str, Any]:
         for path in files:
             decode_for_model(path.read_bytes(), height, width)
 
-    return {"load_image_rgb + resize_for_model": app_decode, "imdecode REDUCED_COLOR_2 + resize": reduced_decode,
-            "decode_for_model (what the engine runs)": model_decode}
+    return {
+        "load_image_rgb + resize_for_model": app_decode,
+        "imdecode REDUCED_COLOR_2 + resize": reduced_decode,
+        "decode_for_model (what the engine runs)": model_decode,
+    }
 
 
 class Ceiling:
@@ -189,8 +200,9 @@ class Ceiling:
         names = list(self.configs)
         shift = self.rounds_done % len(names)  # a different way goes first each round
         self.rounds_done += 1
-        times = interleaved_timings({name: self.configs[name][0] for name in names[shift:] + names[:shift]}, 1, 1,
-                                    warmup)
+        times = interleaved_timings(
+            {name: self.configs[name][0] for name in names[shift:] + names[:shift]}, 1, 1, warmup
+        )
         rates = {name: self.configs[name][1] / median(seconds) for name, seconds in times.items()}
         previous_threads = cv2.getNumThreads()
         cv2.setNumThreads(1)  # one core: OpenCV would otherwise parallelise the resize
@@ -202,8 +214,9 @@ class Ceiling:
         return {"compute_images_per_s": rates, "decode_s_per_image_one_core": decode}
 
 
-def measure(model_path: Path, folder: Path, rounds: int, ceiling_images: int, decode_files: int,
-            skip_keras: str | None = None) -> dict[str, Any]:
+def measure(
+    model_path: Path, folder: Path, rounds: int, ceiling_images: int, decode_files: int, skip_keras: str | None = None
+) -> dict[str, Any]:
     """Interleaved rounds of CLI, Keras and ceiling; medians and the two target ratios.
 
     `skip_keras`, when given, is why the Keras side is not run.
@@ -221,8 +234,7 @@ def measure(model_path: Path, folder: Path, rounds: int, ceiling_images: int, de
         cli_runs.append(run_classify_cli(folder, model_path, len(files)))
         ceilings.append(ceiling.round())
         if keras:
-            passes = run_json_worker(["-m", "benchmarks.keras_worker", "folder", "--folder", str(folder)],
-                                     timeout=3600)
+            passes = run_json_worker(["-m", "benchmarks.keras_worker", "folder", "--folder", str(folder)], timeout=3600)
             if any(count != len(files) for count in passes["images"]):
                 raise RuntimeError(f"Keras predicted {passes['images']} images of {len(files)}")
             keras_rates += passes["images_per_s"]
@@ -240,12 +252,18 @@ def measure(model_path: Path, folder: Path, rounds: int, ceiling_images: int, de
     }
     configs = ceilings[0]["compute_images_per_s"]
     rates = {name: median([c["compute_images_per_s"][name] for c in ceilings]) for name in configs}
-    decodes = {name: median([c["decode_s_per_image_one_core"][name] for c in ceilings])
-               for name in ceilings[0]["decode_s_per_image_one_core"]}
+    decodes = {
+        name: median([c["decode_s_per_image_one_core"][name] for c in ceilings])
+        for name in ceilings[0]["decode_s_per_image_one_core"]
+    }
     best, cheapest = max(rates, key=rates.get), min(decodes, key=decodes.get)
     result.update(
-        compute_images_per_s=rates, best_compute=best, best_compute_images_per_s=rates[best],
-        decode_s_per_image_one_core=decodes, cheapest_decode=cheapest, decode_s=decodes[cheapest],
+        compute_images_per_s=rates,
+        best_compute=best,
+        best_compute_images_per_s=rates[best],
+        decode_s_per_image_one_core=decodes,
+        cheapest_decode=cheapest,
+        decode_s=decodes[cheapest],
         cores=ceiling.cores,
     )
     result["machine_limit_images_per_s"] = machine_limit(rates[best], decodes[cheapest], result["cores"])
@@ -298,16 +316,27 @@ METHOD = __doc__.split("\n\n", 1)[1].strip()
 def rows(result: dict[str, Any]) -> tuple[list[Row], list[str]]:
     count = result["images"]
     table = [Row(f"convnet-classify, {count:,} JPEGs (CPU provider)", rate(result["cli_images_per_s"]))]
-    notes = [f"Model {result['model']}; {result['rounds']} round(s); convnet-classify's rate: "
-             f"{result['cli_rate_source']} (median process wall time {seconds(result['cli_wall_s'])})."]
+    notes = [
+        f"Model {result['model']}; {result['rounds']} round(s); convnet-classify's rate: "
+        f"{result['cli_rate_source']} (median process wall time {seconds(result['cli_wall_s'])})."
+    ]
     if "keras_images_per_s" in result:
         table += [
-            Row("Keras: image_dataset_from_directory + predict (warm: after a first call)",
-                rate(result["keras_images_per_s"])),
-            Row("Keras, its first call (tracing included, as a one-off script runs it)",
-                rate(result.get("keras_first_call_images_per_s"))),
-            at_least("convnet-classify ÷ Keras", result["cli_over_keras"], ratio(result["cli_over_keras"]),
-                     CLI_OVER_KERAS_TARGET, ratio(CLI_OVER_KERAS_TARGET)),
+            Row(
+                "Keras: image_dataset_from_directory + predict (warm: after a first call)",
+                rate(result["keras_images_per_s"]),
+            ),
+            Row(
+                "Keras, its first call (tracing included, as a one-off script runs it)",
+                rate(result.get("keras_first_call_images_per_s")),
+            ),
+            at_least(
+                "convnet-classify ÷ Keras",
+                result["cli_over_keras"],
+                ratio(result["cli_over_keras"]),
+                CLI_OVER_KERAS_TARGET,
+                ratio(CLI_OVER_KERAS_TARGET),
+            ),
         ]
         table[-1].why = keras_target_reason(result)
     else:
@@ -319,10 +348,17 @@ def rows(result: dict[str, Any]) -> tuple[list[Row], list[str]]:
         cheapest = " (cheapest)" if name == result["cheapest_decode"] else ""
         table.append(Row(f"decode per image, one core: {name}{cheapest}", seconds(value)))
     table += [
-        Row(f"machine limit = 1 / (1/compute + decode/{result['cores']} cores)",
-            rate(result["machine_limit_images_per_s"])),
-        at_least("convnet-classify ÷ machine limit", result["cli_over_limit"], ratio(result["cli_over_limit"]),
-                 CLI_OVER_LIMIT_TARGET, ratio(CLI_OVER_LIMIT_TARGET)),
+        Row(
+            f"machine limit = 1 / (1/compute + decode/{result['cores']} cores)",
+            rate(result["machine_limit_images_per_s"]),
+        ),
+        at_least(
+            "convnet-classify ÷ machine limit",
+            result["cli_over_limit"],
+            ratio(result["cli_over_limit"]),
+            CLI_OVER_LIMIT_TARGET,
+            ratio(CLI_OVER_LIMIT_TARGET),
+        ),
     ]
     table[-1].why = limit_target_reason(result)
     return table, notes

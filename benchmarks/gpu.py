@@ -54,7 +54,7 @@ def cuda_status(model_path: Path) -> dict[str, Any]:
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             try:
                 ort.preload_dlls()
-            except Exception:  # noqa: BLE001 - a failed preload only means CUDA will not run
+            except Exception:
                 pass
     listed = ort.get_available_providers()
     status: dict[str, Any] = {"providers_listed": listed, "usable": False}
@@ -64,7 +64,7 @@ def cuda_status(model_path: Path) -> dict[str, Any]:
     ort.set_default_logger_severity(4)  # the failed CUDA load is reported below, not as a page of log
     try:
         in_use = session(model_path, CUDA).get_providers()[0]
-    except Exception as error:  # noqa: BLE001 - ORT raises several pybind exception types
+    except Exception as error:
         status["reason"] = f"a CUDA session could not be created: {str(error).splitlines()[0][:200]}"
         return status
     status["provider_in_use"] = in_use
@@ -79,8 +79,16 @@ def gpu_description() -> dict[str, str]:
     if shutil.which("nvidia-smi") is None:
         return {}
     try:
-        line = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
-                              capture_output=True, text=True, timeout=30).stdout.strip().splitlines()[0]
+        line = (
+            subprocess.run(
+                ["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
+            .stdout.strip()
+            .splitlines()[0]
+        )
     except (OSError, subprocess.SubprocessError, IndexError):
         return {}
     name, _, driver = line.partition(",")
@@ -103,7 +111,7 @@ def fp16_model(model_path: Path, provider: str, retries: int = 8) -> bytes:
         data = converted.SerializeToString()
         try:
             session(data, provider)
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:
             missing = _MISSING_KERNEL.search(str(error))
             if missing is None or missing.group(1) in blocked:
                 raise
@@ -124,6 +132,7 @@ def throughput(sess: ort.InferenceSession, batch: int, min_seconds: float, devic
     images = np.random.default_rng(0).integers(0, 256, (batch, height, width, 3), dtype=np.uint8)
     output = sess.get_outputs()[0].name  # the probabilities: all a classifier needs
     if device is None:
+
         def call() -> None:
             sess.run([output], {node.name: images})
     else:
@@ -133,6 +142,7 @@ def throughput(sess: ort.InferenceSession, batch: int, min_seconds: float, devic
 
         def call() -> None:
             sess.run_with_iobinding(binding)
+
     for _ in range(3):  # memory arenas, cuDNN algorithm search
         call()
     runs, started = 0, time.perf_counter()
@@ -142,13 +152,24 @@ def throughput(sess: ort.InferenceSession, batch: int, min_seconds: float, devic
     return runs * batch / (time.perf_counter() - started)
 
 
-def measure(model_path: Path, provider: str = CUDA, device: str = "cuda", batches: Sequence[int] = SWEEP,
-            compare_batch: int = COMPARE_BATCH, min_seconds: float = 1.0) -> dict[str, Any]:
+def measure(
+    model_path: Path,
+    provider: str = CUDA,
+    device: str = "cuda",
+    batches: Sequence[int] = SWEEP,
+    compare_batch: int = COMPARE_BATCH,
+    min_seconds: float = 1.0,
+) -> dict[str, Any]:
     """Provider vs CPU, fp32 vs fp16, a batch sweep and I/O binding, all in images/s."""
     fp32 = session(model_path, provider)
-    result: dict[str, Any] = {"model": model_path.name, "provider": provider,
-                              "provider_in_use": fp32.get_providers()[0], "device": device,
-                              "compare_batch": compare_batch, "min_seconds": min_seconds}
+    result: dict[str, Any] = {
+        "model": model_path.name,
+        "provider": provider,
+        "provider_in_use": fp32.get_providers()[0],
+        "device": device,
+        "compare_batch": compare_batch,
+        "min_seconds": min_seconds,
+    }
     result["sweep_images_per_s"] = {str(b): throughput(fp32, b, min_seconds) for b in batches}
     result["fp32_images_per_s"] = throughput(fp32, compare_batch, min_seconds)
     result["iobinding_images_per_s"] = throughput(fp32, compare_batch, min_seconds, device=device)
@@ -161,7 +182,7 @@ def measure(model_path: Path, provider: str = CUDA, device: str = "cuda", batche
         half = session(fp16_model(model_path, provider), provider)
         result["fp16_images_per_s"] = throughput(half, compare_batch, min_seconds)
         result["fp16_over_fp32"] = result["fp16_images_per_s"] / result["fp32_images_per_s"]
-    except Exception as error:  # noqa: BLE001 - an unconvertible model is a finding, not a crash
+    except Exception as error:
         result["fp16_error"] = str(error).splitlines()[0][:200]
     best = max(result["sweep_images_per_s"], key=result["sweep_images_per_s"].get)
     result["best_batch"] = int(best)
@@ -187,17 +208,23 @@ def rows(result: dict[str, Any]) -> tuple[list[Row], list[str]]:
         Row(f"{provider} ÷ CPU", ratio(result["provider_over_cpu"])),
     ]
     if "fp16_images_per_s" in result:
-        table += [Row(f"{provider} fp16, batch {batch}", rate(result["fp16_images_per_s"])),
-                  Row("fp16 ÷ fp32", ratio(result["fp16_over_fp32"]))]
-    table += [Row(f"{provider} fp32, batch {size}", rate(value)) for size, value in result["sweep_images_per_s"].items()]
+        table += [
+            Row(f"{provider} fp16, batch {batch}", rate(result["fp16_images_per_s"])),
+            Row("fp16 ÷ fp32", ratio(result["fp16_over_fp32"])),
+        ]
+    table += [
+        Row(f"{provider} fp32, batch {size}", rate(value)) for size, value in result["sweep_images_per_s"].items()
+    ]
     table += [
         Row(f"{provider} fp32 with I/O binding, batch {batch}", rate(result["iobinding_images_per_s"])),
         Row("I/O binding ÷ plain run", ratio(result["iobinding_over_run"])),
     ]
     device = result.get("gpu_description") or {}
-    notes = [f"Model {result.get('model', '?')}; device {device.get('gpu', 'unknown')}"
-             f"{', driver ' + device['driver'] if device.get('driver') else ''}; best batch {result['best_batch']}; "
-             f"each point timed for at least {result['min_seconds']:g} s."]
+    notes = [
+        f"Model {result.get('model', '?')}; device {device.get('gpu', 'unknown')}"
+        f"{', driver ' + device['driver'] if device.get('driver') else ''}; best batch {result['best_batch']}; "
+        f"each point timed for at least {result['min_seconds']:g} s."
+    ]
     if "fp16_error" in result:
         notes.append(f"fp16 could not be measured: {result['fp16_error']}")
     return table, notes

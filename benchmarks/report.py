@@ -90,8 +90,7 @@ def met_text(met: bool | None) -> str:
     return DASH if met is None else ("yes" if met else "**no**")
 
 
-def render_table(rows: Sequence[Row], first_columns: Sequence[str] = (),
-                 prefixes: Sequence[Sequence[str]] = ()) -> str:
+def render_table(rows: Sequence[Row], first_columns: Sequence[str] = (), prefixes: Sequence[Sequence[str]] = ()) -> str:
     """A Markdown table: measure | value | target | met?, after any `first_columns` (one
     `prefixes` entry per row fills them)."""
     header = [*first_columns, "measure", "value", "target", "met?"]
@@ -119,9 +118,17 @@ def render_section(number: int, section: Section) -> str:
 
 def render_machine(machine: dict[str, Any]) -> str:
     labels = [
-        ("cpu", "CPU"), ("cores", "cores (usable by the suite)"), ("ram_gb", "RAM (GB)"), ("os", "OS"),
-        ("architecture", "architecture"), ("python", "Python"), ("onnxruntime", "ONNX Runtime"),
-        ("opencv", "OpenCV"), ("numpy", "NumPy"), ("tensorflow", "TensorFlow"), ("keras", "Keras"),
+        ("cpu", "CPU"),
+        ("cores", "cores (usable by the suite)"),
+        ("ram_gb", "RAM (GB)"),
+        ("os", "OS"),
+        ("architecture", "architecture"),
+        ("python", "Python"),
+        ("onnxruntime", "ONNX Runtime"),
+        ("opencv", "OpenCV"),
+        ("numpy", "NumPy"),
+        ("tensorflow", "TensorFlow"),
+        ("keras", "Keras"),
         ("date", "date"),
     ]
     lines = ["| | |", "|---|---|"]
@@ -141,13 +148,17 @@ def render_summary(sections: Sequence[Section]) -> str:
     if not rows:
         return "No target was measured in this run."
     table = render_table(rows, first_columns=("section",), prefixes=prefixes)
-    reasons = [f"- **{prefix[0]}, {row.measure} not met:** {row.why}"
-               for row, prefix in zip(rows, prefixes) if row.met is False and row.why]
+    reasons = [
+        f"- **{prefix[0]}, {row.measure} not met:** {row.why}"
+        for row, prefix in zip(rows, prefixes)
+        if row.met is False and row.why
+    ]
     return table + ("\n\n" + "\n".join(reasons) if reasons else "")
 
 
-def render_document(machine: dict[str, Any], sections: Sequence[Section], how_to_rerun: str,
-                    quick: bool = False) -> str:
+def render_document(
+    machine: dict[str, Any], sections: Sequence[Section], how_to_rerun: str, quick: bool = False
+) -> str:
     """The whole docs/benchmarks.md."""
     intro = [
         "# Benchmarks",
@@ -163,12 +174,24 @@ def render_document(machine: dict[str, Any], sections: Sequence[Section], how_to
         "",
     ]
     if quick:
-        intro += ["**Quick mode**: tiny sizes to check that the suite runs end to end. These numbers are not",
-                  "benchmarks.", ""]
+        intro += [
+            "**Quick mode**: tiny sizes to check that the suite runs end to end. These numbers are not",
+            "benchmarks.",
+            "",
+        ]
     body = [
-        "## How to rerun", "", how_to_rerun.strip(), "",
-        "## Machine", "", render_machine(machine), "",
-        "## Targets", "", render_summary(sections), "",
+        "## How to rerun",
+        "",
+        how_to_rerun.strip(),
+        "",
+        "## Machine",
+        "",
+        render_machine(machine),
+        "",
+        "## Targets",
+        "",
+        render_summary(sections),
+        "",
     ]
     for number, section in enumerate(sections, start=1):
         body.append(render_section(number, section))

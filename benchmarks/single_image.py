@@ -44,8 +44,9 @@ def app_path_call(classifier: Classifier, jpeg: Path):
     return call
 
 
-def measure(model_path: Path, jpeg: Path, rounds: int, runs_per_round: int,
-            skip_keras: str | None = None) -> dict[str, Any]:
+def measure(
+    model_path: Path, jpeg: Path, rounds: int, runs_per_round: int, skip_keras: str | None = None
+) -> dict[str, Any]:
     """Median seconds per call for the app path, the bare run, the decode and Keras.
 
     `skip_keras`, when given, is why the Keras side is not run.
@@ -87,8 +88,9 @@ def measure(model_path: Path, jpeg: Path, rounds: int, runs_per_round: int,
         )["times_s"]
         # The app path again, right after Keras: the machine's speed drifts over a minute,
         # so Keras is compared with app timings taken on both sides of it.
-        after = interleaved_timings({"app": app_path_call(classifier, jpeg)}, rounds=rounds,
-                                    runs_per_round=runs_per_round)["app"]
+        after = interleaved_timings(
+            {"app": app_path_call(classifier, jpeg)}, rounds=rounds, runs_per_round=runs_per_round
+        )["app"]
         result["keras_s"] = median(keras_times)
         result["app_after_keras_s"] = median(after)
         result["app_around_keras_s"] = median(times["app"] + after)
@@ -100,9 +102,11 @@ def keras_target_reason(result: dict[str, Any]) -> str:
     """For a missed ≥ 10× Keras: how far the floor alone (bare run + decode) is from the target."""
     needed = result["keras_s"] / KERAS_OVER_APP_TARGET
     floor = result["raw_run_s"] + result["decode_s"]
-    text = (f"{ratio(KERAS_OVER_APP_TARGET)} faster than Keras's {seconds(result['keras_s'])} means "
-            f"{seconds(needed)} per image; the app took {seconds(result['app_around_keras_s'])}, "
-            f"{ratio(result['app_over_floor'])} of the bare run plus decode ({seconds(floor)}).")
+    text = (
+        f"{ratio(KERAS_OVER_APP_TARGET)} faster than Keras's {seconds(result['keras_s'])} means "
+        f"{seconds(needed)} per image; the app took {seconds(result['app_around_keras_s'])}, "
+        f"{ratio(result['app_over_floor'])} of the bare run plus decode ({seconds(floor)})."
+    )
     if floor > needed:
         text += " The bare run plus decode alone are above that in this run, so no app path could reach it here."
     return text
@@ -131,16 +135,26 @@ def rows(result: dict[str, Any]) -> tuple[list[Row], list[str]]:
         Row("app path: classify_paths + overlay", seconds(result["app_s"])),
         Row(f"bare session.run, prepared 1×{height}×{width}×3 tensor", seconds(result["raw_run_s"])),
         Row("decode: load_image_rgb + resize_for_model", seconds(result["decode_s"])),
-        at_most("app ÷ (bare run + decode)", result["app_over_floor"], ratio(result["app_over_floor"]),
-                APP_OVER_FLOOR_TARGET, ratio(APP_OVER_FLOOR_TARGET)),
+        at_most(
+            "app ÷ (bare run + decode)",
+            result["app_over_floor"],
+            ratio(result["app_over_floor"]),
+            APP_OVER_FLOOR_TARGET,
+            ratio(APP_OVER_FLOOR_TARGET),
+        ),
     ]
     notes = [f"Model {result['model']}; {result['runs_each']} timed runs of each in {result['rounds']} rounds."]
     if "keras_s" in result:
         table += [
             Row("Keras path: load_img … model.predict", seconds(result["keras_s"])),
             Row("app path, before and after Keras together", seconds(result.get("app_around_keras_s"))),
-            at_least("Keras ÷ app", result["keras_over_app"], ratio(result["keras_over_app"]),
-                     KERAS_OVER_APP_TARGET, ratio(KERAS_OVER_APP_TARGET)),
+            at_least(
+                "Keras ÷ app",
+                result["keras_over_app"],
+                ratio(result["keras_over_app"]),
+                KERAS_OVER_APP_TARGET,
+                ratio(KERAS_OVER_APP_TARGET),
+            ),
         ]
         table[-1].why = keras_target_reason(result)
     else:

@@ -33,12 +33,14 @@ START_TIMEOUT_S = 120.0
 
 def app_environment(home: Path) -> dict[str, str]:
     """Offscreen Qt and a fresh home: no saved window state or recent model is picked up."""
-    env = subprocess_env({
-        "QT_QPA_PLATFORM": "offscreen",
-        "HOME": str(home),
-        "XDG_CONFIG_HOME": str(home / ".config"),
-        "CONVNET_STUDIO_CONFIG_DIR": str(home / ".config" / "convnet-studio"),
-    })
+    env = subprocess_env(
+        {
+            "QT_QPA_PLATFORM": "offscreen",
+            "HOME": str(home),
+            "XDG_CONFIG_HOME": str(home / ".config"),
+            "CONVNET_STUDIO_CONFIG_DIR": str(home / ".config" / "convnet-studio"),
+        }
+    )
     env.pop("CONVNET_STUDIO_MODEL", None)  # the bundled model must be the bundled one
     return env
 
@@ -48,8 +50,9 @@ def start_once(model: Path | None) -> dict[str, Any]:
     command = [sys.executable, "-m", "desktop.app", *([str(model)] if model else []), "--exit-when-ready"]
     with tempfile.TemporaryDirectory(prefix="convnet-bench-home-") as home, tempfile.TemporaryFile() as errors:
         started = time.perf_counter()
-        process = subprocess.Popen(command, cwd=ROOT, env=app_environment(Path(home)), stdout=subprocess.PIPE,
-                                   stderr=errors, text=True)
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=app_environment(Path(home)), stdout=subprocess.PIPE, stderr=errors, text=True
+        )
         watchdog = threading.Timer(START_TIMEOUT_S, process.kill)  # a hung start must not hang the suite
         watchdog.start()
         try:
@@ -68,8 +71,13 @@ def start_once(model: Path | None) -> dict[str, Any]:
     if report is None or "error" in report or status != 0:
         reason = (report or {}).get("error") or stderr.strip()[-400:] or f"exit status {status}"
         raise RuntimeError(f"the app did not start: {reason}")
-    return {"wall_s": wall, "app_ready_s": report.get("ready_s"), "rss_mb": report.get("rss_mb"),
-            "provider": report.get("provider"), "model": report.get("model")}
+    return {
+        "wall_s": wall,
+        "app_ready_s": report.get("ready_s"),
+        "rss_mb": report.get("rss_mb"),
+        "provider": report.get("provider"),
+        "model": report.get("model"),
+    }
 
 
 def measure_startup(models: dict[str, Path | None], runs: int) -> dict[str, Any]:
@@ -119,16 +127,16 @@ def flatness(samples: list[tuple[int, float]]) -> dict[str, Any]:
 def measure_memory(model_path: Path, folder: Path, every: int) -> dict[str, Any]:
     """Run the memory worker over `folder` and judge whether its RSS stayed flat."""
     worker = run_json_worker(
-        ["-m", "benchmarks.memory_worker", "--model", str(model_path), "--folder", str(folder),
-         "--every", str(every)],
+        ["-m", "benchmarks.memory_worker", "--model", str(model_path), "--folder", str(folder), "--every", str(every)],
         timeout=7200,
     )
     samples = [(int(images), float(mb)) for images, mb in worker["samples"]]
     return {**worker, "samples": samples, **flatness(samples)}
 
 
-def measure(model_path: Path, runs: int, memory_folder: Path | None, every: int,
-            image_size: tuple[int, int]) -> dict[str, Any]:
+def measure(
+    model_path: Path, runs: int, memory_folder: Path | None, every: int, image_size: tuple[int, int]
+) -> dict[str, Any]:
     """Start-up with the benchmark model and with the app's default; then the memory run."""
     models = {"benchmark model": model_path, "bundled default (no argument)": None}
     result: dict[str, Any] = {"startup": measure_startup(models, runs)}
@@ -161,15 +169,19 @@ def rows(result: dict[str, Any]) -> tuple[list[Row], list[str]]:
         if label == "benchmark model":
             table += [
                 at_most(f"ready: {name}", wall, seconds(wall), READY_TARGET_S, seconds(READY_TARGET_S)),
-                Row(f"ready as the app counts it (since process start): {name}",
-                    seconds(start["ready_since_process_start_s"])),
+                Row(
+                    f"ready as the app counts it (since process start): {name}",
+                    seconds(start["ready_since_process_start_s"]),
+                ),
                 at_most(f"RSS when ready: {name}", rss, megabytes(rss), RSS_TARGET_MB, megabytes(RSS_TARGET_MB)),
             ]
         else:
             table += [
                 Row(f"ready: {name}", seconds(wall)),
-                Row(f"ready as the app counts it (since process start): {name}",
-                    seconds(start["ready_since_process_start_s"])),
+                Row(
+                    f"ready as the app counts it (since process start): {name}",
+                    seconds(start["ready_since_process_start_s"]),
+                ),
                 Row(f"RSS when ready: {name}", megabytes(rss)),
             ]
     runs = {start["runs"] for start in result["startup"].values()}
@@ -182,15 +194,20 @@ def rows(result: dict[str, Any]) -> tuple[list[Row], list[str]]:
             Row(f"RSS after {memory['first_images']:,} images", megabytes(memory["first_rss_mb"])),
             Row(f"RSS after {memory['last_images']:,} images", megabytes(memory["last_rss_mb"])),
             Row("growth per 1,000 images", f"{memory['growth_mb_per_1000_images']:+.1f} MB"),
-            Row(f"flat from {memory['first_images']:,} to {memory['last_images']:,} images",
+            Row(
+                f"flat from {memory['first_images']:,} to {memory['last_images']:,} images",
                 f"{memory['growth_mb']:+.1f} MB ({memory['growth_percent']:+.1f} %)",
-                f"≤ {FLAT_PERCENT:g} % or ≤ {FLAT_MB:g} MB", bool(memory["flat"])),
+                f"≤ {FLAT_PERCENT:g} % or ≤ {FLAT_MB:g} MB",
+                bool(memory["flat"]),
+            ),
         ]
-        notes.append(f"Memory run: {memory['images']:,} generated {width}×{height} JPEGs (smaller than the photos "
-                     f"above to keep generation quick; results hold no pixels, so the image size changes the "
-                     f"decode buffers, not what accumulates), model {memory['model']}, RSS after loading the model "
-                     f"{megabytes(memory['rss_after_load_mb'])}, {memory['failed']} failed, "
-                     f"{seconds(memory['seconds'])} in all.")
+        notes.append(
+            f"Memory run: {memory['images']:,} generated {width}×{height} JPEGs (smaller than the photos "
+            f"above to keep generation quick; results hold no pixels, so the image size changes the "
+            f"decode buffers, not what accumulates), model {memory['model']}, RSS after loading the model "
+            f"{megabytes(memory['rss_after_load_mb'])}, {memory['failed']} failed, "
+            f"{seconds(memory['seconds'])} in all."
+        )
     else:
         notes.append("Memory run not done in this run.")
     return table, notes

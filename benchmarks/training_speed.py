@@ -24,8 +24,7 @@ SPEEDUP_TARGET = 5.0
 
 def measure(images: int, size: int, epochs: int) -> dict[str, Any]:
     return run_json_worker(
-        ["-m", "benchmarks.bench_feature_cache", "--images", str(images), "--size", str(size),
-         "--epochs", str(epochs)],
+        ["-m", "benchmarks.bench_feature_cache", "--images", str(images), "--size", str(size), "--epochs", str(epochs)],
         timeout=3600,
     )
 
@@ -35,11 +34,19 @@ def rows(result: dict[str, Any]) -> tuple[list[Row], list[str]]:
         Row("plain `fit` through the frozen base, per epoch", seconds(result["plain_fit_s_per_epoch"])),
         Row("head on cached features, per epoch", seconds(result["cached_s_per_epoch"])),
         Row("one-off feature extraction", seconds(result["feature_extraction_s_once"])),
-        at_least("epoch speed-up", result["epoch_speedup"], ratio(result["epoch_speedup"]),
-                 SPEEDUP_TARGET, ratio(SPEEDUP_TARGET)),
-        Row("speed-up over 10 epochs, extraction included",
-            ratio(result["speedup_over_10_epochs_including_extraction"])),
+        at_least(
+            "epoch speed-up",
+            result["epoch_speedup"],
+            ratio(result["epoch_speedup"]),
+            SPEEDUP_TARGET,
+            ratio(SPEEDUP_TARGET),
+        ),
+        Row(
+            "speed-up over 10 epochs, extraction included", ratio(result["speedup_over_10_epochs_including_extraction"])
+        ),
     ]
-    notes = [f"{result['images']} images at {result['image_size']}×{result['image_size']}, "
-             f"{result['epochs_timed']} timed epoch(s) per side."]
+    notes = [
+        f"{result['images']} images at {result['image_size']}×{result['image_size']}, "
+        f"{result['epochs_timed']} timed epoch(s) per side."
+    ]
     return table, notes

@@ -114,8 +114,10 @@ def session_options_ways(model_path: Path, input_size: tuple[int, int], runs: in
     """Single-image inference per optimisation level, and session creation with and without a cache."""
     batch = np.zeros((1, *input_size, 3), np.uint8)
     result: dict[str, float] = {}
-    for label, level in (("all", ort.GraphOptimizationLevel.ORT_ENABLE_ALL),
-                         ("basic", ort.GraphOptimizationLevel.ORT_ENABLE_BASIC)):
+    for label, level in (
+        ("all", ort.GraphOptimizationLevel.ORT_ENABLE_ALL),
+        ("basic", ort.GraphOptimizationLevel.ORT_ENABLE_BASIC),
+    ):
         options = ort.SessionOptions()
         options.graph_optimization_level = level
         session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
@@ -175,7 +177,9 @@ def rows(result: dict[str, Any]) -> tuple[list[Row], list[str]]:
         if name == shipped_name:
             table.append(Row(f"folder: {name} (batch {result['measured_batch_size']}, measured)", rate(value)))
         else:
-            table.append(Row(f"folder: {name}", rate(value) + f"; shipped is {ratio(result['shipped_over_variant'][name])}"))
+            table.append(
+                Row(f"folder: {name}", rate(value) + f"; shipped is {ratio(result['shipped_over_variant'][name])}")
+            )
     all_ms, basic_ms = result["inference_ms_all"], result["inference_ms_basic"]
     table += [
         Row("one image, graph optimisation ALL (shipped)", seconds(all_ms / 1000.0)),

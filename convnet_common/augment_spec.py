@@ -41,14 +41,14 @@ class AugmentSpec:
     def is_identity(self) -> bool:
         return self == AugmentSpec(fill_mode=self.fill_mode)
 
-    def replace(self, **changes: object) -> "AugmentSpec":
+    def replace(self, **changes: object) -> AugmentSpec:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict) -> "AugmentSpec":
+    def from_dict(cls, values: dict) -> AugmentSpec:
         unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise ValueError(f"unknown augmentation setting(s): {', '.join(sorted(unknown))}")
@@ -61,7 +61,12 @@ PRESETS: dict[str, AugmentSpec] = {
     "light": AugmentSpec(rotation_degrees=10, width_shift=0.1, height_shift=0.1, zoom=0.1),
     # The ImageDataGenerator settings the course notes use.
     "seed": AugmentSpec(
-        rotation_degrees=50, width_shift=0.2, height_shift=0.2, shear=0.2, zoom=0.3, horizontal_flip=True,
+        rotation_degrees=50,
+        width_shift=0.2,
+        height_shift=0.2,
+        shear=0.2,
+        zoom=0.3,
+        horizontal_flip=True,
         fill_mode="nearest",
     ),
 }

@@ -173,8 +173,11 @@ def walk_files(
                         raise OSError(errno.ENAMETOOLONG, os.strerror(errno.ENAMETOOLONG), folder)
                     fd = _open_folder(name, folder, parent)
                     key = _key(fd, folder)
-                    listing = [] if key in seen else _listing(folder if fd is None else fd, wanted,
-                                                              follow_folder_links, files_first)
+                    listing = (
+                        []
+                        if key in seen
+                        else _listing(folder if fd is None else fd, wanted, follow_folder_links, files_first)
+                    )
                     seen.add(key)  # a link loop, or the same folder reached twice: not again
                 except OSError as error:
                     if fd is not None:

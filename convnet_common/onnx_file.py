@@ -313,7 +313,6 @@ class _Walker:
             return name, None
         return name, small_values(self.source.read, dtype, fields)
 
-
     def entry(self, start: int, end: int, what: str) -> tuple[str, str]:
         key = value = ""
         for number, wire, f_start, f_end in _fields(self.source, start, end):

@@ -12,19 +12,26 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from desktop.core.providers import PROVIDER_CHOICES
 from desktop.core.paths import default_model_path
+from desktop.core.providers import PROVIDER_CHOICES
 from desktop.qt.environment import scrub_opencv_qt_env
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="convnet-studio", description="Classify images by dropping them on a window.")
     parser.add_argument("files", nargs="*", metavar="FILE", help="an .onnx model and/or images to open")
-    parser.add_argument("--provider", choices=PROVIDER_CHOICES, default=None,
-                        help="execution provider (default: the last one chosen in the app, else auto)")
-    parser.add_argument("--exit-when-ready", action="store_true",
-                        help="for benchmarks: quit as soon as the window is shown with its model loaded, "
-                             "printing start-up time and memory as JSON")
+    parser.add_argument(
+        "--provider",
+        choices=PROVIDER_CHOICES,
+        default=None,
+        help="execution provider (default: the last one chosen in the app, else auto)",
+    )
+    parser.add_argument(
+        "--exit-when-ready",
+        action="store_true",
+        help="for benchmarks: quit as soon as the window is shown with its model loaded, "
+        "printing start-up time and memory as JSON",
+    )
     launcher = parser.add_mutually_exclusive_group()
     launcher.add_argument("--install-launcher", action="store_true", help="add ConvNet Studio to the desktop menu")
     launcher.add_argument("--uninstall-launcher", action="store_true", help="remove what --install-launcher added")

@@ -63,7 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Classify images (files or folders, searched recursively) with a ConvNet Studio ONNX model.",
     )
     parser.add_argument(
-        "paths", nargs="+", metavar="PATH",
+        "paths",
+        nargs="+",
+        metavar="PATH",
         help="image files or folders (put names that start with '-' after '--')",
     )
     parser.add_argument("--model", help=f"ONNX model file (default: the bundled {default_model_path().name})")
@@ -72,13 +74,17 @@ def build_parser() -> argparse.ArgumentParser:
         parser.add_argument(f"--{exporter.kind}", metavar="OUT", help=exporter.cli_help)
     parser.add_argument("--provider", choices=PROVIDER_CHOICES, default="auto", help="execution provider")
     parser.add_argument(
-        "--batch-size", type=_positive_int, default=None,
+        "--batch-size",
+        type=_positive_int,
+        default=None,
         help="images per inference run (default: measured for the model on this machine)",
     )
     parser.add_argument("--sort-into", metavar="DEST", help="copy each image into DEST/<class>/ after classifying")
     parser.add_argument("--move", action="store_true", help="with --sort-into: move instead of copy (undoable)")
     parser.add_argument(
-        "--threshold", type=_fraction, default=0.0,
+        "--threshold",
+        type=_fraction,
+        default=0.0,
         help=f"with --sort-into: images below this confidence (0-1) go to DEST/{UNSURE_DIR}/",
     )
     return parser
@@ -141,8 +147,14 @@ def quiet_native_stderr() -> Iterator[None]:
         uses_descriptor_2 = False
     replacement = None
     if uses_descriptor_2:
-        replacement = open(saved, "w", encoding=getattr(own, "encoding", None) or "utf-8",
-                           errors="backslashreplace", buffering=1, closefd=False)
+        replacement = open(
+            saved,
+            "w",
+            encoding=getattr(own, "encoding", None) or "utf-8",
+            errors="backslashreplace",
+            buffering=1,
+            closefd=False,
+        )
         sys.stderr = replacement
     null = os.open(os.devnull, os.O_WRONLY)
     try:
@@ -202,8 +214,9 @@ def _outputs(args: argparse.Namespace) -> dict[str, str]:
     return {e.kind: getattr(args, e.kind) for e in EXPORTERS if getattr(args, e.kind)}
 
 
-def _classify(classifier: Classifier, args: argparse.Namespace, context: ExportContext,
-              keep: list[BatchResult] | None) -> tuple[int, int]:
+def _classify(
+    classifier: Classifier, args: argparse.Namespace, context: ExportContext, keep: list[BatchResult] | None
+) -> tuple[int, int]:
     """Stream the streamable formats (to their files, or the default one to stdout when no
     file is named); (classified, failed)."""
     outputs = _outputs(args)
@@ -270,8 +283,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except UnicodeEncodeError as error:  # a file name that is not valid UTF-8, in a JSON or log file
         bad = error.object[error.start : error.end] if isinstance(error.object, str) else "?"
-        print(f"convnet-classify: error: cannot write output: a file name is not valid UTF-8 "
-              f"({bad.encode('utf-8', 'surrogateescape')!r} cannot be stored as text)", file=sys.stderr)
+        print(
+            f"convnet-classify: error: cannot write output: a file name is not valid UTF-8 "
+            f"({bad.encode('utf-8', 'surrogateescape')!r} cannot be stored as text)",
+            file=sys.stderr,
+        )
         return 2
     if labels is not None and keep is not None:
         tally = AccuracyTally(labels)

@@ -45,7 +45,7 @@ def launch_command() -> list[str]:
 
 def _exec_quote(argument: str) -> str:
     """Quote one Exec= argument as the Desktop Entry spec asks (double quotes, escaped specials)."""
-    if not any(c in argument for c in ' \t\n"\'\\><~|&;$*?#()`='):
+    if not any(c in argument for c in " \t\n\"'\\><~|&;$*?#()`="):
         return argument
     escaped = argument.replace("\\", "\\\\").replace('"', '\\"').replace("`", "\\`").replace("$", "\\$")
     return f'"{escaped}"'
@@ -113,7 +113,13 @@ def install_linux() -> list[Path]:
 
 def install_windows() -> list[Path]:
     """A Start Menu shortcut via WScript.Shell (untested here: no Windows machine)."""
-    programs = Path(os.environ.get("APPDATA", Path.home() / "AppData" / "Roaming")) / "Microsoft" / "Windows" / "Start Menu" / "Programs"
+    programs = (
+        Path(os.environ.get("APPDATA", Path.home() / "AppData" / "Roaming"))
+        / "Microsoft"
+        / "Windows"
+        / "Start Menu"
+        / "Programs"
+    )
     link = programs / f"{APP_NAME}.lnk"
     command = launch_command()
     target = command[0].replace("python.exe", "pythonw.exe") if command[0].endswith("python.exe") else command[0]
@@ -123,8 +129,14 @@ def install_windows() -> list[Path]:
         "$s.TargetPath = $env:CS_TARGET; $s.Arguments = $env:CS_ARGS; "
         "$s.WorkingDirectory = $env:CS_DIR; $s.IconLocation = $env:CS_ICON; $s.Save()"
     )
-    env = {**os.environ, "CS_LINK": str(link), "CS_TARGET": target, "CS_ARGS": arguments,
-           "CS_DIR": str(Path(__file__).resolve().parents[1]), "CS_ICON": str(RESOURCES / f"{APP_ID}.ico")}
+    env = {
+        **os.environ,
+        "CS_LINK": str(link),
+        "CS_TARGET": target,
+        "CS_ARGS": arguments,
+        "CS_DIR": str(Path(__file__).resolve().parents[1]),
+        "CS_ICON": str(RESOURCES / f"{APP_ID}.ico"),
+    }
     programs.mkdir(parents=True, exist_ok=True)
     subprocess.run(["powershell", "-NoProfile", "-Command", script], env=env, check=True, timeout=60)
     write_text_atomic(_manifest_path(), json.dumps({"files": [str(link)]}, indent=2) + "\n")

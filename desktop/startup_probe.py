@@ -59,9 +59,19 @@ def exit_when_ready(app, window) -> dict[str, int]:
 
     def ready(model) -> None:
         # One more turn of the event loop, so the window has applied the model and painted.
-        QTimer.singleShot(0, lambda: finish(
-            {"ready_s": process_age_s(), "rss_mb": resident_mb(), "model": model.info.name,
-             "provider": model.provider_in_use, "window_shown": window.isVisible()}, 0))
+        QTimer.singleShot(
+            0,
+            lambda: finish(
+                {
+                    "ready_s": process_age_s(),
+                    "rss_mb": resident_mb(),
+                    "model": model.info.name,
+                    "provider": model.provider_in_use,
+                    "window_shown": window.isVisible(),
+                },
+                0,
+            ),
+        )
 
     window.controller.model_changed.connect(ready)
     window.controller.model_failed.connect(lambda path, message: finish({"error": message, "model": path}, 1))

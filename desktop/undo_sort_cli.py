@@ -38,8 +38,9 @@ def _tell(report: UndoReport) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Undo the moves of the sorts named; see the module docstring."""
     parser = SafeArgumentParser(prog=PROG, description="Undo the moves of sorts into folders, from their logs.")
-    parser.add_argument("log", metavar="DEST|LOG",
-                        help="DEST: every sort into it not yet undone; or one sort-log-*.jsonl file")
+    parser.add_argument(
+        "log", metavar="DEST|LOG", help="DEST: every sort into it not yet undone; or one sort-log-*.jsonl file"
+    )
     args = parser.parse_args(argv)
     target = Path(args.log)
     try:

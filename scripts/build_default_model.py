@@ -99,10 +99,16 @@ def build_dataset(work: Path, seed: int, drawn_per_font: int) -> tuple[Path, Pat
     for rank, index in enumerate(order):
         label = int(digits.target[index])
         if rank < n_test:
-            write_png(test_dir / str(label) / f"sklearn-{index:04d}.png", sklearn_digit(digits.images[index], rng, False))
+            write_png(
+                test_dir / str(label) / f"sklearn-{index:04d}.png", sklearn_digit(digits.images[index], rng, False)
+            )
         else:
-            write_png(train_dir / str(label) / f"sklearn-{index:04d}.png", sklearn_digit(digits.images[index], rng, False))
-            write_png(train_dir / str(label) / f"sklearn-{index:04d}-pad.png", sklearn_digit(digits.images[index], rng, True))
+            write_png(
+                train_dir / str(label) / f"sklearn-{index:04d}.png", sklearn_digit(digits.images[index], rng, False)
+            )
+            write_png(
+                train_dir / str(label) / f"sklearn-{index:04d}-pad.png", sklearn_digit(digits.images[index], rng, True)
+            )
     for digit in range(10):
         for font_index, font in enumerate(TRAINING_FONTS):
             for k in range(drawn_per_font):
@@ -131,10 +137,36 @@ def main(argv: list[str] | None = None) -> int:
         run_dir = work / "run"
         common = ["--seed", str(args.seed)]
         status = cli.main(
-            ["train", str(train_dir), "--backbone", "lenet5", "--weights", "none", "--image-size", "32",
-             "--epochs", str(args.epochs), "--batch-size", "64", "--augment", "light", "--dropout", "0",
-             "--normalize-polarity", "--dataset-name", "sklearn-digits+drawn-digits", "--early-stopping-patience", "0",
-             "--reduce-lr-patience", "4", "--no-tensorboard", "--deterministic", "--out", str(run_dir)] + common
+            [
+                "train",
+                str(train_dir),
+                "--backbone",
+                "lenet5",
+                "--weights",
+                "none",
+                "--image-size",
+                "32",
+                "--epochs",
+                str(args.epochs),
+                "--batch-size",
+                "64",
+                "--augment",
+                "light",
+                "--dropout",
+                "0",
+                "--normalize-polarity",
+                "--dataset-name",
+                "sklearn-digits+drawn-digits",
+                "--early-stopping-patience",
+                "0",
+                "--reduce-lr-patience",
+                "4",
+                "--no-tensorboard",
+                "--deterministic",
+                "--out",
+                str(run_dir),
+            ]
+            + common
         )
         if status:
             return status

@@ -26,7 +26,6 @@ import subprocess
 import sys
 
 import pytest
-
 from contracts.import_contracts import (
     ROOT,
     contracts,
@@ -68,7 +67,8 @@ def test_contracts_are_declared_as_strictly_as_the_boundaries_need():
     forbidden = [c for c in contracts() if c["type"] == "forbidden"]
     for source, required in REQUIRED_FORBIDDEN.items():
         covering = [
-            c for c in forbidden
+            c
+            for c in forbidden
             if source in c["source_modules"]
             and required <= set(c["forbidden_modules"])
             and not c.get("ignore_imports")
@@ -93,22 +93,17 @@ for source in {sources!r}:
             imported.append(info.name)
 print(json.dumps([imported, sorted(sys.modules)]))
 """
-    proc = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300
-    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-4000:]
     imported, loaded = json.loads(proc.stdout.strip().splitlines()[-1])
     return imported, loaded
 
 
-@pytest.mark.parametrize(
-    "contract", [c for c in contracts() if c["type"] == "forbidden"], ids=lambda c: c["id"]
-)
+@pytest.mark.parametrize("contract", [c for c in contracts() if c["type"] == "forbidden"], ids=lambda c: c["id"])
 def test_importing_every_module_loads_nothing_forbidden(contract):
     imported, loaded = _modules_loaded_after_importing(contract["source_modules"])
     assert len(imported) >= len(contract["source_modules"])
     bad = sorted(
-        name for name in loaded
-        if any(name == f or name.startswith(f + ".") for f in contract["forbidden_modules"])
+        name for name in loaded if any(name == f or name.startswith(f + ".") for f in contract["forbidden_modules"])
     )
     assert not bad, f"{contract['name']}: importing {len(imported)} modules loaded {bad}"

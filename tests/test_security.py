@@ -38,7 +38,7 @@ class _Checker(ast.NodeVisitor):
         self.findings.append(f"{getattr(node, 'lineno', 0)}: {text}")
 
     # imports -------------------------------------------------------------------------
-    def visit_Import(self, node: ast.Import) -> None:  # noqa: N802 - ast API
+    def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
             if alias.name.split(".")[0] in BANNED_MODULES:
                 self._flag(node, f"imports {alias.name} (unsafe deserialisation)")
@@ -46,7 +46,7 @@ class _Checker(ast.NodeVisitor):
             self.aliases[local] = alias.name if alias.asname else alias.name.split(".")[0]
         self.generic_visit(node)
 
-    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:  # noqa: N802
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         module = node.module or ""
         for alias in node.names:
             qualified = f"{module}.{alias.name}" if module else alias.name
@@ -74,7 +74,7 @@ class _Checker(ast.NodeVisitor):
     def _is_constant(node: ast.expr | None, value: object) -> bool:
         return isinstance(node, ast.Constant) and node.value is value
 
-    def visit_Call(self, node: ast.Call) -> None:  # noqa: N802
+    def visit_Call(self, node: ast.Call) -> None:
         name = self._qualified(node.func) or ""
         parts = name.split(".")
         if name in CODE_BUILTINS:

@@ -49,7 +49,7 @@ def colourise(cam2d: np.ndarray, height: int, width: int, colormap: int = cv2.CO
     return cv2.applyColorMap(resized, _rgb_lut(colormap))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _rgb_lut(colormap: int) -> np.ndarray:
     """OpenCV's colormap as a 256-entry RGB table, so no BGR->RGB pass over the full image."""
     ramp = np.arange(256, dtype=np.uint8).reshape(256, 1)

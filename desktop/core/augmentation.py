@@ -45,7 +45,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from convnet_common.augment_spec import FIELD_NAMES, FILL_MODES, PRESETS, AugmentSpec
+from convnet_common.augment_spec import FIELD_NAMES, FILL_MODES, PRESETS, AugmentSpec  # noqa: F401 - FILL_MODES re-exported for the views
+
 BORDER_MODES = {
     "nearest": cv2.BORDER_REPLICATE,
     "constant": cv2.BORDER_CONSTANT,
@@ -77,7 +78,9 @@ def params_from_metadata(value: object) -> tuple[AugmentParams | None, str]:
     if not known:
         return None, "The model's augmentation metadata has no settings this preview knows."
     try:
-        cleaned = {k: (bool(v) if k.endswith("_flip") else v if k == "fill_mode" else float(v)) for k, v in known.items()}
+        cleaned = {
+            k: (bool(v) if k.endswith("_flip") else v if k == "fill_mode" else float(v)) for k, v in known.items()
+        }
         params = AugmentParams(**cleaned)
     except (TypeError, ValueError, OverflowError) as error:
         return None, f"The model's augmentation metadata is not usable: {error}"
@@ -196,8 +199,12 @@ def warp(image: np.ndarray, matrix: np.ndarray, fill_mode: str) -> np.ndarray:
         map_y = _tf_wrap(map_y.astype(np.float32), height)
         return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return cv2.warpAffine(
-        image, np.ascontiguousarray(matrix[:2], dtype=np.float64), (width, height),
-        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=BORDER_MODES[fill_mode], borderValue=(0, 0, 0, 0),
+        image,
+        np.ascontiguousarray(matrix[:2], dtype=np.float64),
+        (width, height),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=BORDER_MODES[fill_mode],
+        borderValue=(0, 0, 0, 0),
     )
 
 

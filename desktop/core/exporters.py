@@ -67,12 +67,19 @@ def csv_stream(handle: TextIO, context: ExportContext) -> RowSink:
 
 
 CSV = Exporter(
-    "csv", "CSV", "&Export results as CSV…", "Ctrl+Shift+E",
+    "csv",
+    "CSV",
+    "&Export results as CSV…",
+    "Ctrl+Shift+E",
     "write the CSV to this file instead of stdout",
-    lambda results, context: results_to_csv(results, context.truth), csv_stream,
+    lambda results, context: results_to_csv(results, context.truth),
+    csv_stream,
 )
 JSON = Exporter(
-    "json", "JSON", "Export results as &JSON…", "Ctrl+Shift+J",
+    "json",
+    "JSON",
+    "Export results as &JSON…",
+    "Ctrl+Shift+J",
     "also write the results as a JSON document to this file",
     lambda results, context: results_to_json(results, context.model, context.truth),
 )

@@ -194,8 +194,10 @@ class AccuracyTally:
         if accuracy is None:
             text = f"Labelled folder ({len(self.classes)} classes): no labelled image classified yet"
         else:
-            text = (f"Accuracy {accuracy * 100:.1f} % ({self.correct} of {self.images} labelled images, "
-                    f"{len(self.classes)} classes)")
+            text = (
+                f"Accuracy {accuracy * 100:.1f} % ({self.correct} of {self.images} labelled images, "
+                f"{len(self.classes)} classes)"
+            )
         if self.unreadable:
             text += f" · {self.unreadable} unreadable"
         if self.unlabelled:
@@ -207,14 +209,23 @@ class AccuracyTally:
         per_class = []
         for tally in self.classes.values():
             confusion = tally.top_confusion
-            per_class.append({
-                "label": tally.label, "images": tally.images, "correct": tally.correct,
-                "accuracy": tally.accuracy, "unreadable": tally.unreadable,
-                "most_confused_with": confusion[0] if confusion else None,
-                "most_confused_count": confusion[1] if confusion else 0,
-            })
+            per_class.append(
+                {
+                    "label": tally.label,
+                    "images": tally.images,
+                    "correct": tally.correct,
+                    "accuracy": tally.accuracy,
+                    "unreadable": tally.unreadable,
+                    "most_confused_with": confusion[0] if confusion else None,
+                    "most_confused_count": confusion[1] if confusion else 0,
+                }
+            )
         return {
-            "accuracy": self.accuracy, "images": self.images, "correct": self.correct,
-            "unreadable": self.unreadable, "unlabelled": self.unlabelled,
-            "folders": dict(self.labels.folders), "per_class": per_class,
+            "accuracy": self.accuracy,
+            "images": self.images,
+            "correct": self.correct,
+            "unreadable": self.unreadable,
+            "unlabelled": self.unlabelled,
+            "folders": dict(self.labels.folders),
+            "per_class": per_class,
         }

@@ -26,12 +26,20 @@ from desktop.core.model_metadata import ModelInfo, ModelLoadError, info_from_che
 from desktop.core.providers import CPU_PROVIDER, CUDA_PROVIDER, FALLBACK_NOTICES, build_session, resolve_providers
 
 __all__ = [
-    "NOTICE_NO_CAM", "NOTICE_NO_METADATA", "LoadedModel", "ModelInfo", "ModelLoadError", "ModelOutputError", "info_from_metadata",
+    "NOTICE_NO_CAM",
+    "NOTICE_NO_METADATA",
+    "LoadedModel",
+    "ModelInfo",
+    "ModelLoadError",
+    "ModelOutputError",
+    "info_from_metadata",
     "load_model",
 ]
 
 NOTICE_NO_METADATA = "This model has no ConvNet Studio metadata: generic class names, no activation maps."
 NOTICE_NO_CAM = "This model has no activation-map output; activation maps are unavailable."
+
+
 class LoadedModel:
     """An ONNX Runtime session plus the contract details needed to run it.
 
@@ -133,7 +141,6 @@ class LoadedModel:
         cam = np.concatenate(cams) if cams else None
         return probs, cam
 
-
     def _check_shapes(self, probs: np.ndarray, cam: np.ndarray | None, rows: int) -> None:
         """Raise ModelOutputError unless the run gave one [C] row and one [h, w, C] map per image.
 
@@ -145,7 +152,9 @@ class LoadedModel:
             raise ModelOutputError(
                 f"the model gave probabilities of shape {list(probs.shape)} for {rows} images; expected {[rows, classes]}"
             )
-        if cam is not None and (cam.ndim != 4 or cam.shape[0] != rows or cam.shape[3] != classes or min(cam.shape[1:3]) < 1):
+        if cam is not None and (
+            cam.ndim != 4 or cam.shape[0] != rows or cam.shape[3] != classes or min(cam.shape[1:3]) < 1
+        ):
             raise ModelOutputError(f"the model gave an activation map of shape {list(cam.shape)} for {rows} images")
 
 
@@ -213,7 +222,7 @@ def _validate(path: Path, session: ort.InferenceSession, metadata: dict[str, str
         for size in contract.test_batch_sizes:  # 1 and 2 when the batch is dynamic: one-row graphs are caught
             try:
                 results = session.run(contract.test_outputs, {contract.input_name: contract.test_batch(size)})
-            except Exception as error:  # noqa: BLE001
+            except Exception as error:  # noqa: BLE001 - ONNX Runtime raises its own types; any failure refuses the model
                 raise ModelLoadError(f"model failed on a test image: {first_line(error)}") from None
             checked = contract.check_test_run(results, batch_size=size)
     except ContractError as error:
@@ -230,6 +239,11 @@ def _validate(path: Path, session: ort.InferenceSession, metadata: dict[str, str
     if fallback is not None:
         info.notices.append(FALLBACK_NOTICES[fallback])
     return LoadedModel(
-        session, info, contract.input_name, contract.probabilities_name, contract.cam_name, contract.fixed_batch,
+        session,
+        info,
+        contract.input_name,
+        contract.probabilities_name,
+        contract.cam_name,
+        contract.fixed_batch,
         fallback,
     )

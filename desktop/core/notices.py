@@ -41,7 +41,8 @@ class NoticeBoard:
         """A new model: its notices replace the last model's (including ones closed for it)."""
         on_screen = {n.key for n in self.visible() if n.key}
         self._model = [
-            n for n in notices
+            n
+            for n in notices
             if n.key is None or (n.key not in self.dismissed and (n.key not in self._shown_keys or n.key in on_screen))
         ]
         self._shown_keys.update(n.key for n in self._model if n.key)

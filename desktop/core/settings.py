@@ -79,7 +79,8 @@ def _valid(key: str, value: Any) -> bool:
     if isinstance(value, list):
         item_type = _LIST_ITEMS.get(key, object)
         return all(
-            isinstance(item, item_type) and not isinstance(item, bool)
+            isinstance(item, item_type)
+            and not isinstance(item, bool)
             and (not isinstance(item, int) or 0 <= item <= _QT_INT_MAX)
             for item in value
         )

@@ -28,8 +28,16 @@ from typing import Any
 from desktop.core.sort_history import find_logs, pending_logs, undoable_log
 from desktop.core.sorting import SortLog, _identical, _inside, _is_temp_of, _transfer
 
-__all__ = ["DestUndoReport", "UndoReport", "count_moves", "find_logs", "pending_logs", "undo_dest",
-           "undo_moves", "undoable_log"]
+__all__ = [
+    "DestUndoReport",
+    "UndoReport",
+    "count_moves",
+    "find_logs",
+    "pending_logs",
+    "undo_dest",
+    "undo_moves",
+    "undoable_log",
+]
 
 NOT_FOUND = "not found at its destination or its source"
 
@@ -52,9 +60,11 @@ class UndoReport:
         return len(self.problems) == len(self.missing)
 
     def summary(self) -> str:
-        return (f"moved back {len(self.restored)}, already at source {len(self.already_at_source)}, "
-                f"missing {len(self.missing)}, partial copies removed {self.temps_removed}, "
-                f"not undone {len(self.problems) - len(self.missing)}")
+        return (
+            f"moved back {len(self.restored)}, already at source {len(self.already_at_source)}, "
+            f"missing {len(self.missing)}, partial copies removed {self.temps_removed}, "
+            f"not undone {len(self.problems) - len(self.missing)}"
+        )
 
 
 @dataclass
@@ -130,9 +140,7 @@ def _undo_one(src: Path, dst: Path, tmp: str | None, log: SortLog, report: UndoR
     report.restored.append((dst, src))
 
 
-def undo_moves(
-    log_path: str | os.PathLike[str], progress: Callable[[int, int], None] | None = None
-) -> UndoReport:
+def undo_moves(log_path: str | os.PathLike[str], progress: Callable[[int, int], None] | None = None) -> UndoReport:
     """Move every file one sort log moved back to where it came from, newest first.
 
     A file whose original path is now taken, or that is no longer at its destination,
@@ -166,16 +174,17 @@ def undo_moves(
             if progress is not None:
                 progress(done, len(moves))
         if report.complete:
-            log.write(event="undo-complete", at=datetime.now().isoformat(), **{
-                "moved back": len(report.restored), "missing": len(report.missing)})
+            log.write(
+                event="undo-complete",
+                at=datetime.now().isoformat(),
+                **{"moved back": len(report.restored), "missing": len(report.missing)},
+            )
     finally:
         log.close()
     return report
 
 
-def undo_dest(
-    dest: str | os.PathLike[str], progress: Callable[[int, int], None] | None = None
-) -> DestUndoReport:
+def undo_dest(dest: str | os.PathLike[str], progress: Callable[[int, int], None] | None = None) -> DestUndoReport:
     """Undo every sort into `dest` that moved files and is not yet undone, newest first.
 
     Newest first because a later sort may have moved a file an earlier one placed: undoing

@@ -41,8 +41,17 @@ from convnet_common.atomic import fsync_path
 from desktop.core.batch import BatchResult
 from desktop.core.sort_history import LOG_PREFIX, find_logs, sorted_folders, undoable_log
 
-__all__ = ["LOG_PREFIX", "UNSURE_DIR", "SortLog", "SortReport", "find_logs", "free_name", "safe_folder_name",
-           "sort_into_folders", "undoable_log"]  # the log readers live in sort_history; undo in sort_log
+__all__ = [
+    "LOG_PREFIX",
+    "UNSURE_DIR",
+    "SortLog",
+    "SortReport",
+    "find_logs",
+    "free_name",
+    "safe_folder_name",
+    "sort_into_folders",
+    "undoable_log",
+]  # the log readers live in sort_history; undo in sort_log
 
 UNSURE_DIR = "_unsure"
 _BAD_CHARS = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
@@ -154,8 +163,10 @@ def _temp_name(dst: Path) -> Path:
 def _is_temp_of(tmp: str, target: str) -> bool:
     """Whether `tmp` is a name _temp_name gives `target`: a log only ever deletes those."""
     tmp_path, target_path = Path(tmp), Path(target)
-    return tmp_path.parent == target_path.parent and re.fullmatch(
-        rf"\.{re.escape(target_path.name)}\.\d+\.partial", tmp_path.name) is not None
+    return (
+        tmp_path.parent == target_path.parent
+        and re.fullmatch(rf"\.{re.escape(target_path.name)}\.\d+\.partial", tmp_path.name) is not None
+    )
 
 
 def _inside(path: str, folder: Path) -> bool:
@@ -287,14 +298,22 @@ def sort_into_folders(
     dest = Path(os.path.abspath(dest))  # the log names absolute paths: undo works from anywhere
     dest.mkdir(parents=True, exist_ok=True)
     items = list(results)
-    folders = {UNSURE_DIR, *sorted_folders(dest),
-               *(safe_folder_name(r.label) for r in items if r.ok and r.label is not None)}
+    folders = {
+        UNSURE_DIR,
+        *sorted_folders(dest),
+        *(safe_folder_name(r.label) for r in items if r.ok and r.label is not None),
+    }
     report = SortReport(_new_log_path(dest))
     log = SortLog(report.log_path)
     taken: dict[Path, set[str]] = {}
     try:
-        log.write(event="run", dest=str(dest), op="move" if move else "copy", threshold=threshold,
-                  started=datetime.now().isoformat(timespec="seconds"))
+        log.write(
+            event="run",
+            dest=str(dest),
+            op="move" if move else "copy",
+            threshold=threshold,
+            started=datetime.now().isoformat(timespec="seconds"),
+        )
         for done, result in enumerate(items, start=1):
             if cancel is not None and cancel.is_set():
                 report.cancelled = True
@@ -320,8 +339,13 @@ def sort_into_folders(
                             _transfer(source, target, move, log, label=result.label, confidence=result.confidence)
                             break
                         except FileExistsError:  # logged, so undo knows this attempt moved nothing
-                            log.write(event="failed", op="move" if move else "copy", src=str(source),
-                                      dst=str(target), error="name taken; trying the next")
+                            log.write(
+                                event="failed",
+                                op="move" if move else "copy",
+                                src=str(source),
+                                dst=str(target),
+                                error="name taken; trying the next",
+                            )
                     else:
                         raise FileExistsError(errno.EEXIST, "no free name", str(folder / result.path.name))
                     report.placed.append((result.path, target))

@@ -37,13 +37,13 @@ class AccuracyTableModel(QAbstractTableModel):
         if self.rows:
             self.dataChanged.emit(self.index(0, 1), self.index(len(self.rows) - 1, len(COLUMNS) - 1))
 
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802, B008
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802, B008 - Qt override; QModelIndex() is an empty, immutable default
         return 0 if parent.isValid() else len(self.rows)
 
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802, B008
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802, B008 - Qt override; QModelIndex() is an empty, immutable default
         return 0 if parent.isValid() else len(COLUMNS)
 
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802 - Qt override
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return COLUMNS[section]
         return None
@@ -66,8 +66,13 @@ class AccuracyTableModel(QAbstractTableModel):
             if column == 4:
                 return f"{confusion[0]} ({confusion[1]})" if confusion else ""
         elif role == SORT_ROLE:  # a class with no image yet sorts after 100 %
-            values = (tally.label, tally.images, tally.correct,
-                      tally.accuracy if tally.accuracy is not None else 2.0, confusion[1] if confusion else 0)
+            values = (
+                tally.label,
+                tally.images,
+                tally.correct,
+                tally.accuracy if tally.accuracy is not None else 2.0,
+                confusion[1] if confusion else 0,
+            )
             return values[column]
         elif role == Qt.ItemDataRole.TextAlignmentRole and column in (1, 2, 3):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -148,5 +153,7 @@ class AccuracyPanel(QWidget):
 
     def rows(self) -> list[list[str]]:
         """The table as shown, top to bottom (for tests and copying)."""
-        return [[str(self.proxy.index(row, column).data()) for column in range(len(COLUMNS))]
-                for row in range(self.proxy.rowCount())]
+        return [
+            [str(self.proxy.index(row, column).data()) for column in range(len(COLUMNS))]
+            for row in range(self.proxy.rowCount())
+        ]

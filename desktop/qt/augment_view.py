@@ -16,20 +16,27 @@ import numpy as np
 from PySide6.QtCore import QObject, QRunnable, QSignalBlocker, Qt, QThreadPool, Signal
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QPushButton, QVBoxLayout, QWidget,
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
 )
 
 from convnet_common.atomic import write_text_atomic
 from convnet_common.imaging import ImageReadError, load_image_rgb
-from desktop.qt.plain_text import PlainLabel
 from desktop.core import augmentation as aug
 from desktop.core.augmentation import AugmentParams
 from desktop.core.model import LoadedModel
+from desktop.qt.augment_widgets import TILE_COUNT, ParamRow, VariantGrid
 from desktop.qt.classify_view import ClassifyView
 from desktop.qt.controller import InferenceController
 from desktop.qt.drops import FileDrops
-from desktop.qt.augment_widgets import TILE_COUNT, ParamRow, VariantGrid
 from desktop.qt.imageconv import rgb_to_qpixmap
+from desktop.qt.plain_text import PlainLabel
 from desktop.qt.tab_view import MenuEntry, TabHost, TabView
 
 CUSTOM = "custom"
@@ -60,8 +67,16 @@ class _JobSignals(QObject):
 class _PreviewJob(QRunnable):
     """Decode (if given a path) or take a new image, shrink it, and render the variants; never touches widgets."""
 
-    def __init__(self, load_id: int, path: Path | None, source: np.ndarray | None, params: AugmentParams,
-                 units: np.ndarray, new_source: bool = False, name: str = "") -> None:
+    def __init__(
+        self,
+        load_id: int,
+        path: Path | None,
+        source: np.ndarray | None,
+        params: AugmentParams,
+        units: np.ndarray,
+        new_source: bool = False,
+        name: str = "",
+    ) -> None:
         super().__init__()
         self.setAutoDelete(False)
         self.signals = _JobSignals()
@@ -279,12 +294,19 @@ class AugmentView(FileDrops, TabView, QWidget):
         user picked one here: opening Augment with a photo on screen should not show an
         empty grid. True when a load started."""
         followed = path if path is not None else image
-        if self._user_chose or followed is None or followed is self._followed or (
-                path is not None and path == self._followed):
+        if (
+            self._user_chose
+            or followed is None
+            or followed is self._followed
+            or (path is not None and path == self._followed)
+        ):
             return False
         self._followed = followed
-        self._start_loading(path, None if path is not None else image,
-                            f"{path.name if path is not None else 'the pasted image'}, from Classify")
+        self._start_loading(
+            path,
+            None if path is not None else image,
+            f"{path.name if path is not None else 'the pasted image'}, from Classify",
+        )
         return True
 
     def _start_loading(self, path: Path | None, image: np.ndarray | None, name: str) -> None:
@@ -322,8 +344,9 @@ class AugmentView(FileDrops, TabView, QWidget):
         if self._pending_path is None and not new_array and self._source is None:
             return
         source = self._pending_array if new_array else self._source
-        self._job = _PreviewJob(self._load_id, self._pending_path, source, self._params, self._units.copy(),
-                                new_array, self._pending_name)
+        self._job = _PreviewJob(
+            self._load_id, self._pending_path, source, self._params, self._units.copy(), new_array, self._pending_name
+        )
         self._job.signals.done.connect(self._on_job_done)
         self._pool.start(self._job)
 
@@ -346,8 +369,11 @@ class AugmentView(FileDrops, TabView, QWidget):
                     self._source, self._image_path = result.source, path
                     height, width = result.source.shape[:2]
                     self.source_label.setText(f"Original: {job.name} (preview {width}×{height})")
-                    self.original.setPixmap(rgb_to_qpixmap(result.source).scaled(
-                        320, 200, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
+                    self.original.setPixmap(
+                        rgb_to_qpixmap(result.source).scaled(
+                            320, 200, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
+                        )
+                    )
                     self._set_message("")
                 self._tiles = result.tiles or []
                 self.grid.set_tiles(self._tiles)
@@ -362,7 +388,9 @@ class AugmentView(FileDrops, TabView, QWidget):
     # file dialogs and export ---------------------------------------------------------------
     def ask_image_path(self) -> Path | None:
         """Overridden by tests; the real one shows a file dialog."""
-        name, _ = QFileDialog.getOpenFileName(self, "Open image", "", "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp)")
+        name, _ = QFileDialog.getOpenFileName(
+            self, "Open image", "", "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp)"
+        )
         return Path(name) if name else None
 
     def open_image_dialog(self) -> None:

@@ -52,14 +52,23 @@ class VariantGrid(QWidget):
             painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
             gap, first = 6, self._pixmaps[0]
             aspect = first.width() / max(first.height(), 1)
-            tile_w = min((area.width() - gap * (COLUMNS - 1)) / COLUMNS, (area.height() - gap * (ROWS - 1)) / ROWS * aspect)
+            tile_w = min(
+                (area.width() - gap * (COLUMNS - 1)) / COLUMNS, (area.height() - gap * (ROWS - 1)) / ROWS * aspect
+            )
             tile_h = tile_w / aspect
             left = area.left() + (area.width() - COLUMNS * tile_w - gap * (COLUMNS - 1)) / 2
             top = area.top() + (area.height() - ROWS * tile_h - gap * (ROWS - 1)) / 2
             for index, pixmap in enumerate(self._pixmaps[:TILE_COUNT]):
                 row, column = divmod(index, COLUMNS)
-                painter.drawPixmap(QRect(round(left + column * (tile_w + gap)), round(top + row * (tile_h + gap)),
-                                         round(tile_w), round(tile_h)), pixmap)
+                painter.drawPixmap(
+                    QRect(
+                        round(left + column * (tile_w + gap)),
+                        round(top + row * (tile_h + gap)),
+                        round(tile_w),
+                        round(tile_h),
+                    ),
+                    pixmap,
+                )
         else:
             paint_drop_hint(painter, area.adjusted(4, 4, -4, -4), area.adjusted(24, 0, -24, 0), self._hint)
         if self.drag_active:

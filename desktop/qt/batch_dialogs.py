@@ -31,8 +31,12 @@ class BatchDialogs:
 
     def ask_resume(self, folder: Path, finished: int) -> str:
         """'resume', 'restart' or 'cancel' for a folder with earlier progress."""
-        box = message_box(QMessageBox.Icon.Question, "Resume batch?",
-                          f"{finished} images in {folder} were already classified with this model.", parent=self)
+        box = message_box(
+            QMessageBox.Icon.Question,
+            "Resume batch?",
+            f"{finished} images in {folder} were already classified with this model.",
+            parent=self,
+        )
         box.setInformativeText("Resume skips them; Start over classifies everything again.")
         resume = box.addButton("Resume", QMessageBox.ButtonRole.AcceptRole)
         restart = box.addButton("Start over", QMessageBox.ButtonRole.DestructiveRole)
@@ -50,9 +54,13 @@ class BatchDialogs:
         name = QFileDialog.getExistingDirectory(self, "Sort into folders: choose the destination")
         if not name:
             return None
-        box = message_box(QMessageBox.Icon.Question, "Copy or move?",
-                          f"Copy or move the images into {name}/<class>/? "
-                          f"Images under {self.threshold:.0%} go to _unsure/. A move can be undone.", parent=self)
+        box = message_box(
+            QMessageBox.Icon.Question,
+            "Copy or move?",
+            f"Copy or move the images into {name}/<class>/? "
+            f"Images under {self.threshold:.0%} go to _unsure/. A move can be undone.",
+            parent=self,
+        )
         copy = box.addButton("Copy", QMessageBox.ButtonRole.AcceptRole)
         move = box.addButton("Move", QMessageBox.ButtonRole.DestructiveRole)
         box.addButton(QMessageBox.StandardButton.Cancel)
@@ -63,5 +71,7 @@ class BatchDialogs:
 
     def choose_undo_log(self) -> Path | None:
         start = str(undoable_log(self.undo_dest) or self.undo_dest) if self.undo_dest else ""
-        name, _ = QFileDialog.getOpenFileName(self, "Undo a sort: choose its log", start, "Sort logs (sort-log-*.jsonl)")
+        name, _ = QFileDialog.getOpenFileName(
+            self, "Undo a sort: choose its log", start, "Sort logs (sort-log-*.jsonl)"
+        )
         return Path(name) if name else None

@@ -16,8 +16,16 @@ from typing import Any
 import cv2
 import numpy as np
 from PySide6.QtCore import (
-    QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, QRunnable, QSortFilterProxyModel,
-    QSize, Qt, QThreadPool, Signal,
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QRunnable,
+    QSize,
+    QSortFilterProxyModel,
+    Qt,
+    QThreadPool,
+    Signal,
 )
 from PySide6.QtGui import QBrush, QColor, QImage, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
@@ -116,13 +124,13 @@ class BatchTableModel(QAbstractTableModel):
         return str(path)
 
     # Qt model --------------------------------------------------------------------------------
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802, B008
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802, B008 - Qt override; QModelIndex() is an empty, immutable default
         return 0 if parent.isValid() else len(self.results)
 
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802, B008
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802, B008 - Qt override; QModelIndex() is an empty, immutable default
         return 0 if parent.isValid() else len(COLUMNS)
 
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802 - Qt override
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return COLUMNS[section]
         return None
@@ -211,7 +219,7 @@ class BatchFilterProxy(QSortFilterProxyModel):
         self.min_confidence = value
         self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
 
-    def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex) -> bool:  # noqa: N802
+    def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex) -> bool:  # noqa: N802 - Qt override
         model = self.sourceModel()
         assert isinstance(model, BatchTableModel)
         result = model.results[source_row]
@@ -297,8 +305,12 @@ class BatchTask(QRunnable):
         try:
             self.signals.labelled.emit(detect_labelled_folder(self.folder, self.classifier.model.info.labels))
             for results in run_batch(
-                self.classifier, [self.folder], skip=self.state.finished.keys(), batch_size=self.batch_size,
-                cancel=self.cancel_event, progress=self.signals.progress.emit,
+                self.classifier,
+                [self.folder],
+                skip=self.state.finished.keys(),
+                batch_size=self.batch_size,
+                cancel=self.cancel_event,
+                progress=self.signals.progress.emit,
             ):
                 self.state.add(results)
                 self.signals.results.emit(results)
@@ -330,7 +342,7 @@ class JobTask(QRunnable):
     def run(self) -> None:
         try:
             result = self.function(self.cancel_event, self.signals.progress.emit)
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:  # noqa: BLE001 - a worker reports any failure to the GUI instead of dying
             self.signals.failed.emit(first_line(error))
         else:
             self.signals.done.emit(result)

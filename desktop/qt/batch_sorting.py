@@ -38,8 +38,10 @@ class BatchSorting:
         threshold = self.threshold
         return self._start_job(
             lambda cancel, progress: sort_into_folders(
-                results, dest, threshold=threshold, move=move, cancel=cancel, progress=progress),
-            f"{'Moving' if move else 'Copying'} into {dest}…", lambda report: self._on_sorted(report, move),
+                results, dest, threshold=threshold, move=move, cancel=cancel, progress=progress
+            ),
+            f"{'Moving' if move else 'Copying'} into {dest}…",
+            lambda report: self._on_sorted(report, move),
         )
 
     def set_undo_dest(self, dest: str | Path | None) -> bool:
@@ -78,9 +80,10 @@ class BatchSorting:
         return f"Move {files} file{'s' if files != 1 else ''} of {sorts} into {dest} back where they came from?"
 
     def confirm_undo(self, dest: Path) -> str:
-        """"all", "choose" (pick one log instead) or "" (cancel); tests replace this."""
-        box = message_box(QMessageBox.Icon.Question, "Undo sort?", self.undo_question(dest),
-                          QMessageBox.StandardButton.NoButton, self)
+        """ "all", "choose" (pick one log instead) or "" (cancel); tests replace this."""
+        box = message_box(
+            QMessageBox.Icon.Question, "Undo sort?", self.undo_question(dest), QMessageBox.StandardButton.NoButton, self
+        )
         undo_all = box.addButton("Undo all", QMessageBox.ButtonRole.AcceptRole)
         choose = box.addButton("Choose one log…", QMessageBox.ButtonRole.ActionRole)
         box.addButton(QMessageBox.StandardButton.Cancel)
@@ -94,16 +97,24 @@ class BatchSorting:
             if not pending_logs(path):
                 self.show_message("Nothing to undo", f"No sort into {path} is left to undo.", error=True)
                 return False
-            return self._start_job(lambda cancel, progress: undo_dest(path, progress), "Undoing…",
-                                   lambda report: self._on_undone(report, path))
-        return self._start_job(lambda cancel, progress: undo_moves(path, progress), "Undoing…",
-                               lambda report: self._on_undone(report, path.parent))
+            return self._start_job(
+                lambda cancel, progress: undo_dest(path, progress),
+                "Undoing…",
+                lambda report: self._on_undone(report, path),
+            )
+        return self._start_job(
+            lambda cancel, progress: undo_moves(path, progress),
+            "Undoing…",
+            lambda report: self._on_undone(report, path.parent),
+        )
 
     def _start_job(self, function: Callable[..., Any], text: str, on_done: Callable[[Any], None]) -> bool:
         if self.busy:
             return False
         job = JobTask(function)
-        job.signals.progress.connect(lambda done, total: (self.progress.setRange(0, max(1, total)), self.progress.setValue(done)))
+        job.signals.progress.connect(
+            lambda done, total: (self.progress.setRange(0, max(1, total)), self.progress.setValue(done))
+        )
         job.signals.done.connect(on_done)
         job.signals.failed.connect(self._on_job_failed)
         self._job = job
@@ -135,8 +146,9 @@ class BatchSorting:
     def _on_undone(self, result: UndoReport | DestUndoReport, dest: Path | None = None) -> None:
         report = result.total() if isinstance(result, DestUndoReport) else result
         sorts = len(result.logs) if isinstance(result, DestUndoReport) else 1
-        self._job_over(f"Moved {len(report.restored)} images back ({sorts} sort{'s' if sorts != 1 else ''}: "
-                       f"{report.summary()}).")
+        self._job_over(
+            f"Moved {len(report.restored)} images back ({sorts} sort{'s' if sorts != 1 else ''}: {report.summary()})."
+        )
         if dest is not None and self.undo_dest == dest:
             self.set_undo_dest(dest)  # clears itself once no sort into DEST is left to undo
         if report.problems:

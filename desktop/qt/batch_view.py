@@ -12,25 +12,38 @@ from pathlib import Path
 
 from PySide6.QtCore import QModelIndex, QStandardPaths, QThreadPool, Signal
 from PySide6.QtWidgets import (
-    QComboBox, QDoubleSpinBox, QHBoxLayout, QProgressBar, QPushButton, QVBoxLayout, QWidget,
+    QComboBox,
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
 )
 
-from desktop.qt.plain_text import PlainLabel
 from desktop.core.batch import BatchProgress, BatchResult
-from desktop.core.model import LoadedModel
-from desktop.core.settings import Settings
 from desktop.core.exporters import EXPORTERS, ExportContext, exporter
+from desktop.core.model import LoadedModel
 from desktop.core.results_io import BatchState
-from desktop.qt.batch_model import (
-    ALL_CLASSES, ERRORS_ONLY, MISCLASSIFIED, BatchFilterProxy, BatchTableModel, BatchTask, JobTask, format_duration,
-    make_results_table,
-)
+from desktop.core.settings import Settings
 from desktop.qt.accuracy_panel import AccuracyPanel
 from desktop.qt.batch_dialogs import BatchDialogs
+from desktop.qt.batch_model import (
+    ALL_CLASSES,
+    ERRORS_ONLY,
+    MISCLASSIFIED,
+    BatchFilterProxy,
+    BatchTableModel,
+    BatchTask,
+    JobTask,
+    format_duration,
+    make_results_table,
+)
 from desktop.qt.batch_sorting import BatchSorting
 from desktop.qt.classify_view import ClassifyView
 from desktop.qt.controller import InferenceController
 from desktop.qt.drops import FileDrops
+from desktop.qt.plain_text import PlainLabel
 from desktop.qt.tab_view import MenuEntry, TabHost, TabView
 
 DROP_HINT = "Drop a folder here, or press “Classify folder…”"
@@ -88,8 +101,13 @@ class BatchView(BatchSorting, BatchDialogs, FileDrops, TabView, QWidget):
             MenuEntry("&Cancel batch", "Ctrl+.", self.cancel),
             *(MenuEntry(e.menu_text, e.shortcut, lambda kind=e.kind: self.choose_and_export(kind)) for e in EXPORTERS),
             MenuEntry("&Sort into folders…", "Ctrl+Shift+F", self.choose_and_sort),
-            MenuEntry("&Undo a sort…", "Ctrl+Shift+Z", self.choose_and_undo, enabled_signal=self.undo_available,
-                      name="undo_sort"),
+            MenuEntry(
+                "&Undo a sort…",
+                "Ctrl+Shift+Z",
+                self.choose_and_undo,
+                enabled_signal=self.undo_available,
+                name="undo_sort",
+            ),
         ]
 
     def attach(self, host: TabHost) -> None:
@@ -250,7 +268,9 @@ class BatchView(BatchSorting, BatchDialogs, FileDrops, TabView, QWidget):
         self._refresh_classes()
         self.progress.setRange(0, 0)
         self.rate_label.setText("Finding images…")
-        self.message.setText(f"Classifying {folder}" + (f" (resuming: {len(state.finished)} done before)" if state.finished else ""))
+        self.message.setText(
+            f"Classifying {folder}" + (f" (resuming: {len(state.finished)} done before)" if state.finished else "")
+        )
         task = BatchTask(classifier, folder, state, self.batch_size)
         task.signals.labelled.connect(self._on_labelled)
         task.signals.results.connect(self._on_results)
@@ -287,9 +307,7 @@ class BatchView(BatchSorting, BatchDialogs, FileDrops, TabView, QWidget):
         self.progress.setRange(0, max(1, progress.total))
         self.progress.setValue(progress.done)
         if progress.done:
-            self.rate_label.setText(
-                f"{progress.images_per_second:.1f} img/s · {format_duration(progress.eta_s)} left"
-            )
+            self.rate_label.setText(f"{progress.images_per_second:.1f} img/s · {format_duration(progress.eta_s)} left")
         else:
             self.rate_label.setText(f"{progress.total} images to classify")
 

@@ -12,21 +12,46 @@ import numpy as np
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QHideEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QFileDialog, QFrame, QGroupBox, QLineEdit, QPushButton, QSlider,
-    QVBoxLayout, QWidget,
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFrame,
+    QGroupBox,
+    QLineEdit,
+    QPushButton,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
 )
 
-from desktop.qt.plain_text import PlainLabel
-from desktop.core.camera import ENDED, FAILED, IDLE, OPENING, RUNNING, STOPPED, CaptureFactory, Frame, RateMeter, Source, \
-    describe_source, open_capture, parse_source
+from desktop.core.camera import (
+    ENDED,
+    FAILED,
+    IDLE,
+    OPENING,
+    RUNNING,
+    STOPPED,
+    CaptureFactory,
+    Frame,
+    RateMeter,
+    Source,
+    describe_source,
+    open_capture,
+    parse_source,
+)
 from desktop.core.classifier import Prediction
 from desktop.core.model import LoadedModel
 from desktop.qt.camera_worker import (
-    CameraWorker, compose_preview, default_snapshot_folder, inference_text, newest_pair,
+    CameraWorker,
+    compose_preview,
+    default_snapshot_folder,
+    inference_text,
+    newest_pair,
 )
 from desktop.qt.controller import InferenceController
 from desktop.qt.image_view import ImageView
 from desktop.qt.layout import hbox
+from desktop.qt.plain_text import PlainLabel
 from desktop.qt.predictions_panel import PredictionsPanel
 from desktop.qt.tab_view import MenuEntry, TabView
 
@@ -52,8 +77,13 @@ class CameraView(TabView, QWidget):
             MenuEntry("Save s&napshot", "Ctrl+Shift+P", self.snapshot),
         ]
 
-    def __init__(self, controller: InferenceController, parent: QWidget | None = None, *,
-                 capture_factory: CaptureFactory = open_capture) -> None:
+    def __init__(
+        self,
+        controller: InferenceController,
+        parent: QWidget | None = None,
+        *,
+        capture_factory: CaptureFactory = open_capture,
+    ) -> None:
         super().__init__(parent)
         self.controller = controller
         self.worker = CameraWorker(capture_factory, self)
@@ -135,12 +165,26 @@ class CameraView(TabView, QWidget):
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.status_label.setWordWrap(True)
         layout = QVBoxLayout(self)
-        layout.addLayout(hbox(PlainLabel("Camera:"), self.device_combo, self.refresh_button, self.start_button, 16,
-                              (self.path_edit, 1), self.browse_button, self.play_button, self.stop_button))
+        layout.addLayout(
+            hbox(
+                PlainLabel("Camera:"),
+                self.device_combo,
+                self.refresh_button,
+                self.start_button,
+                16,
+                (self.path_edit, 1),
+                self.browse_button,
+                self.play_button,
+                self.stop_button,
+            )
+        )
         layout.addWidget(self.message_bar)
         layout.addLayout(hbox((self.image_view, 1), side), 1)
-        layout.addLayout(hbox(self.preview_fps_label, 18, self.inference_fps_label, 18, self.dropped_label, 18,
-                              (self.status_label, 1)))
+        layout.addLayout(
+            hbox(
+                self.preview_fps_label, 18, self.inference_fps_label, 18, self.dropped_label, 18, (self.status_label, 1)
+            )
+        )
         self.folder_label.setText(f"Saves to {self.snapshot_folder}")
 
         self.refresh_button.clicked.connect(self.find_cameras)
@@ -270,8 +314,11 @@ class CameraView(TabView, QWidget):
         if not indices:
             self.device_combo.addItem(NO_CAMERA)
             if not self.running and self.state not in (ENDED, FAILED):
-                self._show_message(f"{NO_CAMERA}. Plug one in and press Retry, or play a video file or URL.",
-                                   "Retry", self.find_cameras)
+                self._show_message(
+                    f"{NO_CAMERA}. Plug one in and press Retry, or play a video file or URL.",
+                    "Retry",
+                    self.find_cameras,
+                )
                 self.image_view.set_hint(NO_CAMERA)
         elif self.state == IDLE:
             self.message_bar.hide()
@@ -309,21 +356,26 @@ class CameraView(TabView, QWidget):
         if self.source is not None:
             self.start_source(self.source)
 
-    def _show_message(self, text: str, button: str, action) -> None:  # noqa: ANN001
+    def _show_message(self, text: str, button: str, action) -> None:
         self.message_label.setText(text)
         self.retry_button.setText(button)
         self._retry_action = action
         colours = ("#fde8e6", "#e4a49c", "#6b1d14") if button == "Retry" else ("#e8f0fd", "#9cb5e4", "#14306b")
-        self.message_bar.setStyleSheet("QFrame#cameraMessage {{ background: {}; border: 1px solid {}; }} "
-                                       "QLabel {{ color: {}; }}".format(*colours))
+        self.message_bar.setStyleSheet(
+            "QFrame#cameraMessage {{ background: {}; border: 1px solid {}; }} QLabel {{ color: {}; }}".format(*colours)
+        )
         self.message_bar.show()
 
     def _update_controls(self) -> None:
         has_device, has_frame = self.device_combo.currentData() is not None, self.frame is not None
-        for widget, enabled in ((self.start_button, has_device), (self.device_combo, has_device),
-                                (self.play_button, bool(self.path_edit.text().strip())),
-                                (self.stop_button, self.running), (self.snapshot_button, has_frame),
-                                (self.freeze_button, has_frame)):
+        for widget, enabled in (
+            (self.start_button, has_device),
+            (self.device_combo, has_device),
+            (self.play_button, bool(self.path_edit.text().strip())),
+            (self.stop_button, self.running),
+            (self.snapshot_button, has_frame),
+            (self.freeze_button, has_frame),
+        ):
             widget.setEnabled(enabled)
 
     def _update_model_note(self) -> None:
@@ -334,8 +386,9 @@ class CameraView(TabView, QWidget):
         has_cam = self.controller.model is not None and self.controller.model.info.has_cam
         self.overlay_checkbox.setEnabled(has_cam)
         self.opacity_slider.setEnabled(has_cam)
-        self.overlay_checkbox.setToolTip("Grad-CAM of the top class over the live picture" if has_cam
-                                         else "This model has no activation maps")
+        self.overlay_checkbox.setToolTip(
+            "Grad-CAM of the top class over the live picture" if has_cam else "This model has no activation maps"
+        )
 
     def _update_stats(self) -> None:
         session = self.worker.session
@@ -405,12 +458,12 @@ class CameraView(TabView, QWidget):
         if not self._probed:
             QTimer.singleShot(0, self.find_cameras)  # first visit only: probing wakes cameras up
 
-    def hideEvent(self, event: QHideEvent) -> None:  # noqa: N802
+    def hideEvent(self, event: QHideEvent) -> None:  # noqa: N802 - Qt override
         if self.running:
             self.stop()
             self._show_message("Capture stopped while the Camera view was hidden.", "Resume", self._restart)
         super().hideEvent(event)
 
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         self.shutdown()
         super().closeEvent(event)

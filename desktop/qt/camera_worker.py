@@ -16,7 +16,6 @@ import numpy as np
 from PySide6.QtCore import QObject, QStandardPaths, Signal
 
 from desktop.core.activation import overlay
-
 from desktop.core.camera import (
     JOIN_TIMEOUT_S,
     CameraSession,
@@ -60,7 +59,7 @@ def inference_text(rate: float, prediction: Prediction | None) -> str:
     return f"Inference: {rate:.1f} fps ({ms:.{0 if ms >= 10 else 1}f} ms)"
 
 
-def _emit(signal, *args: object) -> None:  # noqa: ANN001 - a bound Qt signal
+def _emit(signal, *args: object) -> None:
     """Emit from a helper thread; the receiver may already be gone at shutdown."""
     try:
         signal.emit(*args)
@@ -110,8 +109,12 @@ class CameraWorker(QObject):
             self.state_changed.emit(sid, state, message)
 
         self.session = CameraSession(
-            source, on_frame=on_frame, on_prediction=on_prediction, on_state=on_state,
-            classifier=classifier, factory=self.factory,
+            source,
+            on_frame=on_frame,
+            on_prediction=on_prediction,
+            on_state=on_state,
+            classifier=classifier,
+            factory=self.factory,
         )
         self.session.start()
         return sid
@@ -151,14 +154,16 @@ class CameraWorker(QObject):
 
         self._spawn(work, "camera-probe")
 
-    def save_snapshot(self, folder: Path, frame: Frame, prediction: Prediction | None, source: Source,
-                      mirrored: bool) -> None:
+    def save_snapshot(
+        self, folder: Path, frame: Frame, prediction: Prediction | None, source: Source, mirrored: bool
+    ) -> None:
         """Encode and write on a helper thread (fsync can stall); answers with a signal."""
 
         def work() -> None:
             try:
-                png, sidecar = save_snapshot(folder, frame.rgb, prediction, source, frame_index=frame.index,
-                                             mirrored_in_preview=mirrored)
+                png, sidecar = save_snapshot(
+                    folder, frame.rgb, prediction, source, frame_index=frame.index, mirrored_in_preview=mirrored
+                )
             except Exception as error:  # noqa: BLE001 - reported to the user
                 _emit(self.snapshot_failed, f"Could not save the snapshot in {folder}: {error}")
                 return
@@ -166,7 +171,7 @@ class CameraWorker(QObject):
 
         self._spawn(work, "camera-snapshot")
 
-    def _spawn(self, target, name: str) -> None:  # noqa: ANN001
+    def _spawn(self, target, name: str) -> None:
         self._helpers = [t for t in self._helpers if t.is_alive()]
         thread = threading.Thread(target=target, name=name, daemon=True)
         self._helpers.append(thread)

@@ -25,7 +25,8 @@ def clipboard_content(mime: QMimeData | None) -> tuple[list[Path], np.ndarray | 
         return [], None
     if mime.hasUrls():
         files = [
-            Path(url.toLocalFile()) for url in mime.urls()
+            Path(url.toLocalFile())
+            for url in mime.urls()
             if url.isLocalFile() and Path(url.toLocalFile()).suffix.lower() in IMAGE_EXTENSIONS
         ]
         if files:

@@ -147,7 +147,9 @@ class CompareView(TabView, QWidget):
     def choose_second_model(self) -> None:
         if not self.last_dir and self._settings is not None:  # where the last main model came from
             self.last_dir = self._settings.get("last_model_dir")
-        file, _ = QFileDialog.getOpenFileName(self, "Second model", self.last_dir, "ONNX models (*.onnx);;All files (*)")
+        file, _ = QFileDialog.getOpenFileName(
+            self, "Second model", self.last_dir, "ONNX models (*.onnx);;All files (*)"
+        )
         if file:
             self.load_second_model(Path(file))
 

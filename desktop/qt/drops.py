@@ -42,16 +42,16 @@ class FileDrops:
         else:
             event.ignore()
 
-    def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802 - Qt override
         if self.wanted(local_files(event)):
             event.acceptProposedAction()
         else:
             event.ignore()
 
-    def dragLeaveEvent(self, event) -> None:  # noqa: N802, ANN001
+    def dragLeaveEvent(self, event) -> None:  # noqa: N802 - Qt override
         self.set_drop_highlight(False)
 
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
         self.set_drop_highlight(False)
         paths = self.wanted(local_files(event))
         if not paths:

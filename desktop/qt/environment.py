@@ -23,9 +23,7 @@ def _opencv_package_dir() -> Path | None:
     return Path(next(iter(spec.submodule_search_locations))).resolve()
 
 
-def scrub_opencv_qt_env(
-    environ: MutableMapping[str, str] | None = None, opencv_dir: Path | None = None
-) -> list[str]:
+def scrub_opencv_qt_env(environ: MutableMapping[str, str] | None = None, opencv_dir: Path | None = None) -> list[str]:
     """Remove Qt variables that point inside the cv2 package; return the names removed.
 
     Variables a user set to somewhere else are left alone.

@@ -30,6 +30,7 @@ def paint_drop_hint(painter: QPainter, frame: QRect, text_area: QRect, text: str
         painter.setFont(font)
     painter.drawText(text_area, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, text)
 
+
 class ImageView(FileDrops, QWidget):
     """Accepts dropped files and paints the current image centred and scaled to fit."""
 
@@ -73,7 +74,7 @@ class ImageView(FileDrops, QWidget):
         self.files_dropped.emit(paths)
 
     # painting ------------------------------------------------------------------------
-    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt override
         painter = QPainter(self)
         area = self.rect().adjusted(12, 12, -12, -12)
         if self._pixmap is not None and not self._pixmap.isNull():

@@ -16,17 +16,17 @@ from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QGuiApplication, Q
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMenu, QMessageBox, QTabWidget, QVBoxLayout, QWidget
 
 from convnet_common.imaging import IMAGE_EXTENSIONS
-from desktop.qt.plain_text import PlainLabel, message_box, tooltip
 from desktop.core.model import LoadedModel
-from desktop.core.providers import FALLBACK_NOTICES, PROVIDER_CHOICES
 from desktop.core.notices import NoticeBoard, model_notices
+from desktop.core.providers import FALLBACK_NOTICES, PROVIDER_CHOICES
 from desktop.core.settings import Settings
+from desktop.qt import tabs
 from desktop.qt.classify_view import ClassifyView
 from desktop.qt.controller import InferenceController
 from desktop.qt.notice_bar import NoticeBar
+from desktop.qt.plain_text import PlainLabel, message_box, tooltip
 from desktop.qt.shortcuts_dialog import ShortcutsDialog
 from desktop.qt.tab_view import FILE_MENU, MODEL_MENU, OWN_MENU, VIEW_MENU, MenuEntry, TabView, V
-from desktop.qt import tabs
 
 APP_NAME = "ConvNet Studio"
 IMAGE_FILTER = "Images ({});;All files (*)".format(" ".join(f"*{ext}" for ext in sorted(IMAGE_EXTENSIONS)))
@@ -48,8 +48,9 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(APP_NAME)
         self.resize(1180, 760)
         self.controller = InferenceController(provider if provider in PROVIDER_CHOICES else "auto", self)
-        self.notices = NoticeBoard([self.settings.warning] if self.settings.warning else [],
-                                   self.settings.get("dismissed_notices"))
+        self.notices = NoticeBoard(
+            [self.settings.warning] if self.settings.warning else [], self.settings.get("dismissed_notices")
+        )
         self.views: list[TabView] = [cls(self.controller) for cls in tabs.TAB_VIEWS]
         self.named_actions: dict[str, QAction] = {}  # menu actions by MenuEntry.name, for code that needs one
 
@@ -70,7 +71,9 @@ class MainWindow(QMainWindow):
             view.attach(self)
         self.tabs.currentChanged.connect(self._on_tab_changed)
 
-        self.controller.model_loading.connect(lambda path: self.statusBar().showMessage(f"Loading model {Path(path).name}…"))
+        self.controller.model_loading.connect(
+            lambda path: self.statusBar().showMessage(f"Loading model {Path(path).name}…")
+        )
         self.controller.model_changed.connect(self._on_model_changed)
         self.controller.model_failed.connect(self._on_model_failed)
         self.refresh_theme()
@@ -151,8 +154,15 @@ class MainWindow(QMainWindow):
         self.classify_view.show_image(Path(path))
 
     # menus -----------------------------------------------------------------------------
-    def _action(self, menu: QMenu, text: str, shortcut: str | QKeySequence.StandardKey, slot, tip: str = "",
-                before: QAction | None = None) -> QAction:
+    def _action(
+        self,
+        menu: QMenu,
+        text: str,
+        shortcut: str | QKeySequence.StandardKey,
+        slot,
+        tip: str = "",
+        before: QAction | None = None,
+    ) -> QAction:
         action = QAction(text, self, shortcut=QKeySequence(shortcut))
         action.triggered.connect(slot)
         action.setStatusTip(tip)
@@ -183,14 +193,21 @@ class MainWindow(QMainWindow):
         self.provider_actions: dict[str, QAction] = {}
         group = QActionGroup(self)
         for index, choice in enumerate(PROVIDER_CHOICES):
-            action = self._action(provider_menu, PROVIDER_TITLES[choice], f"Ctrl+Alt+{index + 1}",
-                                  lambda _checked=False, c=choice: self.set_provider(c))
+            action = self._action(
+                provider_menu,
+                PROVIDER_TITLES[choice],
+                f"Ctrl+Alt+{index + 1}",
+                lambda _checked=False, c=choice: self.set_provider(c),
+            )
             action.setCheckable(True)
             action.setChecked(choice == self.controller.provider)
             group.addAction(action)
             self.provider_actions[choice] = action
-        self._shared_menus = {FILE_MENU: (file_menu, file_end), VIEW_MENU: (self.view_menu, None),
-                              MODEL_MENU: (model_menu, provider_menu.menuAction())}
+        self._shared_menus = {
+            FILE_MENU: (file_menu, file_end),
+            VIEW_MENU: (self.view_menu, None),
+            MODEL_MENU: (model_menu, provider_menu.menuAction()),
+        }
 
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "&Keyboard shortcuts", "F1", self.show_shortcuts)
@@ -211,8 +228,13 @@ class MainWindow(QMainWindow):
         box.open()
 
     def show_about(self) -> None:
-        message_box(QMessageBox.Icon.Information, APP_NAME, f"{APP_NAME}: classify images with ONNX models.",
-                    QMessageBox.StandardButton.Ok, self).exec()
+        message_box(
+            QMessageBox.Icon.Information,
+            APP_NAME,
+            f"{APP_NAME}: classify images with ONNX models.",
+            QMessageBox.StandardButton.Ok,
+            self,
+        ).exec()
 
     def show_shortcuts(self) -> ShortcutsDialog:
         dialog = ShortcutsDialog(self.menuBar(), self)

@@ -46,8 +46,17 @@ class ModelPanel(QGroupBox):
     """A read-only summary of the current model's metadata and how it is running."""
 
     FIELDS = (
-        "File", "Size", "Classes", "Input", "Backbone", "Training", "Held-out accuracy", "Precision",
-        "Exported", "Provider", "Last inference",
+        "File",
+        "Size",
+        "Classes",
+        "Input",
+        "Backbone",
+        "Training",
+        "Held-out accuracy",
+        "Precision",
+        "Exported",
+        "Provider",
+        "Last inference",
     )
 
     def __init__(self, parent: QWidget | None = None) -> None:

@@ -48,5 +48,7 @@ class NoticeBar(QFrame):
     def refresh_theme(self) -> None:
         """Re-style after a light/dark switch (the palette has no amber)."""
         # Style sheets do not pass colours to children: the label gets the amber rule too, less the box.
-        self.setStyleSheet(notice_style(selector="QFrame#noticeBar, QFrame#noticeBar QLabel")
-                           + " QFrame#noticeBar QLabel { border: none; padding: 0; }")
+        self.setStyleSheet(
+            notice_style(selector="QFrame#noticeBar, QFrame#noticeBar QLabel")
+            + " QFrame#noticeBar QLabel { border: none; padding: 0; }"
+        )

@@ -13,7 +13,6 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
 
-
 THEME_ENV = "CONVNET_STUDIO_THEME"  # "light" or "dark" overrides the system (e.g. on Xvfb)
 
 
@@ -32,24 +31,38 @@ def make_palette(dark: bool) -> QPalette:
     palette = QPalette()
     if dark:
         colours = {
-            QPalette.ColorRole.Window: "#2b2d31", QPalette.ColorRole.WindowText: "#e6e6e6",
-            QPalette.ColorRole.Base: "#1f2023", QPalette.ColorRole.AlternateBase: "#2f3136",
-            QPalette.ColorRole.Text: "#e6e6e6", QPalette.ColorRole.Button: "#35373c",
-            QPalette.ColorRole.ButtonText: "#e6e6e6", QPalette.ColorRole.ToolTipBase: "#3a3c42",
-            QPalette.ColorRole.ToolTipText: "#f0f0f0", QPalette.ColorRole.Highlight: "#3d7bd9",
-            QPalette.ColorRole.HighlightedText: "#ffffff", QPalette.ColorRole.Link: "#7fb0ff",
-            QPalette.ColorRole.PlaceholderText: "#8b8e95", QPalette.ColorRole.Mid: "#4a4c52",
+            QPalette.ColorRole.Window: "#2b2d31",
+            QPalette.ColorRole.WindowText: "#e6e6e6",
+            QPalette.ColorRole.Base: "#1f2023",
+            QPalette.ColorRole.AlternateBase: "#2f3136",
+            QPalette.ColorRole.Text: "#e6e6e6",
+            QPalette.ColorRole.Button: "#35373c",
+            QPalette.ColorRole.ButtonText: "#e6e6e6",
+            QPalette.ColorRole.ToolTipBase: "#3a3c42",
+            QPalette.ColorRole.ToolTipText: "#f0f0f0",
+            QPalette.ColorRole.Highlight: "#3d7bd9",
+            QPalette.ColorRole.HighlightedText: "#ffffff",
+            QPalette.ColorRole.Link: "#7fb0ff",
+            QPalette.ColorRole.PlaceholderText: "#8b8e95",
+            QPalette.ColorRole.Mid: "#4a4c52",
         }
         disabled = "#7d8087"
     else:
         colours = {
-            QPalette.ColorRole.Window: "#f3f3f5", QPalette.ColorRole.WindowText: "#1d1d1f",
-            QPalette.ColorRole.Base: "#ffffff", QPalette.ColorRole.AlternateBase: "#f0f0f3",
-            QPalette.ColorRole.Text: "#1d1d1f", QPalette.ColorRole.Button: "#e9e9ec",
-            QPalette.ColorRole.ButtonText: "#1d1d1f", QPalette.ColorRole.ToolTipBase: "#ffffe1",
-            QPalette.ColorRole.ToolTipText: "#1d1d1f", QPalette.ColorRole.Highlight: "#2f6fce",
-            QPalette.ColorRole.HighlightedText: "#ffffff", QPalette.ColorRole.Link: "#1f5fbf",
-            QPalette.ColorRole.PlaceholderText: "#8a8a8f", QPalette.ColorRole.Mid: "#b8b8bd",
+            QPalette.ColorRole.Window: "#f3f3f5",
+            QPalette.ColorRole.WindowText: "#1d1d1f",
+            QPalette.ColorRole.Base: "#ffffff",
+            QPalette.ColorRole.AlternateBase: "#f0f0f3",
+            QPalette.ColorRole.Text: "#1d1d1f",
+            QPalette.ColorRole.Button: "#e9e9ec",
+            QPalette.ColorRole.ButtonText: "#1d1d1f",
+            QPalette.ColorRole.ToolTipBase: "#ffffe1",
+            QPalette.ColorRole.ToolTipText: "#1d1d1f",
+            QPalette.ColorRole.Highlight: "#2f6fce",
+            QPalette.ColorRole.HighlightedText: "#ffffff",
+            QPalette.ColorRole.Link: "#1f5fbf",
+            QPalette.ColorRole.PlaceholderText: "#8a8a8f",
+            QPalette.ColorRole.Mid: "#b8b8bd",
         }
         disabled = "#9a9aa0"
     for role, colour in colours.items():

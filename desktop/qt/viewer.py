@@ -9,14 +9,21 @@ import cv2
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QPushButton, QSlider, QVBoxLayout, QWidget,
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QPushButton,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
 )
 
 from convnet_common.atomic import write_bytes_atomic
-from desktop.qt.plain_text import PlainLabel
 from desktop.core.activation import COLORMAPS, DEFAULT_COLORMAP, colormap_id, encode_png, overlay
 from desktop.core.classifier import Prediction
 from desktop.qt.image_view import ImageView
+from desktop.qt.plain_text import PlainLabel
 from desktop.qt.predictions_panel import top_indices
 
 # Images are composed at a display resolution: big photos are shrunk so the slider stays
@@ -134,7 +141,7 @@ class Viewer(QWidget):
         self.overlay_checkbox.setChecked(shown)
 
     @property
-    def map_shown_changed(self):  # noqa: ANN201 - the checkbox's bound `toggled` signal
+    def map_shown_changed(self):
         """Emits the new state when the map is shown or hidden, from here or from a menu."""
         return self.overlay_checkbox.toggled
 
@@ -183,8 +190,13 @@ class Viewer(QWidget):
         """Controls only appear with an image; without a map they are greyed out and say why."""
         available = self._cam is not None
         self.controls.setVisible(self._base is not None)
-        for widget in (self.overlay_checkbox, self.opacity_slider, self.opacity_label, self.colormap_combo,
-                       self.save_button):
+        for widget in (
+            self.overlay_checkbox,
+            self.opacity_slider,
+            self.opacity_label,
+            self.colormap_combo,
+            self.save_button,
+        ):
             widget.setEnabled(available)
         if self._base is None:
             self.cam_caption.setText("")
@@ -239,4 +251,3 @@ class Viewer(QWidget):
         self.last_save_dir = str(path.parent)
         self.saved.emit(path)
         return path
-

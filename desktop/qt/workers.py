@@ -11,11 +11,10 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 from desktop.core.batch import classify_paths
-import numpy as np
-
 from desktop.core.classifier import DEFAULT_TOP_K, Classifier, Prediction
 from desktop.core.model import ModelLoadError, load_model
 
@@ -117,7 +116,9 @@ class ModelLoadTask(BackgroundTask):
 class ClassifyTask(BackgroundTask):
     """Read and classify files in batches, emitting one prediction per file as it is ready."""
 
-    def __init__(self, classifier: Classifier, paths: Sequence[Path], generation: int, batch_size: int | None = None) -> None:
+    def __init__(
+        self, classifier: Classifier, paths: Sequence[Path], generation: int, batch_size: int | None = None
+    ) -> None:
         super().__init__()
         self.classifier = classifier
         self.paths = list(paths)

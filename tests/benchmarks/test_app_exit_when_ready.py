@@ -12,11 +12,22 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _start(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "cfg"),
-               CONVNET_STUDIO_CONFIG_DIR=str(tmp_path / "cfg" / "convnet-studio"))
+    env = dict(
+        os.environ,
+        QT_QPA_PLATFORM="offscreen",
+        HOME=str(tmp_path),
+        XDG_CONFIG_HOME=str(tmp_path / "cfg"),
+        CONVNET_STUDIO_CONFIG_DIR=str(tmp_path / "cfg" / "convnet-studio"),
+    )
     env.pop("CONVNET_STUDIO_MODEL", None)
-    return subprocess.run([sys.executable, "-m", "desktop.app", *args, "--exit-when-ready"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "desktop.app", *args, "--exit-when-ready"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_prints_start_up_time_and_memory_with_the_bundled_model(tmp_path):

@@ -24,8 +24,14 @@ from benchmarks.startup import flatness
 
 ROOT = Path(__file__).resolve().parents[2]
 LENET = ROOT / "exported_models" / "digits-lenet5.onnx"
-SECTION_HEADINGS = ["## 1. Single image", "## 2. Folder of photos", "## 3. Start-up and memory",
-                    "## 4. Training: feature cache", "## 5. GPU (CUDA)", "## 6. Ways tried"]
+SECTION_HEADINGS = [
+    "## 1. Single image",
+    "## 2. Folder of photos",
+    "## 3. Start-up and memory",
+    "## 4. Training: feature cache",
+    "## 5. GPU (CUDA)",
+    "## 6. Ways tried",
+]
 
 
 # --- pure helpers ---------------------------------------------------------------------------
@@ -40,9 +46,11 @@ def test_machine_limit_adds_compute_time_and_decode_time_spread_over_cores():
 
 
 def test_reported_rate_is_read_from_the_cli_summary_line():
-    stderr = ("convnet-classify: note: something\n"
-              "classified 1000 images, 0 failed, model m.onnx, provider CPUExecutionProvider, "
-              "in 4.81 s (207.9 images/s)\n")
+    stderr = (
+        "convnet-classify: note: something\n"
+        "classified 1000 images, 0 failed, model m.onnx, provider CPUExecutionProvider, "
+        "in 4.81 s (207.9 images/s)\n"
+    )
     assert parse_reported_rate(stderr) == pytest.approx(207.9)
     assert parse_reported_rate("classified 3 images, 0 failed, model m.onnx, provider CPUExecutionProvider") is None
 
@@ -81,8 +89,10 @@ def test_table_rendering_shows_targets_and_escapes_cells():
 
 
 def test_document_has_machine_targets_and_skipped_sections():
-    sections = [Section("a", "First", "How it was measured.", [at_most("t", 1.0, "1 s", 2.0, "2 s")]),
-                Section("b", "Second", "How.", status="skipped", reason="no GPU here")]
+    sections = [
+        Section("a", "First", "How it was measured.", [at_most("t", 1.0, "1 s", 2.0, "2 s")]),
+        Section("b", "Second", "How.", status="skipped", reason="no GPU here"),
+    ]
     text = render_document({"cpu": "Test CPU", "cores": 2}, sections, "run it")
     assert "| CPU | Test CPU |" in text and "## 1. First" in text and "## 2. Second" in text
     assert "**Not run:** no GPU here" in text
@@ -109,8 +119,12 @@ def test_generated_photos_are_deterministic():
 
 def test_gpu_measurements_run_on_the_cpu_provider():
     result = gpu.measure(LENET, provider=gpu.CPU, device="cpu", batches=(1, 4), compare_batch=4, min_seconds=0.02)
-    rates = [result["fp32_images_per_s"], result["iobinding_images_per_s"], result["cpu_fp32_images_per_s"],
-             *result["sweep_images_per_s"].values()]
+    rates = [
+        result["fp32_images_per_s"],
+        result["iobinding_images_per_s"],
+        result["cpu_fp32_images_per_s"],
+        *result["sweep_images_per_s"].values(),
+    ]
     assert all(math.isfinite(r) and r > 0 for r in rates)
     assert result["provider_in_use"] == gpu.CPU and result["best_batch"] in (1, 4)
     assert "fp16_images_per_s" in result or "fp16_error" in result
@@ -134,8 +148,17 @@ def _positive_finite(value) -> bool:
 def test_quick_suite_runs_every_section_and_writes_both_files(tmp_path):
     out = tmp_path / "out"
     env = dict(os.environ, **{CACHE_ENV_VAR: str(tmp_path / "cache")})
-    command = [sys.executable, "-m", "benchmarks", "--quick", "--out-dir", str(out), "--model", str(LENET),
-               "--skip-keras"]
+    command = [
+        sys.executable,
+        "-m",
+        "benchmarks",
+        "--quick",
+        "--out-dir",
+        str(out),
+        "--model",
+        str(LENET),
+        "--skip-keras",
+    ]
     process = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert process.returncode == 0, process.stderr[-3000:]
 
@@ -146,25 +169,45 @@ def test_quick_suite_runs_every_section_and_writes_both_files(tmp_path):
     data = json.loads((out / "benchmarks.json").read_text(encoding="utf-8"))
     assert data["quick"] is True and data["machine"]["cores"] >= 1
     sections = data["sections"]
-    assert [sections[k]["status"] for k in ("single", "folder", "startup", "training", "ways")] == \
-        ["ran", "ran", "ran", "skipped", "ran"]
+    assert [sections[k]["status"] for k in ("single", "folder", "startup", "training", "ways")] == [
+        "ran",
+        "ran",
+        "ran",
+        "skipped",
+        "ran",
+    ]
     assert sections["gpu"]["status"] in ("ran", "skipped")
     single, folder, startup = (sections[k]["result"] for k in ("single", "folder", "startup"))
-    for value in (single["app_s"], single["raw_run_s"], single["decode_s"], single["app_over_floor"],
-                  folder["cli_images_per_s"], folder["best_compute_images_per_s"], folder["decode_s"],
-                  folder["machine_limit_images_per_s"], folder["cli_over_limit"],
-                  startup["memory"]["first_rss_mb"], startup["memory"]["last_rss_mb"]):
+    for value in (
+        single["app_s"],
+        single["raw_run_s"],
+        single["decode_s"],
+        single["app_over_floor"],
+        folder["cli_images_per_s"],
+        folder["best_compute_images_per_s"],
+        folder["decode_s"],
+        folder["machine_limit_images_per_s"],
+        folder["cli_over_limit"],
+        startup["memory"]["first_rss_mb"],
+        startup["memory"]["last_rss_mb"],
+    ):
         assert _positive_finite(value), value
     ways = sections["ways"]["result"]
     assert set(ways["folder_images_per_s"]) >= {"shipped engine", "one worker", "full-size JPEG decode"}
-    assert all(_positive_finite(v) for v in [*ways["folder_images_per_s"].values(), ways["inference_ms_all"],
-                                             ways["session_create_s"], ways["session_create_from_cache_s"]])
+    assert all(
+        _positive_finite(v)
+        for v in [
+            *ways["folder_images_per_s"].values(),
+            ways["inference_ms_all"],
+            ways["session_create_s"],
+            ways["session_create_from_cache_s"],
+        ]
+    )
     for start in startup["startup"].values():
         assert _positive_finite(start["ready_wall_s"]) and _positive_finite(start["rss_mb"])
 
     # --only reruns one section and keeps the others' numbers from the run before.
-    again = subprocess.run(command + ["--only", "gpu"], cwd=ROOT, env=env, capture_output=True, text=True,
-                           timeout=300)
+    again = subprocess.run(command + ["--only", "gpu"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-3000:]
     kept = json.loads((out / "benchmarks.json").read_text(encoding="utf-8"))["sections"]
     assert kept["folder"]["from_earlier_run"] and kept["folder"]["result"] == folder
@@ -173,15 +216,26 @@ def test_quick_suite_runs_every_section_and_writes_both_files(tmp_path):
 
     # --render-only rebuilds the same Markdown from the JSON, measuring nothing.
     (out / "benchmarks.md").unlink()
-    rendered = subprocess.run([sys.executable, "-m", "benchmarks", "--render-only", "--out-dir", str(out)],
-                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    rendered = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--render-only", "--out-dir", str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert rendered.returncode == 0, rendered.stderr[-3000:]
     assert (out / "benchmarks.md").read_text(encoding="utf-8") == markdown
 
 
 def test_a_missed_keras_target_says_why_only_when_the_machine_cannot_reach_it():
-    reachable = {"keras_images_per_s": 50.0, "machine_limit_images_per_s": 212.0,
-                 "best_compute_images_per_s": 237.0, "cli_over_limit": 0.95, "keras_first_call_images_per_s": 40.0}
+    reachable = {
+        "keras_images_per_s": 50.0,
+        "machine_limit_images_per_s": 212.0,
+        "best_compute_images_per_s": 237.0,
+        "cli_over_limit": 0.95,
+        "keras_first_call_images_per_s": 40.0,
+    }
     assert keras_target_reason(reachable) == ""  # 3.5 × 50 = 175 < 212: a miss would be the pipeline's fault
     out_of_reach = dict(reachable, keras_images_per_s=141.0)
     reason = keras_target_reason(out_of_reach)
@@ -196,12 +250,18 @@ def test_a_missed_keras_target_says_why_only_when_the_machine_cannot_reach_it():
 def test_missed_single_image_and_limit_targets_explain_themselves_from_the_numbers():
     from benchmarks import folder, single_image
 
-    single = {"keras_s": 0.0635, "app_around_keras_s": 0.0074, "raw_run_s": 0.0049, "decode_s": 0.0018,
-              "app_over_floor": 1.1}
+    single = {
+        "keras_s": 0.0635,
+        "app_around_keras_s": 0.0074,
+        "raw_run_s": 0.0049,
+        "decode_s": 0.0018,
+        "app_over_floor": 1.1,
+    }
     reason = single_image.keras_target_reason(single)
     assert "6.35 ms" in reason and "no app path could reach it" in reason
     faster_floor = dict(single, raw_run_s=0.003, decode_s=0.001)
     assert "no app path" not in single_image.keras_target_reason(faster_floor)
-    limit = folder.limit_target_reason({"cores": 2, "cli_images_per_s": 200.0, "best_compute_images_per_s": 250.0,
-                                        "decode_s": 0.001})
+    limit = folder.limit_target_reason(
+        {"cores": 2, "cli_images_per_s": 200.0, "best_compute_images_per_s": 250.0, "decode_s": 0.001}
+    )
     assert "10 ms of core time" in limit and "9 ms for inference and decoding" in limit

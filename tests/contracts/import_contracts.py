@@ -59,7 +59,8 @@ class LintResult:
         except ValueError:
             return ""
         headings = [
-            i for i in range(start + 1, len(lines) - 1)
+            i
+            for i in range(start + 1, len(lines) - 1)
             if lines[i] in self.names.values() and set(lines[i + 1]) == {"-"}
         ]
         for n, i in enumerate(headings):
@@ -72,7 +73,7 @@ class LintResult:
 def lint_imports(cwd: Path = ROOT, pyproject: Path = PYPROJECT, timeout: float = 120) -> LintResult:
     """Check every contract in `pyproject` against the root packages found in `cwd`."""
     try:
-        import importlinter  # noqa: F401
+        import importlinter  # noqa: F401 - only asks whether it is installed
     except ImportError as error:  # pragma: no cover - an environment problem, not a test result
         raise RuntimeError(
             "import-linter is missing from this environment: ./run-tests.sh reinstalls .venv "
@@ -82,7 +83,11 @@ def lint_imports(cwd: Path = ROOT, pyproject: Path = PYPROJECT, timeout: float =
     started = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-c", _RUN_LINT_IMPORTS, "--no-cache", "--no-logo", str(pyproject)],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     seconds = time.perf_counter() - started
     output = proc.stdout + proc.stderr
@@ -153,7 +158,10 @@ def module_cycles(cwd: Path = ROOT, pyproject: Path = PYPROJECT, timeout: float 
     """
     proc = subprocess.run(
         [sys.executable, "-c", _FIND_CYCLES, *root_packages(pyproject)],
-        cwd=cwd, capture_output=True, text=True, timeout=timeout,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     if proc.returncode != 0:
         raise AssertionError(f"could not build the import graph:\n{proc.stderr[-4000:]}")

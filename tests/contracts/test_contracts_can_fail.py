@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from contracts.import_contracts import ROOT, contracts, lint_imports, module_cycles, root_packages
 
 
@@ -49,8 +48,7 @@ PROBES = [
         "qt-type-checking-import-in-desktop-core",
         {
             "desktop/core/_probe.py": (
-                "from typing import TYPE_CHECKING\n\n"
-                "if TYPE_CHECKING:\n    from PySide6.QtGui import QImage\n"
+                "from typing import TYPE_CHECKING\n\nif TYPE_CHECKING:\n    from PySide6.QtGui import QImage\n"
             ),
         },
         {"desktop-core-no-qt": ("desktop.core._probe -> PySide6 (l.4)",)},
@@ -152,7 +150,8 @@ PROBES = [
 def _sources_only(folder: str, names: list[str]) -> set[str]:
     """copytree's ignore: keep .py files and the folders that may hold them."""
     return {
-        name for name in names
+        name
+        for name in names
         if name in ("__pycache__", ".cache") or (not name.endswith(".py") and not Path(folder, name).is_dir())
     }
 
@@ -205,8 +204,7 @@ def test_one_bad_import_breaks_the_contract(probe, pristine, baseline, tmp_path)
     for contract_id, status in baseline.status.items():
         if contract_id not in probe.breaks:
             assert result.status[contract_id] == status, (
-                f"{contract_id} is {result.status[contract_id]} with the probe, {status} without:\n"
-                f"{result.output}"
+                f"{contract_id} is {result.status[contract_id]} with the probe, {status} without:\n{result.output}"
             )
 
 

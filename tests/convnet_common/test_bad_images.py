@@ -11,13 +11,13 @@ import sys
 import tempfile
 from pathlib import Path
 
+import bad_images
 import cv2
 import numpy as np
 import pytest
+from bad_images import UNREADABLE, Case, build_corpus, deny_reading, file_cases, over_white
 from PIL import Image, ImageOps
 
-import bad_images
-from bad_images import UNREADABLE, Case, build_corpus, deny_reading, file_cases, over_white
 from convnet_common import imaging
 from convnet_common.image_headers import inspect_header
 from convnet_common.imaging import (
@@ -64,7 +64,7 @@ def _check_picture(case: Case, image: np.ndarray, what: str) -> list[str]:
     return problems
 
 
-def test_every_corpus_file_decodes_or_fails_as_its_case_says(corpus, monkeypatch) -> None:  # noqa: ANN001
+def test_every_corpus_file_decodes_or_fails_as_its_case_says(corpus, monkeypatch) -> None:
     folder, cases = corpus
     deny_reading(monkeypatch, [folder / UNREADABLE])
     problems: list[str] = []
@@ -97,7 +97,7 @@ def test_every_corpus_file_decodes_or_fails_as_its_case_says(corpus, monkeypatch
     assert not problems, "\n".join(problems)
 
 
-def test_bad_bytes_fail_the_same_way_in_memory(corpus) -> None:  # noqa: ANN001
+def test_bad_bytes_fail_the_same_way_in_memory(corpus) -> None:
     """decode_image_rgb and decode_for_model (the fuzzers' entry points) agree with the file loaders."""
     folder, cases = corpus
     for name, case in file_cases(cases).items():
@@ -111,10 +111,10 @@ def test_bad_bytes_fail_the_same_way_in_memory(corpus) -> None:  # noqa: ANN001
             assert _check_failure(path, case, caught.value) == []
 
 
-def test_huge_or_impossible_headers_are_refused_before_opencv_sees_them(corpus, monkeypatch) -> None:  # noqa: ANN001
+def test_huge_or_impossible_headers_are_refused_before_opencv_sees_them(corpus, monkeypatch) -> None:
     folder, cases = corpus
 
-    def no_decoding(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def no_decoding(*args, **kwargs):
         raise AssertionError("OpenCV was asked to decode a file whose header is over the limit")
 
     monkeypatch.setattr(imaging.cv2, "imdecode", no_decoding)
@@ -129,7 +129,7 @@ def test_huge_or_impossible_headers_are_refused_before_opencv_sees_them(corpus, 
             load_image_rgb(folder / name)
 
 
-def test_opencvs_own_limit_error_becomes_an_image_read_error(corpus, monkeypatch) -> None:  # noqa: ANN001
+def test_opencvs_own_limit_error_becomes_an_image_read_error(corpus, monkeypatch) -> None:
     """Where the header cannot be parsed, OpenCV's cv2.error (which used to escape) is converted."""
     folder, _ = corpus
     real = inspect_header
@@ -138,7 +138,7 @@ def test_opencvs_own_limit_error_becomes_an_image_read_error(corpus, monkeypatch
         load_image_rgb(folder / "huge.bmp")
     monkeypatch.undo()
 
-    def broken(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def broken(*args, **kwargs):
         raise cv2.error("OpenCV(5.0.0) decoder exploded")
 
     monkeypatch.setattr(imaging.cv2, "imdecode", broken)
@@ -179,8 +179,10 @@ def test_transparent_images_still_honour_exif_orientation(fmt: str, orientation:
     # An opaque copy takes OpenCV's own orientation path: the two paths must agree.
     opaque = np.asarray(source).copy()
     opaque[..., 3] = 255
-    reference = cv2.imdecode(np.frombuffer(bad_images.encode(opaque[..., :3], fmt, exif=exif.tobytes(), **options),
-                                           np.uint8), cv2.IMREAD_COLOR)
+    reference = cv2.imdecode(
+        np.frombuffer(bad_images.encode(opaque[..., :3], fmt, exif=exif.tobytes(), **options), np.uint8),
+        cv2.IMREAD_COLOR,
+    )
     assert decoded.shape == reference.shape
 
 
@@ -194,7 +196,7 @@ def test_ordinary_files_skip_the_transparency_path() -> None:
     np.testing.assert_array_equal(decode_image_rgb(data), picture)
 
 
-def test_read_errors_name_the_file_and_the_reason(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+def test_read_errors_name_the_file_and_the_reason(tmp_path: Path, monkeypatch) -> None:
     (tmp_path / "folder.jpg").mkdir()
     cases = {
         tmp_path / "missing.jpg": "file not found",
@@ -213,7 +215,7 @@ def test_read_errors_name_the_file_and_the_reason(tmp_path: Path, monkeypatch) -
         read_image_bytes(denied)
 
 
-def test_oversized_files_are_not_read(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+def test_oversized_files_are_not_read(tmp_path: Path, monkeypatch) -> None:
     big = tmp_path / "big.jpg"
     with open(big, "wb") as handle:
         handle.truncate(4096)  # sparse: costs nothing
@@ -245,8 +247,13 @@ def test_really_unreadable_file_says_permission_denied(tmp_path: Path) -> None:
     become_nobody = (lambda: os.setuid(65534)) if os.getuid() == 0 else None
     try:
         result = subprocess.run(
-            [sys.executable, "-c", _READ_AS_NOBODY, str(path)], cwd=REPO, capture_output=True, text=True,
-            preexec_fn=become_nobody, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)},
+            [sys.executable, "-c", _READ_AS_NOBODY, str(path)],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            preexec_fn=become_nobody,
+            timeout=120,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
         )
     except PermissionError:
         pytest.skip("the interpreter is not reachable by an unprivileged user here")

@@ -11,10 +11,10 @@ import os
 from pathlib import Path
 
 import pytest
+from deep_folders import make_chain, remove_chain
 
 from convnet_common.folder_walk import UnreadableFolder, walk_files
 from convnet_common.imaging import is_image_file
-from deep_folders import make_chain, remove_chain
 
 
 @pytest.fixture
@@ -41,12 +41,25 @@ def _walk(root: Path, **options) -> list[str]:
 
 def test_app_order_follows_folder_links_once_and_lists_bad_links(tree: Path) -> None:
     assert _walk(tree, follow_folder_links=True) == [
-        "a/0.png", "a/deep/1.JPG", "a/gone.png", "a/out/3.png", "a/self.png", "b/2.png", "z.webp"]
+        "a/0.png",
+        "a/deep/1.JPG",
+        "a/gone.png",
+        "a/out/3.png",
+        "a/self.png",
+        "b/2.png",
+        "z.webp",
+    ]
 
 
 def test_training_order_is_os_walks_and_never_enters_folder_links(tree: Path) -> None:
     assert _walk(tree, follow_folder_links=False, files_first=True) == [
-        "z.webp", "a/0.png", "a/gone.png", "a/self.png", "a/deep/1.JPG", "b/2.png"]
+        "z.webp",
+        "a/0.png",
+        "a/gone.png",
+        "a/self.png",
+        "a/deep/1.JPG",
+        "b/2.png",
+    ]
 
 
 def test_a_folder_named_twice_is_walked_once(tree: Path) -> None:

@@ -52,7 +52,7 @@ def with_orientation(jpeg: bytes, orientation: int) -> bytes:
         ((480, 640), (299, 299), None),
     ],
 )
-def test_reduction_factor_keeps_the_short_side_above_the_input(source, target, flag) -> None:  # noqa: ANN001
+def test_reduction_factor_keeps_the_short_side_above_the_input(source, target, flag) -> None:
     data = jpeg_bytes(np.zeros((*source, 3), np.uint8))
     assert imaging._reduction_flag(inspect_header(data), *target) == flag
 
@@ -114,7 +114,7 @@ def test_load_image_for_model_reads_odd_names(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("shape", [(480, 640), (1000, 6000)])  # ordinary photo; a panorama's long side
-def test_reduced_decode_then_resize_matches_the_full_pipeline(shape) -> None:  # noqa: ANN001
+def test_reduced_decode_then_resize_matches_the_full_pipeline(shape) -> None:
     data = jpeg_bytes(photo_like(*shape, seed=3))
     assert imaging._reduction_flag(inspect_header(data), 224, 224) is not None
     reduced = decode_for_model(data, 224, 224)

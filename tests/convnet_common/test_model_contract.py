@@ -125,7 +125,10 @@ def test_missing_labels_are_refused() -> None:
     ("results", "expected"),
     [
         ([np.zeros((1, 2)), np.zeros((1, 4, 4, 2))], "lists 3 labels but 'probabilities' has 2 classes"),
-        ([np.zeros((1, 3, 1)), np.zeros((1, 4, 4, 3))], r"'probabilities' must be \[N, classes\]; it gives \[1, 3, 1\]"),
+        (
+            [np.zeros((1, 3, 1)), np.zeros((1, 4, 4, 3))],
+            r"'probabilities' must be \[N, classes\]; it gives \[1, 3, 1\]",
+        ),
         ([np.zeros((1, 3)), np.zeros((1, 4, 3))], r"'cam' must be \[N, h, w, 3\]; it gives \[1, 4, 3\]"),
     ],
 )

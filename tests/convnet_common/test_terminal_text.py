@@ -11,9 +11,12 @@ from convnet_common.terminal_text import terminal_safe
 
 # Everything a terminal acts on: C0 (ESC, BEL, CR, LF, TAB, BS), DEL, C1 (CSI, NEL, OSC),
 # the bidi embeddings/overrides/isolates and marks, and line/paragraph separators.
-HOSTILE = [chr(c) for c in range(0x20)] + ["\x7f"] + [chr(c) for c in range(0x80, 0xA0)] + [
-    chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C, 0x2028, 0x2029)
-]
+HOSTILE = (
+    [chr(c) for c in range(0x20)]
+    + ["\x7f"]
+    + [chr(c) for c in range(0x80, 0xA0)]
+    + [chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C, 0x2028, 0x2029)]
+)
 
 
 def _python_escape(char: str) -> str:

@@ -18,7 +18,7 @@ for folder in (HERE, HERE / "core"):
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
 
-import onnx_factory  # noqa: E402
+import onnx_factory  # noqa: E402 - found through the sys.path entry added above
 
 
 @pytest.fixture(scope="session")

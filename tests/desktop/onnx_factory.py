@@ -26,8 +26,16 @@ def full_metadata(labels: list[str], size: int) -> dict[str, str]:
         "input_size": json.dumps([size, size]),
         "backbone": "factory-mean-colour",
         "training": json.dumps(
-            {"dataset": "synthetic", "image_count": 300, "train_images": 200, "val_images": 50,
-             "val_accuracy": 0.98, "test_accuracy": 0.97, "epochs": 1, "weights": "none"}
+            {
+                "dataset": "synthetic",
+                "image_count": 300,
+                "train_images": 200,
+                "val_images": 50,
+                "val_accuracy": 0.98,
+                "test_accuracy": 0.97,
+                "epochs": 1,
+                "weights": "none",
+            }
         ),
         "preprocessing": "uint8 RGB -> float, mean over height and width",
         "augmentation": json.dumps({"flip": False}),
@@ -83,7 +91,10 @@ def build_model(
     spatial: list[Any] = ["H", "W"] if dynamic_spatial else [size, size]
     input_shape = ["N", 3, *spatial] if layout == "NCHW" else ["N", *spatial, 3]
     graph = helper.make_graph(
-        nodes, "colour_model", [helper.make_tensor_value_info("image", input_dtype, input_shape)], outputs,
+        nodes,
+        "colour_model",
+        [helper.make_tensor_value_info("image", input_dtype, input_shape)],
+        outputs,
         initializer=initializers,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="onnx_factory")
@@ -164,9 +175,18 @@ def hostile_output_model(kind: str, **kwargs: Any) -> onnx.ModelProto:
     elif kind == "inf_cam":
         nodes.append(helper.make_node("Mul", [reroute("cam"), const("inf", np.inf)], ["cam"]))
     elif kind == "zero_cam":
-        nodes.append(helper.make_node(
-            "Slice", [reroute("cam"), const("z0", [0, 0], np.int64), const("z1", [0, 0], np.int64),
-                      const("zaxes", [1, 2], np.int64)], ["cam"]))
+        nodes.append(
+            helper.make_node(
+                "Slice",
+                [
+                    reroute("cam"),
+                    const("z0", [0, 0], np.int64),
+                    const("z1", [0, 0], np.int64),
+                    const("zaxes", [1, 2], np.int64),
+                ],
+                ["cam"],
+            )
+        )
     elif kind == "one_row":
         starts, ends, axes = const("r0", [0], np.int64), const("r1", [1], np.int64), const("raxes", [0], np.int64)
         for name in ("probabilities", "cam"):
@@ -174,10 +194,12 @@ def hostile_output_model(kind: str, **kwargs: Any) -> onnx.ModelProto:
     graph.node.extend(nodes)
     classes = len(json.loads(dict((p.key, p.value) for p in model.metadata_props)["labels"]))
     del graph.output[:]
-    graph.output.extend([
-        helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", classes]),
-        helper.make_tensor_value_info("cam", TensorProto.FLOAT, ["N", "h", "w", classes]),
-    ])
+    graph.output.extend(
+        [
+            helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", classes]),
+            helper.make_tensor_value_info("cam", TensorProto.FLOAT, ["N", "h", "w", classes]),
+        ]
+    )
     onnx.checker.check_model(model)
     return model
 
@@ -213,35 +235,71 @@ def exploding_model(kind: str) -> onnx.ModelProto:
     big = [40_000, 40_000]
     nodes: list[onnx.NodeProto] = []
     if kind == "constant_of_shape":
-        nodes.append(helper.make_node("ConstantOfShape", [const("big", big, np.int64)], ["bomb"],
-                                      value=helper.make_tensor("v", TensorProto.FLOAT, [1], [1.0])))
+        nodes.append(
+            helper.make_node(
+                "ConstantOfShape",
+                [const("big", big, np.int64)],
+                ["bomb"],
+                value=helper.make_tensor("v", TensorProto.FLOAT, [1], [1.0]),
+            )
+        )
     elif kind == "expand":
-        nodes.append(helper.make_node("Expand", [const("one", [1.0], np.float32), const("big", big, np.int64)], ["bomb"]))
+        nodes.append(
+            helper.make_node("Expand", [const("one", [1.0], np.float32), const("big", big, np.int64)], ["bomb"])
+        )
     elif kind == "tile":
-        nodes.append(helper.make_node("Tile", [const("one", [[1.0]], np.float32), const("big", big, np.int64)], ["bomb"]))
+        nodes.append(
+            helper.make_node("Tile", [const("one", [[1.0]], np.float32), const("big", big, np.int64)], ["bomb"])
+        )
     elif kind == "range":
-        nodes.append(helper.make_node("Range", [const("r0", 0.0, np.float32), const("r1", 1.6e9, np.float32),
-                                                const("r2", 1.0, np.float32)], ["bomb"]))
+        nodes.append(
+            helper.make_node(
+                "Range",
+                [const("r0", 0.0, np.float32), const("r1", 1.6e9, np.float32), const("r2", 1.0, np.float32)],
+                ["bomb"],
+            )
+        )
     elif kind == "loop":
         body = helper.make_graph(
-            [helper.make_node("Identity", ["cond_in"], ["cond_out"]),
-             helper.make_node("Add", ["acc_in", const("step", 1.0, np.float32)], ["acc_out"])],
+            [
+                helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+                helper.make_node("Add", ["acc_in", const("step", 1.0, np.float32)], ["acc_out"]),
+            ],
             "body",
-            [helper.make_tensor_value_info("i", TensorProto.INT64, []),
-             helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
-             helper.make_tensor_value_info("acc_in", TensorProto.FLOAT, [])],
-            [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
-             helper.make_tensor_value_info("acc_out", TensorProto.FLOAT, [])],
+            [
+                helper.make_tensor_value_info("i", TensorProto.INT64, []),
+                helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+                helper.make_tensor_value_info("acc_in", TensorProto.FLOAT, []),
+            ],
+            [
+                helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+                helper.make_tensor_value_info("acc_out", TensorProto.FLOAT, []),
+            ],
         )
-        nodes.append(helper.make_node(
-            "Loop", [const("trips", 10**12, np.int64), const("go", True, np.bool_), const("acc0", 0.0, np.float32)],
-            ["bomb"], body=body))
+        nodes.append(
+            helper.make_node(
+                "Loop",
+                [const("trips", 10**12, np.int64), const("go", True, np.bool_), const("acc0", 0.0, np.float32)],
+                ["bomb"],
+                body=body,
+            )
+        )
     elif kind == "if":
-        branch = lambda name: helper.make_graph(  # noqa: E731
+        branch = lambda name: helper.make_graph(  # noqa: E731 - a one-line helper read where it is used
             [helper.make_node("Constant", [], [name], value=helper.make_tensor("c", TensorProto.FLOAT, [], [0.0]))],
-            f"{name}_graph", [], [helper.make_tensor_value_info(name, TensorProto.FLOAT, [])])
-        nodes.append(helper.make_node("If", [const("go", True, np.bool_)], ["bomb"],
-                                      then_branch=branch("then_out"), else_branch=branch("else_out")))
+            f"{name}_graph",
+            [],
+            [helper.make_tensor_value_info(name, TensorProto.FLOAT, [])],
+        )
+        nodes.append(
+            helper.make_node(
+                "If",
+                [const("go", True, np.bool_)],
+                ["bomb"],
+                then_branch=branch("then_out"),
+                else_branch=branch("else_out"),
+            )
+        )
     nodes += [
         helper.make_node("ReduceSum", ["bomb"], ["bomb_sum"], keepdims=0),
         helper.make_node("Mul", ["bomb_sum", const("zero", 0.0, np.float32)], ["nothing"]),

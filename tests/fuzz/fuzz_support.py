@@ -34,7 +34,11 @@ settings.register_profile(
     "convnet-ci", deadline=None, derandomize=True, database=None, print_blob=True, suppress_health_check=_QUIET
 )
 settings.register_profile(
-    "convnet-deep", deadline=None, derandomize=False, print_blob=True, suppress_health_check=_QUIET,
+    "convnet-deep",
+    deadline=None,
+    derandomize=False,
+    print_blob=True,
+    suppress_health_check=_QUIET,
     database=DirectoryBasedExampleDatabase(str(ROOT / "test-artifacts" / "hypothesis-db")),
 )
 
@@ -58,7 +62,7 @@ def _is_final_example() -> bool:
         from hypothesis.control import current_build_context
 
         return bool(getattr(current_build_context(), "is_final", True))
-    except Exception:  # noqa: BLE001 - not inside a hypothesis test
+    except Exception:
         return True
 
 

@@ -16,11 +16,11 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 import pytest
+from fuzz_support import fuzz_settings, keep_failure, regression_files
 from hypothesis import given
 from hypothesis import strategies as st
 
 from convnet_common.imaging import MAX_IMAGE_PIXELS, ImageReadError, decode_for_model, decode_image_rgb
-from fuzz_support import fuzz_settings, keep_failure, regression_files
 
 NAME = "fuzz-input.bin"
 

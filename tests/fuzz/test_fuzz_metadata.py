@@ -20,21 +20,29 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fuzz_support import fuzz_settings, keep_failure, regression_files
 from hypothesis import given
 from hypothesis import strategies as st
 
 from convnet_common import model_format as fmt
+from convnet_common.onnx_file import ModelFileError, inspect_model_file
 from desktop.core.augmentation import params_from_metadata
 from desktop.core.model import ModelLoadError, load_model
-from convnet_common.onnx_file import ModelFileError, inspect_model_file
 from desktop.core.model_metadata import ModelInfo, info_from_metadata
-from fuzz_support import fuzz_settings, keep_failure, regression_files
 
 INPUT_SIZE = (16, 16)
 MODEL_PATH = Path("fuzz-model.onnx")
 CONTRACT_KEYS = [
-    fmt.KEY_FORMAT_VERSION, fmt.KEY_LABELS, fmt.KEY_INPUT_SIZE, fmt.KEY_BACKBONE, fmt.KEY_TRAINING,
-    fmt.KEY_PREPROCESSING, fmt.KEY_AUGMENTATION, fmt.KEY_PRECISION, fmt.KEY_EXPORTED_AT, fmt.KEY_CAM_LAYER,
+    fmt.KEY_FORMAT_VERSION,
+    fmt.KEY_LABELS,
+    fmt.KEY_INPUT_SIZE,
+    fmt.KEY_BACKBONE,
+    fmt.KEY_TRAINING,
+    fmt.KEY_PREPROCESSING,
+    fmt.KEY_AUGMENTATION,
+    fmt.KEY_PRECISION,
+    fmt.KEY_EXPORTED_AT,
+    fmt.KEY_CAM_LAYER,
 ]
 
 
@@ -67,8 +75,11 @@ def truncated_json(draw: st.DrawFn) -> str:
 
 
 def _near_limit(draw: st.DrawFn) -> str:
-    size = draw(st.sampled_from([fmt.MAX_METADATA_VALUE_BYTES - 1, fmt.MAX_METADATA_VALUE_BYTES,
-                                 fmt.MAX_METADATA_VALUE_BYTES + 1]))
+    size = draw(
+        st.sampled_from(
+            [fmt.MAX_METADATA_VALUE_BYTES - 1, fmt.MAX_METADATA_VALUE_BYTES, fmt.MAX_METADATA_VALUE_BYTES + 1]
+        )
+    )
     filler = draw(st.sampled_from(["x", "é"]))
     return filler * (size // len(filler.encode()))
 
@@ -89,8 +100,19 @@ def metadata_values(draw: st.DrawFn) -> str:
         opener, closer = draw(st.sampled_from([("[", "]"), ('{"a":', "}")]))
         return opener * depth + "1" + closer * depth
     if kind == "escape":
-        return draw(st.sampled_from(['["\\ud800"]', '{"\\udfff": 1}', '["\\u0000"]', "[1e999]", "[NaN]",
-                                     "[" + "9" * 30 + "]", '{"zoom": 1' + "0" * 400 + "}"]))
+        return draw(
+            st.sampled_from(
+                [
+                    '["\\ud800"]',
+                    '{"\\udfff": 1}',
+                    '["\\u0000"]',
+                    "[1e999]",
+                    "[NaN]",
+                    "[" + "9" * 30 + "]",
+                    '{"zoom": 1' + "0" * 400 + "}",
+                ]
+            )
+        )
     return _near_limit(draw)
 
 

@@ -15,11 +15,11 @@ if str(DESKTOP_TESTS) not in sys.path:
 
 import cv2  # noqa: E402,F401 - imported first so its Qt variables exist to be scrubbed
 
-from desktop.qt.environment import scrub_opencv_qt_env  # noqa: E402
+from desktop.qt.environment import scrub_opencv_qt_env  # noqa: E402 - after the sys.path entry above
 
 scrub_opencv_qt_env()
 
-import onnx_factory  # noqa: E402
+import onnx_factory  # noqa: E402 - found through the sys.path entry added above
 
 
 @pytest.fixture(scope="session")

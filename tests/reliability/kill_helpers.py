@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 # Prepended to a child script; the child sets KILL_IN to the folder whose writes must die.
-HALF_WRITE_KILL = r'''
+HALF_WRITE_KILL = r"""
 import builtins, os, signal
 KILL_IN = None
 _real_open = builtins.open
@@ -46,7 +46,7 @@ def _open(file, mode="r", *args, **kwargs):
     return handle
 
 builtins.open = _open
-'''
+"""
 
 
 def child_env() -> dict[str, str]:
@@ -61,8 +61,13 @@ def child_env() -> dict[str, str]:
 def start(script: str, *args: str, stdout=subprocess.PIPE, stderr=subprocess.PIPE) -> subprocess.Popen:
     """Run `script` with `python -c` in the repository root (a new process group)."""
     return subprocess.Popen(
-        [sys.executable, "-c", script, *args], cwd=ROOT, env=child_env(), stdout=stdout, stderr=stderr,
-        text=True, start_new_session=True,
+        [sys.executable, "-c", script, *args],
+        cwd=ROOT,
+        env=child_env(),
+        stdout=stdout,
+        stderr=stderr,
+        text=True,
+        start_new_session=True,
     )
 
 

@@ -45,7 +45,7 @@ def version_of(data: bytes) -> int:
 
 # The writer alternates the two ways in: write_bytes_atomic, and atomic_path with a
 # handle written in 1 MB pieces (how Keras, matplotlib and CSV writers use it).
-WRITER = r'''
+WRITER = r"""
 import sys
 from pathlib import Path
 from convnet_common.atomic import atomic_path, write_bytes_atomic
@@ -62,7 +62,7 @@ while True:
         write_bytes_atomic(target, data)
     print(version, flush=True)
     version += 1
-'''
+"""
 
 
 def _seconds_per_write(target: Path) -> float:
@@ -167,12 +167,15 @@ def _json_version(target: Path) -> int:
 
 
 def _state_writer(target: Path) -> str:
-    return RESULTS + f"""
+    return (
+        RESULTS
+        + f"""
 from desktop.core.results_io import BatchState
 state = BatchState("/photos", f"model-v{{version}}", Path({str(target)!r}))
 state.add(results)
 state.save()
 """
+    )
 
 
 def _state_version(target: Path) -> int:

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import onnx_factory
 import pytest
 
-import onnx_factory
 from desktop.core.batch import BatchProgress, BatchResult, iter_image_files, run_batch
 from desktop.core.classifier import Classifier
 from desktop.core.model import load_model
@@ -79,6 +79,7 @@ class Sabotage:
                 if isinstance(file, (str, os.PathLike)) and os.fspath(file) in self.denied:
                     raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fspath(file))
                 return real(file, *args, **kwargs)
+
             return opener
 
         monkeypatch.setattr(os, "open", refusing(os.open))
@@ -141,8 +142,9 @@ def _check(results: list[BatchResult], files: list[Path], sabotage: Sabotage) ->
             assert result.label == _colour(path), f"{path.name} classified as {result.label}"
 
 
-def test_ten_thousand_files_with_some_vanishing_or_broken_mid_run(classifier: Classifier, photos: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ten_thousand_files_with_some_vanishing_or_broken_mid_run(
+    classifier: Classifier, photos: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     files = list(iter_image_files([photos]))
     assert len(files) == COUNT
     sabotage = Sabotage(files, monkeypatch, when_done=2000)
@@ -151,8 +153,9 @@ def test_ten_thousand_files_with_some_vanishing_or_broken_mid_run(classifier: Cl
     assert sum(not r.ok for r in results) >= len(sabotage.expected)
 
 
-def test_the_batch_view_task_survives_the_same(qtbot, classifier: Classifier, photos: Path, tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_batch_view_task_survives_the_same(
+    qtbot, classifier: Classifier, photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The Batch tab's background task over the same folder: the table gets every row,
     and the resume state keeps only the files that were classified."""
     from desktop.core.results_io import BatchState

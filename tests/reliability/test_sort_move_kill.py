@@ -12,8 +12,8 @@ import hashlib
 import json
 import os
 import random
-import signal
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -60,7 +60,9 @@ def _is_temp(path: Path) -> bool:
 
 
 def _tree(folder: Path, temps: bool = True) -> dict[str, str]:
-    return {str(p.relative_to(folder)): _sha(p) for p in folder.rglob("*") if p.is_file() and (temps or not _is_temp(p))}
+    return {
+        str(p.relative_to(folder)): _sha(p) for p in folder.rglob("*") if p.is_file() and (temps or not _is_temp(p))
+    }
 
 
 def _log_entries(dest: Path) -> list[dict]:
@@ -121,8 +123,18 @@ def _placed_copy(dest: Path, digest: str) -> Path:
 
 
 def _sort(model: Path, sources: Path, dest: Path):
-    return start(CLASSIFY_AND_SORT, str(sources), "--model", str(model), "--sort-into", str(dest), "--move",
-                 "--provider", "cpu", stdout=subprocess.DEVNULL)
+    return start(
+        CLASSIFY_AND_SORT,
+        str(sources),
+        "--model",
+        str(model),
+        "--sort-into",
+        str(dest),
+        "--move",
+        "--provider",
+        "cpu",
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def _kill_when_log_reaches(process, dest: Path, size: int, timeout: float = 120) -> None:
@@ -137,8 +149,14 @@ def _kill_when_log_reaches(process, dest: Path, size: int, timeout: float = 120)
 
 
 def _undo(dest: Path, original: dict[str, str], sources: Path) -> None:
-    undone = subprocess.run([sys.executable, "-m", "desktop.undo_sort_cli", str(dest)], cwd=ROOT,
-                            env=child_env(), capture_output=True, text=True, timeout=120)
+    undone = subprocess.run(
+        [sys.executable, "-m", "desktop.undo_sort_cli", str(dest)],
+        cwd=ROOT,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert undone.returncode == 0, undone.stderr[-3000:]
     assert _tree(sources) == original, "undo did not put every image back where it was"
     left = [p for p in dest.rglob("*") if p.is_file() and not p.name.startswith(LOG_PREFIX)]
@@ -149,8 +167,17 @@ def _kill_runs(colour_model: Path, pristine: Path, work: Path, dest_root: Path, 
     original = _tree(pristine)
     sources, dest = work / "calibrate", dest_root / "calibrate"
     shutil.copytree(pristine, sources)
-    finished = run_to_end(CLASSIFY_AND_SORT, str(sources), "--model", str(colour_model), "--sort-into", str(dest),
-                          "--move", "--provider", "cpu")
+    finished = run_to_end(
+        CLASSIFY_AND_SORT,
+        str(sources),
+        "--model",
+        str(colour_model),
+        "--sort-into",
+        str(dest),
+        "--move",
+        "--provider",
+        "cpu",
+    )
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert _check_nothing_lost(original, sources, dest, cross_device) == IMAGES
     full_log = next(dest.glob(f"{LOG_PREFIX}*.jsonl")).stat().st_size
@@ -169,13 +196,15 @@ def _kill_runs(colour_model: Path, pristine: Path, work: Path, dest_root: Path, 
     assert mid_run >= len(fractions) - 2, f"only {mid_run} of {len(fractions)} kills landed while sorting"
 
 
-def test_sigkill_while_moving_loses_nothing_and_undo_restores_all(colour_model: Path, pristine: Path,
-                                                                  tmp_path: Path) -> None:
+def test_sigkill_while_moving_loses_nothing_and_undo_restores_all(
+    colour_model: Path, pristine: Path, tmp_path: Path
+) -> None:
     _kill_runs(colour_model, pristine, tmp_path / "work", tmp_path / "dest", cross_device=False, seed=1)
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux") or not os.path.isdir("/dev/shm"),
-                    reason="needs a second filesystem (/dev/shm)")
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or not os.path.isdir("/dev/shm"), reason="needs a second filesystem (/dev/shm)"
+)
 def test_sigkill_while_moving_across_filesystems(colour_model: Path, pristine: Path, tmp_path: Path) -> None:
     dest_root = Path(tempfile.mkdtemp(prefix="convnet-sort-kill-", dir="/dev/shm"))
     try:
@@ -208,6 +237,7 @@ def _run_until_step(limit: int, action, cross_device: bool) -> bool:
                     if count == limit:
                         os.kill(os.getpid(), signal.SIGKILL)
                     return function(*args, **kwargs)
+
                 return wrapper
 
             for name in STEPS:
@@ -219,7 +249,7 @@ def _run_until_step(limit: int, action, cross_device: bool) -> bool:
                 sorting._same_device = lambda a, b: False
             action()
             os._exit(0)
-        except BaseException:  # noqa: BLE001 - report and leave without running pytest's exit code
+        except BaseException:
             import traceback
 
             traceback.print_exc()
@@ -268,14 +298,14 @@ def test_a_kill_before_any_step_of_a_sort_or_its_undo_loses_nothing(tmp_path: Pa
     for limit in range(1, 200):  # killed before step `limit` of the sort
         sources, dest = tmp_path / f"s{limit}", tmp_path / f"d{limit}"
         original = _small_sources(sources)
-        finished = _run_until_step(limit, lambda: sort_into_folders(_results(sources), dest, move=True),
-                                   cross_device)
+        finished = _run_until_step(limit, lambda: sort_into_folders(_results(sources), dest, move=True), cross_device)
         if not finished:
             _check_nothing_lost(original, sources, dest, cross_device)
         report = undo_moves(find_logs(dest)[0])
         assert not report.problems, report.problems
-        assert _tree(sources) == original and not [p for p in dest.rglob("*") if p.is_file()
-                                                   and not p.name.startswith(LOG_PREFIX)]
+        assert _tree(sources) == original and not [
+            p for p in dest.rglob("*") if p.is_file() and not p.name.startswith(LOG_PREFIX)
+        ]
         if finished:
             steps = limit
             break
@@ -320,8 +350,14 @@ def test_entries_after_a_torn_line_stay_readable(tmp_path: Path) -> None:
 
 def test_undo_command_line_says_what_it_could_not_do(tmp_path: Path) -> None:
     def undo(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "desktop.undo_sort_cli", *args], cwd=ROOT,
-                              env=child_env(), capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "desktop.undo_sort_cli", *args],
+            cwd=ROOT,
+            env=child_env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     missing = undo(str(tmp_path / "nowhere.jsonl"))
     assert missing.returncode == 2 and "no such sort log" in missing.stderr
@@ -348,10 +384,8 @@ def test_undo_trusts_a_log_no_further_than_its_folder(tmp_path: Path) -> None:
     precious.write_text("keep me")
     log = sorting.SortLog(report.log_path)
     log.write(event="begin", op="move", src=str(tmp_path / "stolen.txt"), dst=str(precious), tmp=None)
-    log.write(event="begin", op="move", src=str(sources / "x.png"), dst=str(dest / "cat" / "x.png"),
-              tmp=str(precious))
-    log.write(event="begin", op="copy", src=str(sources / "y.png"), dst=str(dest / "cat" / "y.png"),
-              tmp=str(precious))
+    log.write(event="begin", op="move", src=str(sources / "x.png"), dst=str(dest / "cat" / "x.png"), tmp=str(precious))
+    log.write(event="begin", op="copy", src=str(sources / "y.png"), dst=str(dest / "cat" / "y.png"), tmp=str(precious))
     log.close()
     undo = sort_log.undo_moves(report.log_path)
     assert precious.read_text() == "keep me" and not (tmp_path / "stolen.txt").exists()
@@ -364,16 +398,19 @@ def test_undo_trusts_a_log_no_further_than_its_folder(tmp_path: Path) -> None:
 def test_a_sort_into_relative_folders_undoes_from_anywhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     original = _small_sources(tmp_path / "src")
     monkeypatch.chdir(tmp_path)
-    relative = [BatchResult(Path("src") / r.path.relative_to(tmp_path / "src"), r.label, r.confidence, r.top_k)
-                for r in _results(tmp_path / "src")]
+    relative = [
+        BatchResult(Path("src") / r.path.relative_to(tmp_path / "src"), r.label, r.confidence, r.top_k)
+        for r in _results(tmp_path / "src")
+    ]
     report = sorting.sort_into_folders(relative, "dest", move=True)
     monkeypatch.chdir(tmp_path / "src")  # somewhere else
     assert len(sort_log.undo_moves(tmp_path / "dest" / report.log_path.name).restored) == 3
     assert _tree(tmp_path / "src") == original
 
 
-def test_a_killed_sort_run_again_into_the_same_dest_undoes_in_full(colour_model: Path, pristine: Path,
-                                                                    tmp_path: Path) -> None:
+def test_a_killed_sort_run_again_into_the_same_dest_undoes_in_full(
+    colour_model: Path, pristine: Path, tmp_path: Path
+) -> None:
     """The issue's case: SIGKILL mid-sort, the same sort run again into the same DEST, then
     `convnet-undo-sort DEST`. Both runs' logs are undone, so every image is back."""
     original = _tree(pristine)
@@ -381,8 +418,17 @@ def test_a_killed_sort_run_again_into_the_same_dest_undoes_in_full(colour_model:
     shutil.copytree(pristine, sources)
     _kill_when_log_reaches(_sort(colour_model, sources, dest), dest, 30_000)
     assert 0 < _check_nothing_lost(original, sources, dest, cross_device=False) < IMAGES
-    again = run_to_end(CLASSIFY_AND_SORT, str(sources), "--model", str(colour_model), "--sort-into", str(dest),
-                       "--move", "--provider", "cpu")
+    again = run_to_end(
+        CLASSIFY_AND_SORT,
+        str(sources),
+        "--model",
+        str(colour_model),
+        "--sort-into",
+        str(dest),
+        "--move",
+        "--provider",
+        "cpu",
+    )
     assert again.returncode == 0, again.stderr[-3000:]
     assert len(list(dest.glob(f"{LOG_PREFIX}*.jsonl"))) == 2
     assert _check_nothing_lost(original, sources, dest, cross_device=False) == IMAGES

@@ -62,12 +62,20 @@ def run_keras(layer, image: np.ndarray, transformation: dict) -> np.ndarray:
 
 def keras_geometry(layers, kind: str, draw: Draw, fill_mode: str, height: int = H, width: int = W):
     """The Keras layer for one geometric step and the transformation dict for `draw`."""
-    f32 = lambda value: np.array(value, dtype=np.float32)  # noqa: E731
+    f32 = lambda value: np.array(value, dtype=np.float32)  # noqa: E731 - a one-line helper read where it is used
     if kind == "rotation":
         layer = layers.RandomRotation(0.5, fill_mode=fill_mode)
         matrix = layer._compute_affine_matrix(
-            center_x=0.5, center_y=0.5, angle=f32([draw.angle]), translate_x=f32([0]), translate_y=f32([0]),
-            scale=f32([1]), shear_x=f32([0]), shear_y=f32([0]), height=height, width=width,
+            center_x=0.5,
+            center_y=0.5,
+            angle=f32([draw.angle]),
+            translate_x=f32([0]),
+            translate_y=f32([0]),
+            scale=f32([1]),
+            shear_x=f32([0]),
+            shear_y=f32([0]),
+            height=height,
+            width=width,
         )
         return layer, {"rotation_matrix": matrix}
     if kind == "translation":
@@ -163,8 +171,16 @@ def test_brightness_and_contrast_math() -> None:
 
 
 def test_draw_distributions_follow_keras_ranges() -> None:
-    params = AugmentParams(rotation_degrees=30, width_shift=0.2, height_shift=0.1, shear=0.2, zoom=0.3,
-                           brightness=0.1, contrast=0.4, horizontal_flip=True)
+    params = AugmentParams(
+        rotation_degrees=30,
+        width_shift=0.2,
+        height_shift=0.1,
+        shear=0.2,
+        zoom=0.3,
+        brightness=0.1,
+        contrast=0.4,
+        horizontal_flip=True,
+    )
     draws = [aug.make_draw(params, row) for row in aug.random_units(np.random.default_rng(0), 2000)]
     angles = np.array([d.angle for d in draws])
     assert -30 <= angles.min() < -28 and 28 < angles.max() <= 30
@@ -209,8 +225,11 @@ def test_presets_equal_training_presets() -> None:
 
 @pytest.mark.parametrize(
     "params",
-    [aug.PRESETS["seed"], AugmentParams(rotation_degrees=12.5, contrast=0.05, vertical_flip=True, fill_mode="wrap"),
-     AugmentParams()],
+    [
+        aug.PRESETS["seed"],
+        AugmentParams(rotation_degrees=12.5, contrast=0.05, vertical_flip=True, fill_mode="wrap"),
+        AugmentParams(),
+    ],
 )
 def test_yaml_export_round_trips_through_training(tmp_path, params: AugmentParams) -> None:
     from training.augment import resolve_augment

@@ -20,9 +20,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from bad_images import (
     BLUE as BLUE_RGB,
+)
+from bad_images import (
     UNREADABLE,
     VANISHING,
     Case,
@@ -34,6 +35,7 @@ from bad_images import (
     mostly,
     vanish_on_first_read,
 )
+
 from desktop.classify_cli import main
 from desktop.core.batch import BatchResult, classify_paths, run_batch
 from desktop.core.classifier import Classifier, Prediction
@@ -113,8 +115,9 @@ def test_batch_engines_survive_a_file_deleted_from_the_progress_callback(colour_
             deleted.append(done)
 
     # classify_paths (drops, the Classify view) reports after every chunk: delete mid-run.
-    predictions = list(classify_paths(classifier, [folder], batch_size=2,
-                                      progress=lambda done, total: delete_once(done)))
+    predictions = list(
+        classify_paths(classifier, [folder], batch_size=2, progress=lambda done, total: delete_once(done))
+    )
     assert deleted == [2]
     _check_results(folder, cases, {p.path: (p.top_label, p.error) for p in predictions})
 
@@ -132,8 +135,9 @@ def test_batch_engines_survive_a_file_deleted_from_the_progress_callback(colour_
 # --- convnet-classify ---------------------------------------------------------------------------
 
 
-def test_cli_gives_one_stderr_line_per_bad_file(colour_model: Path, corpus, capfd,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_gives_one_stderr_line_per_bad_file(
+    colour_model: Path, corpus, capfd, monkeypatch: pytest.MonkeyPatch
+) -> None:
     folder, cases = corpus
     vanish_on_first_read(monkeypatch, folder / VANISHING)
     code = main([str(folder), "--model", str(colour_model), "--provider", "cpu", "--batch-size", "3"])
@@ -147,23 +151,42 @@ def test_cli_gives_one_stderr_line_per_bad_file(colour_model: Path, corpus, capf
     assert len(lines) == len(bad) + 1, err  # one per bad file, then the summary
     for path in bad:
         (line,) = [line for line in lines if line.startswith(f"convnet-classify: {path}: ")]
-        assert line == f"convnet-classify: {path}: {rows[path]['error'][len(str(path)) + 2:]}"
+        assert line == f"convnet-classify: {path}: {rows[path]['error'][len(str(path)) + 2 :]}"
     assert lines[-1].startswith(f"classified {len(rows) - len(bad)} images, {len(bad)} failed")
 
 
 def test_cli_subprocess_with_dash_names_after_double_dash(colour_model: Path, corpus) -> None:
     """A real process: `--` lets a name start with a dash, and stderr holds only our lines."""
     folder, _ = corpus
-    command = [sys.executable, "-m", "desktop.classify_cli", "--model", str(colour_model), "--provider", "cpu",
-               "--", "-leading-dash.png", "grün ä 日本.png", "truncated.png", "huge.bmp", "bad crc.png",
-               "stray bytes.jpg"]
+    command = [
+        sys.executable,
+        "-m",
+        "desktop.classify_cli",
+        "--model",
+        str(colour_model),
+        "--provider",
+        "cpu",
+        "--",
+        "-leading-dash.png",
+        "grün ä 日本.png",
+        "truncated.png",
+        "huge.bmp",
+        "bad crc.png",
+        "stray bytes.jpg",
+    ]
     env = {"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
     result = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == 1, result.stderr
     labels = {row["path"]: row["label"] for row in csv.DictReader(io.StringIO(result.stdout))}
     # A cell starting with "-" is written "'-..." so spreadsheets do not run it (CSV injection).
-    assert labels == {"'-leading-dash.png": "blue", "grün ä 日本.png": "green", "truncated.png": "", "huge.bmp": "",
-                      "bad crc.png": "", "stray bytes.jpg": "red"}
+    assert labels == {
+        "'-leading-dash.png": "blue",
+        "grün ä 日本.png": "green",
+        "truncated.png": "",
+        "huge.bmp": "",
+        "bad crc.png": "",
+        "stray bytes.jpg": "red",
+    }
     # libpng and libjpeg have their own say about the last two on descriptor 2: not here.
     assert result.stderr.splitlines()[:-1] == [
         "convnet-classify: truncated.png: not a readable image: corrupt or truncated PNG data",
@@ -171,8 +194,14 @@ def test_cli_subprocess_with_dash_names_after_double_dash(colour_model: Path, co
         "convnet-classify: bad crc.png: not a readable image: corrupt or truncated PNG data",
     ]
     # Without `--` the dash name is an option, refused as a usage error before anything runs.
-    refused = subprocess.run(command[:7] + ["truncated.png", "-leading-dash.png"], cwd=folder, capture_output=True,
-                             text=True, timeout=120, env=env)
+    refused = subprocess.run(
+        command[:7] + ["truncated.png", "-leading-dash.png"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert refused.returncode == 2 and "unrecognized arguments: -leading-dash.png" in refused.stderr
 
 

@@ -17,9 +17,9 @@ import signal
 from pathlib import Path
 
 import numpy as np
+import onnx_factory
 import pytest
 
-import onnx_factory
 from desktop.classify_cli import main
 from desktop.core.batch import run_batch
 from desktop.core.classifier import Classifier
@@ -31,8 +31,10 @@ RED, BLUE = (255, 0, 0), (0, 0, 200)  # nan_on_red: NaN where a channel mean is 
 @pytest.fixture(autouse=True)
 def _alarm():
     """Fail, rather than hang, if a model run never returns."""
+
     def expire(*_):
         raise TimeoutError("a hostile-model test ran past 60 s")
+
     previous = signal.signal(signal.SIGALRM, expire)
     signal.alarm(60)
     yield
@@ -78,8 +80,21 @@ def test_cli_never_sorts_or_writes_a_nan_answer(tmp_path: Path, write_png, capsy
     write_png("in/red.png", onnx_factory.solid_image(RED))
     write_png("in/blue.png", onnx_factory.solid_image(BLUE))
     dest, out_json = tmp_path / "sorted", tmp_path / "out.json"
-    code = main([str(tmp_path / "in"), "--model", str(model), "--provider", "cpu", "--json", str(out_json),
-                 "--sort-into", str(dest), "--threshold", "0.1"])
+    code = main(
+        [
+            str(tmp_path / "in"),
+            "--model",
+            str(model),
+            "--provider",
+            "cpu",
+            "--json",
+            str(out_json),
+            "--sort-into",
+            str(dest),
+            "--threshold",
+            "0.1",
+        ]
+    )
     capsys.readouterr()
     assert code == 1  # one image could not be classified
     text = out_json.read_text()

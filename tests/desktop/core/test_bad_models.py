@@ -8,17 +8,17 @@ opens them at all: `InferenceSession` is replaced by a tripwire for those tests.
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import onnx
+import onnx_factory
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-import onnx_factory
 from convnet_common import model_format as fmt
 from desktop.core import model as model_module
 from desktop.core.model import ModelLoadError, load_model
@@ -46,9 +46,11 @@ def _save(model: onnx.ModelProto, path: Path) -> Path:
 def _rank3_model(path: Path) -> Path:
     """uint8 [N, 16, 48]: a greyscale-strip input of the wrong rank."""
     graph = helper.make_graph(
-        [helper.make_node("Cast", ["image"], ["pixels"], to=TensorProto.FLOAT),
-         helper.make_node("ReduceMean", ["pixels"], ["means"], axes=[1], keepdims=0),
-         helper.make_node("Softmax", ["means"], ["probabilities"], axis=-1)],
+        [
+            helper.make_node("Cast", ["image"], ["pixels"], to=TensorProto.FLOAT),
+            helper.make_node("ReduceMean", ["pixels"], ["means"], axes=[1], keepdims=0),
+            helper.make_node("Softmax", ["means"], ["probabilities"], axis=-1),
+        ],
         "rank3",
         [helper.make_tensor_value_info("image", TensorProto.UINT8, ["N", 16, 48])],
         [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", 48])],
@@ -123,7 +125,9 @@ def bad_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, BadModel]:
             onnx_factory.save_model(folder / "nchw.onnx", layout="NCHW"),
             r"nchw\.onnx: .*this file's input is uint8 \[N, 3, 16, 16\]",
         ),
-        "rank-3": BadModel(_rank3_model(folder / "rank3.onnx"), r"rank3\.onnx: .*this file's input is uint8 \[N, 16, 48\]"),
+        "rank-3": BadModel(
+            _rank3_model(folder / "rank3.onnx"), r"rank3\.onnx: .*this file's input is uint8 \[N, 16, 48\]"
+        ),
         "dynamic-spatial": BadModel(
             onnx_factory.save_model(folder / "dynamic.onnx", dynamic_spatial=True),
             r"dynamic\.onnx: .*fixed height and width; this file's input is uint8 \[N, H, W, 3\]",
@@ -188,13 +192,39 @@ def bad_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, BadModel]:
 
 # The file-level refusals must happen before ONNX Runtime sees the file.
 REFUSED_BEFORE_ORT = {
-    "empty", "truncated", "text", "huge-entry", "huge-total", "external-parent", "external-absolute",
-    "external-symlink", "external-deep-parent", "external-missing", "external-in-attribute",
+    "empty",
+    "truncated",
+    "text",
+    "huge-entry",
+    "huge-total",
+    "external-parent",
+    "external-absolute",
+    "external-symlink",
+    "external-deep-parent",
+    "external-missing",
+    "external-in-attribute",
 }
 ALL_CASES = [
-    "text", "html", "empty", "truncated", "cut-early", "float-input", "nchw", "rank-3", "dynamic-spatial",
-    "label-count", "malformed-json", "deep-json", "huge-entry", "huge-total", "input-too-large",
-    "external-parent", "external-absolute", "external-symlink", "external-deep-parent", "external-missing",
+    "text",
+    "html",
+    "empty",
+    "truncated",
+    "cut-early",
+    "float-input",
+    "nchw",
+    "rank-3",
+    "dynamic-spatial",
+    "label-count",
+    "malformed-json",
+    "deep-json",
+    "huge-entry",
+    "huge-total",
+    "input-too-large",
+    "external-parent",
+    "external-absolute",
+    "external-symlink",
+    "external-deep-parent",
+    "external-missing",
     "external-in-attribute",
 ]
 
@@ -207,6 +237,7 @@ def test_every_case_is_listed(bad_models: dict[str, BadModel]) -> None:
 def test_bad_model_gets_one_clear_line(bad_models: dict[str, BadModel], case: str, monkeypatch) -> None:
     bad = bad_models[case]
     if case in REFUSED_BEFORE_ORT:
+
         def tripwire(*args, **kwargs):
             raise AssertionError(f"ONNX Runtime was asked to open {bad.path.name}")
 
@@ -242,7 +273,9 @@ def test_metadata_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
     data[index] = 0xFF
     path = tmp_path / "latin1.onnx"
     path.write_bytes(bytes(data))
-    with pytest.raises(ModelLoadError, match=r"latin1\.onnx was refused: the value of model metadata 'backbone' is not valid UTF-8"):
+    with pytest.raises(
+        ModelLoadError, match=r"latin1\.onnx was refused: the value of model metadata 'backbone' is not valid UTF-8"
+    ):
         load_model(path, provider="cpu")
 
 

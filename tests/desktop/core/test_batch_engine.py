@@ -9,13 +9,13 @@ import threading
 import time
 from pathlib import Path
 
+import onnx_factory
 import pytest
 
-import onnx_factory
 from desktop.core.batch import BatchProgress, BatchResult, classify_paths, run_batch
 from desktop.core.classifier import Classifier
-from desktop.core.model import load_model
 from desktop.core.exporters import CSV, JSON, ExportContext
+from desktop.core.model import load_model
 from desktop.core.results_io import BatchState
 
 
@@ -35,12 +35,12 @@ def make_folder(folder: Path, write_png) -> Path:
 class SlowClassifier(Classifier):
     """Sleeps per batch so a test can cancel mid-run."""
 
-    def __init__(self, model, delay: float = 0.05) -> None:  # noqa: ANN001
+    def __init__(self, model, delay: float = 0.05) -> None:
         super().__init__(model)
         self.delay = delay
         self.calls = 0
 
-    def classify_batch(self, images, paths=None, top_k=None, **kwargs):  # noqa: ANN001, ANN003, ANN201
+    def classify_batch(self, images, paths=None, top_k=None, **kwargs):
         self.calls += 1
         time.sleep(self.delay)
         return super().classify_batch(images, paths, top_k, **kwargs)
@@ -56,7 +56,7 @@ def folder(tmp_path: Path, write_png) -> Path:
     return make_folder(tmp_path / "photos", write_png)
 
 
-def _flat(batches) -> list[BatchResult]:  # noqa: ANN001
+def _flat(batches) -> list[BatchResult]:
     return [result for batch in batches for result in batch]
 
 
@@ -111,8 +111,11 @@ def test_state_round_trip_and_keying(classifier: Classifier, folder: Path, tmp_p
     state.add(_flat(run_batch(classifier, [folder])))
     state.save()
     again = BatchState.load(state_dir, folder, colour_model)
-    assert set(again.finished) == {str(folder / "red.png"), str(folder / "nested/green.png"),
-                                   str(folder / "nested/deeper/blue.png")}  # errors are retried
+    assert set(again.finished) == {
+        str(folder / "red.png"),
+        str(folder / "nested/green.png"),
+        str(folder / "nested/deeper/blue.png"),
+    }  # errors are retried
     assert again.finished[str(folder / "red.png")].label == "red"
     other = tmp_path / "other.onnx"
     other.write_bytes(colour_model.read_bytes())
@@ -141,8 +144,10 @@ def test_exports(classifier: Classifier, folder: Path, tmp_path: Path) -> None:
 def test_closing_a_run_early_stops_its_workers(classifier: Classifier, tmp_path: Path, write_png) -> None:
     for i in range(40):
         write_png(f"img{i:02d}.png", onnx_factory.solid_image((200, 0, 0), 8, 8), tmp_path / "many")
-    for run in (run_batch(classifier, [tmp_path / "many"], batch_size=1, workers=2),
-                classify_paths(classifier, [tmp_path / "many"], batch_size=1)):
+    for run in (
+        run_batch(classifier, [tmp_path / "many"], batch_size=1, workers=2),
+        classify_paths(classifier, [tmp_path / "many"], batch_size=1),
+    ):
         next(run)
         assert any(t.name.startswith("classify") for t in threading.enumerate())
         run.close()  # what a consumer that stops reading does

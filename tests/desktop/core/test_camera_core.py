@@ -9,11 +9,18 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import onnx_factory
 import pytest
 
-import onnx_factory
 from desktop.core.camera import (
-    ENDED, FAILED, RUNNING, STOPPED, CameraSession, LatestFrameMailbox, RateMeter, parse_source, probe_devices,
+    ENDED,
+    FAILED,
+    STOPPED,
+    CameraSession,
+    LatestFrameMailbox,
+    RateMeter,
+    parse_source,
+    probe_devices,
     save_snapshot,
 )
 from desktop.core.classifier import Classifier
@@ -31,7 +38,7 @@ class FakeCapture:
         self.reads = 0
         self.released = False
 
-    def isOpened(self) -> bool:  # noqa: N802
+    def isOpened(self) -> bool:
         return self.opened and not self.released
 
     def read(self):
@@ -58,8 +65,13 @@ def run_session(source, factory, classifier=None, until=lambda events: False, ti
             done.set()
 
     session = CameraSession(
-        source, on_frame=events["frames"].append, on_prediction=lambda f, p: events["predictions"].append((f, p)),
-        on_state=on_state, classifier=classifier, factory=factory, **kwargs,
+        source,
+        on_frame=events["frames"].append,
+        on_prediction=lambda f, p: events["predictions"].append((f, p)),
+        on_state=on_state,
+        classifier=classifier,
+        factory=factory,
+        **kwargs,
     )
     session.start()
     deadline = time.monotonic() + timeout

@@ -7,9 +7,9 @@ import threading
 from pathlib import Path
 
 import numpy as np
+import onnx_factory
 import pytest
 
-import onnx_factory
 from desktop.core.activation import normalise_cam, overlay
 from desktop.core.batch import classify_paths, iter_image_files
 from desktop.core.classifier import Classifier

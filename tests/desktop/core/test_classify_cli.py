@@ -9,11 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 import onnx_factory
-from desktop import undo_sort_cli
+import pytest
 from test_batch_engine import make_folder
+
+from desktop import undo_sort_cli
 from desktop.classify_cli import main
 from desktop.core.results_io import CSV_COLUMNS
 
@@ -91,7 +91,10 @@ def test_no_metadata_model_notes_it(plain_model: Path, tmp_path: Path, write_png
 def test_runs_as_a_module_without_traceback(colour_model: Path, tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "desktop.classify_cli", str(tmp_path / "missing.png"), "--model", str(colour_model)],
-        capture_output=True, text=True, cwd=REPO, timeout=60,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
     )
     assert result.returncode == 1
     assert "file not found" in result.stdout
@@ -114,8 +117,20 @@ def test_json_output_and_quiet_stdout(colour_model: Path, image_folder: Path, tm
 def test_sort_into_with_move_and_threshold(colour_model: Path, image_folder: Path, tmp_path: Path, capsys) -> None:
     dest = tmp_path / "sorted"
     before = sorted(image_folder.rglob("*"))
-    code = main([str(image_folder), "--model", str(colour_model), "--sort-into", str(dest), "--move",
-                 "--threshold", "1", "--csv", str(tmp_path / "r.csv")])
+    code = main(
+        [
+            str(image_folder),
+            "--model",
+            str(colour_model),
+            "--sort-into",
+            str(dest),
+            "--move",
+            "--threshold",
+            "1",
+            "--csv",
+            str(tmp_path / "r.csv"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 1  # three files could not be read
     assert sorted(p.name for p in (dest / "_unsure").iterdir()) == ["blue.png", "green.png", "red.png"]

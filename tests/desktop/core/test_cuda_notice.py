@@ -16,10 +16,14 @@ import pytest
 import desktop.core.providers as providers
 from desktop import classify_cli
 from desktop.core.model import load_model
-from desktop.core.providers import (
-    CUDA_PROVIDER, FALLBACK_CUDA_CHOSEN, FALLBACK_GPU_UNUSABLE, NOTICE_CUDA_FALLBACK, NOTICE_GPU_UNUSABLE,
-)
 from desktop.core.notices import Notice, NoticeBoard
+from desktop.core.providers import (
+    CUDA_PROVIDER,
+    FALLBACK_CUDA_CHOSEN,
+    FALLBACK_GPU_UNUSABLE,
+    NOTICE_CUDA_FALLBACK,
+    NOTICE_GPU_UNUSABLE,
+)
 from desktop.core.settings import Settings
 
 WAIT_MS = 10_000
@@ -29,8 +33,10 @@ FALLBACKS = (NOTICE_CUDA_FALLBACK, NOTICE_GPU_UNUSABLE)
 @pytest.fixture
 def gpu_present(monkeypatch):
     """Set what the GPU probe answers: gpu_present(True) pretends an NVIDIA GPU is installed."""
+
     def set_present(present: bool) -> None:
         monkeypatch.setattr(providers, "nvidia_gpu_present", lambda: present)
+
     return set_present
 
 
@@ -39,15 +45,19 @@ def _skip_if_cuda_works(model) -> None:
         pytest.skip("CUDA is usable here: there is no fallback to report")
 
 
-@pytest.mark.parametrize(("provider", "gpu", "expected"), [
-    ("auto", False, None),
-    ("auto", True, FALLBACK_GPU_UNUSABLE),
-    ("cuda", False, FALLBACK_CUDA_CHOSEN),
-    ("cuda", True, FALLBACK_CUDA_CHOSEN),
-    ("cpu", True, None),
-])
-def test_fallback_notice_only_where_it_helps(colour_model: Path, gpu_present, provider: str, gpu: bool,
-                                            expected: str | None) -> None:
+@pytest.mark.parametrize(
+    ("provider", "gpu", "expected"),
+    [
+        ("auto", False, None),
+        ("auto", True, FALLBACK_GPU_UNUSABLE),
+        ("cuda", False, FALLBACK_CUDA_CHOSEN),
+        ("cuda", True, FALLBACK_CUDA_CHOSEN),
+        ("cpu", True, None),
+    ],
+)
+def test_fallback_notice_only_where_it_helps(
+    colour_model: Path, gpu_present, provider: str, gpu: bool, expected: str | None
+) -> None:
     gpu_present(gpu)
     model = load_model(colour_model, provider=provider)
     _skip_if_cuda_works(model)
@@ -85,14 +95,18 @@ def test_board_dismissal_is_for_good_for_keyed_notices_only() -> None:
 
 
 # convnet-classify ----------------------------------------------------------------------------
-@pytest.mark.parametrize(("args", "gpu", "expected"), [
-    ([], False, None),
-    ([], True, NOTICE_GPU_UNUSABLE),
-    (["--provider", "cuda"], False, NOTICE_CUDA_FALLBACK),
-    (["--provider", "cpu"], True, None),
-])
-def test_cli_notes_the_fallback_only_where_it_helps(colour_model: Path, write_png, capsys, gpu_present,
-                                                   args: list[str], gpu: bool, expected: str | None) -> None:
+@pytest.mark.parametrize(
+    ("args", "gpu", "expected"),
+    [
+        ([], False, None),
+        ([], True, NOTICE_GPU_UNUSABLE),
+        (["--provider", "cuda"], False, NOTICE_CUDA_FALLBACK),
+        (["--provider", "cpu"], True, None),
+    ],
+)
+def test_cli_notes_the_fallback_only_where_it_helps(
+    colour_model: Path, write_png, capsys, gpu_present, args: list[str], gpu: bool, expected: str | None
+) -> None:
     gpu_present(gpu)
     image = write_png("r.png", np.full((16, 16, 3), (220, 10, 10), np.uint8))
     assert classify_cli.main([str(image), "--model", str(colour_model), *args]) == 0

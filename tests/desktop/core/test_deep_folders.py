@@ -16,8 +16,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from deep_folders import chain_path, make_chain, remove_chain
+
 from desktop.core.batch import iter_image_files
 
 REPO = Path(__file__).resolve().parents[3]
@@ -41,6 +41,7 @@ def _file_system_calls(monkeypatch: pytest.MonkeyPatch, root: Path) -> int:
             nonlocal calls
             calls += 1
             return real(*args, **kwargs)
+
         return call
 
     with monkeypatch.context() as patch:

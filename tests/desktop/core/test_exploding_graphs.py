@@ -17,9 +17,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import onnx_factory
 import pytest
 
-import onnx_factory
 from convnet_common.graph_limits import MAX_CONSTANT_ELEMENTS
 from convnet_common.onnx_file import inspect_model_file
 
@@ -41,8 +41,14 @@ except ModelLoadError as error:
 def _load_in_child(path: Path) -> str:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     try:
-        result = subprocess.run([sys.executable, "-c", CHILD, str(path)], cwd=ROOT, env=env,
-                                capture_output=True, text=True, timeout=TIMEOUT_S)
+        result = subprocess.run(
+            [sys.executable, "-c", CHILD, str(path)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT_S,
+        )
     except subprocess.TimeoutExpired:
         pytest.fail(f"loading {path.name} ran past {TIMEOUT_S} s")
     return result.stdout.strip() or result.stderr.strip()[-2000:]

@@ -7,10 +7,11 @@ import io
 import json
 from pathlib import Path
 
-from desktop.classify_cli import main
-from desktop.core.results_io import CSV_COLUMNS, TRUE_LABEL_COLUMN
 from test_batch_engine import make_folder
 from test_labelled_folders import make_labelled_folder
+
+from desktop.classify_cli import main
+from desktop.core.results_io import CSV_COLUMNS, TRUE_LABEL_COLUMN
 
 
 def test_labelled_folder_reports_accuracy(colour_model: Path, tmp_path: Path, write_png, capsys) -> None:
@@ -33,8 +34,7 @@ def test_unlabelled_folder_has_no_accuracy_line(colour_model: Path, tmp_path: Pa
     assert "Accuracy" not in capsys.readouterr().err
 
 
-def test_labelled_folder_csv_has_the_true_label_column(colour_model: Path, tmp_path: Path, write_png,
-                                                       capsys) -> None:
+def test_labelled_folder_csv_has_the_true_label_column(colour_model: Path, tmp_path: Path, write_png, capsys) -> None:
     """The streamed CSV has the same columns as the Batch tab's export of a labelled folder."""
     folder = make_labelled_folder(tmp_path / "photos", write_png)
     main([str(folder), "--model", str(colour_model), "--provider", "cpu"])

@@ -7,14 +7,14 @@ import io
 import json
 from pathlib import Path
 
+import onnx_factory
 import pytest
 
-import onnx_factory
 from desktop.core.batch import BatchResult, run_batch
 from desktop.core.classifier import Classifier
+from desktop.core.exporters import CSV, JSON, ExportContext
 from desktop.core.labelled import AccuracyTally, FolderLabels, detect_labelled_folder, match_folder_names
 from desktop.core.model import load_model
-from desktop.core.exporters import CSV, JSON, ExportContext
 from desktop.core.results_io import TRUE_LABEL_COLUMN, results_to_json
 from desktop.core.sorting import safe_folder_name
 
@@ -52,7 +52,8 @@ def _results(classifier: Classifier, folder: Path) -> list[BatchResult]:
 def test_folder_names_match_classes_loosely_but_never_ambiguously() -> None:
     labels = ["tabby cat", "tiger cat", "Cat", "cat", "a:b"]
     matched = match_folder_names(
-        ["Tabby_Cat", "tiger-cat", "TIGER  CAT", "cat", "CAT", "dogs", "2023", safe_folder_name("a:b")], labels)
+        ["Tabby_Cat", "tiger-cat", "TIGER  CAT", "cat", "CAT", "dogs", "2023", safe_folder_name("a:b")], labels
+    )
     assert matched["Tabby_Cat"] == "tabby cat" and matched["tiger-cat"] == matched["TIGER  CAT"] == "tiger cat"
     assert matched["cat"] == "cat"  # the exact spelling decides between "Cat" and "cat"
     assert "CAT" not in matched  # could be either: no match rather than a guess
@@ -110,8 +111,16 @@ def test_exports_carry_the_true_class(classifier: Classifier, tmp_path: Path, wr
     rows = list(csv.DictReader(io.StringIO((tmp_path / "r.csv").read_text())))
     assert list(rows[0]) == ["path", "label", "confidence", "top_k", "error", TRUE_LABEL_COLUMN]
     truth = {Path(r["path"]).name: r[TRUE_LABEL_COLUMN] for r in rows}
-    assert truth == {"a.png": "red", "b.png": "red", "c.png": "red", "d.png": "green", "e.png": "blue",
-                     "broken.jpg": "blue", "f.png": "", "g.png": ""}
+    assert truth == {
+        "a.png": "red",
+        "b.png": "red",
+        "c.png": "red",
+        "d.png": "green",
+        "e.png": "blue",
+        "broken.jpg": "blue",
+        "f.png": "",
+        "g.png": "",
+    }
 
     JSON.write(tmp_path / "r.json", results, ExportContext("colours.onnx", labels))
     document = json.loads((tmp_path / "r.json").read_text())

@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import numpy as np
+import onnx_factory
 import pytest
 from onnx import TensorProto
 
-import onnx_factory
 from convnet_common.model_format import MAX_METADATA_VALUE_BYTES
 from desktop.core.model import (
     NOTICE_NO_METADATA,
@@ -56,7 +56,9 @@ def test_no_metadata_model_gets_generic_names_and_no_cam(plain_model: Path) -> N
 
 
 def test_single_2d_output_is_used_without_metadata(models_dir: Path) -> None:
-    path = onnx_factory.save_model(models_dir / "other-name.onnx", metadata=None, probabilities_name="scores", with_cam=False)
+    path = onnx_factory.save_model(
+        models_dir / "other-name.onnx", metadata=None, probabilities_name="scores", with_cam=False
+    )
     model = load_model(path, provider="cpu")
     assert model.probabilities_name == "scores"
     assert model.info.labels == ["class 0", "class 1", "class 2"]
@@ -71,7 +73,10 @@ def test_metadata_model_must_name_probabilities(models_dir: Path) -> None:
 @pytest.mark.parametrize(
     ("variant", "expected"),
     [
-        ({"input_dtype": TensorProto.FLOAT}, r"model input must be uint8 NHWC RGB .*this file's input is float32 \[N, 16, 16, 3\]"),
+        (
+            {"input_dtype": TensorProto.FLOAT},
+            r"model input must be uint8 NHWC RGB .*this file's input is float32 \[N, 16, 16, 3\]",
+        ),
         ({"layout": "NCHW"}, r"this file's input is uint8 \[N, 3, 16, 16\]"),
         ({"dynamic_spatial": True}, r"fixed height and width; this file's input is uint8 \[N, H, W, 3\]"),
     ],

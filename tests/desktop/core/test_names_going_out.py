@@ -83,8 +83,19 @@ def test_classify_stderr_lines_show_names_escaped(colour_model: Path, tmp_path: 
         raise PermissionError(13, "Permission denied", str(src))
 
     monkeypatch.setattr(sorting, "_copy_to_temp", refuse)
-    code = main([str(folder), "--model", str(model), "--provider", "cpu", "--csv", str(tmp_path / "o.csv"),
-                 "--sort-into", str(tmp_path / "sorted")])
+    code = main(
+        [
+            str(folder),
+            "--model",
+            str(model),
+            "--provider",
+            "cpu",
+            "--csv",
+            str(tmp_path / "o.csv"),
+            "--sort-into",
+            str(tmp_path / "sorted"),
+        ]
+    )
     lines = _lines_are_clean(capsys.readouterr().err)
     assert code == 1
     # one line per unreadable file, per unsortable file, the sort summary and the run summary
@@ -146,8 +157,18 @@ def test_undo_sort_lines_show_names_escaped(tmp_path: Path, capsys) -> None:
 
 # --- CSV ----------------------------------------------------------------------------------------
 
-HOSTILE_NAMES = ["cr\rname.png", "lf\nname.png", '=HYPERLINK("example.com","open").png', "+1.png",
-                 "-dash.png", "@SUM(A1).png", "\tstart.png", "'quoted.png", "plain, comma.png", 'say "hi".png']
+HOSTILE_NAMES = [
+    "cr\rname.png",
+    "lf\nname.png",
+    '=HYPERLINK("example.com","open").png',
+    "+1.png",
+    "-dash.png",
+    "@SUM(A1).png",
+    "\tstart.png",
+    "'quoted.png",
+    "plain, comma.png",
+    'say "hi".png',
+]
 FORMULA_LABELS = ["=1+2", "@SUM(1)", "-2+3"]
 
 
@@ -182,8 +203,10 @@ def test_cli_csv_keeps_one_row_per_file_and_runs_no_formula(
 
 
 def test_batch_tab_csv_export_is_quoted_and_neutralised(tmp_path: Path) -> None:
-    results = [BatchResult(Path(name), label, 0.5, ((label, 0.5),))
-               for name, label in zip(HOSTILE_NAMES, FORMULA_LABELS * len(HOSTILE_NAMES))]
+    results = [
+        BatchResult(Path(name), label, 0.5, ((label, 0.5),))
+        for name, label in zip(HOSTILE_NAMES, FORMULA_LABELS * len(HOSTILE_NAMES))
+    ]
     target = tmp_path / "export.csv"
     exporter("csv").write(target, results, ExportContext())
     _check_csv(_read(target), HOSTILE_NAMES, FORMULA_LABELS)
@@ -236,8 +259,20 @@ def test_sort_and_undo_with_a_non_utf8_name_place_every_file(colour_model: Path,
         _write(folder, name, _png((0, 0, 255)))
     before = sorted(os.listdir(os.fsencode(folder)))
     dest = tmp_path / "sorted"
-    code = main([str(folder), "--model", str(colour_model), "--provider", "cpu", "--json", str(tmp_path / "r.json"),
-                 "--sort-into", str(dest), "--move"])
+    code = main(
+        [
+            str(folder),
+            "--model",
+            str(colour_model),
+            "--provider",
+            "cpu",
+            "--json",
+            str(tmp_path / "r.json"),
+            "--sort-into",
+            str(dest),
+            "--move",
+        ]
+    )
     lines = _lines_are_clean(capsys.readouterr().err)
     assert code == 0
     assert any(f"moved {len(names)} images" in line and "convnet-undo-sort" in line for line in lines)

@@ -55,8 +55,13 @@ def test_undo_of_dest_after_a_killed_sort_run_again_moves_everything_back(tmp_pa
     original = _contents(sources)
     dest = tmp_path / "dest"
     cancel = threading.Event()
-    first = sort_into_folders([_result(p, "cat") for p in sources], dest, move=True, cancel=cancel,
-                              progress=lambda done, total: cancel.set() if done == 3 else None)
+    first = sort_into_folders(
+        [_result(p, "cat") for p in sources],
+        dest,
+        move=True,
+        cancel=cancel,
+        progress=lambda done, total: cancel.set() if done == 3 else None,
+    )
     assert len(first.placed) == 3  # "killed" half-way
     rest = [p for p in sources if p.exists()]
     second = sort_into_folders([_result(p, "cat") for p in rest], dest, move=True)
@@ -64,23 +69,26 @@ def test_undo_of_dest_after_a_killed_sort_run_again_moves_everything_back(tmp_pa
     code, lines = _undo_cli(capsys, dest)
     assert code == 0, lines
     assert _contents(sources) == original and not _left_in(dest)
-    assert lines[-1] == ("total over 2 sorts: moved back 6, already at source 0, missing 0, "
-                         "partial copies removed 0, not undone 0")
+    assert lines[-1] == (
+        "total over 2 sorts: moved back 6, already at source 0, missing 0, partial copies removed 0, not undone 0"
+    )
     code, lines = _undo_cli(capsys, dest)  # both logs are marked undone: nothing claimed twice
     assert code == 0 and "nothing to undo" in lines[-1]
 
 
 @pytest.mark.parametrize("interleaved", [False, True])
-def test_two_sorts_into_one_dest_each_keep_a_log_and_undo_restores_both(tmp_path: Path, capsys,
-                                                                        interleaved: bool) -> None:
+def test_two_sorts_into_one_dest_each_keep_a_log_and_undo_restores_both(
+    tmp_path: Path, capsys, interleaved: bool
+) -> None:
     one, two = _files(tmp_path / "one", 40), _files(tmp_path / "two", 40)  # same names: clashes
     original = _contents(one + two)
     dest = tmp_path / "dest"
     runs = [[_result(p, "cat") for p in one], [_result(p, "cat") for p in two]]
     if interleaved:
         start = threading.Barrier(2)
-        threads = [threading.Thread(target=lambda r=r: (start.wait(), sort_into_folders(r, dest, move=True)))
-                   for r in runs]
+        threads = [
+            threading.Thread(target=lambda r=r: (start.wait(), sort_into_folders(r, dest, move=True))) for r in runs
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -103,8 +111,9 @@ def test_undo_of_one_log_undoes_just_that_sort(tmp_path: Path, capsys) -> None:
     sort_into_folders([_result(p, "dog") for p in two], dest, move=True)
     code, lines = _undo_cli(capsys, first.log_path)
     assert code == 0 and all(p.exists() for p in one) and not any(p.exists() for p in two)
-    assert lines == [f"log {first.log_path}: moved back 3, already at source 0, missing 0, "
-                     "partial copies removed 0, not undone 0"]
+    assert lines == [
+        f"log {first.log_path}: moved back 3, already at source 0, missing 0, partial copies removed 0, not undone 0"
+    ]
     code, lines = _undo_cli(capsys, dest)  # the rest: the other sort only, said per log
     assert code == 0 and all(p.exists() for p in two) and not _left_in(dest)
     assert len(lines) == 1 and "moved back 3" in lines[0] and str(first.log_path) not in lines[0]
@@ -140,8 +149,7 @@ def _sort_cli(model: Path, source: Path, dest: Path, *extra: str) -> int:
     return classify([str(source), "--model", str(model), "--provider", "cpu", "--sort-into", str(dest), *extra])
 
 
-def test_moving_twice_with_dest_as_source_leaves_sorted_files_alone(colour_model: Path, tmp_path: Path,
-                                                                     capsys) -> None:
+def test_moving_twice_with_dest_as_source_leaves_sorted_files_alone(colour_model: Path, tmp_path: Path, capsys) -> None:
     folder = tmp_path / "photos"
     original = _photos(folder)
     assert _sort_cli(colour_model, folder, folder, "--move") == 0
@@ -161,7 +169,11 @@ def test_copying_into_dest_inside_the_source_never_copies_dest_again(colour_mode
     dest = folder / "sorted"
     for _ in range(2):
         assert _sort_cli(colour_model, folder, dest) == 0
-    sources = [json.loads(line)["src"] for log in dest.glob(f"{LOG_PREFIX}*.jsonl")
-               for line in log.read_text().splitlines() if json.loads(line).get("event") == "done"]
+    sources = [
+        json.loads(line)["src"]
+        for log in dest.glob(f"{LOG_PREFIX}*.jsonl")
+        for line in log.read_text().splitlines()
+        if json.loads(line).get("event") == "done"
+    ]
     assert len(sources) == 8 and not [s for s in sources if Path(s).is_relative_to(dest)]
     assert len(_left_in(dest)) == 8  # each photo copied once per run, no copies of copies

@@ -29,8 +29,10 @@ def sources(tmp_path: Path) -> dict[str, Path]:
 
 def _results(files: dict[str, Path]) -> list[BatchResult]:
     return [
-        result(files["a"], "cat", 0.9), result(files["b"], "cat", 0.8),
-        result(files["c"], "../dog/..", 0.95), result(files["d"], "cat", 0.3),
+        result(files["a"], "cat", 0.9),
+        result(files["b"], "cat", 0.8),
+        result(files["c"], "../dog/..", 0.95),
+        result(files["d"], "cat", 0.3),
         BatchResult(files["a"].parent / "broken.jpg", None, None, (), "not an image"),
     ]
 

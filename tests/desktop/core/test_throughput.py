@@ -6,9 +6,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import onnx_factory
 import pytest
 
-import onnx_factory
 from convnet_common.imaging import load_image_for_model
 from desktop import classify_cli
 from desktop.core import batch_size
@@ -85,7 +85,7 @@ def test_classify_tab_batch_and_training_see_the_same_pixels(colour_model: Path,
         assert slim.label == single.top_label and slim.confidence == pytest.approx(float(expected.max()), abs=1e-6)
 
 
-def test_cli_reports_its_throughput(colour_model: Path, tmp_path: Path, write_png, capsys) -> None:  # noqa: ANN001
+def test_cli_reports_its_throughput(colour_model: Path, tmp_path: Path, write_png, capsys) -> None:
     for i in range(6):
         write_png(f"img{i}.png", onnx_factory.mostly((240, 10, 10)), tmp_path / "in")
     code = classify_cli.main([str(tmp_path / "in"), "--model", str(colour_model), "--csv", str(tmp_path / "o.csv")])

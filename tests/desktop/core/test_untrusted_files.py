@@ -47,7 +47,9 @@ def test_hostile_values_fall_back_to_defaults(isolated_config: Path) -> None:
         (b'{"colormap": "\xff"}', "not UTF-8 text"),
     ],
 )
-def test_unusable_settings_file_gives_defaults_and_one_line(isolated_config: Path, content: bytes, expected: str) -> None:
+def test_unusable_settings_file_gives_defaults_and_one_line(
+    isolated_config: Path, content: bytes, expected: str
+) -> None:
     (isolated_config / "settings.json").write_bytes(content)
     settings = Settings.load()
     assert settings.warning is not None and "corrupt" in settings.warning and expected in settings.warning

@@ -6,13 +6,13 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
+import sys
+from pathlib import Path
 
-import cv2  # noqa: E402,F401 - imported first so its Qt variables exist to be scrubbed
-import pytest  # noqa: E402
+import cv2  # noqa: F401 - imported first so its Qt variables exist to be scrubbed
+import pytest
 
-from desktop.qt.environment import scrub_opencv_qt_env  # noqa: E402
+from desktop.qt.environment import scrub_opencv_qt_env
 
 scrub_opencv_qt_env()
 

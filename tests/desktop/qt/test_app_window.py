@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
+import onnx_factory
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
-import onnx_factory
 from desktop.core.model import NOTICE_NO_METADATA
 from desktop.qt.image_view import EMPTY_HINT
 from desktop.qt.main_window import MainWindow
@@ -27,10 +26,14 @@ def drop_files(widget, paths: list[Path]) -> None:
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
     centre = widget.rect().center()
-    enter = QDragEnterEvent(QPoint(centre), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(
+        QPoint(centre), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    )
     QApplication.sendEvent(widget, enter)
     assert enter.isAccepted()
-    drop = QDropEvent(QPointF(centre), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    drop = QDropEvent(
+        QPointF(centre), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    )
     QApplication.sendEvent(widget, drop)
     assert drop.isAccepted()
 
@@ -113,7 +116,10 @@ def test_overlay_controls_change_the_pixmap(qtbot, window: MainWindow, colour_mo
     window.open_images([write_png("r.png", onnx_factory.mostly((220, 0, 0)))])
     qtbot.waitUntil(lambda: _top(window) == "red", timeout=WAIT_MS)
     view = window.classify_view.viewer.image_view
-    assert window.classify_view.viewer.overlay_checkbox.isEnabled() and window.classify_view.viewer.overlay_checkbox.isChecked()
+    assert (
+        window.classify_view.viewer.overlay_checkbox.isEnabled()
+        and window.classify_view.viewer.overlay_checkbox.isChecked()
+    )
     with_map = view.pixmap().toImage()
     window.classify_view.viewer.opacity_slider.setValue(90)
     stronger = view.pixmap().toImage()
@@ -125,7 +131,9 @@ def test_overlay_controls_change_the_pixmap(qtbot, window: MainWindow, colour_mo
     assert view.pixmap().toImage() == stronger
 
 
-def test_switching_models_reclassifies(qtbot, window: MainWindow, colour_model: Path, plain_model: Path, write_png) -> None:
+def test_switching_models_reclassifies(
+    qtbot, window: MainWindow, colour_model: Path, plain_model: Path, write_png
+) -> None:
     _load(qtbot, window, colour_model)
     window.open_images([write_png("b.png", onnx_factory.mostly((0, 0, 220)))])
     qtbot.waitUntil(lambda: _top(window) == "blue", timeout=WAIT_MS)

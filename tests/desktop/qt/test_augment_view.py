@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 
 import numpy as np
+import onnx_factory
 import pytest
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
-import onnx_factory
 from desktop.core import augmentation as aug
 from desktop.core.augmentation import AugmentParams
 from desktop.qt.augment_view import AugmentView

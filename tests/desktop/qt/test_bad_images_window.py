@@ -11,17 +11,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from bad_images import VANISHING, file_cases, vanish_on_first_read
-from desktop.core.classifier import Prediction
-from desktop.qt.batch_view import BatchView
-from desktop.qt.main_window import MainWindow
 from test_app_window import WAIT_MS, _load, drop_files
 from test_bad_images_app import _check_results, _upright_problems, corpus  # noqa: F401 - corpus is a fixture
 
+from desktop.core.classifier import Prediction
+from desktop.qt.batch_view import BatchView
+from desktop.qt.main_window import MainWindow
 
-def test_dropping_the_corpus_on_the_classify_view(qtbot, window: MainWindow, colour_model: Path, corpus,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+
+def test_dropping_the_corpus_on_the_classify_view(
+    qtbot, window: MainWindow, colour_model: Path, corpus, monkeypatch: pytest.MonkeyPatch
+) -> None:
     folder, cases = corpus
     _load(qtbot, window, colour_model)
     seen: dict[Path, Prediction] = {}
@@ -35,13 +36,17 @@ def test_dropping_the_corpus_on_the_classify_view(qtbot, window: MainWindow, col
     problems = [problem for p in paths for problem in _upright_problems(cases[p.name], seen[p])]
     assert not problems, "\n".join(problems)
     # The list marks every file; selecting a bad one shows its message in the panel.
-    listed = {window.classify_view.image_list.item(row).text() for row in range(window.classify_view.image_list.count())}
+    listed = {
+        window.classify_view.image_list.item(row).text() for row in range(window.classify_view.image_list.count())
+    }
     for path in paths:
         case = cases[path.name]
         mark = f"{path.name} — unreadable" if case.must_fail else f"{path.name} — {seen[path].top_label}"
         assert any(text.startswith(mark) for text in listed), mark
-    tips = {window.classify_view.image_list.item(row).text(): window.classify_view.image_list.item(row).toolTip()
-            for row in range(window.classify_view.image_list.count())}
+    tips = {
+        window.classify_view.image_list.item(row).text(): window.classify_view.image_list.item(row).toolTip()
+        for row in range(window.classify_view.image_list.count())
+    }
     for path in (p for p in paths if cases[p.name].must_fail):
         assert tips[f"{path.name} — unreadable"] == seen[path].error  # the reason on hover
         window.classify_view.image_list.select_path(path)
@@ -50,8 +55,9 @@ def test_dropping_the_corpus_on_the_classify_view(qtbot, window: MainWindow, col
     assert window.errors == []  # no dialog for a bad image
 
 
-def test_batch_tab_over_the_corpus_folder(qtbot, window: MainWindow, colour_model: Path, corpus, tmp_path: Path,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_batch_tab_over_the_corpus_folder(
+    qtbot, window: MainWindow, colour_model: Path, corpus, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from PySide6.QtCore import Qt
 
     folder, cases = corpus

@@ -35,5 +35,9 @@ def test_main_window_keeps_its_model_through_every_bad_file(
     red = write_png("red.png", onnx_factory.mostly((220, 0, 0)))
     window.open_images([red])
     qtbot.waitUntil(
-        lambda: bool(window.classify_view.predictions.displayed()) and window.classify_view.predictions.displayed()[0][0] == "red", timeout=WAIT_MS
+        lambda: (
+            bool(window.classify_view.predictions.displayed())
+            and window.classify_view.predictions.displayed()[0][0] == "red"
+        ),
+        timeout=WAIT_MS,
     )

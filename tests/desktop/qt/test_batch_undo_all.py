@@ -23,8 +23,9 @@ def test_undo_button_undoes_every_sort_into_dest_after_asking(qtbot, tmp_path: P
     dest = tmp_path / "dest"
     cancel = threading.Event()
     results = [BatchResult(p, "cat", 0.9, (("cat", 0.9),)) for p in sources]
-    sort_into_folders(results, dest, move=True, cancel=cancel,
-                      progress=lambda done, total: cancel.set() if done == 2 else None)  # "killed"
+    sort_into_folders(
+        results, dest, move=True, cancel=cancel, progress=lambda done, total: cancel.set() if done == 2 else None
+    )  # "killed"
     sort_into_folders([r for r in results if r.path.exists()], dest, move=True)  # run again
 
     controller = InferenceController(provider="cpu")
@@ -43,8 +44,11 @@ def test_undo_button_undoes_every_sort_into_dest_after_asking(qtbot, tmp_path: P
         assert len(asked) == 1 and "6 files of 2 sorts" in asked[0]
         assert all(path.read_bytes() == path.name.encode() for path in sources)
         assert not [p for p in dest.rglob("*.png")]
-        assert said and said[-1].startswith("Moved 6 images back (2 sorts: moved back 6, already at source 0, "
-                                            "missing 0") and view.messages == []
+        assert (
+            said
+            and said[-1].startswith("Moved 6 images back (2 sorts: moved back 6, already at source 0, missing 0")
+            and view.messages == []
+        )
         assert view.undo_dest is None  # nothing left to undo
     finally:
         view.shutdown()

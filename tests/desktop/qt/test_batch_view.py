@@ -6,15 +6,15 @@ import csv
 import json
 from pathlib import Path
 
+import onnx_factory
 import pytest
 from PySide6.QtCore import Qt
+from test_batch_engine import SlowClassifier, make_folder
 
 from desktop.core.classifier import Classifier
 from desktop.qt.batch_model import ALL_CLASSES, COL_CONFIDENCE, ERRORS_ONLY, MISCLASSIFIED
 from desktop.qt.batch_view import BatchView
 from desktop.qt.controller import InferenceController
-from test_batch_engine import SlowClassifier, make_folder
-import onnx_factory
 
 WAIT_MS = 10_000
 
@@ -140,8 +140,9 @@ def test_no_model_disables_start(qtbot, tmp_path: Path) -> None:
     ctrl.shutdown()
 
 
-def test_labelled_folder_shows_accuracy_while_running(qtbot, view: BatchView, controller, tmp_path: Path,
-                                                      write_png) -> None:
+def test_labelled_folder_shows_accuracy_while_running(
+    qtbot, view: BatchView, controller, tmp_path: Path, write_png
+) -> None:
     from test_labelled_folders import make_labelled_folder
 
     folder = make_labelled_folder(tmp_path / "photos", write_png)

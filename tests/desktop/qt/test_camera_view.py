@@ -10,11 +10,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from test_camera_core import FakeCapture
 
 from desktop.core.camera import ENDED, FAILED, RUNNING
 from desktop.qt.camera_view import NO_CAMERA, NO_MODEL_NOTE, CameraView
 from desktop.qt.controller import InferenceController
-from test_camera_core import FakeCapture
 
 WAIT_MS = 8_000
 RED, GREEN = (230, 0, 0), (0, 220, 0)
@@ -118,7 +118,9 @@ def test_mirror_flips_and_overlay_blends(qtbot, loaded) -> None:
     assert plain[:, : plain.shape[1] // 4, 0].mean() > 200 and plain[:, -plain.shape[1] // 4 :, 0].mean() < 20
     view.mirror_checkbox.setChecked(True)
     mirrored = view.displayed_image()
-    assert mirrored[:, : mirrored.shape[1] // 4, 0].mean() < 20 and mirrored[:, -mirrored.shape[1] // 4 :, 0].mean() > 200
+    assert (
+        mirrored[:, : mirrored.shape[1] // 4, 0].mean() < 20 and mirrored[:, -mirrored.shape[1] // 4 :, 0].mean() > 200
+    )
     view.mirror_checkbox.setChecked(False)
     view.overlay_checkbox.setChecked(True)
     assert view.overlay_checkbox.isEnabled()
@@ -126,8 +128,9 @@ def test_mirror_flips_and_overlay_blends(qtbot, loaded) -> None:
     view.stop()
 
 
-def test_freeze_holds_frame_and_prediction_and_snapshot_saves_it(qtbot, loaded, red_green_video: Path,
-                                                                  tmp_path: Path) -> None:
+def test_freeze_holds_frame_and_prediction_and_snapshot_saves_it(
+    qtbot, loaded, red_green_video: Path, tmp_path: Path
+) -> None:
     view = make_view(qtbot, loaded)
     view.snapshot_folder = tmp_path / "shots"
     view.start_source(str(red_green_video))
@@ -140,7 +143,10 @@ def test_freeze_holds_frame_and_prediction_and_snapshot_saves_it(qtbot, loaded, 
     assert top(view) == "red" and "Frozen" in view.predictions.message.text()
     with qtbot.waitSignal(view.worker.snapshot_saved, timeout=WAIT_MS):
         assert view.snapshot()
-    png, sidecar = sorted((tmp_path / "shots").glob("snapshot-*.png"))[0], sorted((tmp_path / "shots").glob("*.json"))[0]
+    png, sidecar = (
+        sorted((tmp_path / "shots").glob("snapshot-*.png"))[0],
+        sorted((tmp_path / "shots").glob("*.json"))[0],
+    )
     assert json.loads(sidecar.read_text())["top_label"] == "red"
     assert cv2.imread(str(png))[..., 2].mean() > 150  # the red frame, not the later green one
     assert str(png) in view.status_label.text() and sidecar.name in view.status_label.text()
@@ -160,15 +166,18 @@ def test_without_model_previews_only(qtbot, controller, red_green_video: Path) -
 
 
 def test_no_camera_state(qtbot, controller) -> None:
-    view = make_view(qtbot, controller, capture_factory=lambda s: FakeCapture(np.zeros((4, 4, 3), np.uint8),
-                                                                              opened=False))
+    view = make_view(
+        qtbot, controller, capture_factory=lambda s: FakeCapture(np.zeros((4, 4, 3), np.uint8), opened=False)
+    )
     view.worker.probe([0, 1, 2])
     qtbot.waitUntil(lambda: view.device_combo.currentText() == NO_CAMERA, timeout=WAIT_MS)
     assert NO_CAMERA in view.message_label.text() and view.retry_button.text() == "Retry"
     assert not view.start_button.isEnabled()
 
 
-@pytest.mark.parametrize("source, expected", [(99, "Could not open camera 99"), ("/no/such/clip.avi", "File not found")])
+@pytest.mark.parametrize(
+    "source, expected", [(99, "Could not open camera 99"), ("/no/such/clip.avi", "File not found")]
+)
 def test_bad_sources_fail_clearly_and_quickly(qtbot, controller, source, expected) -> None:
     view = make_view(qtbot, controller)
     started = time.monotonic()

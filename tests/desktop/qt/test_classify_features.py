@@ -6,11 +6,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import onnx_factory
 import shiboken6
 from PySide6.QtCore import QMimeData, Qt, QUrl
 from PySide6.QtGui import QGuiApplication
 
-import onnx_factory
 from desktop.qt.clipboard import qimage_to_rgb
 from desktop.qt.imageconv import rgb_to_qimage
 from desktop.qt.main_window import MainWindow
@@ -26,7 +26,12 @@ def _load(qtbot, win: MainWindow, path: Path) -> None:
 
 
 def _classified(qtbot, win: MainWindow, top: str) -> None:
-    qtbot.waitUntil(lambda: bool(win.classify_view.predictions.displayed()) and win.classify_view.predictions.displayed()[0][0] == top, timeout=WAIT_MS)
+    qtbot.waitUntil(
+        lambda: (
+            bool(win.classify_view.predictions.displayed()) and win.classify_view.predictions.displayed()[0][0] == top
+        ),
+        timeout=WAIT_MS,
+    )
 
 
 def test_clicking_a_class_shows_its_map(qtbot, window: MainWindow, colour_model: Path, write_png) -> None:
@@ -48,8 +53,14 @@ def test_clicking_a_class_shows_its_map(qtbot, window: MainWindow, colour_model:
     assert not np.array_equal(prediction.cam[..., order[0]], prediction.cam[..., order[1]])
     assert window.classify_view.viewer.image_view.pixmap().toImage() != top_pixmap
     assert second_label in window.classify_view.viewer.cam_caption.text()
-    assert window.classify_view.predictions.rows[1].backgroundRole() == window.classify_view.predictions.rows[1].palette().ColorRole.Highlight
-    assert window.classify_view.predictions.rows[0].backgroundRole() != window.classify_view.predictions.rows[1].backgroundRole()
+    assert (
+        window.classify_view.predictions.rows[1].backgroundRole()
+        == window.classify_view.predictions.rows[1].palette().ColorRole.Highlight
+    )
+    assert (
+        window.classify_view.predictions.rows[0].backgroundRole()
+        != window.classify_view.predictions.rows[1].backgroundRole()
+    )
 
 
 def test_colormap_change_and_save_overlay(qtbot, window: MainWindow, colour_model: Path, write_png, tmp_path) -> None:
@@ -147,8 +158,9 @@ def test_theme_follows_override_and_notice_stays_readable(qtbot, monkeypatch) ->
         app.setPalette(original)
 
 
-def test_a_new_image_shows_its_top_class_map_after_a_click(qtbot, window: MainWindow, colour_model: Path,
-                                                             write_png) -> None:
+def test_a_new_image_shows_its_top_class_map_after_a_click(
+    qtbot, window: MainWindow, colour_model: Path, write_png
+) -> None:
     """A class clicked on one image never carries over: the next image (new or cached) opens on its top class."""
     _load(qtbot, window, colour_model)
     first = write_png("r.png", onnx_factory.mostly((220, 0, 0)))
@@ -160,8 +172,13 @@ def test_a_new_image_shows_its_top_class_map_after_a_click(qtbot, window: MainWi
     _classified(qtbot, window, "green")
     for _ in range(2):  # the new image, then the first one again from the cache
         prediction = window.classify_view.current
-        assert window.classify_view.viewer.class_index == prediction.top_index and window.classify_view.predictions.selected_row == 0
-        np.testing.assert_array_equal(window.classify_view.viewer.current_cam(), prediction.cam[..., prediction.top_index])
+        assert (
+            window.classify_view.viewer.class_index == prediction.top_index
+            and window.classify_view.predictions.selected_row == 0
+        )
+        np.testing.assert_array_equal(
+            window.classify_view.viewer.current_cam(), prediction.cam[..., prediction.top_index]
+        )
         assert prediction.top_label in window.classify_view.viewer.cam_caption.text()
         window.classify_view.predictions.select_row(1)
         window.classify_view.show_image(first)

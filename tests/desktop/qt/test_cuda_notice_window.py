@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from desktop.core.providers import FALLBACK_GPU_UNUSABLE, NOTICE_CUDA_FALLBACK, NOTICE_GPU_UNUSABLE
+from test_cuda_notice import WAIT_MS, _skip_if_cuda_works, gpu_present  # noqa: F401 - gpu_present is a fixture
+
 from desktop.core.notices import Notice
+from desktop.core.providers import FALLBACK_GPU_UNUSABLE, NOTICE_CUDA_FALLBACK, NOTICE_GPU_UNUSABLE
 from desktop.core.settings import Settings
 from desktop.qt.main_window import MainWindow
-from test_cuda_notice import WAIT_MS, _skip_if_cuda_works, gpu_present  # noqa: F401 - gpu_present is a fixture
 
 
 def _window(qtbot, provider: str | None) -> MainWindow:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from test_app_window import WAIT_MS, _load, drop_files
 
 from desktop.qt.augment_view import AugmentView
 from desktop.qt.batch_view import BatchView
 from desktop.qt.main_window import MainWindow
-from test_app_window import WAIT_MS, _load, drop_files
 
 
 def _solid(rgb) -> np.ndarray:
@@ -23,8 +23,9 @@ def test_every_work_view_has_a_tab_and_a_shortcut(window: MainWindow) -> None:
     assert len(set(shortcuts)) == len(titles) and "" not in shortcuts
 
 
-def test_dropping_a_folder_classifies_it_on_the_batch_tab(qtbot, window: MainWindow, colour_model: Path,
-                                                          write_png, tmp_path: Path) -> None:
+def test_dropping_a_folder_classifies_it_on_the_batch_tab(
+    qtbot, window: MainWindow, colour_model: Path, write_png, tmp_path: Path
+) -> None:
     _load(qtbot, window, colour_model)
     folder = tmp_path / "holiday"
     write_png("a.png", _solid((230, 20, 20)), folder)
@@ -33,14 +34,17 @@ def test_dropping_a_folder_classifies_it_on_the_batch_tab(qtbot, window: MainWin
     window.view(BatchView).ask_resume = lambda *args, **kwargs: "restart"
     drop_files(window.classify_view.viewer.image_view, [folder])
     assert window.tabs.currentWidget() is window.view(BatchView)
-    qtbot.waitUntil(lambda: not window.view(BatchView).running and len(window.view(BatchView).results()) == 3, timeout=WAIT_MS)
+    qtbot.waitUntil(
+        lambda: not window.view(BatchView).running and len(window.view(BatchView).results()) == 3, timeout=WAIT_MS
+    )
     by_name = {r.path.name: r for r in window.view(BatchView).results()}
     assert by_name["a.png"].label == "red" and by_name["b.png"].label == "blue"
     assert by_name["broken.jpg"].error
 
 
-def test_batch_double_click_opens_the_image_on_the_classify_tab(qtbot, window: MainWindow, colour_model: Path,
-                                                                 write_png) -> None:
+def test_batch_double_click_opens_the_image_on_the_classify_tab(
+    qtbot, window: MainWindow, colour_model: Path, write_png
+) -> None:
     _load(qtbot, window, colour_model)
     path = write_png("g.png", _solid((20, 230, 20)))
     window.view(BatchView).open_image_requested.emit(path)
@@ -51,8 +55,7 @@ def test_batch_double_click_opens_the_image_on_the_classify_tab(qtbot, window: M
 
 
 # Augment follows Classify -------------------------------------------------------------------
-def test_augment_tab_shows_the_image_open_on_classify(qtbot, window: MainWindow, colour_model: Path,
-                                                      write_png) -> None:
+def test_augment_tab_shows_the_image_open_on_classify(qtbot, window: MainWindow, colour_model: Path, write_png) -> None:
     first = write_png("first.png", _solid((230, 20, 20)))
     second = write_png("second.png", _solid((20, 20, 230)))
     window.open_images([first])
@@ -103,8 +106,9 @@ def _sort(qtbot, window: MainWindow, folder: Path, dest: Path, move: bool) -> No
     qtbot.waitUntil(lambda: not window.view(BatchView).busy, timeout=WAIT_MS)
 
 
-def test_undo_is_offered_only_when_a_sort_moved_files(qtbot, window: MainWindow, colour_model: Path,
-                                                      write_png, tmp_path: Path) -> None:
+def test_undo_is_offered_only_when_a_sort_moved_files(
+    qtbot, window: MainWindow, colour_model: Path, write_png, tmp_path: Path
+) -> None:
     undo = _undo_action(window)
     assert "Undo" in undo.text()
     assert not undo.isEnabled() and not window.view(BatchView).undo_button.isEnabled()  # nothing sorted yet
@@ -124,8 +128,9 @@ def test_undo_is_offered_only_when_a_sort_moved_files(qtbot, window: MainWindow,
     assert not undo.isEnabled() and window.settings.get("undo_sort_dest") == ""
 
 
-def test_undo_is_offered_after_a_restart_while_its_log_is_there(qtbot, colour_model: Path, write_png,
-                                                                tmp_path: Path) -> None:
+def test_undo_is_offered_after_a_restart_while_its_log_is_there(
+    qtbot, colour_model: Path, write_png, tmp_path: Path
+) -> None:
     def new_window() -> MainWindow:
         win = MainWindow(provider="cpu")
         qtbot.addWidget(win)

@@ -28,8 +28,11 @@ def mnemonic(text: str) -> str | None:
 def _clashes(actions: list[QAction]) -> dict[str, list[str]]:
     visible = [a for a in actions if not a.isSeparator() and a.isVisible()]
     counts = Counter(m for m in (mnemonic(a.text()) for a in visible) if m)
-    return {letter: [a.text() for a in visible if mnemonic(a.text()) == letter]
-            for letter, count in counts.items() if count > 1}
+    return {
+        letter: [a.text() for a in visible if mnemonic(a.text()) == letter]
+        for letter, count in counts.items()
+        if count > 1
+    }
 
 
 def _all_menus(actions: list[QAction], trail: str = "") -> list[tuple[str, list[QAction]]]:

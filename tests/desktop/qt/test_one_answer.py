@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from desktop.qt.compare_view import CompareView
 from desktop.classify_cli import main as classify_cli
+from desktop.qt.compare_view import CompareView
 from desktop.qt.main_window import MainWindow
 
 WAIT_MS = 10_000
@@ -37,7 +37,7 @@ def photo(tmp_path: Path) -> Path:
     return path
 
 
-def _by_label(top_k) -> dict[str, float]:  # noqa: ANN001
+def _by_label(top_k) -> dict[str, float]:
     return {str(name): float(p) for name, p in top_k}
 
 
@@ -62,8 +62,14 @@ def test_classify_compare_and_cli_agree_on_a_photo(
     window.tabs.setCurrentWidget(compare)
     compare.load_second_model(second)
     sides = (compare.left, compare.right)
-    qtbot.waitUntil(lambda: all(s.prediction is not None and s.classifier is not None for s in sides)
-                    and compare.second_model is not None and sides[1].prediction.ok, timeout=WAIT_MS)
+    qtbot.waitUntil(
+        lambda: (
+            all(s.prediction is not None and s.classifier is not None for s in sides)
+            and compare.second_model is not None
+            and sides[1].prediction.ok
+        ),
+        timeout=WAIT_MS,
+    )
     for side in sides:
         _same(_by_label(side.prediction.top_k), classify)
 
@@ -93,8 +99,9 @@ def test_a_file_dropped_on_compare_scores_as_in_classify(
     assert compare.image.shape[:2] == (1200, 1600)
 
 
-def test_an_unreadable_file_dropped_on_compare_says_why(qtbot, window: MainWindow, colour_model: Path,
-                                                        tmp_path: Path) -> None:
+def test_an_unreadable_file_dropped_on_compare_says_why(
+    qtbot, window: MainWindow, colour_model: Path, tmp_path: Path
+) -> None:
     with qtbot.waitSignal(window.controller.model_changed, timeout=WAIT_MS):
         window.open_model(colour_model)
     broken = tmp_path / "broken.jpg"

@@ -31,8 +31,10 @@ def _images(write_png, count: int) -> list[Path]:
     return [write_png(f"img{i}.png", np.full((20, 20, 3), (40 * i, 90, 200), np.uint8)) for i in range(count)]
 
 
-@pytest.mark.parametrize("saved", [[0, 836, 340], [1, 10**6, 1], [3000, 3000, MAX_LAYOUT_WIDTH], [100, 600, 300],
-                                   [190, 650], [True, 650, 340]])
+@pytest.mark.parametrize(
+    "saved",
+    [[0, 836, 340], [1, 10**6, 1], [3000, 3000, MAX_LAYOUT_WIDTH], [100, 600, 300], [190, 650], [True, 650, 340]],
+)
 def test_unusable_layouts_are_refused(saved: list) -> None:
     assert not usable_panel_sizes(saved, MINIMUMS)
 
@@ -42,12 +44,18 @@ def test_a_layout_a_user_can_make_is_kept() -> None:
 
 
 @pytest.mark.parametrize("saved", [[0, 836, 340], [1, 10**6, 1]])
-def test_bad_saved_layout_still_shows_the_list_for_several_images(qtbot, isolated_config: Path, write_png,
-                                                                   saved: list[int]) -> None:
+def test_bad_saved_layout_still_shows_the_list_for_several_images(
+    qtbot, isolated_config: Path, write_png, saved: list[int]
+) -> None:
     (isolated_config / "settings.json").write_text(json.dumps({"splitter_sizes": saved}))
     win = _window(qtbot)
     win.open_images(_images(write_png, 3))
-    qtbot.waitUntil(lambda: win.classify_view.image_list.isVisible() and win.classify_view.image_list.width() >= win.classify_view.image_list.minimumWidth())
+    qtbot.waitUntil(
+        lambda: (
+            win.classify_view.image_list.isVisible()
+            and win.classify_view.image_list.width() >= win.classify_view.image_list.minimumWidth()
+        )
+    )
     sizes = win.classify_view.splitter.sizes()
     assert all(size >= 100 for size in sizes), sizes
     assert win.classify_view.image_list.count() == 3

@@ -66,8 +66,12 @@ def problems_in(source: str, filename: str = "<source>") -> list[str]:
         elif isinstance(node, ast.If) and any(_name(n) == "ToolTipRole" for n in ast.walk(node.test)):
             for statement in node.body:
                 for inner in ast.walk(statement):
-                    if isinstance(inner, ast.Return) and inner.value is not None and not _is_tooltip_call(inner.value) \
-                            and not (isinstance(inner.value, ast.Constant)):
+                    if (
+                        isinstance(inner, ast.Return)
+                        and inner.value is not None
+                        and not _is_tooltip_call(inner.value)
+                        and not (isinstance(inner.value, ast.Constant))
+                    ):
                         found.append(f"{filename}:{inner.lineno}: ToolTipRole answer not wrapped in tooltip(...)")
     return found
 
@@ -102,14 +106,16 @@ def test_the_check_catches_each_way_in(line: str) -> None:
 
 
 def test_the_check_passes_the_safe_forms() -> None:
-    source = "\n".join([
-        "label = PlainLabel(name)",
-        "label.setTextFormat(Qt.TextFormat.PlainText)",
-        "item.setToolTip('Open a model')",
-        "item.setToolTip('maps' if has_cam else 'no maps')",
-        "item.setToolTip(tooltip(str(path)))",
-        "form.addRow(PlainLabel('Preset:'), combo)",
-        "box = message_box(QMessageBox.Icon.Warning, title, text)",
-        "if role == Qt.ItemDataRole.ToolTipRole:\n    return tooltip(self._tooltip(result))",
-    ])
+    source = "\n".join(
+        [
+            "label = PlainLabel(name)",
+            "label.setTextFormat(Qt.TextFormat.PlainText)",
+            "item.setToolTip('Open a model')",
+            "item.setToolTip('maps' if has_cam else 'no maps')",
+            "item.setToolTip(tooltip(str(path)))",
+            "form.addRow(PlainLabel('Preset:'), combo)",
+            "box = message_box(QMessageBox.Icon.Warning, title, text)",
+            "if role == Qt.ItemDataRole.ToolTipRole:\n    return tooltip(self._tooltip(result))",
+        ]
+    )
     assert problems_in(source) == []

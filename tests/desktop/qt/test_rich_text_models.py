@@ -32,7 +32,10 @@ TIME_LIMIT_S = 90
 def _hostile_metadata() -> dict[str, str]:
     metadata = onnx_factory.full_metadata(LABELS, 16)
     metadata.update(
-        backbone=IMG, precision=BOLD, exported_at=IMG, cam_layer=IMG,
+        backbone=IMG,
+        precision=BOLD,
+        exported_at=IMG,
+        cam_layer=IMG,
         training=json.dumps({"dataset": IMG, "image_count": 3, "epochs": 1, "weights": BOLD}),
     )
     return metadata
@@ -49,8 +52,12 @@ def test_markup_in_a_model_is_shown_as_text_under_a_memory_limit(tmp_path: Path,
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", CONVNET_STUDIO_CONFIG_DIR=str(tmp_path / "config"))
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(Path(__file__).parent.parent)])
     result = subprocess.run(
-        [sys.executable, __file__, str(model), str(image)], cwd=tmp_path, env=env,
-        capture_output=True, text=True, timeout=TIME_LIMIT_S + 30,
+        [sys.executable, __file__, str(model), str(image)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIME_LIMIT_S + 30,
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     assert "ALL TEXT LITERAL" in result.stdout, result.stdout[-4000:]
@@ -115,8 +122,11 @@ def _child(model_path: str, image_path: str) -> None:
     assert shown(row.toolTip()).startswith(row.name.text() + ": ")
     item = window.classify_view.image_list.item(0)
     assert shown(item.toolTip()) == image_path and item.text().startswith("<b>red.png")
-    rich = [label.objectName() or label.text()[:40] for label in window.findChildren(QLabel)
-            if label.textFormat() != Qt.TextFormat.PlainText and label.text()]
+    rich = [
+        label.objectName() or label.text()[:40]
+        for label in window.findChildren(QLabel)
+        if label.textFormat() != Qt.TextFormat.PlainText and label.text()
+    ]
     assert not rich, f"labels that may render markup: {rich}"
     window.close()
     print("ALL TEXT LITERAL")

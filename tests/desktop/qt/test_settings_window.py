@@ -9,9 +9,9 @@ import json
 from pathlib import Path
 
 import numpy as np
+import onnx_factory
 import pytest
 
-import onnx_factory
 from desktop.core.providers import CPU_PROVIDER, NOTICE_CUDA_FALLBACK
 from desktop.qt.compare_view import CompareView
 from desktop.qt.main_window import MainWindow
@@ -56,7 +56,10 @@ def test_settings_persist_across_windows(qtbot, colour_model: Path, models_dir: 
     other.unlink()  # gone before the next start: pruned from the menu with a message
     second = _window(qtbot)
     assert second.controller.provider == "cpu"
-    assert second.classify_view.viewer.colormap_name == "Inferno" and second.classify_view.viewer.opacity_slider.value() == 70
+    assert (
+        second.classify_view.viewer.colormap_name == "Inferno"
+        and second.classify_view.viewer.opacity_slider.value() == 70
+    )
     assert second.settings.get("splitter_sizes") == sizes
     assert second.classify_view.splitter.sizes()[2] == sizes[2]  # the side panel keeps its width
     assert second.settings.recent_models()[:2] == [other.resolve(), colour_model.resolve()]

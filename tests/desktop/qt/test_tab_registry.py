@@ -21,7 +21,7 @@ class TinyView(TabView, QWidget):
     tab_shortcut = "Ctrl+9"
     menu_title = "&Tiny"
 
-    def __init__(self, controller, parent: QWidget | None = None) -> None:  # noqa: ANN001
+    def __init__(self, controller, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.controller = controller
         QVBoxLayout(self).addWidget(QLabel("tiny"))
@@ -31,8 +31,10 @@ class TinyView(TabView, QWidget):
         self.stopped = 0
 
     def menu_entries(self) -> list[MenuEntry]:
-        return [MenuEntry("&Poke", "Ctrl+Shift+9", self.poke),
-                MenuEntry("Poke from &Model", "", self.poke, menu=MODEL_MENU, in_tab=False)]
+        return [
+            MenuEntry("&Poke", "Ctrl+Shift+9", self.poke),
+            MenuEntry("Poke from &Model", "", self.poke, menu=MODEL_MENU, in_tab=False),
+        ]
 
     def poke(self) -> None:
         self.pokes += 1

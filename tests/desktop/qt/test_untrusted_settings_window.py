@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from desktop.core.settings import DEFAULTS
 from test_untrusted_files import HOSTILE_VALUES
+
+from desktop.core.settings import DEFAULTS
 
 
 def test_window_starts_with_hostile_settings(qtbot, isolated_config: Path) -> None:

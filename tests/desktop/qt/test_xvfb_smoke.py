@@ -15,9 +15,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pytest
-
 import onnx_factory
+import pytest
 
 REPO = Path(__file__).resolve().parents[3]
 ARTIFACTS = REPO / "test-artifacts"
@@ -64,14 +63,17 @@ def _looks_like_a_window(image: np.ndarray | None) -> bool:
     return len(colours) >= 8 and float(image.std()) > 10.0
 
 
-def run_app_under_xvfb(args: list[str], screenshot: Path, settle_s: float = 1.5, max_wait_s: float = 20.0) -> np.ndarray:
+def run_app_under_xvfb(
+    args: list[str], screenshot: Path, settle_s: float = 1.5, max_wait_s: float = 20.0
+) -> np.ndarray:
     """Start Xvfb and the app, return the first screenshot that shows the window."""
     _require_tools()
     number = _free_display()
     display = f":{number}"
     xvfb = subprocess.Popen(
         ["Xvfb", display, "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     app = None
     try:
@@ -84,7 +86,10 @@ def run_app_under_xvfb(args: list[str], screenshot: Path, settle_s: float = 1.5,
         env.update(DISPLAY=display, QT_QPA_PLATFORM="xcb", PYTHONPATH=str(REPO))
         app = subprocess.Popen(
             [sys.executable, "-m", "desktop.app", *args],
-            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
         )
         image = None
         deadline = time.monotonic() + max_wait_s

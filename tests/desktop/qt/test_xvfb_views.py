@@ -13,7 +13,6 @@ from pathlib import Path
 
 import cv2
 import pytest
-
 from test_xvfb_smoke import ARTIFACTS, REPO, _free_display, _looks_like_a_window, _require_tools, _stop
 
 pytestmark = pytest.mark.xvfb
@@ -23,8 +22,11 @@ VIEWS = ("classify", "batch", "camera", "augment", "compare")
 def test_every_view_draws_on_a_real_display(tmp_path: Path) -> None:
     _require_tools()
     number = _free_display()
-    xvfb = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    xvfb = subprocess.Popen(
+        ["Xvfb", f":{number}", "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 10
         while not Path(f"/tmp/.X11-unix/X{number}").exists():
@@ -34,8 +36,13 @@ def test_every_view_draws_on_a_real_display(tmp_path: Path) -> None:
         env.update(DISPLAY=f":{number}", QT_QPA_PLATFORM="xcb", PYTHONPATH=str(REPO))
         ARTIFACTS.mkdir(exist_ok=True)
         script = Path(__file__).with_name("xvfb_views.py")
-        result = subprocess.run([sys.executable, str(script), str(ARTIFACTS), str(tmp_path)], env=env,
-                                capture_output=True, text=True, timeout=240)
+        result = subprocess.run(
+            [sys.executable, str(script), str(ARTIFACTS), str(tmp_path)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         assert "error:" not in result.stdout, result.stdout
     finally:

@@ -22,22 +22,22 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[3]
 sys.path[:0] = [str(REPO), str(REPO / "tests" / "training")]
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
+import cv2
+import numpy as np
 
-from desktop.qt.compare_view import CompareView
 from desktop.qt.augment_view import AugmentView
-from desktop.qt.camera_view import CameraView
 from desktop.qt.batch_view import BatchView
-from desktop.qt.environment import scrub_opencv_qt_env  # noqa: E402
+from desktop.qt.camera_view import CameraView
+from desktop.qt.compare_view import CompareView
+from desktop.qt.environment import scrub_opencv_qt_env
 
 scrub_opencv_qt_env()
 
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from digit_drawings import draw_test_digit
+from PySide6.QtWidgets import QApplication
 
-from digit_drawings import draw_test_digit  # noqa: E402
-from desktop.qt.main_window import MainWindow  # noqa: E402
-from desktop.qt.theme import install_theme  # noqa: E402
+from desktop.qt.main_window import MainWindow
+from desktop.qt.theme import install_theme
 
 MODEL = REPO / "exported_models" / "digits-lenet5.onnx"
 
@@ -75,8 +75,10 @@ def make_content(work: Path) -> tuple[Path, Path, Path]:
     folder = work / "scans"
     for index in range(24):
         style = ("font0", "font1", "font2", "pen")[index % 4]
-        write_rgb(folder / str(index % 10) / f"digit-{index:02d}.jpg",
-                  draw_test_digit(index % 10, style, bool(index % 3), rng))
+        write_rgb(
+            folder / str(index % 10) / f"digit-{index:02d}.jpg",
+            draw_test_digit(index % 10, style, bool(index % 3), rng),
+        )
     (folder / "0" / "notes.jpg").write_text("not an image")
     video = work / "digits.avi"
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 15, (320, 240))
