@@ -11,6 +11,8 @@ import argparse
 import shutil
 import sys
 
+from convnet_common.terminal_text import terminal_safe
+
 DESCRIPTION = """\
 Train convolutional image classifiers on folders of labelled images and export them as
 single ONNX files for the ConvNet Studio app (drag images onto its window to classify
@@ -37,6 +39,7 @@ _USAGE_ERRORS = (
     ("training.export", "ExportError"),
     ("training.gradcam", "UnsupportedHeadError"),
     ("training.registry", "UnknownBackboneError"),
+    ("training.run_lock", "RunInUseError"),
     ("training.trainer", "NothingToResumeError"),
     ("training.weights", "WeightsUnavailableError"),
     ("convnet_common.imaging", "ImageReadError"),
@@ -336,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:
         if not isinstance(error, _usage_errors()):
             raise
-        print(f"convnet-train: error: {error}", file=sys.stderr)
+        print(f"convnet-train: error: {terminal_safe(error)}", file=sys.stderr)  # names in it are strangers' text
         return 2
     except KeyboardInterrupt:
         where = getattr(args, "out", None) or getattr(args, "resume", None)
@@ -344,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
 
         resumable = bool(where) and RunFolder(where).state.is_file()
         hint = f"; continue with: convnet-train train --resume {where}" if args.command == "train" and resumable else ""
-        print(f"\nconvnet-train: interrupted{hint}", file=sys.stderr)
+        print(f"\nconvnet-train: interrupted{terminal_safe(hint)}", file=sys.stderr)
         return 130
 
 

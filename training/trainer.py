@@ -23,6 +23,7 @@ from pathlib import Path
 import keras
 
 from convnet_common.atomic import remove_stale_temp_files, write_text_atomic
+from convnet_common.terminal_text import terminal_safe
 from training import chance, data, feature_cache, registry, reports
 from training.augment import AugmentSpec, build_augmentation, resolve_augment
 from training.callbacks import (
@@ -43,8 +44,10 @@ from training.model_builder import (  # noqa: F401  set_trainable_for_stage: re-
     set_trainable_for_stage,
 )
 from training.registry import HeadOptions
+from training.resume_check import check_resume_state
 from training.run_folder import RunFolderGuard
 from training.run_layout import RunFolder
+from training.run_lock import RunLock, refuse_existing_run
 from training.weights import resolve_weights
 
 @dataclass
@@ -114,7 +117,7 @@ class Trainer:
         self.scanned, self.train_samples, self.val_samples = data.prepare_split(
             config.data_dir, config.val_dir, config.val_fraction, config.seed)
         for path, reason in self.scanned.skipped:
-            _log(f"skipped {path}: {reason}")
+            _log(terminal_safe(f"skipped {path}: {reason}"))  # a stranger's file name
         counts = [sum(1 for s in self.train_samples if s.label == i) for i in range(len(self.scanned.class_names))]
         self.class_weights = data.class_weights_for(counts, config.class_weights, config.imbalance_ratio)
         _log(
@@ -369,7 +372,10 @@ class Trainer:
 
 
 def train(config: TrainConfig, callbacks: list | None = None) -> TrainResult:
-    return Trainer(config, callbacks=callbacks).run()
+    """A new run in `config.out`, which this process holds until it returns (training.run_lock)."""
+    with RunLock(config.out):
+        refuse_existing_run(config.out)
+        return Trainer(config, callbacks=callbacks).run()
 
 
 class NothingToResumeError(RuntimeError):
@@ -379,6 +385,11 @@ class NothingToResumeError(RuntimeError):
 def resume(run_dir: str | Path, callbacks: list | None = None) -> TrainResult:
     """Continue an interrupted run at the epoch, stage and learning rate where it stopped."""
     run_dir = Path(run_dir)
+    with RunLock(run_dir, create=False):  # before state.json is read: nobody else is writing it
+        return _resume(run_dir, callbacks)
+
+
+def _resume(run_dir: Path, callbacks: list | None) -> TrainResult:
     state = ResumeState.load(run_dir)
     if state is None or not state.checkpoint:
         raise NothingToResumeError(f"{run_dir} has no resume point (no completed epoch was saved)")
@@ -387,6 +398,8 @@ def resume(run_dir: str | Path, callbacks: list | None = None) -> TrainResult:
     folder = RunFolder(run_dir)
     config = TrainConfig.load(folder.config)
     config.out = str(run_dir)
+    # Every field checked before anything is built, trained or removed (training.resume_check).
+    check_resume_state(run_dir, state, config.epochs, config.fine_tune_epochs)
     for where in (folder.path, folder.checkpoints):  # temporary files of the process that died
         for path in remove_stale_temp_files(where):
             _log(f"removed {path.name}, a partial file the interrupted run left")
