@@ -98,11 +98,14 @@ def _load_onnx(path: Path) -> ModelToScore:
     # Then the contract, read by the app's reader, and one black test image, as the app does.
     try:
         contract = read_contract(metadata, session.get_inputs(), session.get_outputs())
-        try:
-            results = session.run(contract.test_outputs, {contract.input_name: contract.test_batch()})
-        except Exception as error:  # noqa: BLE001 - whatever a stranger's file triggers is a refusal
-            raise EvaluationError(f"{path}: model failed on a test image: {_first_line(error)}") from None
-        labels = contract.check_test_run(results).labels
+        # At every batch size the app tries (1 and 2 when the batch is dynamic), with every
+        # answer checked, so evaluate refuses the same hostile models the app does.
+        for size in contract.test_batch_sizes:
+            try:
+                results = session.run(contract.test_outputs, {contract.input_name: contract.test_batch(size)})
+            except Exception as error:  # noqa: BLE001 - whatever a stranger's file triggers is a refusal
+                raise EvaluationError(f"{path}: model failed on a test image: {_first_line(error)}") from None
+            labels = contract.check_test_run(results, batch_size=size).labels
     except ContractError as error:
         raise EvaluationError(f"{path}: {error}") from None
     return ModelToScore(

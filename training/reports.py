@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from convnet_common.atomic import atomic_path, write_text_atomic
+from convnet_common.csv_cells import quoted_writer, spreadsheet_cell
 from convnet_common.imaging import ImageReadError, load_image_rgb, resize_for_model
 
 CONFUSION_MATRIX = "confusion_matrix.png"
@@ -70,20 +71,21 @@ def short_file_name(path: str, limit: int = 24) -> str:
 
 
 def write_predictions_csv(destination, rows: Sequence[dict]) -> Path:
-    """One row per image: path, true, predicted, confidence, correct, top_k (JSON list)."""
+    """One row per image: path, true, predicted, confidence, correct, top_k (JSON list); every
+    cell quoted and neutralised by the rule the app's CSV follows (convnet_common.csv_cells)."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["path", "true", "predicted", "confidence", "correct", "top_k"])
+    csv.writer(buffer, lineterminator="\n").writerow(["path", "true", "predicted", "confidence", "correct", "top_k"])
+    writer = quoted_writer(buffer)  # names are strangers' text: one rule with the app (csv_cells)
     for row in rows:
         writer.writerow(
-            [
+            [spreadsheet_cell(str(cell)) for cell in [
                 row["path"],
                 row["true"],
                 row["predicted"],
                 f"{row['confidence']:.6f}",
                 "true" if row["correct"] else "false",
                 json.dumps([{"label": label, "probability": round(p, 6)} for label, p in row["top_k"]]),
-            ]
+            ]]
         )
     write_text_atomic(destination, buffer.getvalue())
     return Path(destination)

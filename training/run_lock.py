@@ -64,7 +64,7 @@ class RunLock:
         self.fd: int | None = None
         self.created_dir = False
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> RunLock:
         if not self.run_dir.is_dir():
             if not self.create:
                 return self  # nothing to hold: the caller reports the missing run

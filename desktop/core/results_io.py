@@ -36,24 +36,17 @@ from pathlib import Path
 from typing import Any
 
 from convnet_common.atomic import write_text_atomic
+from convnet_common.csv_cells import FORMULA_STARTS, quoted_writer, spreadsheet_cell  # noqa: F401  re-exported
 from convnet_common.safe_json import JsonInputError, read_json
 from desktop.core.batch import BatchResult
 from desktop.core.labelled import AccuracyTally, FolderLabels
 
 CSV_COLUMNS = ("path", "label", "confidence", "top_k", "error")
 TRUE_LABEL_COLUMN = "true_label"
-# Cell openings a spreadsheet treats as a formula (OWASP, "CSV Injection"), and the quote
-# itself so that the neutralising quote can always be told apart and removed.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
 STATE_VERSION = 1
 # A resume-state file holds about 300 bytes per finished image: this is several hundred
 # thousand images. A larger file is not one we wrote, and is ignored (start over).
 MAX_STATE_BYTES = 128_000_000
-
-
-def spreadsheet_cell(text: str) -> str:
-    """`text` with a leading `'` when a spreadsheet would otherwise run it as a formula."""
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def result_row(result: BatchResult, truth: FolderLabels | None = None) -> list[str]:
@@ -76,7 +69,7 @@ def csv_rows(handle: Any, truth: FolderLabels | None = None) -> Callable[[BatchR
     """Write the header (plain: its names are fixed) to `handle` now; return a function that
     writes one fully quoted row. The one CSV writer, for files, the Batch tab and stdout."""
     csv.writer(handle, lineterminator="\n").writerow(csv_columns(truth))
-    writer = csv.writer(handle, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    writer = quoted_writer(handle)
     return lambda result: writer.writerow(result_row(result, truth))
 
 

@@ -34,8 +34,9 @@ def _data(root: Path) -> Path:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", TRAIN, *args], cwd=ROOT, env=child_env(), capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", TRAIN, *args], cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=120
+    )
 
 
 def _wait_for(condition, process: subprocess.Popen, seconds: float = 120) -> None:
@@ -49,15 +50,35 @@ def _wait_for(condition, process: subprocess.Popen, seconds: float = 120) -> Non
 def test_a_second_train_on_the_same_folder_fails_at_once(tmp_path: Path) -> None:
     data = _data(tmp_path / "data")
     run_dir = tmp_path / "run"
-    first = start(TRAIN, "train", str(data), "--backbone", "lenet5", "--weights", "none", "--epochs", "500",
-                  "--batch-size", "4", "--augment", "none", "--no-tensorboard", "--early-stopping-patience", "0",
-                  "--out", str(run_dir), stdout=subprocess.DEVNULL)
+    first = start(
+        TRAIN,
+        "train",
+        str(data),
+        "--backbone",
+        "lenet5",
+        "--weights",
+        "none",
+        "--epochs",
+        "500",
+        "--batch-size",
+        "4",
+        "--augment",
+        "none",
+        "--no-tensorboard",
+        "--early-stopping-patience",
+        "0",
+        "--out",
+        str(run_dir),
+        stdout=subprocess.DEVNULL,
+    )
     try:
         state = run_dir / "checkpoints" / "state.json"
         _wait_for(state.is_file, first)
         config = (run_dir / "config.yaml").read_bytes()
-        for args in (["train", str(data), "--backbone", "lenet5", "--weights", "none", "--epochs", "1",
-                      "--out", str(run_dir)], ["train", "--resume", str(run_dir)]):
+        for args in (
+            ["train", str(data), "--backbone", "lenet5", "--weights", "none", "--epochs", "1", "--out", str(run_dir)],
+            ["train", "--resume", str(run_dir)],
+        ):
             second = _cli(*args)
             assert second.returncode == 2, second.stderr[-3000:]
             assert f"{run_dir} is in use by another convnet-train (pid {first.pid})" in second.stderr

@@ -106,3 +106,22 @@ def test_a_plain_file_gets_generic_names(tmp_path: Path) -> None:
     assert loaded.labels == ["class 0", "class 1", "class 2"] and loaded.image_size == (16, 16)
     probabilities = loaded.predict(np.zeros((2, 16, 16, 3), np.uint8))
     assert probabilities.shape == (2, 3)
+
+
+@pytest.mark.parametrize("kind", factory.HOSTILE_OUTPUTS)
+def test_a_model_with_hostile_answers_gets_the_apps_verdict(tmp_path: Path, kind: str) -> None:
+    """Evaluate test-runs a model at the app's batch sizes (1 and 2) and checks every answer:
+    it used to run one image and check only shapes, so NaN, negative or one-row answers
+    were scored (or crashed the scoring) where the app refuses the file at load."""
+    import onnx
+
+    model = tmp_path / f"{kind}.onnx"
+    onnx.save(factory.hostile_output_model(kind), str(model))
+    try:
+        app_load_model(model, provider="cpu")
+    except ModelLoadError as error:
+        with pytest.raises(EvaluationError) as scored:
+            load_model_to_score(model)
+        assert str(error) == f"{model.name}: " + str(scored.value).split(": ", 1)[1]
+    else:
+        load_model_to_score(model)  # what the app accepts at load (nan_on_red: a black image is fine), so does evaluate

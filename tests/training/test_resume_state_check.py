@@ -24,8 +24,28 @@ def resumable_run(tmp_path_factory):
         for i in range(6):
             cv2.imwrite(str(root / "data" / name / f"{i}.png"), np.full((16, 16, 3), 40 + 120 * index, np.uint8))
     run_dir = root / "run"
-    assert cli.main(["train", str(root / "data"), "--backbone", "lenet5", "--weights", "none", "--epochs", "2",
-                     "--batch-size", "4", "--augment", "none", "--no-tensorboard", "--out", str(run_dir)]) == 0
+    assert (
+        cli.main(
+            [
+                "train",
+                str(root / "data"),
+                "--backbone",
+                "lenet5",
+                "--weights",
+                "none",
+                "--epochs",
+                "2",
+                "--batch-size",
+                "4",
+                "--augment",
+                "none",
+                "--no-tensorboard",
+                "--out",
+                str(run_dir),
+            ]
+        )
+        == 0
+    )
     state_path = RunFolder(run_dir).state
     state = json.loads(state_path.read_text())
     state.update(stage=1, next_epoch=1, stage_end=2, optimizer_stage=1, finished=False)
@@ -89,7 +109,23 @@ def test_train_does_not_write_over_an_existing_run(resumable_run, tmp_path, caps
     shutil.copytree(resumable_run, run_dir)
     before = _snapshot(run_dir)
     data_dir = resumable_run.parent / "data"
-    assert cli.main(["train", str(data_dir), "--backbone", "lenet5", "--weights", "none", "--epochs", "1",
-                     "--no-tensorboard", "--out", str(run_dir)]) == 2
+    assert (
+        cli.main(
+            [
+                "train",
+                str(data_dir),
+                "--backbone",
+                "lenet5",
+                "--weights",
+                "none",
+                "--epochs",
+                "1",
+                "--no-tensorboard",
+                "--out",
+                str(run_dir),
+            ]
+        )
+        == 2
+    )
     assert "already holds a run" in capsys.readouterr().err
     assert _snapshot(run_dir) == before
