@@ -25,10 +25,10 @@ from pathlib import Path
 MAX_IMAGE_PIXELS = 120_000_000
 os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_IMAGE_PIXELS))
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
+import cv2  # noqa: E402 - after OpenCV's pixel limit is set above
+import numpy as np  # noqa: E402 - after OpenCV's pixel limit is set above
 
-from convnet_common.image_headers import (  # noqa: E402
+from convnet_common.image_headers import (  # noqa: E402 - after OpenCV's pixel limit is set above
     UNSUPPORTED_FORMATS,
     HeaderInfo,
     describe_non_image,
@@ -39,7 +39,7 @@ from convnet_common.image_headers import (  # noqa: E402
     png_grey_transparent_value,
     webp_exif,
 )
-from convnet_common.jpeg_integrity import jpeg_intact  # noqa: E402
+from convnet_common.jpeg_integrity import jpeg_intact  # noqa: E402 - after OpenCV's pixel limit is set above
 
 # Every decode failure is reported as an ImageReadError; OpenCV's duplicate log lines
 # on stderr would break "one line per bad file". OPENCV_LOG_LEVEL brings them back.
@@ -241,7 +241,11 @@ def _reduction_flag(info: HeaderInfo, height: int, width: int) -> int | None:
     if info.format != "JPEG" or info.size is None:
         return None
     short_side, needed = min(info.size), max(height, width, 1)
-    for factor, flag in ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2)):
+    for factor, flag in (
+        (8, cv2.IMREAD_REDUCED_COLOR_8),
+        (4, cv2.IMREAD_REDUCED_COLOR_4),
+        (2, cv2.IMREAD_REDUCED_COLOR_2),
+    ):
         if short_side >= factor * needed:
             return flag
     return None
@@ -274,7 +278,9 @@ def decode_for_model(data: bytes, height: int, width: int, name: str = "image") 
     return _reduced_input(data, info, flag, height, width, name)
 
 
-def decode_for_display_and_model(data: bytes, height: int, width: int, name: str = "image") -> tuple[np.ndarray, np.ndarray]:
+def decode_for_display_and_model(
+    data: bytes, height: int, width: int, name: str = "image"
+) -> tuple[np.ndarray, np.ndarray]:
     """(full RGB image, model input) from one file's bytes, decoding twice only when it pays.
 
     The model input is exactly decode_for_model's; only a large JPEG gets a second,

@@ -162,16 +162,24 @@ def _tiff_with_size(width: int, height: int) -> bytes:
 def _webp_with_size(width: int, height: int) -> bytes:
     """An extended (VP8X) WebP whose canvas claims width x height around a tiny frame."""
     frame = encode(mostly(RED, 16), "WEBP", lossless=True)[12:]  # the VP8L chunk
-    vp8x = b"VP8X" + struct.pack("<I", 10) + b"\x00\x00\x00\x00" + (width - 1).to_bytes(3, "little") + (
-        height - 1
-    ).to_bytes(3, "little")
+    vp8x = (
+        b"VP8X"
+        + struct.pack("<I", 10)
+        + b"\x00\x00\x00\x00"
+        + (width - 1).to_bytes(3, "little")
+        + (height - 1).to_bytes(3, "little")
+    )
     body = b"WEBP" + vp8x + frame
     return b"RIFF" + struct.pack("<I", len(body)) + body
 
 
 _TRANSPOSE = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
 
@@ -274,8 +282,10 @@ def _bad_bytes() -> dict[str, tuple[bytes, tuple[str, ...]]]:
         "truncated.png": (png[: len(png) // 2], ("truncated", "PNG")),
         "truncated.gif": (gif[: len(gif) // 2], ("truncated", "GIF")),
         "text.jpg": (b"This is a shopping list, not a photo.\nmilk\neggs\n", ("not a readable image", "text")),
-        "page.jpg": (b"<!DOCTYPE html>\n<html><body><img src='cat.jpg'></body></html>\n",
-                     ("not a readable image", "HTML")),
+        "page.jpg": (
+            b"<!DOCTYPE html>\n<html><body><img src='cat.jpg'></body></html>\n",
+            ("not a readable image", "HTML"),
+        ),
         "random bytes.png": (noise, ("unrecognised file format",)),
         "huge 100000.png": (_png_with_size(100_000, 100_000), ("100000 x 100000", "megapixels")),
         # Under the pixel limit, but more pixels than its few bytes could ever inflate to.
@@ -309,15 +319,24 @@ def build_corpus(folder: Path) -> dict[str, Case]:
     add("-leading-dash.png", encode(mostly(BLUE), "PNG"), colour="blue", upright=mostly(BLUE))
     add("16bit colour.png", _png16(mostly(RED).astype(np.uint16) * 257), colour="red", upright=mostly(RED))
     # 16-bit samples keep their top byte: 40,000 // 256 = 156.
-    add("16bit grey.png", _png16(np.full((SIZE, SIZE), 40_000, np.uint16)),
-        upright=np.full((SIZE, SIZE, 3), 156, np.uint8))
+    add(
+        "16bit grey.png",
+        _png16(np.full((SIZE, SIZE), 40_000, np.uint16)),
+        upright=np.full((SIZE, SIZE, 3), 156, np.uint8),
+    )
     grey = np.full((SIZE, SIZE), 30, np.uint8)
     grey[: SIZE // 2] = 200
     add("grey.png", encode(Image.fromarray(grey, "L"), "PNG"), upright=np.dstack([grey] * 3))
-    add("grey.jpg", encode(Image.fromarray(grey, "L"), "JPEG", quality=95), upright=np.dstack([grey] * 3),
-        tolerance=2.0)
-    add("cmyk.jpg", encode(Image.fromarray(mostly(GREEN)).convert("CMYK"), "JPEG", quality=95), colour="green",
-        upright=mostly(GREEN), tolerance=6.0)
+    add(
+        "grey.jpg", encode(Image.fromarray(grey, "L"), "JPEG", quality=95), upright=np.dstack([grey] * 3), tolerance=2.0
+    )
+    add(
+        "cmyk.jpg",
+        encode(Image.fromarray(mostly(GREEN)).convert("CMYK"), "JPEG", quality=95),
+        colour="green",
+        upright=mostly(GREEN),
+        tolerance=6.0,
+    )
     frames = [Image.fromarray(mostly(colour)) for colour in (BLUE, RED, GREEN)]
     buffer = io.BytesIO()
     frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
@@ -326,8 +345,13 @@ def build_corpus(folder: Path) -> dict[str, Case]:
         colour = None if name.startswith("grey") else "red"
         add(name, data, colour=colour, upright=upright, tolerance=1.0)
     for orientation in range(1, 9):
-        add(f"exif orientation {orientation}.jpg", oriented_jpeg(orientation), colour="red",
-            upright=upright_reference(), tolerance=4.0)
+        add(
+            f"exif orientation {orientation}.jpg",
+            oriented_jpeg(orientation),
+            colour="red",
+            upright=upright_reference(),
+            tolerance=4.0,
+        )
     add("plain.bmp", encode(mostly(GREEN), "BMP"), colour="green", upright=mostly(GREEN))
     add("plain.tiff", encode(mostly(BLUE), "TIFF"), colour="blue", upright=mostly(BLUE))
     add(UNREADABLE, encode(mostly(RED), "JPEG"), words=("permission denied",))
@@ -352,8 +376,11 @@ def _png16(array: np.ndarray) -> bytes:
     stride = len(rows) // height
     raw = b"".join(b"\x00" + rows[i * stride : (i + 1) * stride] for i in range(height))
     header = struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", zlib.compress(raw)) + _png_chunk(
-        b"IEND", b""
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", zlib.compress(raw))
+        + _png_chunk(b"IEND", b"")
     )
 
 
@@ -362,12 +389,12 @@ def file_cases(cases: dict[str, Case]) -> dict[str, Case]:
     return {name: case for name, case in cases.items() if case.listed}
 
 
-def deny_reading(monkeypatch, paths) -> None:  # noqa: ANN001 - pytest's MonkeyPatch
+def deny_reading(monkeypatch, paths) -> None:
     """Make os.open fail with EACCES for `paths`, as it does for a non-root user on a mode-000 file."""
     denied = {os.path.abspath(p) for p in paths}
     real_open = os.open
 
-    def guarded(path, flags, *args, **kwargs):  # noqa: ANN001, ANN202
+    def guarded(path, flags, *args, **kwargs):
         if isinstance(path, (str, bytes, os.PathLike)) and os.path.abspath(os.fsdecode(path)) in denied:
             raise PermissionError(13, "Permission denied", os.fsdecode(path))
         return real_open(path, flags, *args, **kwargs)
@@ -375,13 +402,13 @@ def deny_reading(monkeypatch, paths) -> None:  # noqa: ANN001 - pytest's MonkeyP
     monkeypatch.setattr(os, "open", guarded)
 
 
-def vanish_on_first_read(monkeypatch, victim: Path) -> None:  # noqa: ANN001
+def vanish_on_first_read(monkeypatch, victim: Path) -> None:
     """Delete `victim` as soon as another file of its folder is opened: after listing, before its turn."""
     real_open = os.open
     target = os.path.abspath(victim)
     folder = os.path.dirname(target)
 
-    def opening(path, flags, *args, **kwargs):  # noqa: ANN001, ANN202
+    def opening(path, flags, *args, **kwargs):
         opened = os.path.abspath(os.fsdecode(path)) if isinstance(path, (str, bytes, os.PathLike)) else ""
         if opened != target and os.path.dirname(opened) == folder:
             try:

@@ -33,16 +33,16 @@ def build_augmentation(spec: AugmentSpec, seed: int | None = None):
 
     steps = []
     if spec.horizontal_flip or spec.vertical_flip:
-        mode = "horizontal_and_vertical" if spec.horizontal_flip and spec.vertical_flip else (
-            "horizontal" if spec.horizontal_flip else "vertical"
+        mode = (
+            "horizontal_and_vertical"
+            if spec.horizontal_flip and spec.vertical_flip
+            else ("horizontal" if spec.horizontal_flip else "vertical")
         )
         steps.append(layers.RandomFlip(mode, seed=seed))
     if spec.rotation_degrees:
         steps.append(layers.RandomRotation(spec.rotation_degrees / 360.0, fill_mode=spec.fill_mode, seed=seed))
     if spec.width_shift or spec.height_shift:
-        steps.append(
-            layers.RandomTranslation(spec.height_shift, spec.width_shift, fill_mode=spec.fill_mode, seed=seed)
-        )
+        steps.append(layers.RandomTranslation(spec.height_shift, spec.width_shift, fill_mode=spec.fill_mode, seed=seed))
     if spec.shear:
         steps.append(layers.RandomShear(x_factor=spec.shear, fill_mode=spec.fill_mode, seed=seed))
     if spec.zoom:

@@ -28,8 +28,9 @@ def augmented_variants(image: np.ndarray, spec: AugmentSpec, count: int, seed: i
     return [np.clip(np.round(variant), 0, 255).astype(np.uint8) for variant in out]
 
 
-def preview_grid(image_path: str | Path, spec: AugmentSpec, out: str | Path, count: int = 15,
-                 size: int = 192, seed: int = 0) -> Path:
+def preview_grid(
+    image_path: str | Path, spec: AugmentSpec, out: str | Path, count: int = 15, size: int = 192, seed: int = 0
+) -> Path:
     """Write the original plus `count` variants as a PNG grid; returns the path."""
     image = resize_for_model(load_image_rgb(image_path), size, size)
     tiles = [image] + augmented_variants(image, spec, count, seed)

@@ -88,7 +88,7 @@ class ResumeState:
     callbacks: dict = field(default_factory=dict)
 
     @classmethod
-    def load(cls, run_dir: Path) -> "ResumeState | None":
+    def load(cls, run_dir: Path) -> ResumeState | None:
         path = RunFolder(run_dir).state
         if not path.is_file():
             return None
@@ -175,9 +175,15 @@ class ResumePoint(keras.callbacks.Callback):
     they decided; `stateful` names those whose counters are saved too.
     """
 
-    def __init__(self, run_dir: Path, graph_model: keras.Model, stage: int, stage_end: int,
-                 best_checkpoint: AtomicBestCheckpoint,
-                 stateful: dict[str, keras.callbacks.Callback] | None = None):
+    def __init__(
+        self,
+        run_dir: Path,
+        graph_model: keras.Model,
+        stage: int,
+        stage_end: int,
+        best_checkpoint: AtomicBestCheckpoint,
+        stateful: dict[str, keras.callbacks.Callback] | None = None,
+    ):
         super().__init__()
         self.run_dir, self.graph_model, self.stage = run_dir, graph_model, stage
         self.stage_end = stage_end

@@ -160,14 +160,20 @@ def _sentence(v: ChanceVerdict, classes: int) -> str:
     if v.best_val_accuracy <= v.chance_accuracy + 1e-9:
         how = f"is no more than always answering the largest class gets ({v.chance_accuracy:.4f})"
     else:
-        how = (f"is within what guessing reaches by luck: beating chance takes {v.needed_accuracy:.4f} "
-               f"(always answering the largest class gets {v.chance_accuracy:.4f}; best of {v.epochs} epoch(s))")
-    text = (f"The model did no better than chance: its best validation accuracy, {v.best_val_accuracy:.4f} "
-            f"on {v.val_images} images, {how}.")
+        how = (
+            f"is within what guessing reaches by luck: beating chance takes {v.needed_accuracy:.4f} "
+            f"(always answering the largest class gets {v.chance_accuracy:.4f}; best of {v.epochs} epoch(s))"
+        )
+    text = (
+        f"The model did no better than chance: its best validation accuracy, {v.best_val_accuracy:.4f} "
+        f"on {v.val_images} images, {how}."
+    )
     if v.best_val_loss is not None and v.best_val_loss >= v.chance_loss * (1 - LOSS_TOLERANCE):
         name = f"ln {classes}" if abs(v.chance_loss - math.log(classes)) < 1e-6 else "the entropy of the class shares"
-        text += (f" The validation loss never went below {v.chance_loss:.4f} ({name}), the loss of a model "
-                 f"whose answer does not depend on the image.")
+        text += (
+            f" The validation loss never went below {v.chance_loss:.4f} ({name}), the loss of a model "
+            f"whose answer does not depend on the image."
+        )
     return text
 
 
@@ -181,9 +187,8 @@ def likely_causes(
 ) -> list[str]:
     """Plain reasons to check, most specific first, from what the run knows about itself."""
     causes = []
-    flat_training = (
-        verdict.final_train_loss is not None
-        and verdict.final_train_loss >= verdict.chance_loss * (1 - LOSS_TOLERANCE)
+    flat_training = verdict.final_train_loss is not None and verdict.final_train_loss >= verdict.chance_loss * (
+        1 - LOSS_TOLERANCE
     )
     if flat_training:
         causes.append(
@@ -198,8 +203,10 @@ def likely_causes(
             "images that do not show their class"
         )
     if random_weights:
-        causes.append("random weights (--weights none) need far more images and epochs than a pretrained base; "
-                      "use --weights imagenet or a weights file if you can")
+        causes.append(
+            "random weights (--weights none) need far more images and epochs than a pretrained base; "
+            "use --weights imagenet or a weights file if you can"
+        )
     if epochs_run < 10:
         causes.append(f"too few epochs ({epochs_run})")
     causes.append(f"the learning rate ({learning_rate:g}): try ten times lower or higher")
@@ -228,6 +235,11 @@ def assess_run(
 
     verdict = assess(val_labels, column("val_accuracy"), column(f"val_{loss}"), column(loss))
     if not verdict.beats_chance:
-        verdict.causes = likely_causes(verdict, random_weights=random_weights, epochs_run=len(history),
-                                       learning_rate=learning_rate, smallest_class=smallest_class)
+        verdict.causes = likely_causes(
+            verdict,
+            random_weights=random_weights,
+            epochs_run=len(history),
+            learning_rate=learning_rate,
+            smallest_class=smallest_class,
+        )
     return verdict

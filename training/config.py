@@ -36,7 +36,9 @@ def load_yaml_limited(path: str | os.PathLike[str], max_bytes: int = MAX_CONFIG_
         with open(path, "rb") as handle:
             size = os.fstat(handle.fileno()).st_size
             if size > max_bytes:
-                raise ValueError(f"{what} is {size:,} bytes, above the {max_bytes:,}-byte limit for a configuration file")
+                raise ValueError(
+                    f"{what} is {size:,} bytes, above the {max_bytes:,}-byte limit for a configuration file"
+                )
             data = handle.read(max_bytes + 1)
     except OSError as error:
         raise ValueError(f"{what} cannot be read ({error.strerror or error})") from None
@@ -66,8 +68,13 @@ def _type_error(name: str, annotation: str, value: Any) -> str | None:
     base = annotation.removesuffix("| None").strip()
     if value is None:
         return None if optional else f"'{name}' must be {base}, not empty"
-    kinds: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,),
-                                          "dict": (dict,)}
+    kinds: dict[str, tuple[type, ...]] = {
+        "int": (int,),
+        "float": (int, float),
+        "str": (str,),
+        "bool": (bool,),
+        "dict": (dict,),
+    }
     wanted = kinds.get(base)
     if wanted is None:
         return None
@@ -140,14 +147,17 @@ class TrainConfig:
         write_text_atomic(path, self.to_yaml())
 
     @classmethod
-    def from_mapping(cls, values: dict) -> "TrainConfig":
+    def from_mapping(cls, values: dict) -> TrainConfig:
         """A config from plain data, checking keys and value types (a typo must not train for hours)."""
         fields = {f.name: f for f in dataclasses.fields(cls)}
         unknown = {str(key) for key in values} - set(fields)
         if unknown:
             raise ValueError(f"unknown configuration key(s): {', '.join(sorted(unknown))}")
-        missing = [name for name, f in fields.items() if name not in values and f.default is dataclasses.MISSING
-                   and f.default_factory is dataclasses.MISSING]
+        missing = [
+            name
+            for name, f in fields.items()
+            if name not in values and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        ]
         if missing:
             raise ValueError(f"missing configuration key(s): {', '.join(missing)}")
         values = dict(values)
@@ -160,7 +170,7 @@ class TrainConfig:
         return cls(**values)
 
     @classmethod
-    def load(cls, path: str | Path) -> "TrainConfig":
+    def load(cls, path: str | Path) -> TrainConfig:
         """Read a config.yaml (size-limited, yaml.safe_load); ValueError naming the file on any problem."""
         values = load_yaml_limited(path) or {}
         if not isinstance(values, dict):

@@ -175,11 +175,35 @@ def scan_class_folders(root: str | os.PathLike[str], class_names: list[str] | No
 
 
 # Folder names that say which part of a dataset a folder is, not what the dataset is about.
-GENERIC_FOLDER_NAMES = frozenset({
-    "train", "training", "trainset", "train_set", "training_set", "training_data", "train_data", "train_images",
-    "data", "dataset", "datasets", "images", "imgs", "img", "pictures", "photos", "all", "classes", "labelled",
-    "labeled", "raw", "full", "source", "input", "inputs",
-})
+GENERIC_FOLDER_NAMES = frozenset(
+    {
+        "train",
+        "training",
+        "trainset",
+        "train_set",
+        "training_set",
+        "training_data",
+        "train_data",
+        "train_images",
+        "data",
+        "dataset",
+        "datasets",
+        "images",
+        "imgs",
+        "img",
+        "pictures",
+        "photos",
+        "all",
+        "classes",
+        "labelled",
+        "labeled",
+        "raw",
+        "full",
+        "source",
+        "input",
+        "inputs",
+    }
+)
 
 
 def default_dataset_name(data_dir: str | os.PathLike[str]) -> str:
@@ -296,8 +320,11 @@ def make_dataset(
         except ImageReadError as error:
             # The file changed since the scan. A blank image keeps the run alive (and keeps
             # cached features aligned with their labels); say so rather than train on it quietly.
-            print(f"warning: {error} (changed since the scan; a blank image stands in for it)",
-                  file=sys.stderr, flush=True)
+            print(
+                f"warning: {error} (changed since the scan; a blank image stands in for it)",
+                file=sys.stderr,
+                flush=True,
+            )
             return np.zeros((image_size, image_size, 3), np.uint8)
 
     def load(path, label):

@@ -36,7 +36,7 @@ from convnet_common.imaging import ImageReadError, load_image_for_model
 from convnet_common.terminal_text import terminal_safe
 from training import reports
 from training.data import Sample, scan_class_folders
-from training.model_source import (  # noqa: F401  EvaluationError, keras_predict_fn: re-exported
+from training.model_source import (  # noqa: F401 - EvaluationError, keras_predict_fn: re-exported
     EvaluationError,
     PredictFn,
     keras_predict_fn,
@@ -139,7 +139,9 @@ def _metrics(truth: np.ndarray, probabilities: np.ndarray, labels: list[str], to
     present = sorted(set(truth.tolist()))
     averages = {}
     for average in ("macro", "weighted"):
-        p, r, f, _ = precision_recall_fscore_support(truth, predicted, labels=present, average=average, zero_division=0.0)
+        p, r, f, _ = precision_recall_fscore_support(
+            truth, predicted, labels=present, average=average, zero_division=0.0
+        )
         averages[average] = {"precision": float(p), "recall": float(r), "f1": float(f)}
     k = min(top_k, n)
     top = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
@@ -216,16 +218,18 @@ def write_report(result: EvaluationResult, rows: list[dict], report_dir: Path, h
     report_dir.mkdir(parents=True, exist_ok=True)
     files = [
         reports.write_predictions_csv(report_dir / reports.PREDICTIONS, rows),
-        reports.plot_confusion_matrix(report_dir / reports.CONFUSION_MATRIX, np.array(result.confusion_matrix),
-                                      result.labels),
-        reports.plot_misclassified(report_dir / reports.MISCLASSIFIED, [r for r in rows if not r["correct"]],
-                                   result.images),
+        reports.plot_confusion_matrix(
+            report_dir / reports.CONFUSION_MATRIX, np.array(result.confusion_matrix), result.labels
+        ),
+        reports.plot_misclassified(
+            report_dir / reports.MISCLASSIFIED, [r for r in rows if not r["correct"]], result.images
+        ),
     ]
     files.extend(reports.write_training_curves(history_csv, report_dir))
     result.report_dir = report_dir
     result.files = files + [report_dir / reports.METRICS]
     metrics = result.to_dict()
-    metrics["evaluated_at"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    metrics["evaluated_at"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     reports.write_metrics_json(report_dir / reports.METRICS, metrics)
 
 
@@ -236,10 +240,12 @@ def _check_class_folders(data_dir: Path, labels: list[str]) -> None:
     unknown = [name for name in folders if name not in labels]
     if unknown:  # folder and class names are printed: escaped, so the message stays one clean line
         known = ", ".join(map(terminal_safe, labels[:20])) + (f", … ({len(labels)} in all)" if len(labels) > 20 else "")
-        raise EvaluationError(terminal_safe(
-            f"class folder(s) in {data_dir} that the model does not know: {', '.join(unknown)}. "
-            f"The model's classes are: {known}"
-        ))
+        raise EvaluationError(
+            terminal_safe(
+                f"class folder(s) in {data_dir} that the model does not know: {', '.join(unknown)}. "
+                f"The model's classes are: {known}"
+            )
+        )
     if not folders:
         raise EvaluationError(f"{data_dir} holds no class folders: put the images in one sub-folder per class")
 
@@ -352,7 +358,9 @@ def format_evaluation(result: EvaluationResult, max_skipped: int = 20) -> str:
             f"{result.images:>7}"
         )
     if result.absent_classes:
-        lines.append(f"averages are over the {len(result.labels) - len(result.absent_classes)} classes present in the data")
+        lines.append(
+            f"averages are over the {len(result.labels) - len(result.absent_classes)} classes present in the data"
+        )
     if result.skipped:
         lines.append("")
         lines.append(f"skipped {len(result.skipped)} unreadable file(s):")

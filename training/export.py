@@ -104,7 +104,9 @@ def _session(source):
 def _predict_onnx(session, images: np.ndarray, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
     probabilities, cams = [], []
     for start in range(0, len(images), batch_size):
-        p, c = session.run([fmt.PROBABILITIES_OUTPUT, fmt.CAM_OUTPUT], {fmt.INPUT_NAME: images[start : start + batch_size]})
+        p, c = session.run(
+            [fmt.PROBABILITIES_OUTPUT, fmt.CAM_OUTPUT], {fmt.INPUT_NAME: images[start : start + batch_size]}
+        )
         probabilities.append(p)
         cams.append(c)
     return np.concatenate(probabilities), np.concatenate(cams)
@@ -141,7 +143,9 @@ def export_run(
 
     test_accuracy, test_images = None, 0
     if test_dir:
-        test_accuracy, test_images = accuracy_on_folder(_session(proto.SerializeToString()), test_dir, labels, image_size)
+        test_accuracy, test_images = accuracy_on_folder(
+            _session(proto.SerializeToString()), test_dir, labels, image_size
+        )
         _log(f"accuracy on {test_dir} ({test_images} images never used in training): {test_accuracy:.4f}")
 
     training_facts = {
@@ -165,8 +169,14 @@ def export_run(
     config = load_yaml_limited(RunFolder(run_dir).config) or {}
     set_metadata(
         proto,
-        model_metadata(labels, image_size, backbone, training_facts, config.get("augmentation", {}),
-                       bool(result.get("normalize_polarity"))),
+        model_metadata(
+            labels,
+            image_size,
+            backbone,
+            training_facts,
+            config.get("augmentation", {}),
+            bool(result.get("normalize_polarity")),
+        ),
     )
     val_samples = [data.Sample(path, label) for path, label in split["val"]][:max_check_images]
     images, _ = data.load_batch(val_samples, image_size)
@@ -176,14 +186,22 @@ def export_run(
         picks = np.random.default_rng(0).permutation(len(train))[:CALIBRATION_IMAGES]
         return data.load_batch([train[i] for i in picks], image_size)[0]
 
-    report = write_verified(proto, export_model, images, out, tolerance, precision, calibration_images,
-                            "validation images")
+    report = write_verified(
+        proto, export_model, images, out, tolerance, precision, calibration_images, "validation images"
+    )
     report.test_accuracy, report.test_images = test_accuracy, test_images
     return report
 
 
-def model_metadata(labels: list[str], image_size: int, backbone: registry.Backbone, training_facts: dict,
-                   augmentation: dict, normalize_polarity: bool = False, cam_layer: str | None = None) -> dict[str, str]:
+def model_metadata(
+    labels: list[str],
+    image_size: int,
+    backbone: registry.Backbone,
+    training_facts: dict,
+    augmentation: dict,
+    normalize_polarity: bool = False,
+    cam_layer: str | None = None,
+) -> dict[str, str]:
     """The metadata_props of docs/model-format.md."""
     return {
         fmt.KEY_FORMAT_VERSION: fmt.FORMAT_VERSION,
@@ -194,13 +212,14 @@ def model_metadata(labels: list[str], image_size: int, backbone: registry.Backbo
         fmt.KEY_PREPROCESSING: registry.describe_preprocessing(backbone, normalize_polarity),
         fmt.KEY_AUGMENTATION: json.dumps(augmentation),
         fmt.KEY_PRECISION: "fp32",
-        fmt.KEY_EXPORTED_AT: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        fmt.KEY_EXPORTED_AT: _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         fmt.KEY_CAM_LAYER: cam_layer or backbone.last_conv_layer,
     }
 
 
-def write_verified(proto, export_model, images: np.ndarray, out: Path, tolerance: float, precision: str,
-                   calibration_images, what: str) -> ExportReport:
+def write_verified(
+    proto, export_model, images: np.ndarray, out: Path, tolerance: float, precision: str, calibration_images, what: str
+) -> ExportReport:
     """Write `proto` to `out` only if ONNX Runtime matches Keras on `images` (and, for
     fp16/int8, the converted model agrees with fp32); otherwise raise and keep nothing."""
     if precision not in PRECISIONS:
@@ -220,8 +239,10 @@ def write_verified(proto, export_model, images: np.ndarray, out: Path, tolerance
                 f"difference {prob_diff:.2e}, max activation-map difference {cam_diff:.2e} "
                 f"(tolerance {tolerance:.0e}); nothing was written to {out}"
             )
-        _log(f"fp32 parity with Keras on {len(images)} {what}: max probability difference "
-             f"{prob_diff:.2e}, max activation-map difference {cam_diff:.2e} ({tmp.stat().st_size / 1e6:.2f} MB)")
+        _log(
+            f"fp32 parity with Keras on {len(images)} {what}: max probability difference "
+            f"{prob_diff:.2e}, max activation-map difference {cam_diff:.2e} ({tmp.stat().st_size / 1e6:.2f} MB)"
+        )
         agreement = None
         if precision != "fp32":
             calibration = calibration_images() if precision == "int8" else None
@@ -229,7 +250,14 @@ def write_verified(proto, export_model, images: np.ndarray, out: Path, tolerance
     size = out.stat().st_size
     _log(f"exported {out} ({precision}, {size / 1e6:.2f} MB)")
     return ExportReport(
-        out, len(images), prob_diff, cam_diff, None, 0, size, precision,
+        out,
+        len(images),
+        prob_diff,
+        cam_diff,
+        None,
+        0,
+        size,
+        precision,
         agreement.top1_agreement if agreement else None,
         agreement.max_probability_difference if agreement else None,
     )

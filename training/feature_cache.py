@@ -56,8 +56,15 @@ def extract(extractor: keras.Model, samples: list[data.Sample], image_size: int,
     return extractor.predict(images.map(lambda x, y: x, num_parallel_calls=tf.data.AUTOTUNE), verbose=0)
 
 
-def cached_dataset(features: np.ndarray, samples: list[data.Sample], num_classes: int, batch_size: int,
-                   shuffle: bool, seed: int, class_weights: list[float] | None = None):
+def cached_dataset(
+    features: np.ndarray,
+    samples: list[data.Sample],
+    num_classes: int,
+    batch_size: int,
+    shuffle: bool,
+    seed: int,
+    class_weights: list[float] | None = None,
+):
     import tensorflow as tf
 
     labels = np.array([s.label for s in samples], dtype=np.int32)

@@ -134,8 +134,13 @@ def cpu_description(cpuinfo: str | None = None) -> dict:
             from numpy._core._multiarray_umath import __cpu_features__ as features
         except ImportError:
             features = {}
-        renamed = {"SSE41": "sse4_1", "AVX2": "avx2", "AVX512F": "avx512f", "AVX512_SKX": "avx512bw",
-                   "AVX512_CLX": "avx512_vnni"}
+        renamed = {
+            "SSE41": "sse4_1",
+            "AVX2": "avx2",
+            "AVX512F": "avx512f",
+            "AVX512_SKX": "avx512bw",
+            "AVX512_CLX": "avx512_vnni",
+        }
         flags = {flag for feature, flag in renamed.items() if features.get(feature)}
         known = bool(features)
     return {

@@ -31,7 +31,7 @@ def build_classifier(
     num_classes: int,
     image_size: int,
     weights: str | None,
-    head: HeadOptions = HeadOptions(),
+    head: HeadOptions = HeadOptions(),  # noqa: B008 - a frozen dataclass: one shared default is safe
     normalize_polarity: bool = False,
     freeze_base: bool | None = None,
 ) -> keras.Model:

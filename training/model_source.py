@@ -62,7 +62,7 @@ def keras_predict_fn(model) -> PredictFn:
     return predict
 
 
-def onnx_predict_fn(session, contract: ModelContract) -> PredictFn:  # noqa: ANN001 - an onnxruntime session
+def onnx_predict_fn(session, contract: ModelContract) -> PredictFn:
     """The contract's probabilities output of an ONNX Runtime session as a uint8-batch predict function."""
 
     def predict(images: np.ndarray) -> np.ndarray:
@@ -93,7 +93,7 @@ def _load_onnx(path: Path) -> ModelToScore:
         raise EvaluationError(f"{path}: cannot be read ({error.strerror or error})") from None
     try:
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    except Exception as error:  # onnxruntime's own exception types
+    except Exception as error:  # noqa: BLE001 - onnxruntime raises its own exception types
         raise EvaluationError(f"{path}: not a loadable ONNX model ({_first_line(error)})") from None
     # Then the contract, read by the app's reader, and one black test image, as the app does.
     try:
@@ -109,7 +109,11 @@ def _load_onnx(path: Path) -> ModelToScore:
     except ContractError as error:
         raise EvaluationError(f"{path}: {error}") from None
     return ModelToScore(
-        onnx_predict_fn(session, contract), labels, contract.input_size, None, Path.cwd() / f"report-{path.stem}",
+        onnx_predict_fn(session, contract),
+        labels,
+        contract.input_size,
+        None,
+        Path.cwd() / f"report-{path.stem}",
         contract.fixed_batch,
     )
 
@@ -132,7 +136,10 @@ def _load_run(run_dir: Path) -> ModelToScore:
     size = int(result["image_size"])
     history = run.history
     return ModelToScore(
-        keras_predict_fn(model), list(result["labels"]), (size, size), history if history.is_file() else None,
+        keras_predict_fn(model),
+        list(result["labels"]),
+        (size, size),
+        history if history.is_file() else None,
         run.report,
     )
 

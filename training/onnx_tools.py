@@ -43,4 +43,3 @@ def fold_initializer_shapes(model):
     for graph_input in graph_inputs:
         graph.input.remove(graph_input)
     return model
-

@@ -130,7 +130,9 @@ def to_fp16(model, op_block_list: list[str] | None = None, max_retries: int = 8)
             continue
         _copy_metadata(source, converted, "fp16")
         return converted
-    raise PrecisionError(f"the fp16 model does not load in ONNX Runtime even with {blocked[-max_retries:]} kept in fp32")
+    raise PrecisionError(
+        f"the fp16 model does not load in ONNX Runtime even with {blocked[-max_retries:]} kept in fp32"
+    )
 
 
 # --------------------------------------------------------------------------- int8
@@ -180,7 +182,7 @@ def to_int8(model, calibration_images: np.ndarray, scheme: Int8Scheme = DEFAULT_
         onnx.save(model, fp32_path)
         try:
             quant_pre_process(fp32_path, prepared_path, skip_symbolic_shape=True)
-        except Exception:  # pre-processing only helps; quantise the plain model instead
+        except Exception:  # noqa: BLE001 - pre-processing only helps; quantise the plain model instead
             prepared_path = fp32_path
         prepared = onnx.load(prepared_path)
         keep_float = [node.name for node in prepared.graph.node if node.op_type in scheme.keep_float]
@@ -210,7 +212,9 @@ def _probabilities(session, images: np.ndarray, batch_size: int) -> np.ndarray:
     names = [o.name for o in session.get_outputs()]
     output = fmt.PROBABILITIES_OUTPUT if fmt.PROBABILITIES_OUTPUT in names else names[0]
     input_name = session.get_inputs()[0].name
-    chunks = [session.run([output], {input_name: images[i : i + batch_size]})[0] for i in range(0, len(images), batch_size)]
+    chunks = [
+        session.run([output], {input_name: images[i : i + batch_size]})[0] for i in range(0, len(images), batch_size)
+    ]
     return np.concatenate(chunks).astype(np.float64)
 
 
@@ -281,8 +285,13 @@ def _record_check(converted, record: dict) -> None:
     entry.key, entry.value = fmt.KEY_PRECISION_CHECK, json.dumps(record)
 
 
-def convert_and_check(fp32_model, precision: str, calibration_images: np.ndarray | None, check_images: np.ndarray,
-                      scheme: Int8Scheme = DEFAULT_SCHEME):
+def convert_and_check(
+    fp32_model,
+    precision: str,
+    calibration_images: np.ndarray | None,
+    check_images: np.ndarray,
+    scheme: Int8Scheme = DEFAULT_SCHEME,
+):
     """Convert to `precision` ("fp16" or "int8") and prove it agrees with the fp32 model.
 
     Returns (converted model, Agreement of the model as the app runs it with fp32); the

@@ -14,7 +14,6 @@ import keras
 import numpy as np
 
 from convnet_common.safe_json import read_json
-
 from training import registry
 from training.export import ExportError, ExportReport, convert_to_onnx, model_metadata, set_metadata, write_verified
 from training.model_builder import BASE_LAYER, LOGITS_LAYER, PROBABILITIES_LAYER, build_export_model
@@ -34,8 +33,9 @@ def imagenet_class_names() -> list[str]:
     """The 1,000 ImageNet class names, through Keras's own download and cache."""
     try:
         # The hash makes Keras download again over a file a killed download left truncated.
-        path = keras.utils.get_file("imagenet_class_index.json", CLASS_INDEX_URL, cache_subdir="models",
-                                    file_hash=CLASS_INDEX_MD5)
+        path = keras.utils.get_file(
+            "imagenet_class_index.json", CLASS_INDEX_URL, cache_subdir="models", file_hash=CLASS_INDEX_MD5
+        )
     except Exception as error:  # Keras raises plain Exception for a failed download
         if is_download_failure(error):
             raise download_failure("the ImageNet class names", error) from None
@@ -80,15 +80,23 @@ def check_images(size: int, count: int = 8) -> np.ndarray:
     """Images to compare ONNX Runtime with Keras on: smooth gradients, blobs and noise."""
     rng = np.random.default_rng(0)
     ramp = np.linspace(0, 255, size, dtype=np.float32)
-    images = [np.stack([ramp[None, :].repeat(size, 0), ramp[:, None].repeat(size, 1),
-                        np.full((size, size), 128, np.float32)], -1)]
+    images = [
+        np.stack(
+            [ramp[None, :].repeat(size, 0), ramp[:, None].repeat(size, 1), np.full((size, size), 128, np.float32)], -1
+        )
+    ]
     while len(images) < count:
         images.append(rng.integers(0, 256, (size, size, 3)).astype(np.float32))
     return np.clip(np.stack(images), 0, 255).astype(np.uint8)
 
 
-def export_pretrained(name: str, out: str | Path, weights: str | None = "imagenet",
-                      class_names: list[str] | None = None, tolerance: float = 1e-4) -> ExportReport:
+def export_pretrained(
+    name: str,
+    out: str | Path,
+    weights: str | None = "imagenet",
+    class_names: list[str] | None = None,
+    tolerance: float = 1e-4,
+) -> ExportReport:
     """Export NAME's stock ImageNet classifier. `weights`/`class_names` exist for tests,
     which cannot download; the command line always uses Keras's ImageNet weights."""
     backbone = registry.get_backbone(name)
@@ -104,8 +112,9 @@ def export_pretrained(name: str, out: str | Path, weights: str | None = "imagene
     facts = dict(IMAGENET_TRAINING, weights=weights or "none")
     cam_layer = classifier.get_layer(BASE_LAYER).layers[-1].name
     set_metadata(proto, model_metadata(labels, size, backbone, facts, {}, cam_layer=cam_layer))
-    return write_verified(proto, export_model, check_images(size), Path(out), tolerance, "fp32", None,
-                          "generated images")
+    return write_verified(
+        proto, export_model, check_images(size), Path(out), tolerance, "fp32", None, "generated images"
+    )
 
 
 __all__ = ["export_pretrained", "imagenet_class_names", "stock_classifier", "WeightsUnavailableError"]

@@ -112,7 +112,9 @@ class Backbone:
         return keras.Model(inputs, outputs, name=self.name)
 
 
-def _application_base(constructor_name: str, output_layer: str) -> Callable[[tuple[int, int, int], str | None], keras.Model]:
+def _application_base(
+    constructor_name: str, output_layer: str
+) -> Callable[[tuple[int, int, int], str | None], keras.Model]:
     """The application without its top, cut at `output_layer` (VGG: before its last max-pool)."""
 
     def build(input_shape: tuple[int, int, int], weights: str | None) -> keras.Model:
@@ -168,8 +170,12 @@ def _from_scratch(info: NetworkInfo) -> Backbone:
     if info.features is None or info.head is None:
         raise ValueError(f"network {info.name!r} names neither a keras_application nor its own features and head")
     return _from_info(
-        info, build_base=_scratch_base(info.features), build_head=_fixed_head(info.head), features=info.features,
-        aux_taps=info.aux_taps, build_aux=info.aux_head,
+        info,
+        build_base=_scratch_base(info.features),
+        build_head=_fixed_head(info.head),
+        features=info.features,
+        aux_taps=info.aux_taps,
+        build_aux=info.aux_head,
     )
 
 
@@ -234,7 +240,9 @@ def describe_preprocessing(backbone: Backbone, normalize_polarity: bool = False)
     if recipe == "grey01":
         text = "uint8 RGB -> grey (0.299 R + 0.587 G + 0.114 B) -> x / 255"
         if normalize_polarity:
-            text += " -> inverted when the border is bright (dark-on-light becomes light-on-dark) -> stretched to [0, 1]"
+            text += (
+                " -> inverted when the border is bright (dark-on-light becomes light-on-dark) -> stretched to [0, 1]"
+            )
         return text
     raise ValueError(f"unknown preprocessing recipe {recipe!r}")
 

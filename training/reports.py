@@ -64,7 +64,7 @@ def short_file_name(path: str, limit: int = 24) -> str:
     suffix = suffix if len(suffix) <= 6 else ""
     keep = limit - 1 - len(suffix)
     head = (keep + 1) // 2
-    return f"{stem[:head]}…{stem[len(stem) - (keep - head):] if keep > head else ''}{suffix}"
+    return f"{stem[:head]}…{stem[len(stem) - (keep - head) :] if keep > head else ''}{suffix}"
 
 
 # --------------------------------------------------------------------------- tables
@@ -78,14 +78,17 @@ def write_predictions_csv(destination, rows: Sequence[dict]) -> Path:
     writer = quoted_writer(buffer)  # names are strangers' text: one rule with the app (csv_cells)
     for row in rows:
         writer.writerow(
-            [spreadsheet_cell(str(cell)) for cell in [
-                row["path"],
-                row["true"],
-                row["predicted"],
-                f"{row['confidence']:.6f}",
-                "true" if row["correct"] else "false",
-                json.dumps([{"label": label, "probability": round(p, 6)} for label, p in row["top_k"]]),
-            ]]
+            [
+                spreadsheet_cell(str(cell))
+                for cell in [
+                    row["path"],
+                    row["true"],
+                    row["predicted"],
+                    f"{row['confidence']:.6f}",
+                    "true" if row["correct"] else "false",
+                    json.dumps([{"label": label, "probability": round(p, 6)} for label, p in row["top_k"]]),
+                ]
+            ]
         )
     write_text_atomic(destination, buffer.getvalue())
     return Path(destination)
@@ -250,8 +253,9 @@ def _honest_y_axis(axes, values: list[np.ndarray], floor: float | None = None) -
         axes.set_ylim(low, high)
 
 
-def _curve(destination, history, x, metric: str, title: str, ylabel: str,
-           chance_level: float | None = None) -> Path | None:
+def _curve(
+    destination, history, x, metric: str, title: str, ylabel: str, chance_level: float | None = None
+) -> Path | None:
     train, validation = history.get(metric), history.get(f"val_{metric}")
     if (train is None or np.isnan(train).all()) and (validation is None or np.isnan(validation).all()):
         return None
@@ -263,17 +267,26 @@ def _curve(destination, history, x, metric: str, title: str, ylabel: str,
         axes.plot(x, validation, marker="o", markersize=3, label="validation")
         if metric == "accuracy":
             best = int(np.nanargmax(validation))
-            axes.scatter([x[best]], [validation[best]], s=80, facecolors="none", edgecolors="black", zorder=5,
-                         label=f"best validation ({validation[best]:.3f})")
+            axes.scatter(
+                [x[best]],
+                [validation[best]],
+                s=80,
+                facecolors="none",
+                edgecolors="black",
+                zorder=5,
+                label=f"best validation ({validation[best]:.3f})",
+            )
     if chance_level is not None:
-        axes.axhline(chance_level, color="firebrick", linestyle=":", linewidth=1.2,
-                     label=f"chance ({chance_level:.3f})")
+        axes.axhline(
+            chance_level, color="firebrick", linestyle=":", linewidth=1.2, label=f"chance ({chance_level:.3f})"
+        )
     boundary = _stage_two_start(history, x)
     if boundary is not None:
         axes.axvline(boundary, color="grey", linestyle="--", linewidth=1)
         axes.axvspan(boundary, float(x[-1]) + 0.5, color="orange", alpha=0.08, label="stage 2: fine-tuning")
-        axes.text(boundary, 1.0, " fine-tuning →", transform=axes.get_xaxis_transform(), va="top", fontsize=8,
-                  color="dimgrey")
+        axes.text(
+            boundary, 1.0, " fine-tuning →", transform=axes.get_xaxis_transform(), va="top", fontsize=8, color="dimgrey"
+        )
     axes.set_xlabel("epoch")
     axes.set_ylabel(ylabel)
     axes.set_title(title)
@@ -286,8 +299,11 @@ def _curve(destination, history, x, metric: str, title: str, ylabel: str,
     return save_figure(figure, destination)
 
 
-def write_training_curves(history_csv: str | os.PathLike[str] | None, report_dir: str | os.PathLike[str],
-                          chance_levels: dict[str, float] | None = None) -> list[Path]:
+def write_training_curves(
+    history_csv: str | os.PathLike[str] | None,
+    report_dir: str | os.PathLike[str],
+    chance_levels: dict[str, float] | None = None,
+) -> list[Path]:
     """curves_loss.png and curves_accuracy.png (training vs validation per epoch).
 
     A `stage` column (1 = frozen base, 2 = fine-tuning) marks where stage 2 starts.
@@ -304,7 +320,14 @@ def write_training_curves(history_csv: str | os.PathLike[str] | None, report_dir
     report_dir, levels = Path(report_dir), chance_levels or {}
     written = [
         _curve(report_dir / CURVES_LOSS, history, x, "loss", "Loss per epoch", "loss", levels.get("loss")),
-        _curve(report_dir / CURVES_ACCURACY, history, x, "accuracy", "Accuracy per epoch", "accuracy",
-               levels.get("accuracy")),
+        _curve(
+            report_dir / CURVES_ACCURACY,
+            history,
+            x,
+            "accuracy",
+            "Accuracy per epoch",
+            "accuracy",
+            levels.get("accuracy"),
+        ),
     ]
     return [path for path in written if path is not None]

@@ -94,7 +94,11 @@ def check_resume_state(run_dir: str | Path, state: ResumeState, epochs: int, fin
         problems.append(f"best_epoch: {state.best_epoch!r} is not an epoch number")
     elif _is_int(state.next_epoch) and state.best_epoch > state.next_epoch:
         problems.append(f"best_epoch: {state.best_epoch} is after next_epoch {state.next_epoch}")
-    if state.optimizer_stage is not None and state.optimizer_stage not in (1, 2) or isinstance(state.optimizer_stage, bool):
+    if (
+        state.optimizer_stage is not None
+        and state.optimizer_stage not in (1, 2)
+        or isinstance(state.optimizer_stage, bool)
+    ):
         problems.append(f"optimizer_stage: {state.optimizer_stage!r}, expected 1, 2 or null")
     if not isinstance(state.finished, bool):
         problems.append(f"finished: {state.finished!r}, expected true or false")

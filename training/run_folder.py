@@ -37,7 +37,7 @@ class RunFolderGuard:
         self.existed = self.run_dir.exists() or self.run_dir.is_symlink()
         self.before = {p.name for p in self.run_dir.iterdir()} if self.run_dir.is_dir() else set()
 
-    def __enter__(self) -> "RunFolderGuard":
+    def __enter__(self) -> RunFolderGuard:
         return self
 
     def __exit__(self, kind, error, traceback) -> bool:

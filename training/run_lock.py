@@ -117,5 +117,7 @@ def refuse_existing_run(run_dir: str | os.PathLike[str]) -> None:
     match its checkpoint, and the earlier run could neither be resumed nor trusted."""
     state = RunFolder(run_dir).state
     if state.is_file() or state.is_symlink():
-        raise RunExistsError(f"{run_dir} already holds a run; continue it with `convnet-train train --resume "
-                             f"{run_dir}`, or choose another --out")
+        raise RunExistsError(
+            f"{run_dir} already holds a run; continue it with `convnet-train train --resume "
+            f"{run_dir}`, or choose another --out"
+        )

@@ -48,8 +48,10 @@ def _top_classes(backbone: registry.Backbone, classes: int | None) -> int:
     return classes or backbone.top_classes
 
 
-@functools.lru_cache(maxsize=None)
-def parameter_count(name: str, classes: int | None = None, include_top: bool = True, image_size: int | None = None) -> int:
+@functools.cache
+def parameter_count(
+    name: str, classes: int | None = None, include_top: bool = True, image_size: int | None = None
+) -> int:
     """Parameters of the network: with `include_top`, the original network (`summary_text`'s
     include_top=True); otherwise our fine-tuning classifier (`build_classifier`)."""
     model = _build(name, classes, include_top, image_size)
@@ -148,7 +150,9 @@ def format_models_table(rows: list[ModelRow], width: int | None = None) -> str:
         room = width - sum(widths[:-1]) - 2 * (len(widths) - 1)
         if room < widths[-1]:
             room = max(room, len(headers[-1]))
-            table = [(*cells[:-1], cells[-1] if len(cells[-1]) <= room else cells[-1][: room - 1] + "…") for cells in table]
+            table = [
+                (*cells[:-1], cells[-1] if len(cells[-1]) <= room else cells[-1][: room - 1] + "…") for cells in table
+            ]
             widths[-1] = room
     right = {3}  # numbers read better right-aligned
 
@@ -161,7 +165,9 @@ def format_models_table(rows: list[ModelRow], width: int | None = None) -> str:
     return "\n".join(out)
 
 
-def summary_text(name: str, classes: int | None = None, include_top: bool = False, image_size: int | None = None) -> str:
+def summary_text(
+    name: str, classes: int | None = None, include_top: bool = False, image_size: int | None = None
+) -> str:
     """Keras's layer table (output shapes, parameter counts, totals) for one network.
 
     include_top=True: the network as published with its original top (keras.applications

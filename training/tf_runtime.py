@@ -94,5 +94,5 @@ def load_tensorflow():
             captured.seek(0)
             kept = filter_cuda_noise(captured.read())
             while kept:  # back to the real stderr, where it was going
-                kept = kept[os.write(2, kept):]
+                kept = kept[os.write(2, kept) :]
     return tf

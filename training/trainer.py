@@ -37,7 +37,7 @@ from training.callbacks import (
     restore_optimizer,
 )
 from training.config import TrainConfig
-from training.model_builder import (  # noqa: F401  set_trainable_for_stage: re-exported
+from training.model_builder import (
     BASE_LAYER,
     build_classifier,
     build_training_model,
@@ -49,6 +49,7 @@ from training.run_folder import RunFolderGuard
 from training.run_layout import RunFolder
 from training.run_lock import RunLock, refuse_existing_run
 from training.weights import resolve_weights
+
 
 @dataclass
 class TrainResult:
@@ -100,8 +101,10 @@ class Trainer:
         if config.fine_tune_epochs is None:
             config.fine_tune_epochs = 5 if self.frozen_base else 0
         elif config.fine_tune_epochs and not self.frozen_base:
-            _log(f"--fine-tune-epochs {config.fine_tune_epochs} does not apply: without pretrained weights "
-                 f"{self.backbone.name} trains whole in one stage (--epochs)")
+            _log(
+                f"--fine-tune-epochs {config.fine_tune_epochs} does not apply: without pretrained weights "
+                f"{self.backbone.name} trains whole in one stage (--epochs)"
+            )
             config.fine_tune_epochs = 0
         self.spec: AugmentSpec = resolve_augment(config.augment)
         config.augmentation = self.spec.to_dict()
@@ -115,7 +118,8 @@ class Trainer:
     def _prepare_data(self) -> None:
         config = self.config
         self.scanned, self.train_samples, self.val_samples = data.prepare_split(
-            config.data_dir, config.val_dir, config.val_fraction, config.seed)
+            config.data_dir, config.val_dir, config.val_fraction, config.seed
+        )
         for path, reason in self.scanned.skipped:
             _log(terminal_safe(f"skipped {path}: {reason}"))  # a stranger's file name
         counts = [sum(1 for s in self.train_samples if s.label == i) for i in range(len(self.scanned.class_names))]
@@ -177,26 +181,41 @@ class Trainer:
         (never for a base that trains: its features change every step)."""
         config = self.config
         use_cache = (
-            stage == 1 and self.frozen_base and self.spec.is_identity and config.feature_cache
-            and not self.output_names
+            stage == 1 and self.frozen_base and self.spec.is_identity and config.feature_cache and not self.output_names
         )
         if use_cache:
             extractor, head_model = feature_cache.build_extractor_and_head(self.classifier)
             started = time.perf_counter()
             train_features = feature_cache.extract(extractor, self.train_samples, config.image_size, config.batch_size)
             val_features = feature_cache.extract(extractor, self.val_samples, config.image_size, config.batch_size)
-            _log(f"frozen base: features of {len(train_features) + len(val_features)} images cached "
-                 f"in {time.perf_counter() - started:.1f} s; the head trains on the cache")
-            train_ds = feature_cache.cached_dataset(train_features, self.train_samples, self.num_classes,
-                                                    config.batch_size, True, config.seed, self.class_weights)
-            val_ds = feature_cache.cached_dataset(val_features, self.val_samples, self.num_classes,
-                                                  config.batch_size, False, config.seed)
+            _log(
+                f"frozen base: features of {len(train_features) + len(val_features)} images cached "
+                f"in {time.perf_counter() - started:.1f} s; the head trains on the cache"
+            )
+            train_ds = feature_cache.cached_dataset(
+                train_features,
+                self.train_samples,
+                self.num_classes,
+                config.batch_size,
+                True,
+                config.seed,
+                self.class_weights,
+            )
+            val_ds = feature_cache.cached_dataset(
+                val_features, self.val_samples, self.num_classes, config.batch_size, False, config.seed
+            )
             return head_model, False, train_ds, val_ds
         augmentation = build_augmentation(self.spec, seed=config.seed)
-        common = dict(image_size=config.image_size, batch_size=config.batch_size, seed=config.seed,
-                      num_classes=self.num_classes, output_names=self.output_names)
-        train_ds = data.make_dataset(self.train_samples, shuffle=True, augmentation=augmentation,
-                                     class_weights=self.class_weights, **common)
+        common = dict(
+            image_size=config.image_size,
+            batch_size=config.batch_size,
+            seed=config.seed,
+            num_classes=self.num_classes,
+            output_names=self.output_names,
+        )
+        train_ds = data.make_dataset(
+            self.train_samples, shuffle=True, augmentation=augmentation, class_weights=self.class_weights, **common
+        )
         val_ds = data.make_dataset(self.val_samples, shuffle=False, **common)
         return self.graph.model, bool(self.output_names), train_ds, val_ds
 
@@ -216,8 +235,9 @@ class Trainer:
         callback = BatchNormRecalibration(self.classifier, BASE_LAYER, train_ds)
         return [callback] if callback.layers else []
 
-    def _run_stage(self, stage: int, epochs: int, learning_rate: float, state: ResumeState,
-                   history_rows: list[dict]) -> ResumeState:
+    def _run_stage(
+        self, stage: int, epochs: int, learning_rate: float, state: ResumeState, history_rows: list[dict]
+    ) -> ResumeState:
         trainable = set_trainable_for_stage(self.classifier, self.frozen_base, stage, self.config.unfreeze)
         model, multi_output, train_ds, val_ds = self._stage_inputs(stage)
         monitor = self._compile(model, learning_rate, multi_output)
@@ -225,14 +245,16 @@ class Trainer:
         start = state.next_epoch
         end = state.stage_end if resuming_stage else start + epochs
         if resuming_stage and state.optimizer_stage == stage and state.checkpoint:
-            restore_optimizer(model.optimizer, model.trainable_variables,
-                              self.folder.epoch_optimizer(state.checkpoint))
+            restore_optimizer(model.optimizer, model.trainable_variables, self.folder.epoch_optimizer(state.checkpoint))
         what = self._stage_description(stage, trainable)
-        _log(f"stage {stage} ({what}): epochs {start + 1}-{end}, "
-             f"learning rate {float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)):.2e}")
+        _log(
+            f"stage {stage} ({what}): epochs {start + 1}-{end}, "
+            f"learning rate {float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)):.2e}"
+        )
 
-        self.best_checkpoint = AtomicBestCheckpoint(self.folder.best_checkpoint, self.classifier, monitor,
-                                                    best=state.best)
+        self.best_checkpoint = AtomicBestCheckpoint(
+            self.folder.best_checkpoint, self.classifier, monitor, best=state.best
+        )
         self.best_checkpoint.best_epoch = state.best_epoch
         rename = {monitor: "val_accuracy", monitor[4:]: "accuracy"} if multi_output else {}
         callbacks = [
@@ -243,10 +265,12 @@ class Trainer:
         stateful: dict[str, keras.callbacks.Callback] = {}
         if self.config.early_stopping_patience:
             stateful["early_stopping"] = keras.callbacks.EarlyStopping(
-                monitor, patience=self.config.early_stopping_patience, mode="max")
+                monitor, patience=self.config.early_stopping_patience, mode="max"
+            )
         if self.config.reduce_lr_patience:
             stateful["reduce_lr"] = keras.callbacks.ReduceLROnPlateau(
-                monitor, factor=0.2, mode="max", patience=self.config.reduce_lr_patience)
+                monitor, factor=0.2, mode="max", patience=self.config.reduce_lr_patience
+            )
         callbacks.extend(stateful.values())
         if resuming_stage and state.callbacks:
             callbacks.append(RestoreCallbackState(stateful, state.callbacks))
@@ -265,8 +289,13 @@ class Trainer:
             shuffle=False,  # the tf.data pipeline already shuffles, seeded
         )
         completed = history.epoch[-1] + 1 if history.epoch else start
-        next_state = ResumeState(stage=stage + 1, next_epoch=completed, best=self.best_checkpoint.best,
-                                 best_epoch=self.best_checkpoint.best_epoch, checkpoint=state.checkpoint)
+        next_state = ResumeState(
+            stage=stage + 1,
+            next_epoch=completed,
+            best=self.best_checkpoint.best,
+            best_epoch=self.best_checkpoint.best_epoch,
+            checkpoint=state.checkpoint,
+        )
         latest = ResumeState.load(self.run_dir)
         if latest is not None:
             next_state.checkpoint = latest.checkpoint
@@ -308,15 +337,25 @@ class Trainer:
         """Whether the run beat chance, judged on its validation split and history."""
         counts = [sum(1 for s in self.train_samples if s.label == i) for i in range(len(self.scanned.class_names))]
         return chance.assess_run(
-            read_history(self.folder.history), [s.label for s in self.val_samples],
+            read_history(self.folder.history),
+            [s.label for s in self.val_samples],
             loss=f"{self.graph.main_output}_loss" if self.output_names else "loss",
             random_weights=self.config.weights == "none" and self.backbone.supports_imagenet,
             learning_rate=self.config.learning_rate,
-            smallest_class=min(counts))
+            smallest_class=min(counts),
+        )
 
     def _finish(self, state: ResumeState, seconds: float) -> TrainResult:
-        result = TrainResult(self.run_dir, self.scanned.class_names, state.best, state.best_epoch,
-                             state.next_epoch, len(self.train_samples), len(self.val_samples), self.scanned.skipped)
+        result = TrainResult(
+            self.run_dir,
+            self.scanned.class_names,
+            state.best,
+            state.best_epoch,
+            state.next_epoch,
+            len(self.train_samples),
+            len(self.val_samples),
+            self.scanned.skipped,
+        )
         verdict = self._verdict()
         stages = 2 if self.frozen_base and self.config.fine_tune_epochs else 1
         summary = {
@@ -332,8 +371,8 @@ class Trainer:
             "epochs": result.epochs_run,
             "weights": self.config.weights,
             "stages": stages,
-            "base_training": self._stage_description(1, 0) + ("; then the top of the base, fine-tuned"
-                                                               if stages == 2 else ""),
+            "base_training": self._stage_description(1, 0)
+            + ("; then the top of the base, fine-tuned" if stages == 2 else ""),
             "beats_chance": verdict.beats_chance,
             "chance": verdict.to_dict(),
             "normalize_polarity": self.config.normalize_polarity,
@@ -341,8 +380,10 @@ class Trainer:
         }
         write_text_atomic(self.folder.result, json.dumps(summary, indent=2))
         self._write_report(verdict)
-        _log(f"best validation accuracy {state.best:.4f} (epoch {state.best_epoch}; chance "
-             f"{verdict.chance_accuracy:.4f}); run saved in {self.run_dir}")
+        _log(
+            f"best validation accuracy {state.best:.4f} (epoch {state.best_epoch}; chance "
+            f"{verdict.chance_accuracy:.4f}); run saved in {self.run_dir}"
+        )
         for line in verdict.lines() if not verdict.beats_chance else []:
             _log(line)
         return result
@@ -359,15 +400,22 @@ class Trainer:
         classifier = keras.models.load_model(best, safe_mode=True)
         report_dir, history = self.folder.report, self.folder.history
         evaluation = evaluate_samples(
-            keras_predict_fn(classifier), self.val_samples, self.scanned.class_names, self.config.image_size,
-            report_dir, history_csv=history, skipped=self.scanned.skipped, source=str(best),
+            keras_predict_fn(classifier),
+            self.val_samples,
+            self.scanned.class_names,
+            self.config.image_size,
+            report_dir,
+            history_csv=history,
+            skipped=self.scanned.skipped,
+            source=str(best),
         )
         # The verdict leads the report: first key of metrics.json, first line printed, and
         # the chance levels drawn on the curves.
         metrics = json.loads((report_dir / reports.METRICS).read_text(encoding="utf-8"))
         reports.write_metrics_json(report_dir / reports.METRICS, {"verdict": verdict.to_dict(), **metrics})
-        reports.write_training_curves(history, report_dir, chance_levels={
-            "accuracy": verdict.chance_accuracy, "loss": verdict.chance_loss})
+        reports.write_training_curves(
+            history, report_dir, chance_levels={"accuracy": verdict.chance_accuracy, "loss": verdict.chance_loss}
+        )
         _log(verdict.sentence + "\n" + format_evaluation(evaluation))
 
 

@@ -110,7 +110,12 @@ def _prepare(
 
 
 def _classify_files(
-    classifier: Classifier, chunk: list[Path], top_k: int, *, keep_images: bool, throughput: bool,
+    classifier: Classifier,
+    chunk: list[Path],
+    top_k: int,
+    *,
+    keep_images: bool,
+    throughput: bool,
     budget: ByteBudget | None = None,
 ) -> list[Prediction]:
     """Decode and classify one chunk of files on the calling (worker) thread.
@@ -144,7 +149,11 @@ def worker_count() -> int:
 
 
 def _in_workers(
-    work: Callable[[list[Path]], T], files: list[Path], size: int, workers: int, depth: int,
+    work: Callable[[list[Path]], T],
+    files: list[Path],
+    size: int,
+    workers: int,
+    depth: int,
     cancel: threading.Event | None,
 ) -> Iterator[tuple[list[Path], T]]:
     """Run `work` over chunks of `size` files on `workers` threads, yielding results in file order.
@@ -205,7 +214,7 @@ def classify_paths(
     workers = worker_count()
     done = 0
     budget = ByteBudget()
-    work = lambda chunk: _classify_files(  # noqa: E731
+    work = lambda chunk: _classify_files(  # noqa: E731 - a one-line closure handed to the worker pool
         classifier, chunk, top_k, keep_images=True, throughput=True, budget=budget
     )
     with closing(_in_workers(work, files, size, workers, workers + 1, cancel)) as chunks:
@@ -301,7 +310,7 @@ def run_batch(
     done = 0
     ready: list[BatchResult] = []
     budget = ByteBudget(bytes_in_flight)
-    work = lambda chunk: _slim_results(classifier, chunk, top_k, budget)  # noqa: E731
+    work = lambda chunk: _slim_results(classifier, chunk, top_k, budget)  # noqa: E731 - a one-line closure handed to the worker pool
     with closing(_in_workers(work, files, size, workers, workers * 2, cancel)) as chunks:
         for chunk, results in chunks:
             ready.extend(results)

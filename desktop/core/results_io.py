@@ -139,8 +139,11 @@ def result_from_dict(data: dict[str, Any]) -> BatchResult:
     if isinstance(confidence, bool):
         raise TypeError("confidence must be a number")
     return BatchResult(
-        Path(path), _optional_text(data.get("label"), "label"), float(confidence) if confidence is not None else None,
-        top_k, _optional_text(data.get("error"), "error"),
+        Path(path),
+        _optional_text(data.get("label"), "label"),
+        float(confidence) if confidence is not None else None,
+        top_k,
+        _optional_text(data.get("error"), "error"),
     )
 
 
@@ -156,9 +159,7 @@ def results_to_csv(results: Iterable[BatchResult], truth: FolderLabels | None = 
     return buffer.getvalue()
 
 
-def results_to_json(
-    results: Iterable[BatchResult], model: str | None = None, truth: FolderLabels | None = None
-) -> str:
+def results_to_json(results: Iterable[BatchResult], model: str | None = None, truth: FolderLabels | None = None) -> str:
     results = list(results)
     items = [result_to_dict(result, truth) for result in results]
     document: dict[str, Any] = {

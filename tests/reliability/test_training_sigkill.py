@@ -98,10 +98,31 @@ def _resume(run_dir: Path) -> subprocess.Popen:
 def test_sigkill_mid_epoch_resumes_from_the_last_checkpoint(digits: Path, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     rng = random.Random(3)
-    first = start(TRAIN, "train", str(digits), "--backbone", "lenet5", "--weights", "none", "--epochs",
-                  str(EPOCHS), "--batch-size", "16", "--augment", "none", "--no-tensorboard", "--seed", "5",
-                  "--early-stopping-patience", "0", "--reduce-lr-patience", "1", "--out", str(run_dir),
-                  stdout=subprocess.DEVNULL)
+    first = start(
+        TRAIN,
+        "train",
+        str(digits),
+        "--backbone",
+        "lenet5",
+        "--weights",
+        "none",
+        "--epochs",
+        str(EPOCHS),
+        "--batch-size",
+        "16",
+        "--augment",
+        "none",
+        "--no-tensorboard",
+        "--seed",
+        "5",
+        "--early-stopping-patience",
+        "0",
+        "--reduce-lr-patience",
+        "1",
+        "--out",
+        str(run_dir),
+        stdout=subprocess.DEVNULL,
+    )
     saved = _kill_mid_epoch(first, run_dir, 2, rng)
     _check_resumable(run_dir, saved)
 
@@ -126,8 +147,14 @@ def test_sigkill_mid_epoch_resumes_from_the_last_checkpoint(digits: Path, tmp_pa
     assert not [p.name for p in (run_dir / "checkpoints").iterdir() if p.name.startswith(".")]
 
     out = tmp_path / "digits.onnx"
-    exported = subprocess.run([sys.executable, "-c", TRAIN, "export", str(run_dir), "--out", str(out)], cwd=ROOT,
-                              env=child_env(), capture_output=True, text=True, timeout=600)
+    exported = subprocess.run(
+        [sys.executable, "-c", TRAIN, "export", str(run_dir), "--out", str(out)],
+        cwd=ROOT,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert exported.returncode == 0, exported.stderr[-3000:]
     assert out.stat().st_size > 0
 
@@ -149,9 +176,19 @@ def test_resume_keeps_the_learning_rate_and_patience_the_run_had(digits: Path, t
                 raise KeyboardInterrupt
 
     run_dir = tmp_path / "run"
-    config = TrainConfig(data_dir=str(digits), out=str(run_dir), backbone="lenet5", weights="none", epochs=6,
-                         learning_rate=1e-9, augment="none", tensorboard=False, seed=1,
-                         early_stopping_patience=3, reduce_lr_patience=1)
+    config = TrainConfig(
+        data_dir=str(digits),
+        out=str(run_dir),
+        backbone="lenet5",
+        weights="none",
+        epochs=6,
+        learning_rate=1e-9,
+        augment="none",
+        tensorboard=False,
+        seed=1,
+        early_stopping_patience=3,
+        reduce_lr_patience=1,
+    )
     with pytest.raises(KeyboardInterrupt):
         train(config, callbacks=[StopAfterThird()])
     result = resume(run_dir)
@@ -167,12 +204,15 @@ def _history_rows(run_dir: Path) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
-@pytest.mark.parametrize("content, words", [
-    ('{"stage": 1, "next_epoch": ', "not valid JSON"),
-    ('{"stage": 1, "next_epoch": -3, "checkpoint": "epoch-0001"}', "next_epoch is not a count"),
-    ('{"stage": 1, "next_epoch": 2, "checkpoint": "../../elsewhere"}', "outside checkpoints"),
-    ("[1, 2]", "not a JSON object"),
-])
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        ('{"stage": 1, "next_epoch": ', "not valid JSON"),
+        ('{"stage": 1, "next_epoch": -3, "checkpoint": "epoch-0001"}', "next_epoch is not a count"),
+        ('{"stage": 1, "next_epoch": 2, "checkpoint": "../../elsewhere"}', "outside checkpoints"),
+        ("[1, 2]", "not a JSON object"),
+    ],
+)
 def test_a_damaged_resume_point_is_one_clear_line(tmp_path: Path, capsys, content: str, words: str) -> None:
     from training import cli
 

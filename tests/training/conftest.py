@@ -35,8 +35,24 @@ def lenet_run(tmp_path_factory, digits_dir) -> Path:
 
     run_dir = tmp_path_factory.mktemp("runs") / "lenet"
     status = cli.main(
-        ["train", str(digits_dir), "--backbone", "lenet5", "--weights", "none", "--epochs", "4",
-         "--batch-size", "32", "--augment", "none", "--seed", "3", "--out", str(run_dir)]
+        [
+            "train",
+            str(digits_dir),
+            "--backbone",
+            "lenet5",
+            "--weights",
+            "none",
+            "--epochs",
+            "4",
+            "--batch-size",
+            "32",
+            "--augment",
+            "none",
+            "--seed",
+            "3",
+            "--out",
+            str(run_dir),
+        ]
     )
     assert status == 0
     return run_dir

@@ -20,7 +20,13 @@ def _scene() -> np.ndarray:
 
 def test_seed_preset_is_the_course_notes_image_data_generator():
     seed = PRESETS["seed"]
-    assert (seed.rotation_degrees, seed.width_shift, seed.height_shift, seed.shear, seed.zoom) == (50, 0.2, 0.2, 0.2, 0.3)
+    assert (seed.rotation_degrees, seed.width_shift, seed.height_shift, seed.shear, seed.zoom) == (
+        50,
+        0.2,
+        0.2,
+        0.2,
+        0.3,
+    )
     assert seed.horizontal_flip and seed.fill_mode == "nearest"
     assert PRESETS["none"].is_identity and not PRESETS["light"].horizontal_flip
 
@@ -33,11 +39,14 @@ def test_yaml_file_round_trip(tmp_path):
     assert AugmentSpec.from_dict(spec.to_dict()) == spec
 
 
-@pytest.mark.parametrize("text, message", [
-    ("rotation: 10\n", "unknown augmentation setting"),
-    ("fill_mode: smear\n", "fill_mode"),
-    ("zoom: 1.5\n", "zoom"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("rotation: 10\n", "unknown augmentation setting"),
+        ("fill_mode: smear\n", "fill_mode"),
+        ("zoom: 1.5\n", "zoom"),
+    ],
+)
 def test_bad_yaml_is_refused_with_the_reason(tmp_path, text, message):
     path = tmp_path / "aug.yaml"
     path.write_text(text)
@@ -63,8 +72,12 @@ def test_augment_preview_command_writes_a_grid(tmp_path):
     source = tmp_path / "scene.png"
     cv2.imwrite(str(source), _scene())
     out = tmp_path / "grid.png"
-    assert cli.main(["augment-preview", str(source), "--augment", "light", "--out", str(out),
-                     "--count", "8", "--size", "64"]) == 0
+    assert (
+        cli.main(
+            ["augment-preview", str(source), "--augment", "light", "--out", str(out), "--count", "8", "--size", "64"]
+        )
+        == 0
+    )
     grid = cv2.imread(str(out))
     assert grid.shape == (3 * 70 + 6, 3 * 70 + 6, 3)  # 9 tiles of 64 px with 6 px gaps
     assert cli.main(["augment-preview", str(tmp_path / "missing.png"), "--out", str(tmp_path / "x.png")]) == 2

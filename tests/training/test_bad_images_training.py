@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from bad_images import GREEN, UNREADABLE, Case, build_corpus, deny_reading, encode, file_cases, mostly
+
 from convnet_common.imaging import resize_for_model
 from training import data
 
@@ -31,7 +31,7 @@ def dataset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, dict
     return root, cases
 
 
-def test_scan_skips_every_bad_file_with_its_reason(dataset) -> None:  # noqa: ANN001
+def test_scan_skips_every_bad_file_with_its_reason(dataset) -> None:
     root, cases = dataset
     folder = root / "corpus"
     scanned = data.scan_class_folders(root)
@@ -54,7 +54,7 @@ def test_scan_skips_every_bad_file_with_its_reason(dataset) -> None:  # noqa: AN
     data.validate_for_training(scanned, root)  # two classes with readable images: trainable
 
 
-def test_good_files_decode_upright_for_training(dataset) -> None:  # noqa: ANN001
+def test_good_files_decode_upright_for_training(dataset) -> None:
     root, cases = dataset
     scanned = data.scan_class_folders(root)
     images, labels = data.load_batch(scanned.samples, SIZE)
@@ -75,7 +75,7 @@ def test_good_files_decode_upright_for_training(dataset) -> None:  # noqa: ANN00
     assert not problems, "\n".join(problems)
 
 
-def test_a_file_that_breaks_after_the_scan_is_announced_not_fatal(dataset, capfd) -> None:  # noqa: ANN001
+def test_a_file_that_breaks_after_the_scan_is_announced_not_fatal(dataset, capfd) -> None:
     root, _ = dataset
     scanned = data.scan_class_folders(root)
     samples = scanned.samples

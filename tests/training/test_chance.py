@@ -77,8 +77,10 @@ def test_guessers_are_rarely_called_learners_and_learners_always_are():
         false_alarms += bool(chance.assess(labels.tolist(), epochs).beats_chance)
     assert false_alarms / 300 <= 0.06
     for _ in range(50):
-        epochs = [float(np.mean(np.where(rng.random(labels.size) < 0.75, labels, (labels + 1) % 3) == labels))
-                  for _ in range(6)]
+        epochs = [
+            float(np.mean(np.where(rng.random(labels.size) < 0.75, labels, (labels + 1) % 3) == labels))
+            for _ in range(6)
+        ]
         assert chance.assess(labels.tolist(), epochs).beats_chance is True
 
 

@@ -15,8 +15,21 @@ def _png(path, value=128):
 
 
 def _train(data_dir, tmp_path, *extra):
-    return cli.main(["train", str(data_dir), "--backbone", "lenet5", "--weights", "none", "--epochs", "1",
-                     "--out", str(tmp_path / "run"), *extra])
+    return cli.main(
+        [
+            "train",
+            str(data_dir),
+            "--backbone",
+            "lenet5",
+            "--weights",
+            "none",
+            "--epochs",
+            "1",
+            "--out",
+            str(tmp_path / "run"),
+            *extra,
+        ]
+    )
 
 
 def test_empty_dataset_folder(tmp_path, capsys):
@@ -59,7 +72,7 @@ def test_unreadable_files_are_skipped_and_recorded(tmp_path):
     # Augmentation (the default, "light") ran in the input pipeline, not in the model.
     import keras
 
-    import training.layers  # noqa: F401
+    import training.layers  # noqa: F401 - registers the in-graph layers for loading
 
     model = keras.models.load_model(tmp_path / "run" / "best.keras", safe_mode=True)
     names = [type(layer).__name__ for layer in model.layers]
@@ -168,11 +181,12 @@ def test_odd_image_modes_train_and_broken_files_reach_the_report(tmp_path):
 
 def _config_from_command_line(*argv):
     argv = ["train", "data", "--out", "run", *argv]
-    return cli._train_config(cli.build_parser().parse_args(argv), argv)  # noqa: SLF001
+    return cli._train_config(cli.build_parser().parse_args(argv), argv)
 
 
-@pytest.mark.parametrize("name", ["mobilenet_v2", "vgg16", "lenet5", "mnist_convnet", "alexnet", "googlenet",
-                                  "allconv"])
+@pytest.mark.parametrize(
+    "name", ["mobilenet_v2", "vgg16", "lenet5", "mnist_convnet", "alexnet", "googlenet", "allconv"]
+)
 def test_weights_default_to_what_the_backbone_has(name):
     from training import registry
 
@@ -193,16 +207,33 @@ def test_default_weights_when_the_backbone_comes_from_a_config_file(tmp_path):
     assert "weights: none" in saved.read_text()  # the run's config.yaml says what was used
     # Another network than the file's: its own default, not the weights meant for the file's network.
     assert _config_from_command_line("--config", str(config), "--backbone", "mobilenet_v2").weights == "imagenet"
-    assert _config_from_command_line("--config", str(config), "--backbone", "mobilenet_v2",
-                                     "--weights", "none").weights == "none"
+    assert (
+        _config_from_command_line("--config", str(config), "--backbone", "mobilenet_v2", "--weights", "none").weights
+        == "none"
+    )
 
 
 def test_from_scratch_network_trains_without_weights_flag(tmp_path):
     for label, value in (("dark", 20), ("light", 230)):
         for i in range(4):
             _png(tmp_path / "data" / label / f"{i}.png", value + i)
-    status = cli.main(["train", str(tmp_path / "data"), "--backbone", "allconv", "--image-size", "16", "--epochs", "1",
-                       "--augment", "none", "--no-tensorboard", "--out", str(tmp_path / "run")])
+    status = cli.main(
+        [
+            "train",
+            str(tmp_path / "data"),
+            "--backbone",
+            "allconv",
+            "--image-size",
+            "16",
+            "--epochs",
+            "1",
+            "--augment",
+            "none",
+            "--no-tensorboard",
+            "--out",
+            str(tmp_path / "run"),
+        ]
+    )
     assert status == 0
     assert "weights: none" in (tmp_path / "run" / "config.yaml").read_text()
 
@@ -210,8 +241,18 @@ def test_from_scratch_network_trains_without_weights_flag(tmp_path):
 def test_explicit_imagenet_on_a_from_scratch_network_is_refused(tmp_path, capsys):
     _png(tmp_path / "data" / "a" / "1.png")
     _png(tmp_path / "data" / "b" / "1.png")
-    status = cli.main(["train", str(tmp_path / "data"), "--backbone", "lenet5", "--weights", "imagenet",
-                       "--out", str(tmp_path / "run")])
+    status = cli.main(
+        [
+            "train",
+            str(tmp_path / "data"),
+            "--backbone",
+            "lenet5",
+            "--weights",
+            "imagenet",
+            "--out",
+            str(tmp_path / "run"),
+        ]
+    )
     assert status == 2
     error = capsys.readouterr().err
     assert "lenet5" in error and "no ImageNet weights" in error and "--weights none" in error

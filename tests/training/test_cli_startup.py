@@ -44,21 +44,21 @@ def test_help_describes_the_tool_not_its_source():
     text = result.stdout
     assert cli.__doc__.strip().splitlines()[0] not in text, "the module docstring is for developers"
     assert "argument parsing" not in text
-    subcommands = cli.build_parser()._subparsers._group_actions[0].choices  # noqa: SLF001
+    subcommands = cli.build_parser()._subparsers._group_actions[0].choices
     for name in subcommands:
         assert re.search(rf"^\s+{re.escape(name)}\s", text, re.MULTILINE), f"{name} is not listed"
     examples = [line for line in text.splitlines() if line.strip().startswith("convnet-train ")]
     assert {line.split()[1] for line in examples} >= {"models", "train", "evaluate", "export"}
 
 
-@pytest.mark.parametrize("name", list(cli.build_parser()._subparsers._group_actions[0].choices))  # noqa: SLF001
+@pytest.mark.parametrize("name", list(cli.build_parser()._subparsers._group_actions[0].choices))
 def test_every_subcommand_explains_itself_and_every_option(name):
-    parser = cli.build_parser()._subparsers._group_actions[0].choices[name]  # noqa: SLF001
+    parser = cli.build_parser()._subparsers._group_actions[0].choices[name]
     assert parser.description and len(parser.description.split()) >= 8, f"{name} has no real description"
     unexplained = [
         action.option_strings[0] if action.option_strings else action.dest
-        for action in parser._actions  # noqa: SLF001
-        if not isinstance(action, argparse._HelpAction) and not (action.help or "").strip()  # noqa: SLF001
+        for action in parser._actions
+        if not isinstance(action, argparse._HelpAction) and not (action.help or "").strip()
     ]
     assert not unexplained, f"`convnet-train {name} --help` leaves these unexplained: {unexplained}"
     assert parser.format_help().count("\n") > 5
@@ -155,8 +155,19 @@ def test_train_prints_no_cuda_noise_without_a_gpu(tmp_path):
         (tmp_path / "data" / label).mkdir(parents=True)
         for i in range(5):
             cv2.imwrite(str(tmp_path / "data" / label / f"{i}.png"), np.full((12, 12, 3), value + i, np.uint8))
-    result = convnet_train("train", str(tmp_path / "data"), "--backbone", "lenet5", "--epochs", "1",
-                           "--augment", "none", "--no-tensorboard", "--out", str(tmp_path / "run"))
+    result = convnet_train(
+        "train",
+        str(tmp_path / "data"),
+        "--backbone",
+        "lenet5",
+        "--epochs",
+        "1",
+        "--augment",
+        "none",
+        "--no-tensorboard",
+        "--out",
+        str(tmp_path / "run"),
+    )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "run" / "best.keras").is_file()
     assert not NOISE.findall(result.stderr), result.stderr

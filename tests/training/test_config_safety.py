@@ -26,8 +26,10 @@ def test_hand_written_unfreeze_count_is_accepted(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("data_dir: d\nout: o\nseed: !!python/object/apply:os.system ['touch PWNED']\n",
-         r"c\.yaml is not valid YAML \(could not determine a constructor for the tag .*python/object/apply"),
+        (
+            "data_dir: d\nout: o\nseed: !!python/object/apply:os.system ['touch PWNED']\n",
+            r"c\.yaml is not valid YAML \(could not determine a constructor for the tag .*python/object/apply",
+        ),
         ("a: &x [1, 2]\nb: &y [*x, *x]\n", r"c\.yaml uses a YAML alias \(\*x\)"),
         ("data_dir: d\nout: o\nepochs: ten\n", r"c\.yaml: 'epochs' must be int, got str 'ten'"),
         ("data_dir: d\nout: o\nepochs: true\n", r"'epochs' must be int, got bool"),

@@ -17,8 +17,8 @@ import unicodedata
 from pathlib import Path
 
 import pytest
-
 from deep_folders import chain_path, make_chain, png_bytes, remove_chain
+
 from training import cli, data
 
 REPO = Path(__file__).resolve().parents[2]
@@ -47,8 +47,9 @@ def dataset(tmp_path: Path):
 
 def _scan(root: Path) -> dict:
     env = {"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
-    result = subprocess.run([sys.executable, "-c", SCAN, str(root)], capture_output=True, text=True,
-                            timeout=TIMEOUT_S, env=env)
+    result = subprocess.run(
+        [sys.executable, "-c", SCAN, str(root)], capture_output=True, text=True, timeout=TIMEOUT_S, env=env
+    )
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-2000:]
     return json.loads(result.stdout)
 
@@ -82,8 +83,20 @@ def _class_folders(root: Path, *names: str) -> None:
 
 
 def _train(data_dir: Path, tmp_path: Path) -> int:
-    return cli.main(["train", str(data_dir), "--backbone", "lenet5", "--weights", "none", "--epochs", "1",
-                     "--out", str(tmp_path / "run")])
+    return cli.main(
+        [
+            "train",
+            str(data_dir),
+            "--backbone",
+            "lenet5",
+            "--weights",
+            "none",
+            "--epochs",
+            "1",
+            "--out",
+            str(tmp_path / "run"),
+        ]
+    )
 
 
 @pytest.mark.parametrize(("first", "second"), [(NFC, NFD), ("Cat", "cat")], ids=["nfc-nfd", "case"])

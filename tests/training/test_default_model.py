@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
+from digit_drawings import draw_test_digit
 
 from convnet_common import model_format as fmt
 from convnet_common.imaging import resize_for_model
-from digit_drawings import draw_test_digit
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "exported_models" / "digits-lenet5.onnx"
 
@@ -34,16 +34,17 @@ def test_metadata_records_held_out_accuracy(session):
 
 def test_held_out_sklearn_digits_reproduce_recorded_accuracy(session):
     """Recompute the accuracy on the build script's seeded test split, independently."""
-    from sklearn.datasets import load_digits
-
     import build_default_model
+    from sklearn.datasets import load_digits
 
     digits = load_digits()
     order = np.random.default_rng(build_default_model.DEFAULT_SEED).permutation(len(digits.target))
     test_indices = order[: len(order) // 5]
     images = np.stack(
-        [resize_for_model(np.repeat((digits.images[i] * 255 / 16).astype(np.uint8)[..., None], 3, -1), 32, 32)
-         for i in test_indices]
+        [
+            resize_for_model(np.repeat((digits.images[i] * 255 / 16).astype(np.uint8)[..., None], 3, -1), 32, 32)
+            for i in test_indices
+        ]
     )
     probabilities = session.run(["probabilities"], {"image": images})[0]
     accuracy = float(np.mean(probabilities.argmax(1) == digits.target[test_indices]))

@@ -75,14 +75,26 @@ def test_labels_without_format_version_are_generic_names_now(tmp_path: Path) -> 
 
 # Files the old evaluate reader accepted (or refused only while scoring) and the app refuses.
 REFUSED = {
-    "dynamic-spatial": ({"dynamic_spatial": True}, r"fixed height and width; this file's input is uint8 \[N, H, W, 3\]"),
-    "format-version": ({"metadata": _metadata(**{"convnet_studio.format_version": "2"})},
-                       "model format version '2' is not supported"),
-    "label-count": ({"metadata": _metadata(labels=json.dumps(["a", "b"]))},
-                    "model metadata lists 2 labels but 'probabilities' has 3 classes"),
-    "renamed-output": ({"probabilities_name": "scores"}, r"no 'probabilities' output \[N, classes\]; its outputs are: scores"),
-    "input-size": ({"metadata": _metadata(input_size="[32, 32]")},
-                   r"'input_size' is \[32, 32\] but the input tensor is \[16, 16\]"),
+    "dynamic-spatial": (
+        {"dynamic_spatial": True},
+        r"fixed height and width; this file's input is uint8 \[N, H, W, 3\]",
+    ),
+    "format-version": (
+        {"metadata": _metadata(**{"convnet_studio.format_version": "2"})},
+        "model format version '2' is not supported",
+    ),
+    "label-count": (
+        {"metadata": _metadata(labels=json.dumps(["a", "b"]))},
+        "model metadata lists 2 labels but 'probabilities' has 3 classes",
+    ),
+    "renamed-output": (
+        {"probabilities_name": "scores"},
+        r"no 'probabilities' output \[N, classes\]; its outputs are: scores",
+    ),
+    "input-size": (
+        {"metadata": _metadata(input_size="[32, 32]")},
+        r"'input_size' is \[32, 32\] but the input tensor is \[16, 16\]",
+    ),
     "giant-input": ({"size": 10_000, "metadata": None, "with_cam": False}, "at most 8,192 a side"),
 }
 

@@ -23,7 +23,7 @@ LABELS = ["dark", "light"]
 
 
 def _data(root: Path) -> Path:
-    for index, (label, value) in enumerate((("dark", 20), ("light", 230))):
+    for label, value in (("dark", 20), ("light", 230)):
         (root / label).mkdir(parents=True)
         for i in range(3):
             cv2.imwrite(str(root / label / f"{i}.png"), np.full((10, 10, 3), value + i, np.uint8))
@@ -96,8 +96,11 @@ def test_a_failed_evaluation_leaves_no_empty_folder(run_dir, tmp_path, monkeypat
         raise RuntimeError("the model fell over")
 
     loaded = evaluate_module.load_model_to_score(run_dir)
-    monkeypatch.setattr(evaluate_module, "load_model_to_score", lambda source: ModelToScore(
-        broken, loaded.labels, loaded.image_size, None, loaded.default_report_dir))
+    monkeypatch.setattr(
+        evaluate_module,
+        "load_model_to_score",
+        lambda source: ModelToScore(broken, loaded.labels, loaded.image_size, None, loaded.default_report_dir),
+    )
     with pytest.raises(RuntimeError, match="fell over"):
         evaluate(run_dir, _data(tmp_path / "data"))
     assert list((run_dir / "evaluations").iterdir()) == []

@@ -22,9 +22,18 @@ def _result(tmp_path: Path) -> EvaluationResult:
     per_class = [ClassMetrics(name, 0.5, 0.5, 0.5, 2) for name in NAMES]
     averages = {"precision": 0.5, "recall": 0.5, "f1": 0.5}
     return EvaluationResult(
-        source=str(tmp_path / f"model{TITLE}.onnx"), data_dir=str(tmp_path / f"data{COLOUR}"), labels=NAMES,
-        images=8, accuracy=0.5, top_k=3, top_k_accuracy=0.75, per_class=per_class, macro=averages,
-        weighted=averages, confusion_matrix=[[2] * len(NAMES)] * len(NAMES), misclassified=4,
+        source=str(tmp_path / f"model{TITLE}.onnx"),
+        data_dir=str(tmp_path / f"data{COLOUR}"),
+        labels=NAMES,
+        images=8,
+        accuracy=0.5,
+        top_k=3,
+        top_k_accuracy=0.75,
+        per_class=per_class,
+        macro=averages,
+        weighted=averages,
+        confusion_matrix=[[2] * len(NAMES)] * len(NAMES),
+        misclassified=4,
         skipped=[(str(tmp_path / f"bad{TITLE}\n.png"), f"not a readable image{COLOUR}")],
         report_dir=tmp_path / f"report{RLO}",
     )

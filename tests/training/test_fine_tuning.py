@@ -34,8 +34,17 @@ def _history(run_dir):
 
 
 def _lenet_config(digits_dir, out, **overrides) -> TrainConfig:
-    values = dict(data_dir=str(digits_dir), out=str(out), backbone="lenet5", weights="none", epochs=4,
-                  augment="none", tensorboard=False, seed=7, early_stopping_patience=0)
+    values = dict(
+        data_dir=str(digits_dir),
+        out=str(out),
+        backbone="lenet5",
+        weights="none",
+        epochs=4,
+        augment="none",
+        tensorboard=False,
+        seed=7,
+        early_stopping_patience=0,
+    )
     values.update(overrides)
     return TrainConfig(**values)
 
@@ -81,8 +90,28 @@ def test_resuming_a_finished_run_says_so(digits_dir, tmp_path, capsys):
 
 def test_config_file_reproduces_a_run_and_flags_override_it(digits_dir, tmp_path):
     first = tmp_path / "first"
-    assert cli.main(["train", str(digits_dir), "--backbone", "lenet5", "--weights", "none", "--epochs", "1",
-                     "--augment", "none", "--seed", "5", "--no-tensorboard", "--out", str(first)]) == 0
+    assert (
+        cli.main(
+            [
+                "train",
+                str(digits_dir),
+                "--backbone",
+                "lenet5",
+                "--weights",
+                "none",
+                "--epochs",
+                "1",
+                "--augment",
+                "none",
+                "--seed",
+                "5",
+                "--no-tensorboard",
+                "--out",
+                str(first),
+            ]
+        )
+        == 0
+    )
     second = tmp_path / "second"
     assert cli.main(["train", "--config", str(first / "config.yaml"), "--epochs", "2", "--out", str(second)]) == 0
     one = TrainConfig.load(first / "config.yaml")
@@ -114,8 +143,16 @@ def test_unfreeze_values():
 
 @pytest.mark.parametrize("optimizer, learning_rate", [("sgd", 0.01), ("rmsprop", 0.001)])
 def test_other_optimizers_and_label_smoothing_train(digits_dir, tmp_path, optimizer, learning_rate):
-    result = train(_lenet_config(digits_dir, tmp_path / optimizer, epochs=2, optimizer=optimizer,
-                                 label_smoothing=0.1, learning_rate=learning_rate))
+    result = train(
+        _lenet_config(
+            digits_dir,
+            tmp_path / optimizer,
+            epochs=2,
+            optimizer=optimizer,
+            label_smoothing=0.1,
+            learning_rate=learning_rate,
+        )
+    )
     assert result.best_val_accuracy > 0.2
 
 
@@ -128,10 +165,24 @@ def test_two_stage_fine_tuning_learns_on_real_data(digits_dir, tmp_path, capsys)
     weights_file = tmp_path / "vgg16_base.weights.h5"
     keras.applications.VGG16(include_top=False, weights=None, input_shape=(32, 32, 3)).save_weights(weights_file)
     run_dir = tmp_path / "vgg"
-    result = train(TrainConfig(
-        data_dir=str(digits_dir), out=str(run_dir), backbone="vgg16", weights=str(weights_file), image_size=32,
-        epochs=4, learning_rate=3e-3, fine_tune_epochs=4, fine_tune_learning_rate=1e-4, unfreeze="0.3",
-        augment="none", tensorboard=False, seed=1, early_stopping_patience=0))
+    result = train(
+        TrainConfig(
+            data_dir=str(digits_dir),
+            out=str(run_dir),
+            backbone="vgg16",
+            weights=str(weights_file),
+            image_size=32,
+            epochs=4,
+            learning_rate=3e-3,
+            fine_tune_epochs=4,
+            fine_tune_learning_rate=1e-4,
+            unfreeze="0.3",
+            augment="none",
+            tensorboard=False,
+            seed=1,
+            early_stopping_patience=0,
+        )
+    )
     log = capsys.readouterr().err
     assert "features of 600 images cached" in log
     assert "stage 2 (top" in log
@@ -164,12 +215,23 @@ def test_stage_two_unfreezes_the_top_and_keeps_batchnorm_frozen():
 
 def test_googlenet_trains_with_auxiliary_classifiers_that_export_drops(digits_dir, tmp_path):
     run_dir = tmp_path / "googlenet"
-    result = train(TrainConfig(data_dir=str(digits_dir), out=str(run_dir), backbone="googlenet", weights="none",
-                               image_size=32, epochs=2, augment="none", tensorboard=False, seed=2))
+    result = train(
+        TrainConfig(
+            data_dir=str(digits_dir),
+            out=str(run_dir),
+            backbone="googlenet",
+            weights="none",
+            image_size=32,
+            epochs=2,
+            augment="none",
+            tensorboard=False,
+            seed=2,
+        )
+    )
     assert result.best_val_accuracy > 0.1
     history = _history(run_dir)[0]
     assert "val_accuracy" in history and "aux1_loss" in history
-    import training.layers  # noqa: F401
+    import training.layers  # noqa: F401 - registers the in-graph layers for loading
 
     best = keras.models.load_model(run_dir / "best.keras", safe_mode=True)
     assert len(best.outputs) == 1
@@ -187,12 +249,35 @@ def test_ctrl_c_in_a_real_process_leaves_a_resumable_run(digits_dir, tmp_path):
     from pathlib import Path
 
     run_dir = tmp_path / "run"
-    command = [sys.executable, "-m", "training.cli", "train", str(digits_dir), "--backbone", "lenet5",
-               "--weights", "none", "--epochs", "30", "--augment", "light", "--no-tensorboard",
-               "--early-stopping-patience", "0", "--out", str(run_dir)]
+    command = [
+        sys.executable,
+        "-m",
+        "training.cli",
+        "train",
+        str(digits_dir),
+        "--backbone",
+        "lenet5",
+        "--weights",
+        "none",
+        "--epochs",
+        "30",
+        "--augment",
+        "light",
+        "--no-tensorboard",
+        "--early-stopping-patience",
+        "0",
+        "--out",
+        str(run_dir),
+    ]
     root = Path(__file__).resolve().parents[2]
-    process = subprocess.Popen(command, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "PYTHONPATH": str(root)})
+    process = subprocess.Popen(
+        command,
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
     state = run_dir / "checkpoints" / "state.json"
     deadline = time.monotonic() + 240
     while not state.exists() and process.poll() is None and time.monotonic() < deadline:

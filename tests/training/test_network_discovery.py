@@ -17,7 +17,7 @@ import textwrap
 import numpy as np
 import pytest
 
-TINY_NETWORK = '''
+TINY_NETWORK = """
 from training.networks.info import NetworkInfo
 
 
@@ -38,7 +38,7 @@ NETWORK = NetworkInfo(
     min_image_size=8, preprocessing="tf", last_conv_layer="conv1", parameters=0, multiply_adds=0,
     features=tiny_features, head=tiny_head,
 )
-'''
+"""
 
 
 @pytest.fixture

@@ -175,7 +175,9 @@ def test_caffe_layer_reloads_in_safe_mode_and_converts_to_onnx(tmp_path):
     pixels = random_pixels(2, 8)
     np.testing.assert_allclose(reloaded.predict(pixels, verbose=0), model.predict(pixels, verbose=0))
 
-    proto, _ = tf2onnx.convert.from_keras(model, input_signature=(tf.TensorSpec((None, 8, 8, 3), tf.float32),), opset=17)
+    proto, _ = tf2onnx.convert.from_keras(
+        model, input_signature=(tf.TensorSpec((None, 8, 8, 3), tf.float32),), opset=17
+    )
     session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
     (onnx_out,) = session.run(None, {session.get_inputs()[0].name: pixels})
     np.testing.assert_allclose(onnx_out, keras.applications.vgg16.preprocess_input(pixels.copy()), atol=1e-4)
@@ -303,7 +305,11 @@ LEARNED_ACCURACY = 0.6
 VERY_FAST_MULTIPLY_ADDS = 50_000_000
 LEARNING = [
     pytest.param(
-        name, NETWORKS[name].min_image_size, NETWORKS[name].digits_test_epochs, LEARNED_ACCURACY, id=name,
+        name,
+        NETWORKS[name].min_image_size,
+        NETWORKS[name].digits_test_epochs,
+        LEARNED_ACCURACY,
+        id=name,
         marks=[pytest.mark.slow] if NETWORKS[name].multiply_adds >= VERY_FAST_MULTIPLY_ADDS else [],
     )
     for name in FROM_SCRATCH
@@ -344,6 +350,8 @@ def test_from_scratch_network_learns_digits(digits, name, size, epochs, threshol
     )
     graph.model.fit(x[:600], graph.targets(labels[:600]), epochs=epochs, batch_size=32, verbose=0)
     accuracy = float(np.mean(classifier.predict(x[600:], verbose=0).argmax(axis=1) == labels[600:]))
-    print(f"{name} at {size}x{size}, {epochs} epochs: held-out accuracy {accuracy:.3f} "
-          f"in {time.perf_counter() - started:.1f} s")
+    print(
+        f"{name} at {size}x{size}, {epochs} epochs: held-out accuracy {accuracy:.3f} "
+        f"in {time.perf_counter() - started:.1f} s"
+    )
     assert accuracy >= threshold

@@ -116,11 +116,15 @@ def test_conversion_keeps_the_contract_and_the_answers(lenet_fp32, sure_images, 
     assert result.images == len(sure_images)
     assert result.top1_agreement == 1.0  # a change needs an error of SURE_MARGIN / 2, on any CPU
     assert result.max_probability_difference < 0.1
-    assert _io(model) == _io(fp32) == [
-        (fmt.INPUT_NAME, onnx.TensorProto.UINT8),
-        (fmt.PROBABILITIES_OUTPUT, onnx.TensorProto.FLOAT),
-        (fmt.CAM_OUTPUT, onnx.TensorProto.FLOAT),
-    ]
+    assert (
+        _io(model)
+        == _io(fp32)
+        == [
+            (fmt.INPUT_NAME, onnx.TensorProto.UINT8),
+            (fmt.PROBABILITIES_OUTPUT, onnx.TensorProto.FLOAT),
+            (fmt.CAM_OUTPUT, onnx.TensorProto.FLOAT),
+        ]
+    )
     meta, original = _metadata(model), _metadata(fp32)
     assert meta[fmt.KEY_PRECISION] == kind
     assert original[fmt.KEY_PRECISION] == "fp32"
@@ -140,8 +144,10 @@ def test_conversion_keeps_the_contract_and_the_answers(lenet_fp32, sure_images, 
     path = tmp_path / f"{kind}.onnx"
     path.write_bytes(model.SerializeToString())
     size = path.stat().st_size
-    print(f"\n{kind}: {size} bytes (fp32 {fp32_size}), top-1 agreement {result.top1_agreement:.4f}, "
-          f"max probability difference {result.max_probability_difference:.2e}")
+    print(
+        f"\n{kind}: {size} bytes (fp32 {fp32_size}), top-1 agreement {result.top1_agreement:.4f}, "
+        f"max probability difference {result.max_probability_difference:.2e}"
+    )
     assert size < 0.6 * fp32_size
     if kind == "int8":  # export already folded tf2onnx's shape-only tensors out of the fp32 file
         assert size < 0.5 * fp32_size
@@ -176,10 +182,13 @@ def test_int8_answers_do_not_depend_on_the_cpu(lenet_fp32, converted):
     assert independent.max_probability_difference < 0.1
 
 
-@pytest.mark.parametrize("scheme, why", [
-    (FULL_RANGE_S8S8, r"int8 weights up to 12\d"),
-    (Int8Scheme("int8", "int8", reduce_range=True, per_channel=True), r"int8 activation .* as second operand"),
-])
+@pytest.mark.parametrize(
+    "scheme, why",
+    [
+        (FULL_RANGE_S8S8, r"int8 weights up to 12\d"),
+        (Int8Scheme("int8", "int8", reduce_range=True, per_channel=True), r"int8 activation .* as second operand"),
+    ],
+)
 def test_int8_schemes_that_can_saturate_are_refused_on_every_cpu(lenet_fp32, sure_images, scheme, why):
     fp32, _, calibration, _ = lenet_fp32
     with pytest.raises(PrecisionError, match=r"can saturate in the integer kernels of CPUs without VNNI .*" + why):
@@ -190,8 +199,11 @@ def test_badly_calibrated_int8_is_refused(lenet_fp32):
     """Calibrated on black images, every activation range is wrong: a real bad quantisation."""
     fp32, _, calibration, check = lenet_fp32
     black = np.zeros_like(calibration[:16])
-    with pytest.raises(PrecisionError, match=r"int8 model changes the top-1 class on \d+ of 120 check images even "
-                                             r"without ONNX Runtime's integer kernels .*Keep fp32"):
+    with pytest.raises(
+        PrecisionError,
+        match=r"int8 model changes the top-1 class on \d+ of 120 check images even "
+        r"without ONNX Runtime's integer kernels .*Keep fp32",
+    ):
         convert_and_check(fp32, "int8", black, check)
 
 
@@ -200,10 +212,16 @@ def test_int8_whose_kernels_disagree_with_the_reference_is_refused(lenet_fp32, s
     fp32, _, calibration, _ = lenet_fp32
     real = precision._session
     wrong = _perturbed(fp32)
-    monkeypatch.setattr(precision, "_session", lambda model, reference=False: (
-        real(wrong) if _is_int8(model) and not reference else real(model, reference)))
-    with pytest.raises(PrecisionError, match=r"integer kernels on this CPU \(.*\) change the int8 model's top-1 "
-                                             r"class on \d+ of \d+ check images .* depend on the CPU"):
+    monkeypatch.setattr(
+        precision,
+        "_session",
+        lambda model, reference=False: real(wrong) if _is_int8(model) and not reference else real(model, reference),
+    )
+    with pytest.raises(
+        PrecisionError,
+        match=r"integer kernels on this CPU \(.*\) change the int8 model's top-1 "
+        r"class on \d+ of \d+ check images .* depend on the CPU",
+    ):
         convert_and_check(fp32, "int8", calibration, sure_images)
 
 
@@ -218,9 +236,14 @@ def test_the_desktop_reads_a_checked_model(converted, tmp_path):
         fmt.metadata_json(metadata, fmt.KEY_PRECISION_CHECK, dict, "a JSON object")  # parses within the limits
 
 
-@pytest.mark.parametrize("flags, vnni", [
-    ("fpu sse4_1 avx2 fma", False), ("sse4_1 avx2 avx512f avx512bw avx512_vnni", True), ("sse4_1 avx2 avx_vnni", True),
-])
+@pytest.mark.parametrize(
+    "flags, vnni",
+    [
+        ("fpu sse4_1 avx2 fma", False),
+        ("sse4_1 avx2 avx512f avx512bw avx512_vnni", True),
+        ("sse4_1 avx2 avx_vnni", True),
+    ],
+)
 def test_cpu_description_names_the_integer_kernel_features(flags, vnni):
     described = cpu_description(f"processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: {flags}\n")
     assert described["cpu"] == "Some CPU" and described["vnni"] is vnni

@@ -9,9 +9,8 @@ import onnxruntime as ort
 import pytest
 
 from convnet_common import model_format as fmt
-from training import cli
+from training import cli, registry
 from training.pretrained import export_pretrained, stock_classifier
-from training import registry
 
 pytestmark = pytest.mark.slow
 

@@ -68,8 +68,9 @@ def test_a_flat_loss_is_drawn_flat_without_an_axis_offset(tmp_path, figures):
 
 
 def test_chance_levels_are_drawn_on_the_curves(tmp_path, figures):
-    reports.write_training_curves(_flat_history(tmp_path / "history.csv"), tmp_path,
-                                  chance_levels={"accuracy": 1 / 3, "loss": np.log(3)})
+    reports.write_training_curves(
+        _flat_history(tmp_path / "history.csv"), tmp_path, chance_levels={"accuracy": 1 / 3, "loss": np.log(3)}
+    )
     for name, level in ((reports.CURVES_LOSS, np.log(3)), (reports.CURVES_ACCURACY, 1 / 3)):
         (axes,) = figures[name].axes
         labels = axes.get_legend_handles_labels()[1]

@@ -38,8 +38,23 @@ def offline(tmp_path, monkeypatch):
 
 
 def _imagenet_train(data_dir, out):
-    return cli.main(["train", str(data_dir), "--backbone", "mobilenet_v2", "--weights", "imagenet",
-                     "--image-size", "96", "--epochs", "1", "--no-tensorboard", "--out", str(out)])
+    return cli.main(
+        [
+            "train",
+            str(data_dir),
+            "--backbone",
+            "mobilenet_v2",
+            "--weights",
+            "imagenet",
+            "--image-size",
+            "96",
+            "--epochs",
+            "1",
+            "--no-tensorboard",
+            "--out",
+            str(out),
+        ]
+    )
 
 
 def test_offline_imagenet_weights_leave_no_run_folder(tmp_path, offline, capsys):
@@ -62,8 +77,18 @@ def test_a_folder_that_existed_keeps_what_it_held(tmp_path, offline):
 
 
 def _lenet(data_dir, out, **overrides) -> TrainConfig:
-    values = dict(data_dir=str(data_dir), out=str(out), backbone="lenet5", weights="none", epochs=2,
-                  batch_size=8, augment="none", tensorboard=False, seed=3, early_stopping_patience=0)
+    values = dict(
+        data_dir=str(data_dir),
+        out=str(out),
+        backbone="lenet5",
+        weights="none",
+        epochs=2,
+        batch_size=8,
+        augment="none",
+        tensorboard=False,
+        seed=3,
+        early_stopping_patience=0,
+    )
     values.update(overrides)
     return TrainConfig(**values)
 
@@ -109,15 +134,18 @@ def test_ctrl_c_before_the_first_saved_epoch_removes_the_run_but_not_after(tmp_p
     assert (tmp_path / "first-epoch-end" / "checkpoints" / "state.json").is_file()
 
 
-@pytest.mark.parametrize("path, expected", [
-    ("flowers/train", "flowers"),
-    ("Flowers/TRAIN", "Flowers"),
-    ("pets/images", "pets"),
-    ("birds/Training-Set", "birds"),
-    ("cats_vs_dogs", "cats_vs_dogs"),
-    ("flowers/roses_only", "roses_only"),
-    ("data/train", "train"),  # nothing telling above it: keep the folder's own name
-])
+@pytest.mark.parametrize(
+    "path, expected",
+    [
+        ("flowers/train", "flowers"),
+        ("Flowers/TRAIN", "Flowers"),
+        ("pets/images", "pets"),
+        ("birds/Training-Set", "birds"),
+        ("cats_vs_dogs", "cats_vs_dogs"),
+        ("flowers/roses_only", "roses_only"),
+        ("data/train", "train"),  # nothing telling above it: keep the folder's own name
+    ],
+)
 def test_dataset_name_skips_generic_folder_names(tmp_path, path, expected):
     folder = tmp_path / "root" / path
     folder.mkdir(parents=True)
@@ -130,8 +158,28 @@ def test_a_run_that_never_beats_chance_says_so(tmp_path, capsys):
     chance' whatever the network does -- in the CLI's summary, result.json and the report."""
     data_dir = _write_classes(tmp_path / "flowers" / "train", per_class=12, same_images=True)
     run_dir = tmp_path / "run"
-    assert cli.main(["train", str(data_dir), "--backbone", "lenet5", "--weights", "none", "--epochs", "2",
-                     "--augment", "none", "--no-tensorboard", "--val-fraction", "0.5", "--out", str(run_dir)]) == 0
+    assert (
+        cli.main(
+            [
+                "train",
+                str(data_dir),
+                "--backbone",
+                "lenet5",
+                "--weights",
+                "none",
+                "--epochs",
+                "2",
+                "--augment",
+                "none",
+                "--no-tensorboard",
+                "--val-fraction",
+                "0.5",
+                "--out",
+                str(run_dir),
+            ]
+        )
+        == 0
+    )
     err = capsys.readouterr().err
     assert "WARNING: The model did no better than chance" in err
     assert "WARNING: likely causes:" in err and "too few epochs (2)" in err
@@ -140,5 +188,5 @@ def test_a_run_that_never_beats_chance_says_so(tmp_path, capsys):
     assert summary["dataset"] == "flowers"
     metrics = json.loads((run_dir / "report" / "metrics.json").read_text())
     assert next(iter(metrics)) == "verdict" and metrics["verdict"]["beats_chance"] is False
-    report_text = err[err.index("The model did no better than chance"):]
+    report_text = err[err.index("The model did no better than chance") :]
     assert report_text.index("The model did no better") < report_text.index("evaluated ")

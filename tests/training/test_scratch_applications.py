@@ -15,16 +15,27 @@ import math
 import keras
 import numpy as np
 import pytest
-
 from drawn_shapes import write_shapes
+
 from training.config import TrainConfig
 from training.trainer import Trainer, train
 
 
 def _config(data_dir, out, **overrides) -> TrainConfig:
-    values = dict(data_dir=str(data_dir), out=str(out), backbone="mobilenet_v2", weights="none", image_size=48,
-                  epochs=5, batch_size=8, augment="none", tensorboard=False, seed=1, early_stopping_patience=0,
-                  val_fraction=0.4)
+    values = dict(
+        data_dir=str(data_dir),
+        out=str(out),
+        backbone="mobilenet_v2",
+        weights="none",
+        image_size=48,
+        epochs=5,
+        batch_size=8,
+        augment="none",
+        tensorboard=False,
+        seed=1,
+        early_stopping_patience=0,
+        val_fraction=0.4,
+    )
     values.update(overrides)
     return TrainConfig(**values)
 

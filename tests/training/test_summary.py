@@ -21,8 +21,16 @@ def test_list_models_without_parameters_builds_nothing_and_covers_the_registry()
 
 def test_format_models_table_shows_parameter_counts():
     row = summary.ModelRow(
-        name="mnist_convnet", family="LeNet", summary="s", default_image_size=28, min_image_size=20,
-        preprocessing="grey01", last_conv_layer="conv3", training="from scratch", top_classes=10, parameters=93_322,
+        name="mnist_convnet",
+        family="LeNet",
+        summary="s",
+        default_image_size=28,
+        min_image_size=20,
+        preprocessing="grey01",
+        last_conv_layer="conv3",
+        training="from scratch",
+        top_classes=10,
+        parameters=93_322,
         multiply_adds=2_794_240,
     )
     table = summary.format_models_table([row])
@@ -39,7 +47,11 @@ def test_list_models_reads_what_each_network_records():
     for row in rows:  # the registry builds what the listing describes
         backbone = registry.get_backbone(row.name)
         assert (row.default_image_size, row.last_conv_layer, row.preprocessing, row.top_classes) == (
-            backbone.default_image_size, backbone.last_conv_layer, backbone.preprocessing, backbone.top_classes)
+            backbone.default_image_size,
+            backbone.last_conv_layer,
+            backbone.preprocessing,
+            backbone.top_classes,
+        )
         assert row.training == ("pretrained" if backbone.supports_imagenet else "from scratch")
 
 

@@ -112,8 +112,14 @@ def test_export_at_lower_precision_reports_agreement(lenet_run, tmp_path, capsys
 
 def test_training_writes_a_validation_report(lenet_run):
     report = lenet_run / "report"
-    for name in ("metrics.json", "predictions.csv", "confusion_matrix.png", "misclassified.png",
-                 "curves_loss.png", "curves_accuracy.png"):
+    for name in (
+        "metrics.json",
+        "predictions.csv",
+        "confusion_matrix.png",
+        "misclassified.png",
+        "curves_loss.png",
+        "curves_accuracy.png",
+    ):
         assert (report / name).is_file(), name
     metrics = json.loads((report / "metrics.json").read_text())
     result = json.loads((lenet_run / "result.json").read_text())

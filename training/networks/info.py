@@ -66,7 +66,12 @@ class NetworkInfo:
 def speed_hint(multiply_adds: int) -> str:
     """Multiply-adds per image as a short figure with a word for newcomers."""
     giga = multiply_adds / 1e9
-    figure = f"{giga:.1f} G" if giga >= 0.95 else f"{multiply_adds / 1e6:.0f} M" if multiply_adds >= 1e6 else (
-        f"{multiply_adds / 1e3:.0f} k")
+    figure = (
+        f"{giga:.1f} G"
+        if giga >= 0.95
+        else f"{multiply_adds / 1e6:.0f} M"
+        if multiply_adds >= 1e6
+        else (f"{multiply_adds / 1e3:.0f} k")
+    )
     word = "very fast" if giga < 0.05 else "fast" if giga < 1 else "moderate" if giga < 5 else "slow"
     return f"{figure} ({word})"

@@ -56,7 +56,11 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
 def _peak_rss(model: Path, files: list[Path], budget: int) -> int:
     done = subprocess.run(
         [sys.executable, "-c", _CHILD, str(model), str(budget), *map(str, files)],
-        cwd=REPO, capture_output=True, text=True, timeout=300, check=True,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
     )
     return int(done.stdout.split()[-1])
 
@@ -123,5 +127,7 @@ def test_a_batch_of_large_files_classifies_every_file(colour_model: Path, tmp_pa
     files = [tmp_path / f"{i}.bmp" for i in range(3)]
     for path in files:
         write_sparse_bmp(path, 400)
-    results = [r for chunk in run_batch(classifier, [tmp_path], batch_size=1, workers=3, bytes_in_flight=1) for r in chunk]
+    results = [
+        r for chunk in run_batch(classifier, [tmp_path], batch_size=1, workers=3, bytes_in_flight=1) for r in chunk
+    ]
     assert [r.path for r in results] == files and all(r.ok for r in results)
