@@ -140,7 +140,10 @@ def _settings_version(target: Path) -> int:
 
 
 def _csv_writer(target: Path) -> str:
-    return RESULTS + f"from desktop.core.results_io import export_csv\nexport_csv({str(target)!r}, results)\n"
+    return RESULTS + (
+        "from desktop.core.exporters import ExportContext, exporter\n"
+        f"exporter('csv').write({str(target)!r}, results, ExportContext())\n"
+    )
 
 
 def _csv_version(target: Path) -> int:
@@ -154,7 +157,8 @@ def _csv_version(target: Path) -> int:
 
 def _json_writer(target: Path) -> str:
     return RESULTS + (
-        f"from desktop.core.results_io import export_json\nexport_json({str(target)!r}, results, model='m')\n"
+        "from desktop.core.exporters import ExportContext, exporter\n"
+        f"exporter('json').write({str(target)!r}, results, ExportContext(model='m'))\n"
     )
 
 
