@@ -10,19 +10,22 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QVBoxLayout, QWidget
 
 from desktop.core.batch import BatchResult
 from desktop.core.labelled import AccuracyTally, ClassTally, FolderLabels
 from desktop.qt.plain_text import PlainLabel
+from desktop.qt.table_model import FlatTableModel
 
 COLUMNS = ("True class", "Images", "Correct", "Accuracy", "Most often taken for")
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
-class AccuracyTableModel(QAbstractTableModel):
+class AccuracyTableModel(FlatTableModel):
     """One row per class folder; the rows are fixed when the run starts, only numbers change."""
+
+    columns = COLUMNS
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -37,16 +40,8 @@ class AccuracyTableModel(QAbstractTableModel):
         if self.rows:
             self.dataChanged.emit(self.index(0, 1), self.index(len(self.rows) - 1, len(COLUMNS) - 1))
 
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802, B008 - Qt override; QModelIndex() is an empty, immutable default
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802, B008 - Qt override; QModelIndex() is an empty, immutable default
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802 - Qt override
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
+    def table_rows(self) -> list:
+        return self.rows
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():

@@ -16,7 +16,6 @@ from typing import Any
 import cv2
 import numpy as np
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
@@ -38,6 +37,7 @@ from desktop.core.messages import first_line
 from desktop.core.results_io import BatchState
 from desktop.qt.imageconv import rgb_to_qimage
 from desktop.qt.plain_text import tooltip
+from desktop.qt.table_model import FlatTableModel
 
 THUMB_SIZE = 40
 THUMB_CACHE = 400  # pixmaps kept; a few screens' worth
@@ -76,8 +76,10 @@ class _ThumbTask(QRunnable):
         self.signals.ready.emit(str(self.path), make_thumbnail(self.path))
 
 
-class BatchTableModel(QAbstractTableModel):
+class BatchTableModel(FlatTableModel):
     """Results in arrival order; `root` shortens paths for display."""
+
+    columns = COLUMNS
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -124,16 +126,8 @@ class BatchTableModel(QAbstractTableModel):
         return str(path)
 
     # Qt model --------------------------------------------------------------------------------
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802, B008 - Qt override; QModelIndex() is an empty, immutable default
-        return 0 if parent.isValid() else len(self.results)
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802, B008 - Qt override; QModelIndex() is an empty, immutable default
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802 - Qt override
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
+    def table_rows(self) -> list:
+        return self.results
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
