@@ -15,8 +15,8 @@ import keras
 import numpy as np
 
 from convnet_common.atomic import atomic_path, remove_stale_temp_files, write_bytes_atomic, write_text_atomic
+from convnet_common.run_layout import RunFolder
 from convnet_common.safe_json import read_json
-from training.run_layout import RunFolder
 
 
 class AtomicBestCheckpoint(keras.callbacks.Callback):

@@ -452,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         where = getattr(args, "out", None) or getattr(args, "resume", None)
-        from training.run_layout import RunFolder  # a run stopped before its first saved epoch is removed
+        from convnet_common.run_layout import RunFolder  # a run stopped before its first saved epoch is removed
 
         resumable = bool(where) and RunFolder(where).state.is_file()
         hint = f"; continue with: convnet-train train --resume {where}" if args.command == "train" and resumable else ""

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from convnet_common.imaging import ImageReadError, load_image_for_model
+from convnet_common.run_layout import RunFolder
 from convnet_common.terminal_text import terminal_safe
 from training import reports
 from training.data import Sample, scan_class_folders
@@ -42,7 +43,6 @@ from training.model_source import (  # noqa: F401 - EvaluationError, keras_predi
     keras_predict_fn,
     load_model_to_score,
 )
-from training.run_layout import RunFolder
 
 
 @dataclass

@@ -18,8 +18,8 @@ import numpy as np
 
 from convnet_common import model_format as fmt
 from convnet_common.atomic import atomic_path
+from convnet_common.run_layout import RunFolder
 from training import data, registry
-from training.run_layout import RunFolder
 
 
 class ExportError(RuntimeError):

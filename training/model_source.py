@@ -122,7 +122,7 @@ def _load_run(run_dir: Path) -> ModelToScore:
     import keras
 
     import training.layers  # noqa: F401  registers the in-graph preprocessing layers
-    from training.run_layout import RunFolder
+    from convnet_common.run_layout import RunFolder
 
     run = RunFolder(run_dir)
     checkpoint, result_json = run.best_checkpoint, run.result

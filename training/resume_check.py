@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from convnet_common.run_layout import RunFolder
 from training.callbacks import ResumeState
-from training.run_layout import RunFolder
 
 # The counters each stateful callback saves (training.callbacks._CALLBACK_STATE).
 KNOWN_CALLBACKS = {

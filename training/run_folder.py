@@ -9,7 +9,7 @@ folder is worth keeping and is never touched.
 
 Only what this run created goes: a folder that did not exist is removed whole; in a
 folder that existed, only the entries that were not there before are removed.
-What a run folder holds, and the names of its files: training.run_layout.
+What a run folder holds, and the names of its files: convnet_common.run_layout.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ import os
 import sys
 from pathlib import Path
 
-from training.run_layout import RunFolder
+from convnet_common.run_layout import RunFolder
 
 LOCK_NAME = ".lock"
 

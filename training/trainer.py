@@ -9,7 +9,7 @@ a frozen random base (BatchNorm in inference mode, statistics never learned) han
 head near-zero features and the run sits at chance. Such a base's BatchNorm statistics
 are recomputed before every validation (callbacks.BatchNormRecalibration).
 
-What the run folder holds, and every file's name: training.run_layout.
+What the run folder holds, and every file's name: convnet_common.run_layout.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from pathlib import Path
 import keras
 
 from convnet_common.atomic import remove_stale_temp_files, write_text_atomic
+from convnet_common.run_layout import RunFolder
 from convnet_common.terminal_text import terminal_safe
 from training import chance, data, feature_cache, registry, reports
 from training.augment import AugmentSpec, build_augmentation, resolve_augment
@@ -46,7 +47,6 @@ from training.model_builder import (
 from training.registry import HeadOptions
 from training.resume_check import check_resume_state
 from training.run_folder import RunFolderGuard
-from training.run_layout import RunFolder
 from training.run_lock import RunLock, refuse_existing_run
 from training.weights import resolve_weights
 

@@ -11,8 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
+from convnet_common.run_layout import RunFolder
 from training import cli
-from training.run_layout import RunFolder
 
 
 @pytest.fixture(scope="module")

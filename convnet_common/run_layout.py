@@ -3,8 +3,9 @@
 The trainer writes these, and `evaluate`, `export`, `--resume` and the command line read
 them back; before this module each spelled the names itself, and `export` imported the
 whole trainer (and `model_source` imported it lazily, closing an import cycle) only to
-learn what the best checkpoint is called. This module imports nothing from the project
-and nothing heavy, so any module may use it.
+learn what the best checkpoint is called. It lives in convnet_common because
+the app reads run folders too (the Train tab lists runs and shows their curves and
+results) and may not import training; it imports nothing heavy.
 
 RUN_DIR/
   config.yaml     the fully resolved configuration (`--config` reads it back)
