@@ -5,236 +5,54 @@ desktop app uses (convnet_common.imaging), so a model sees identical pixels in b
 Unreadable files (empty, truncated, not images, too many pixels, unreadable, links
 that loop or lead nowhere, pipes) are skipped with their reason instead of stopping a
 long run midway; folder links are not followed, so a link loop cannot repeat files.
+
+What counts as a class, an image or a trainable dataset is decided in
+convnet_common.class_folders (the app's Train tab applies the same rules and may not
+import this package); the names are re-exported here, where the training code and the
+tests have always found them. This module keeps what needs numpy or TensorFlow: the
+seeded split, class weights and the tf.data pipelines.
 """
 
 from __future__ import annotations
 
-import os
 import sys
-import unicodedata
-from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from convnet_common.folder_walk import UnreadableFolder, walk_files
-from convnet_common.imaging import ImageReadError, is_image_file, load_image_for_model, load_image_rgb
-
-
-class DatasetError(ValueError):
-    """The dataset cannot be trained on; the message says what to fix."""
-
-
-@dataclass
-class Sample:
-    path: str
-    label: int
-
-
-@dataclass
-class ScannedFolder:
-    class_names: list[str]
-    samples: list[Sample]
-    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
-
-    def counts(self) -> dict[str, int]:
-        tally = Counter(sample.label for sample in self.samples)
-        return {name: tally.get(index, 0) for index, name in enumerate(self.class_names)}
-
-
-def _images_under(folder: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """(image files below `folder`, folders that could not be listed with why).
-
-    The shared iterative walker (convnet_common.folder_walk), in os.walk's order (a
-    folder's files, then its sub-folders, each sorted) so seeded splits stay the same:
-    no recursion limit however deep the folders nest, and time linear in depth. A linked
-    folder is not entered (no loops, no repeats); links to files are listed whatever they
-    point at, so a broken or looping one is reported with its reason like any other
-    unreadable file. A folder that cannot be listed (no permission, a path over the
-    system's length limit) is reported instead of silently losing what is inside.
-    """
-    found: list[Path] = []
-    unreadable: list[tuple[Path, str]] = []
-    for item in walk_files(folder, is_image_file, follow_folder_links=False, files_first=True):
-        if isinstance(item, UnreadableFolder):
-            unreadable.append((item.path, item.reason))
-        else:
-            found.append(item)
-    return found, unreadable
-
-
-def _clash_key(name: str) -> str:
-    """Names that look alike, or merge on macOS/Windows file systems, share this key."""
-    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", name).casefold())
-
-
-def _spelled(name: str) -> str:
-    """A name with its code points visible, so that NFC and NFD spellings can be told apart."""
-    return name if name.isascii() else f"{name} ({ascii(name)[1:-1]})"
-
-
-def _refuse_look_alike_folders(root: Path, names: list[str]) -> None:
-    """Stop when class folder names differ only by letter case or Unicode normalisation.
-
-    'café' typed on Linux (NFC) and 'café' copied from macOS (NFD) are different folder
-    names to Linux but look identical, and 'Cat'/'cat' are one folder on macOS and
-    Windows: training them as separate classes gives labels that cannot be told apart,
-    and moving the dataset would silently merge them. Refusing, with the names, is safer
-    than choosing which images belong together.
-    """
-    groups: dict[str, list[str]] = {}
-    for name in names:
-        groups.setdefault(_clash_key(name), []).append(name)
-    clashes = [group for group in groups.values() if len(group) > 1]
-    if clashes:
-        listed = "; ".join(" and ".join(repr(_spelled(name)) for name in group) for group in clashes)
-        raise DatasetError(
-            f"class folders in {root} differ only by letter case or Unicode normalisation: {listed}. "
-            "They would train as separate classes with identical-looking labels (and are one "
-            "folder on macOS and Windows); rename them, or merge them into one folder"
-        )
-
-
-def _reason(path: str | os.PathLike[str], error: ImageReadError) -> str:
-    """The loader's message without the file name it starts with (the path is listed beside it)."""
-    text, prefix = str(error), f"{path}: "
-    return text[len(prefix) :] if text.startswith(prefix) else text
-
-
-def _utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _shown(path: Path) -> str:
-    """A path as text that can be written anywhere: undecodable bytes appear as \\xNN."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
-
-
-def _check_readable(path: Path) -> str | None:
-    """None if the image decodes, else why not, in one line."""
-    if not _utf8(str(path)):
-        # TensorFlow's string tensors, the exported labels and the reports all need UTF-8.
-        return "the file name is not valid UTF-8 (rename the file to train on it)"
-    try:
-        load_image_rgb(path)
-    except ImageReadError as error:
-        return _reason(path, error)
-    except Exception as error:  # noqa: BLE001 - one odd file must not stop the scan of thousands
-        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        return f"could not be decoded ({type(error).__name__}: {first})"
-    return None
-
-
-def scan_class_folders(root: str | os.PathLike[str], class_names: list[str] | None = None) -> ScannedFolder:
-    """One sub-folder per class; files in nested folders count for their top-level class.
-
-    Every image is decoded once here so that corrupt files are reported before training
-    starts. `class_names` pins the label order (a validation folder must match training).
-    """
-    root = Path(root)
-    if not root.is_dir():
-        raise DatasetError(f"dataset folder not found: {root}")
-    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    _refuse_look_alike_folders(root, [folder.name for folder in folders])
-    if class_names is None:
-        class_names = [unicodedata.normalize("NFC", folder.name) for folder in folders]  # labels stored NFC
-    if not class_names:
-        raise DatasetError(
-            f"{root} holds no class folders: put the images in one sub-folder per class, "
-            f"e.g. {root}/cat/*.jpg and {root}/dog/*.jpg"
-        )
-    for name in class_names:
-        if not _utf8(name):
-            raise DatasetError(f"class folder name is not valid UTF-8: {_shown(root / name)} (rename it)")
-    # Matched by NFC spelling, so a validation folder made on macOS (NFD) finds its classes.
-    by_name = {unicodedata.normalize("NFC", folder.name): folder for folder in folders}
-    candidates: list[tuple[Path, int]] = []
-    unlisted: list[tuple[Path, str]] = []
-    for label, name in enumerate(class_names):
-        folder = by_name.get(unicodedata.normalize("NFC", name))
-        if folder is not None:
-            images, unreadable = _images_under(folder)
-            candidates.extend((path, label) for path in images)
-            unlisted.extend(unreadable)
-    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) * 2)) as pool:
-        problems = list(pool.map(lambda item: _check_readable(item[0]), candidates))
-    samples, skipped = [], []
-    for (path, label), problem in zip(candidates, problems):
-        if problem is None:
-            samples.append(Sample(str(path), label))
-        else:
-            skipped.append((str(path) if _utf8(str(path)) else _shown(path), problem))
-    skipped.extend((str(path) if _utf8(str(path)) else _shown(path), reason) for path, reason in unlisted)
-    return ScannedFolder(class_names, samples, skipped)
-
-
-# Folder names that say which part of a dataset a folder is, not what the dataset is about.
-GENERIC_FOLDER_NAMES = frozenset(
-    {
-        "train",
-        "training",
-        "trainset",
-        "train_set",
-        "training_set",
-        "training_data",
-        "train_data",
-        "train_images",
-        "data",
-        "dataset",
-        "datasets",
-        "images",
-        "imgs",
-        "img",
-        "pictures",
-        "photos",
-        "all",
-        "classes",
-        "labelled",
-        "labeled",
-        "raw",
-        "full",
-        "source",
-        "input",
-        "inputs",
-    }
+from convnet_common.class_folders import (
+    GENERIC_FOLDER_NAMES,
+    MIN_IMAGES_TO_SPLIT,
+    DatasetError,
+    Sample,
+    ScannedFolder,
+    default_dataset_name,
+    scan_class_folders,
+    spelled,
+    validate_for_training,
+    validation_count,
 )
+from convnet_common.imaging import ImageReadError, load_image_for_model
+
+__all__ = [
+    "GENERIC_FOLDER_NAMES",
+    "MIN_IMAGES_TO_SPLIT",
+    "DatasetError",
+    "Sample",
+    "ScannedFolder",
+    "class_weights_for",
+    "default_dataset_name",
+    "label_encoder",
+    "load_batch",
+    "make_dataset",
+    "prepare_split",
+    "scan_class_folders",
+    "split_samples",
+    "validate_for_training",
+]
 
 
-def default_dataset_name(data_dir: str | os.PathLike[str]) -> str:
-    """The name a run records for its dataset (the app shows "Training: NAME").
-
-    The data folder's own name, unless it is a generic one such as "train" or "images"
-    that says which part of a dataset the folder is: then its parent's (flowers/train ->
-    "flowers"). Only one level up, so ~/data/train never becomes the user's name.
-    """
-    folder = Path(data_dir).resolve()
-    parent = folder.parent.name
-    if _generic(folder.name) and parent and not _generic(parent):
-        return parent
-    return folder.name or str(folder)
-
-
-def _generic(name: str) -> bool:
-    return name.lower().replace("-", "_").replace(" ", "_") in GENERIC_FOLDER_NAMES
-
-
-def validate_for_training(scanned: ScannedFolder, root: str | os.PathLike[str]) -> None:
-    """Stop before any training with a message that says what to fix."""
-    if not scanned.samples:
-        raise DatasetError(f"{root} contains no readable images")
-    if len(scanned.class_names) < 2:
-        raise DatasetError(
-            f"{root} has a single class ({scanned.class_names[0]!r}); a classifier needs at least two class folders"
-        )
-    empty = [name for name, count in scanned.counts().items() if count == 0]
-    if empty:
-        raise DatasetError(f"class folder(s) with no readable images in {root}: {', '.join(empty)}")
+# The old private name, which tests/training/test_deep_and_look_alike_folders.py reaches here.
+_spelled = spelled
 
 
 def split_samples(samples: list[Sample], val_fraction: float, seed: int) -> tuple[list[Sample], list[Sample]]:
@@ -249,7 +67,7 @@ def split_samples(samples: list[Sample], val_fraction: float, seed: int) -> tupl
     for label in sorted(by_label):
         group = by_label[label]
         order = rng.permutation(len(group))
-        n_val = max(1, int(round(len(group) * val_fraction))) if len(group) > 1 else 0
+        n_val = validation_count(len(group), val_fraction)
         val.extend(group[i] for i in order[:n_val])
         train.extend(group[i] for i in order[n_val:])
     return train, val
