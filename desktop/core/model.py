@@ -23,6 +23,7 @@ from convnet_common.onnx_file import DamagedModelFile, ModelFileError, inspect_m
 from desktop.core.batch_size import measure_batch_size
 from desktop.core.messages import first_line
 from desktop.core.model_metadata import ModelInfo, ModelLoadError, info_from_checked, info_from_metadata
+from desktop.core.model_probe import probe_model
 from desktop.core.providers import CPU_PROVIDER, CUDA_PROVIDER, FALLBACK_NOTICES, build_session, resolve_providers
 
 __all__ = [
@@ -186,11 +187,14 @@ def _inspect(path: Path) -> dict[str, str]:
         raise ModelLoadError(f"{path.name}: cannot be read ({error.strerror or error})") from None
 
 
-def load_model(path: str | os.PathLike[str], provider: str = "auto") -> LoadedModel:
+def load_model(path: str | os.PathLike[str], provider: str = "auto", *, probe: bool = True) -> LoadedModel:
     """Open, validate and warm up a model; raise ModelLoadError with a one-line reason.
 
     The file is checked before ONNX Runtime opens it (external data outside its folder,
-    oversized or non-UTF-8 metadata, damaged protobuf). A zero image is then run once:
+    oversized or non-UTF-8 metadata, damaged protobuf). A file not seen before then runs
+    first in a guarded child process (desktop/core/model_probe.py; `probe=False` is that
+    child), so a graph that explodes only when run is refused instead of taking the
+    machine. Here, a zero image is then run once:
     it proves the graph executes and gives the real class count and activation-map
     shape even when the output shapes are symbolic. Every message names the file.
     """
@@ -203,6 +207,8 @@ def load_model(path: str | os.PathLike[str], provider: str = "auto") -> LoadedMo
         raise ModelLoadError(f"not a model file (not a regular file): {path}")
     providers, fallback = resolve_providers(provider)
     metadata = _inspect(path)
+    if probe:
+        probe_model(path)
     session = _create_session(path, providers)
     try:
         return _validate(path, session, metadata, fallback)

@@ -212,6 +212,8 @@ def save_hostile_output_model(path: Path, kind: str, **kwargs: Any) -> Path:
 # --- graphs that explode only when run: tiny files, gigabytes or for ever at run time -----------
 
 EXPLODING = ("constant_of_shape", "expand", "tile", "range", "loop", "if")
+# Graphs whose sizes or time no reading of the file can bound: only a guarded run can.
+EXPLODING_WHEN_RUN = ("runtime_constant_of_shape", "filling_constant_of_shape", "resize", "pad", "slow_matmul")
 
 
 def exploding_model(kind: str) -> onnx.ModelProto:
@@ -222,7 +224,7 @@ def exploding_model(kind: str) -> onnx.ModelProto:
     harm in itself, but control flow is refused as a kind). The bomb's result is summed,
     multiplied by 0 and added to the probabilities, so the outputs stay valid.
     """
-    assert kind in EXPLODING, kind
+    assert kind in EXPLODING + EXPLODING_WHEN_RUN, kind
     model = build_model()
     graph = model.graph
     for node in graph.node:
@@ -259,6 +261,37 @@ def exploding_model(kind: str) -> onnx.ModelProto:
                 ["bomb"],
             )
         )
+    elif kind in ("runtime_constant_of_shape", "filling_constant_of_shape"):
+        # [N, 16, 16, 3] * [1, f, f, 1], computed when run: 19 GB (one allocation an address-space
+        # limit refuses at once) or 3 GB (allowed, then filled page by page: only a watch stops it).
+        factor = 2500 if kind == "runtime_constant_of_shape" else 1000
+        nodes += [
+            helper.make_node("Shape", ["image"], ["input_shape"]),
+            helper.make_node("Mul", ["input_shape", const("factor", [1, factor, factor, 1], np.int64)], ["big_shape"]),
+            helper.make_node(
+                "ConstantOfShape", ["big_shape"], ["bomb"], value=helper.make_tensor("v", TensorProto.FLOAT, [1], [1.0])
+            ),
+        ]
+    elif kind == "resize":  # the pixels scaled 2500 times in height and width
+        nodes.append(
+            helper.make_node(
+                "Resize",
+                ["pixels", "", const("scales", [1.0, 2500.0, 2500.0, 1.0], np.float32)],
+                ["bomb"],
+                mode="nearest",
+            )
+        )
+    elif kind == "pad":  # 20,000 pixels of padding on every side
+        nodes.append(helper.make_node("Pad", ["pixels", const("pads", [0, 20_000, 20_000, 0] * 2, np.int64)], ["bomb"]))
+    elif kind == "slow_matmul":  # 60 products of 2000 x 2000 zero matrices: little memory, minutes of work
+        nodes.append(
+            helper.make_node(
+                "Expand", [const("zero_f", [0.0], np.float32), const("square", [2000, 2000], np.int64)], ["m0"]
+            )
+        )
+        for step in range(60):
+            nodes.append(helper.make_node("MatMul", [f"m{step}", f"m{step}"], [f"m{step + 1}"]))
+        nodes.append(helper.make_node("Identity", ["m60"], ["bomb"]))
     elif kind == "loop":
         body = helper.make_graph(
             [
