@@ -8,6 +8,8 @@ import csv
 import io
 import json
 import math
+import os
+import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -128,6 +130,21 @@ def restore_optimizer(optimizer: keras.optimizers.Optimizer, variables: list, pa
         variable.assign(value)
 
 
+def plateau_callbacks(monitor: str, early_stopping_patience: int, reduce_lr_patience: int) -> dict:
+    """Early stopping and learning-rate reduction on `monitor` (patience 0: off), under the
+    names their counters are saved by in state.json (ResumePoint)."""
+    stateful: dict[str, keras.callbacks.Callback] = {}
+    if early_stopping_patience:
+        stateful["early_stopping"] = keras.callbacks.EarlyStopping(
+            monitor, patience=early_stopping_patience, mode="max"
+        )
+    if reduce_lr_patience:
+        stateful["reduce_lr"] = keras.callbacks.ReduceLROnPlateau(
+            monitor, factor=0.2, mode="max", patience=reduce_lr_patience
+        )
+    return stateful
+
+
 # What a stock Keras callback must carry across a resume to decide as it would have.
 _CALLBACK_STATE = (
     (keras.callbacks.EarlyStopping, ("wait", "best", "best_epoch", "stopped_epoch")),
@@ -165,6 +182,11 @@ class RestoreCallbackState(keras.callbacks.Callback):
                 setattr(callback, key, value)
 
 
+def epoch_stem(number: int) -> str:
+    """The name (without suffixes) of the resume point saved after 1-based epoch `number`."""
+    return f"epoch-{number:04d}"
+
+
 class ResumePoint(keras.callbacks.Callback):
     """After every epoch: weights and optimizer under epoch-numbered names, then state.json
     pointing at them (written last), then older files removed. A kill at any moment
@@ -194,7 +216,7 @@ class ResumePoint(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        stem = f"epoch-{epoch + 1:04d}"
+        stem = epoch_stem(epoch + 1)
         with atomic_path(self.run_folder.epoch_weights(stem)) as tmp:
             self.graph_model.save_weights(tmp)
         save_optimizer(self.model.optimizer, self.run_folder.epoch_optimizer(stem))
@@ -286,3 +308,91 @@ class BatchNormRecalibration(keras.callbacks.Callback):
 
     def on_test_begin(self, logs: dict | None = None) -> None:
         self.recalibrate()
+
+
+class ProgressLog(keras.callbacks.Callback):
+    """Batch, epoch, checkpoint and early-stop events for `--progress jsonl` (training.progress).
+
+    It goes after ResumePoint, so an epoch's events report what was decided and saved (the
+    checkpoint events name files that exist). Batch events come at most every `interval`
+    seconds, plus each epoch's last batch, so small fast batches do not flood the reader.
+    """
+
+    def __init__(
+        self,
+        progress,
+        stage: int,
+        run_end: int,
+        sizes: tuple[int, int],
+        best_checkpoint: AtomicBestCheckpoint,
+        rename: dict | None = None,
+        stateful: dict[str, keras.callbacks.Callback] | None = None,
+        interval: float = 0.25,
+    ):
+        """`run_end`: the epoch the run is planned to end at; `sizes`: (training images, batch size)."""
+        super().__init__()
+        self.progress, self.stage, self.run_end = progress, stage, run_end
+        self.images, self.batch_size = sizes
+        self.best_checkpoint, self.early_stopping = best_checkpoint, (stateful or {}).get("early_stopping")
+        self.run_folder = RunFolder(best_checkpoint.path.parent)
+        self.rename, self.interval = rename or {}, interval
+        self.pending: tuple[int, dict, float] | None = None
+
+    def _metric(self, logs: dict, name: str):
+        for key, value in logs.items():
+            if self.rename.get(key, key) == name:
+                return value
+        return None
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.epoch_started = self.last_time = time.monotonic()
+        self.current_epoch, self.last_batch, self.pending = epoch + 1, 0, None
+        self.learning_rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        number, now, batches = batch + 1, time.monotonic(), self.params.get("steps")
+        self.pending = (number, dict(logs or {}), now)
+        if number == batches or now - self.last_time >= self.interval:
+            self._batch_event()
+
+    def _batch_event(self) -> None:
+        number, logs, now = self.pending
+        done = min(number * self.batch_size, self.images)
+        previous = min(self.last_batch * self.batch_size, self.images)
+        seconds = now - self.last_time
+        self.progress.emit(
+            "batch",
+            stage=self.stage,
+            epoch=self.current_epoch,
+            batch=number,
+            batches=self.params.get("steps"),
+            loss=self._metric(logs, "loss"),
+            accuracy=self._metric(logs, "accuracy"),
+            images_per_second=(done - previous) / seconds if seconds > 0 else None,
+        )
+        self.last_batch, self.last_time, self.pending = number, now, None
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        if self.pending is not None:  # the last batch, when the number of batches is unknown
+            self._batch_event()
+        number = epoch + 1
+        self.progress.emit(
+            "epoch",
+            stage=self.stage,
+            epoch=number,
+            epochs=self.run_end,
+            **{name: self._metric(logs, name) for name in ("loss", "accuracy", "val_loss", "val_accuracy")},
+            learning_rate=self.learning_rate,
+            seconds=round(time.monotonic() - self.epoch_started, 3),
+        )
+        saved = [("resume", self.run_folder.epoch_weights(epoch_stem(number)), self._metric(logs, "val_accuracy"))]
+        if self.best_checkpoint.best_epoch == number:
+            saved.insert(0, ("best", self.best_checkpoint.path, self.best_checkpoint.best))
+        for kind, path, accuracy in saved:
+            self.progress.emit("checkpoint", epoch=number, kind=kind, path=os.path.abspath(path), val_accuracy=accuracy)
+        stopper = self.early_stopping
+        if stopper is not None and self.model.stop_training and stopper.stopped_epoch == epoch:
+            self.progress.emit(
+                "early_stop", stage=self.stage, epoch=number, monitor="val_accuracy", patience=stopper.patience
+            )

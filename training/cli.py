@@ -12,6 +12,7 @@ import shutil
 import sys
 
 from convnet_common.terminal_text import terminal_safe
+from training.progress import Progress, asks_for_jsonl, report_stop, sigterm_stops
 
 DESCRIPTION = """\
 Train convolutional image classifiers on folders of labelled images and export them as
@@ -44,6 +45,23 @@ _USAGE_ERRORS = (
     ("training.weights", "WeightsUnavailableError"),
     ("convnet_common.imaging", "ImageReadError"),
 )
+
+
+class CommandLineError(SystemExit):
+    """argparse refused the command line (exit 2, message already on stderr); carries the
+    message for the `--progress jsonl` error event."""
+
+    def __init__(self, message: str):
+        super().__init__(2)
+        self.message = message
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    def error(self, message):
+        try:
+            super().error(message)  # usage and message to stderr, as ever
+        except SystemExit:
+            raise CommandLineError(message) from None
 
 
 class _HelpFormatter(argparse.HelpFormatter):
@@ -94,7 +112,8 @@ def _train_parser(subparsers) -> None:
         epilog="examples:\n"
         "  convnet-train train photos/ --backbone mobilenet_v2 --out runs/pets\n"
         "  convnet-train train digits/ --backbone lenet5 --augment none --epochs 20 --out runs/digits\n"
-        "  convnet-train train --resume runs/pets            (after Ctrl+C or a crash)",
+        "  convnet-train train --resume runs/pets            (after Ctrl+C, SIGTERM or a crash)\n"
+        "  convnet-train train photos/ --out runs/pets --progress jsonl   (for programs)",
         formatter_class=_HelpFormatter,
     )
     p.add_argument(
@@ -109,6 +128,13 @@ def _train_parser(subparsers) -> None:
         "--config", default=None, metavar="FILE.yaml", help="read settings from a config.yaml (flags given here win)"
     )
     p.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue an interrupted run")
+    p.add_argument(
+        "--progress",
+        default="text",
+        choices=("text", "jsonl"),
+        help="jsonl: stdout carries only progress events, one JSON object per line, for programs "
+        "(docs/training-progress.md); all other output goes to stderr",
+    )
     g = p.add_argument_group("network")
     g.add_argument("--backbone", default=d.backbone, metavar="NAME", help="a network from `convnet-train models`")
     g.add_argument(
@@ -343,7 +369,7 @@ def _model_parsers(subparsers) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _ArgumentParser(
         prog="convnet-train", description=DESCRIPTION, epilog=EPILOG, formatter_class=_HelpFormatter
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
@@ -360,7 +386,7 @@ def _train_config(args: argparse.Namespace, argv: list[str]):
     """Defaults < --config file < flags given on the command line."""
     from training.config import TrainConfig
 
-    values = {k: v for k, v in vars(args).items() if k not in ("command", "config", "resume")}
+    values = {k: v for k, v in vars(args).items() if k not in ("command", "config", "resume", "progress")}
     if args.config:
         from_file = TrainConfig.load(args.config)
         given = {action.dest for action in _train_actions() if any(opt in argv for opt in action.option_strings)}
@@ -393,7 +419,7 @@ def _needs_tensorflow(args: argparse.Namespace) -> bool:
     return not (args.command == "evaluate" and str(args.source).lower().endswith(".onnx"))
 
 
-def run(args: argparse.Namespace, argv: list[str]) -> int:
+def run(args: argparse.Namespace, argv: list[str], progress: Progress | None = None) -> int:
     if _needs_tensorflow(args):
         from training.tf_runtime import load_tensorflow
 
@@ -402,9 +428,11 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         from training.trainer import resume, train
 
         if args.resume:
-            resume(args.resume)
+            resume(args.resume, progress=progress)
         else:
-            train(_train_config(args, argv))
+            config = _train_config(args, argv)
+            args.out = config.out  # perhaps from --config: where a stop says to resume
+            train(config, progress=progress)
     elif args.command == "export":
         from training.export import export_run
 
@@ -442,22 +470,42 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    progress = Progress()  # text mode: the events go nowhere
     try:
-        return run(args, argv)
+        if asks_for_jsonl(argv):
+            progress.claim_stdout()
+        try:
+            args = build_parser().parse_args(argv)
+        except CommandLineError as refused:
+            progress.error("usage", terminal_safe(refused.message))
+            raise
+        if getattr(args, "progress", "text") == "jsonl":
+            progress.claim_stdout()
+            progress.command = "resume" if args.resume else "train"
+        with sigterm_stops(args.command == "train"):
+            return _run_reporting(args, argv, progress)
+    finally:
+        progress.release_stdout()
+
+
+def _run_reporting(args: argparse.Namespace, argv: list[str], progress: Progress) -> int:
+    """run(), with its errors and stops as one line for people and an event for programs."""
+    try:
+        return run(args, argv, progress)
+    except SystemExit as stop:  # a message given as the exit status (DATA_DIR and --out missing)
+        if isinstance(stop.code, str):
+            progress.error("usage", terminal_safe(stop.code.removeprefix("convnet-train train: error: ")))
+        raise
     except Exception as error:
         if not isinstance(error, _usage_errors()):
-            raise
+            progress.error("internal", terminal_safe(f"{type(error).__name__}: {error}".splitlines()[0][:500]))
+            raise  # the traceback goes to stderr
         print(f"convnet-train: error: {terminal_safe(error)}", file=sys.stderr)  # names in it are strangers' text
+        progress.error("usage", terminal_safe(error))
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:  # Ctrl+C, or SIGTERM (training.progress.Terminated)
         where = getattr(args, "out", None) or getattr(args, "resume", None)
-        from convnet_common.run_layout import RunFolder  # a run stopped before its first saved epoch is removed
-
-        resumable = bool(where) and RunFolder(where).state.is_file()
-        hint = f"; continue with: convnet-train train --resume {where}" if args.command == "train" and resumable else ""
-        print(f"\nconvnet-train: interrupted{terminal_safe(hint)}", file=sys.stderr)
-        return 130
+        return report_stop(stop, args.command, where, progress)
 
 
 if __name__ == "__main__":

@@ -15,9 +15,11 @@ What the run folder holds, and every file's name: convnet_common.run_layout.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import keras
@@ -31,9 +33,11 @@ from training.callbacks import (
     AtomicBestCheckpoint,
     BatchNormRecalibration,
     HistoryLog,
+    ProgressLog,
     RestoreCallbackState,
     ResumePoint,
     ResumeState,
+    plateau_callbacks,
     read_history,
     restore_optimizer,
 )
@@ -44,6 +48,7 @@ from training.model_builder import (
     build_training_model,
     set_trainable_for_stage,
 )
+from training.progress import Progress, json_text, planned_last_epoch
 from training.registry import HeadOptions
 from training.resume_check import check_resume_state
 from training.run_folder import RunFolderGuard
@@ -89,11 +94,18 @@ def _distribution_strategy(enabled: bool):
 class Trainer:
     """One run: resolves the configuration, prepares data, and runs the stages."""
 
-    def __init__(self, config: TrainConfig, resume: ResumeState | None = None, callbacks: list | None = None):
+    def __init__(
+        self,
+        config: TrainConfig,
+        resume: ResumeState | None = None,
+        callbacks: list | None = None,
+        progress: Progress | None = None,
+    ):
         config.validate()
         self.config = config
         self.resume = resume
         self.extra_callbacks = callbacks or []
+        self.progress = progress or Progress()
         self.backbone = registry.get_backbone(config.backbone)
         config.image_size = config.image_size or self.backbone.default_image_size
         # Only a pretrained base is frozen and fine-tuned in a second stage (module docstring).
@@ -113,6 +125,9 @@ class Trainer:
         self.weights = None if resume else resolve_weights(config.weights, self.backbone)
         self.run_dir = Path(config.out)
         self.folder = RunFolder(self.run_dir)
+        self.stages = [(1, config.epochs, config.learning_rate)]  # (stage, epochs, learning rate)
+        if self.frozen_base and config.fine_tune_epochs:
+            self.stages.append((2, config.fine_tune_epochs, config.fine_tune_learning_rate))
 
     # data ---------------------------------------------------------------------------
     def _prepare_data(self) -> None:
@@ -129,6 +144,7 @@ class Trainer:
             f"{len(self.val_samples)} validation images ({len(self.scanned.skipped)} skipped)"
             + (", class weights on" if self.class_weights else "")
         )
+        self.progress.dataset(self.scanned.class_names, self.train_samples, self.val_samples, self.scanned.skipped)
 
     def _write_records(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -247,10 +263,9 @@ class Trainer:
         if resuming_stage and state.optimizer_stage == stage and state.checkpoint:
             restore_optimizer(model.optimizer, model.trainable_variables, self.folder.epoch_optimizer(state.checkpoint))
         what = self._stage_description(stage, trainable)
-        _log(
-            f"stage {stage} ({what}): epochs {start + 1}-{end}, "
-            f"learning rate {float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)):.2e}"
-        )
+        learning_rate = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+        _log(f"stage {stage} ({what}): epochs {start + 1}-{end}, learning rate {learning_rate:.2e}")
+        self.progress.stage(stage, len(self.stages), (start + 1, end), learning_rate, model, what)
 
         self.best_checkpoint = AtomicBestCheckpoint(
             self.folder.best_checkpoint, self.classifier, monitor, best=state.best
@@ -262,15 +277,8 @@ class Trainer:
             self.best_checkpoint,
             HistoryLog(self.folder.history, stage, history_rows, rename),
         ]
-        stateful: dict[str, keras.callbacks.Callback] = {}
-        if self.config.early_stopping_patience:
-            stateful["early_stopping"] = keras.callbacks.EarlyStopping(
-                monitor, patience=self.config.early_stopping_patience, mode="max"
-            )
-        if self.config.reduce_lr_patience:
-            stateful["reduce_lr"] = keras.callbacks.ReduceLROnPlateau(
-                monitor, factor=0.2, mode="max", patience=self.config.reduce_lr_patience
-            )
+        config = self.config
+        stateful = plateau_callbacks(monitor, config.early_stopping_patience, config.reduce_lr_patience)
         callbacks.extend(stateful.values())
         if resuming_stage and state.callbacks:
             callbacks.append(RestoreCallbackState(stateful, state.callbacks))
@@ -279,13 +287,19 @@ class Trainer:
         # Last of ours: the resume point holds the learning rate and the patience counters
         # as this epoch's callbacks left them, so a resumed run decides as this one would.
         callbacks.append(ResumePoint(self.run_dir, self.graph.model, stage, end, self.best_checkpoint, stateful))
+        if self.progress.enabled:  # after ResumePoint: it reports what was decided and saved
+            run_end, sizes = (
+                planned_last_epoch(self.stages, stage, start, end),
+                (len(self.train_samples), config.batch_size),
+            )
+            callbacks.append(ProgressLog(self.progress, stage, run_end, sizes, self.best_checkpoint, rename, stateful))
         history = model.fit(
             train_ds,
             validation_data=val_ds,
             initial_epoch=start,
             epochs=end,
             callbacks=callbacks + self.extra_callbacks,
-            verbose=1 if sys.stdout.isatty() else 2,
+            verbose=0 if self.progress.enabled else 1 if sys.stdout.isatty() else 2,
             shuffle=False,  # the tf.data pipeline already shuffles, seeded
         )
         completed = history.epoch[-1] + 1 if history.epoch else start
@@ -303,6 +317,7 @@ class Trainer:
         return next_state
 
     def run(self) -> TrainResult:
+        self.progress.start(self.config, self.backbone.name, self.stages, self.resume)
         self._prepare_data()
         if self.resume is not None:
             return self._train()
@@ -321,11 +336,8 @@ class Trainer:
             state = self.resume or ResumeState(stage=1, next_epoch=0)
             history_rows = read_history(self.folder.history) if self.resume else []
             history_rows = [row for row in history_rows if int(row["epoch"]) <= state.next_epoch]
-            stages = [(1, self.config.epochs, self.config.learning_rate)]
-            if self.frozen_base and self.config.fine_tune_epochs:
-                stages.append((2, self.config.fine_tune_epochs, self.config.fine_tune_learning_rate))
             started = time.perf_counter()
-            for stage, epochs, learning_rate in stages:
+            for stage, epochs, learning_rate in self.stages:
                 if stage < state.stage or epochs == 0:
                     continue
                 state = self._run_stage(stage, epochs, learning_rate, state, history_rows)
@@ -357,12 +369,13 @@ class Trainer:
             self.scanned.skipped,
         )
         verdict = self._verdict()
-        stages = 2 if self.frozen_base and self.config.fine_tune_epochs else 1
+        stages = len(self.stages)
         summary = {
             "labels": result.labels,
             "backbone": self.backbone.name,
             "image_size": self.config.image_size,
             "dataset": self.config.dataset_name,
+            "data_dir": json_text(os.path.abspath(self.config.data_dir)),
             "train_images": result.train_images,
             "val_images": result.val_images,
             "skipped_images": len(result.skipped),
@@ -377,6 +390,7 @@ class Trainer:
             "chance": verdict.to_dict(),
             "normalize_polarity": self.config.normalize_polarity,
             "train_seconds": round(seconds, 1),
+            "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         write_text_atomic(self.folder.result, json.dumps(summary, indent=2))
         self._write_report(verdict)
@@ -386,6 +400,7 @@ class Trainer:
         )
         for line in verdict.lines() if not verdict.beats_chance else []:
             _log(line)
+        self.progress.done(self.run_dir, state, read_history(self.folder.history), verdict.beats_chance)
         return result
 
     def _write_report(self, verdict: chance.ChanceVerdict) -> None:
@@ -419,25 +434,25 @@ class Trainer:
         _log(verdict.sentence + "\n" + format_evaluation(evaluation))
 
 
-def train(config: TrainConfig, callbacks: list | None = None) -> TrainResult:
+def train(config: TrainConfig, callbacks: list | None = None, progress: Progress | None = None) -> TrainResult:
     """A new run in `config.out`, which this process holds until it returns (training.run_lock)."""
     with RunLock(config.out):
         refuse_existing_run(config.out)
-        return Trainer(config, callbacks=callbacks).run()
+        return Trainer(config, callbacks=callbacks, progress=progress).run()
 
 
 class NothingToResumeError(RuntimeError):
     pass
 
 
-def resume(run_dir: str | Path, callbacks: list | None = None) -> TrainResult:
+def resume(run_dir: str | Path, callbacks: list | None = None, progress: Progress | None = None) -> TrainResult:
     """Continue an interrupted run at the epoch, stage and learning rate where it stopped."""
     run_dir = Path(run_dir)
     with RunLock(run_dir, create=False):  # before state.json is read: nobody else is writing it
-        return _resume(run_dir, callbacks)
+        return _resume(run_dir, callbacks, progress)
 
 
-def _resume(run_dir: Path, callbacks: list | None) -> TrainResult:
+def _resume(run_dir: Path, callbacks: list | None, progress: Progress | None) -> TrainResult:
     state = ResumeState.load(run_dir)
     if state is None or not state.checkpoint:
         raise NothingToResumeError(f"{run_dir} has no resume point (no completed epoch was saved)")
@@ -452,4 +467,4 @@ def _resume(run_dir: Path, callbacks: list | None) -> TrainResult:
         for path in remove_stale_temp_files(where):
             _log(f"removed {path.name}, a partial file the interrupted run left")
     _log(f"resuming {run_dir} at epoch {state.next_epoch + 1} (stage {state.stage})")
-    return Trainer(config, resume=state, callbacks=callbacks).run()
+    return Trainer(config, resume=state, callbacks=callbacks, progress=progress).run()
