@@ -186,6 +186,12 @@ def _sort(results: list[BatchResult], args: argparse.Namespace) -> int:
         say(f"convnet-classify: could not sort {path}: {reason}")
     undo = f" (undo: convnet-undo-sort {shlex.quote(str(args.sort_into))})" if args.move else ""
     say(f"{verb} {len(report.placed)} images into {args.sort_into}, log {report.log_path}{undo}")
+    if report.in_place or report.left_in_dest:
+        # A DEST inside the source folder: files it already holds are not input, and are said so.
+        say(
+            f"left {len(report.in_place) + len(report.left_in_dest)} files already in {args.sort_into} where they were"
+            f" ({len(report.in_place)} in their class folder, {len(report.left_in_dest)} in another)"
+        )
     return len(report.failed)
 
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import onnx_factory
 import pytest
 from test_batch_engine import make_folder
@@ -155,3 +156,22 @@ def test_sort_options_usage_errors(extra: list[str], capsys) -> None:
     with pytest.raises(SystemExit) as caught:
         main(["x.png", *extra])
     assert caught.value.code == 2
+
+
+def test_a_second_sort_into_a_dest_inside_the_source_says_what_it_left(
+    colour_model: Path, tmp_path: Path, capsys
+) -> None:
+    """Re-running a sort whose DEST sits in the source: the sorted files stay, and the CLI says so."""
+    source = tmp_path / "photos"
+    source.mkdir()
+    for name, colour in (("r.png", (0, 0, 255)), ("b.png", (255, 0, 0))):
+        cv2.imwrite(str(source / name), onnx_factory.solid_image(colour)[..., ::-1])
+    dest = source / "sorted"
+    args = [str(source), "--model", str(colour_model), "--sort-into", str(dest), "--move", "--csv", str(tmp_path / "c")]
+    assert main(args) == 0
+    capsys.readouterr()
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "moved 0 images into" in err
+    assert "left 2 files already in" in err and "(2 in their class folder, 0 in another)" in err, err
+    assert sorted(p.name for p in dest.rglob("*.png")) == ["b.png", "r.png"]
