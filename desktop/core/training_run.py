@@ -56,7 +56,8 @@ def parse_line(raw: bytes) -> dict:
 
 
 class TrainingProcess:
-    """A running convnet-train child: events in, signals out; see the module docstring."""
+    """A running convnet-train child: events in, signals out; see the module docstring.
+    Raises OSError (FileNotFoundError, PermissionError) when argv[0] cannot be started."""
 
     def __init__(self, argv: list[str] | tuple[str, ...], cwd: str | os.PathLike[str] | None = None, env=None):
         environment = dict(os.environ if env is None else env)

@@ -1,6 +1,11 @@
 """TrainingProcess and RunProgress with a fake convnet-train: a small script that prints
 schema-1 events, garbage and stderr, stops on SIGINT, ignores SIGTERM, kills itself or
-leaves a grandchild, so every path of the Train tab's engine runs in well under a second."""
+leaves a grandchild, so every path of the Train tab's engine runs in well under a second.
+
+One slow test runs the real `convnet-train … --progress jsonl` (LeNet-5 on a tiny
+two-class set, stopped after its first epoch, then resumed to the end) exactly as the tab
+drives it: find_launcher → train_argv → TrainingProcess → RunProgress → run_history. It
+is skipped where no convnet-train can train (the app's own environment)."""
 
 from __future__ import annotations
 
@@ -12,8 +17,13 @@ import textwrap
 import time
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
+from desktop.core.run_history import FINISHED, RESUMABLE, list_runs, read_history
+from desktop.core.train_settings import TrainSettings, fresh_run_dir, resume_argv, save_settings, train_argv
+from desktop.core.trainer_launcher import Launcher, find_launcher
 from desktop.core.training_run import (
     DONE,
     FAILED,
@@ -411,3 +421,83 @@ def test_an_exit_130_without_a_stopped_line_counts_as_stopped(tmp_path: Path):
     progress = RunProgress(run_dir=str(tmp_path))
     progress.apply({"event": "process_exit", "returncode": -9, "stderr_tail": []})
     assert progress.state == FAILED and progress.can_resume
+
+
+# --------------------------------------------------------------------------- the real convnet-train
+
+
+def write_shapes(root: Path, per_class: int = 40) -> Path:
+    """Discs and squares, 32x32 grey, at random places and sizes."""
+    rng = np.random.default_rng(0)
+    for label in ("disc", "square"):
+        (root / label).mkdir(parents=True)
+        for index in range(per_class):
+            image = np.zeros((32, 32), np.uint8)
+            x, y, r = (int(v) for v in rng.integers((10, 10, 5), (22, 22, 9)))
+            if label == "disc":
+                cv2.circle(image, (x, y), r, 255, -1)
+            else:
+                cv2.rectangle(image, (x - r, y - r), (x + r, y + r), 255, -1)
+            cv2.imwrite(str(root / label / f"{index:03d}.png"), image)
+    return root
+
+
+def run_to_end(process: TrainingProcess, progress: RunProgress, stop_after_epoch: int | None = None) -> None:
+    deadline = time.monotonic() + 300
+    stopped = False
+    while time.monotonic() < deadline:
+        for event in process.poll_events():
+            progress.apply(event)
+            if event["event"] == "process_exit":
+                return
+        if stop_after_epoch is not None and not stopped and len(progress.epochs) >= stop_after_epoch:
+            process.request_stop()
+            progress.mark_stopping()
+            stopped = True
+        time.sleep(0.05)
+    process.close(grace=5)
+    raise AssertionError(f"convnet-train did not finish: {process.stderr_tail[-10:]}")
+
+
+@pytest.mark.slow
+def test_stop_and_resume_a_real_run(tmp_path: Path):
+    launcher = find_launcher()
+    if not isinstance(launcher, Launcher):
+        pytest.skip(f"no convnet-train that can train: {launcher.explanation}")
+    data = write_shapes(tmp_path / "shapes")
+    settings = TrainSettings(
+        data_dir=str(data),
+        run_dir=str(fresh_run_dir(data, "lenet5")),
+        backbone="lenet5",
+        weights="none",
+        preset="quick",
+        augment="none",
+        advanced={"epochs": 4, "batch-size": 4, "tensorboard": False},
+    )
+    save_settings(settings)
+    process = TrainingProcess(train_argv(launcher, settings, pretrained=False), cwd=tmp_path)
+    progress = RunProgress(run_dir=settings.run_dir)
+    try:
+        run_to_end(process, progress, stop_after_epoch=1)
+    finally:
+        process.close(grace=5)
+    tail = "\n".join(progress.stderr_tail[-15:])
+    assert progress.classes == ["disc", "square"] and progress.planned_epochs == 4, tail
+    if progress.state == DONE:
+        pytest.skip("the run finished before Stop reached it")  # tiny epochs on a fast machine
+    assert progress.state == STOPPED and process.returncode == 130 and progress.can_resume, tail
+    assert [run.status for run in list_runs(data.parent / "shapes-runs")] == [RESUMABLE]
+
+    process = TrainingProcess(resume_argv(launcher, settings.run_dir), cwd=tmp_path)
+    resumed = RunProgress(run_dir=settings.run_dir)
+    try:
+        run_to_end(process, resumed)
+    finally:
+        process.close(grace=5)
+    tail = "\n".join(resumed.stderr_tail[-15:])
+    assert resumed.command == "resume" and resumed.state == DONE and process.returncode == 0, tail
+    assert resumed.epochs[-1].epoch == 4 and resumed.time_left() == 0.0
+    (run,) = list_runs(data.parent / "shapes-runs", data_dir=data)
+    assert run.status == FINISHED and run.backbone == "lenet5" and run.epochs == 4
+    assert run.best_val_accuracy == pytest.approx(resumed.best["val_accuracy"])
+    assert [row.epoch for row in read_history(settings.run_dir)] == [1, 2, 3, 4]
