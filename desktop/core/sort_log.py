@@ -25,6 +25,7 @@ from typing import Any
 
 # _transfer looks up its rename helpers in desktop.core.sorting at call time, so tests that
 # patch them there (cross-device moves, counted steps) reach undo too.
+from desktop.core import sort_lock
 from desktop.core.sort_history import find_logs, pending_logs, undoable_log
 from desktop.core.sorting import SortLog, _identical, _inside, _is_temp_of, _transfer
 
@@ -150,6 +151,11 @@ def undo_moves(log_path: str | os.PathLike[str], progress: Callable[[int, int], 
     folder (the sort's DEST) are moved back, and only temporary names are deleted.
     """
     log_path = Path(log_path)
+    with sort_lock.undoing(log_path.parent):
+        return _undo_moves_locked(log_path, progress)
+
+
+def _undo_moves_locked(log_path: Path, progress: Callable[[int, int], None] | None) -> UndoReport:
     states, undo_temps = _read_log(log_path)
     report = UndoReport(log_path)
     moves = []
@@ -191,14 +197,15 @@ def undo_dest(dest: str | os.PathLike[str], progress: Callable[[int, int], None]
     in reverse walks each file back along its own path.
     """
     report = DestUndoReport(Path(dest))
-    logs = pending_logs(dest)
-    for number, log in enumerate(logs):
+    with sort_lock.undoing(dest):
+        logs = pending_logs(dest)
+        for number, log in enumerate(logs):
 
-        def step(done: int, total: int, number: int = number) -> None:
-            if progress is not None:  # one bar for all logs: each log a thousandth share per file
-                progress(number * 1000 + done * 1000 // max(1, total), len(logs) * 1000)
+            def step(done: int, total: int, number: int = number) -> None:
+                if progress is not None:  # one bar for all logs: each log a thousandth share per file
+                    progress(number * 1000 + done * 1000 // max(1, total), len(logs) * 1000)
 
-        report.logs.append(undo_moves(log, step))
+            report.logs.append(_undo_moves_locked(Path(log), step))
     return report
 
 

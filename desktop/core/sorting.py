@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from convnet_common.atomic import fsync_path
+from desktop.core import sort_lock
 from desktop.core.batch import BatchResult
 from desktop.core.sort_history import LOG_PREFIX, find_logs, sorted_folders, undoable_log
 
@@ -303,6 +304,20 @@ def sort_into_folders(
         *sorted_folders(dest),
         *(safe_folder_name(r.label) for r in items if r.ok and r.label is not None),
     }
+    with sort_lock.sorting(dest):
+        return _sort_locked(items, dest, folders, threshold, move, cancel, progress)
+
+
+def _sort_locked(
+    items: list[BatchResult],
+    dest: Path,
+    folders: set[str],
+    threshold: float,
+    move: bool,
+    cancel: threading.Event | None,
+    progress: Callable[[int, int], None] | None,
+) -> SortReport:
+    """sort_into_folders' work, under the DEST lock that keeps undo out while it runs."""
     report = SortReport(_new_log_path(dest))
     log = SortLog(report.log_path)
     taken: dict[Path, set[str]] = {}
