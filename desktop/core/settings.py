@@ -38,6 +38,8 @@ DEFAULTS: dict[str, Any] = {
     "show_map": True,
     "dismissed_notices": [],  # keys of notices closed for good (desktop/core/notices.py)
     "undo_sort_dest": "",  # DEST of the last sort that moved files and is not undone yet
+    # The Train tab's choices and dataset folder; its view checks every entry it reads back.
+    "train_tab": {},
 }
 
 
