@@ -354,6 +354,9 @@ class MainWindow(QMainWindow):
             print(error)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        if not all(view.confirm_close() for view in self.views):  # a tab asked and the user said no
+            event.ignore()
+            return
         self.save_settings()
         for view in self.views:  # every tab: none of their worker threads may outlive the window
             view.shutdown()

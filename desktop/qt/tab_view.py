@@ -93,5 +93,10 @@ class TabView:
     def tab_shown(self) -> None:
         """The user switched to this tab."""
 
+    def confirm_close(self) -> bool:
+        """May the window close now? A tab whose work would be lost (a training run) asks the
+        user; False keeps the window open. Called for every tab before any shutdown."""
+        return True
+
     def shutdown(self, timeout_ms: int = 5000) -> None:
         """Stop and wait for this tab's background work: called for every tab as the window closes."""
