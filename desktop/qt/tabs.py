@@ -12,5 +12,6 @@ from desktop.qt.batch_view import BatchView
 from desktop.qt.camera_view import CameraView
 from desktop.qt.classify_view import ClassifyView
 from desktop.qt.compare_view import CompareView
+from desktop.qt.train_view import TrainView
 
-TAB_VIEWS = (ClassifyView, BatchView, CameraView, AugmentView, CompareView)
+TAB_VIEWS = (ClassifyView, BatchView, CameraView, AugmentView, TrainView, CompareView)

@@ -18,7 +18,7 @@ def _solid(rgb) -> np.ndarray:
 
 def test_every_work_view_has_a_tab_and_a_shortcut(window: MainWindow) -> None:
     titles = [window.tabs.tabText(i) for i in range(window.tabs.count())]
-    assert titles == ["Classify", "Batch", "Camera", "Augment", "Compare"]
+    assert titles == ["Classify", "Batch", "Camera", "Augment", "Train", "Compare"]
     shortcuts = [a.shortcut().toString() for a in window.view_menu.actions() if a.text().endswith("tab")]
     assert len(set(shortcuts)) == len(titles) and "" not in shortcuts
 
