@@ -21,6 +21,7 @@ line reports errors through it before (or without) loading TensorFlow.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import numbers
@@ -116,7 +117,9 @@ class Progress:
             self.stream.write(line + "\n")
             self.stream.flush()
         except OSError as error:  # the reader went away: the run goes on, resumable as ever
-            self.stream = None
+            stream, self.stream = self.stream, None
+            with contextlib.suppress(OSError):
+                stream.close()  # what is left in its buffer cannot be written either
             print(f"progress stream closed ({error}); training continues", file=sys.stderr, flush=True)
 
     # the events, in the order a run sends them --------------------------------------
