@@ -261,3 +261,35 @@ def test_planned_epochs_follow_the_stages():
     assert progress.planned_last_epoch(stages, 2, 2, None) == 5  # stage 1 stopped early at 2
     assert progress.planned_last_epoch(stages, 2, 5, 7) == 7
     assert progress.planned_last_epoch(stages[:1], 2, 4, None) == 4  # finished
+
+
+def _main_with_run(monkeypatch, capfd, fails_with: BaseException, out: Path):
+    """cli.main in this process, with run() replaced by one that raises `fails_with`."""
+    from training import cli
+
+    def run(args, argv, progress=None):
+        raise fails_with
+
+    monkeypatch.setattr(cli, "run", run)
+    try:
+        status = cli.main(["train", "data", "--out", str(out), "--progress", "jsonl"])
+    except BaseException as error:  # what escapes main is what is checked
+        status = error
+    print("stdout is ours again")  # main gave file descriptor 1 back
+    out, err = capfd.readouterr()
+    lines = out.splitlines()
+    assert lines[-1] == "stdout is ours again"
+    return status, parse_stream("\n".join(lines[:-1])), err
+
+
+def test_an_internal_error_is_an_event_and_keeps_its_traceback(monkeypatch, capfd, tmp_path):
+    status, events, _ = _main_with_run(monkeypatch, capfd, RuntimeError("boom\nand more"), tmp_path / "run")
+    assert isinstance(status, RuntimeError)  # raised on: the interpreter prints the traceback, exit 1
+    assert events == [{**events[0], "event": "error", "kind": "internal", "message": "RuntimeError: boom"}]
+
+
+def test_sigterm_before_the_first_saved_epoch_has_nothing_to_resume(monkeypatch, capfd, tmp_path):
+    status, events, err = _main_with_run(monkeypatch, capfd, progress.Terminated(), tmp_path / "run")
+    assert status == 143 and "convnet-train: terminated" in err and "--resume" not in err
+    [stopped] = events
+    assert stopped["reason"] == "terminated" and stopped["epoch"] == 0 and stopped["resume_command"] is None
