@@ -175,7 +175,7 @@ def _open_model(args: argparse.Namespace) -> LoadedModel:
     model_path = args.model or default_model_path()
     if args.model is None and not default_model_path().exists():
         raise ModelLoadError(f"no --model given and the bundled model is missing: {model_path}")
-    return load_model(model_path, provider=args.provider)
+    return load_model(model_path, provider=args.provider, batch_sizes=[args.batch_size] if args.batch_size else [])
 
 
 def _sort(results: list[BatchResult], args: argparse.Namespace) -> int:

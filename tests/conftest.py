@@ -11,7 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-# Verdicts of the guarded first run of each model (desktop/core/model_probe.py) go to one
+# Verdicts of the guarded first run of each model (convnet_common/model_probe.py) go to one
 # folder for the session: shared by every test and child process, never the user's cache.
 _CACHE = tempfile.mkdtemp(prefix="convnet-test-cache-")
 os.environ.setdefault("CONVNET_STUDIO_CACHE_DIR", _CACHE)

@@ -294,7 +294,7 @@ def evaluate(
     The report goes to report_dir, or to a new folder (module docstring); the run's own
     RUN_DIR/report is refused as report_dir.
     """
-    model = load_model_to_score(source)
+    model = load_model_to_score(source, batch_size)
     data_dir = Path(data_dir)
     _check_class_folders(data_dir, model.labels)
     scanned = scan_class_folders(data_dir, class_names=model.labels)

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from convnet_common.model_contract import ContractError, ModelContract, read_contract
+from convnet_common.model_probe import ModelProbeError, probe_model
 from convnet_common.onnx_file import DamagedModelFile, ModelFileError, inspect_model_file
 from training.data import DatasetError
 
@@ -78,7 +79,7 @@ def _first_line(error: BaseException) -> str:
     return re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", line)[:200]
 
 
-def _load_onnx(path: Path) -> ModelToScore:
+def _load_onnx(path: Path, batch_size: int) -> ModelToScore:
     import onnxruntime as ort
 
     # The same file-level checks as the app, before ONNX Runtime reads anything: a model
@@ -89,6 +90,14 @@ def _load_onnx(path: Path) -> ModelToScore:
         raise EvaluationError(f"{path}: not a loadable ONNX model (not ONNX, truncated or damaged: {error})") from None
     except ModelFileError as error:
         raise EvaluationError(f"{path}: refused: {error}") from None
+    except OSError as error:
+        raise EvaluationError(f"{path}: cannot be read ({error.strerror or error})") from None
+    # Then its first run in a guarded child (convnet_common/model_probe.py) at the batch size
+    # evaluate runs: a graph whose sizes explode only when run is refused, not run here.
+    try:
+        probe_model(path, [batch_size])
+    except ModelProbeError as error:
+        raise EvaluationError(str(error)) from None
     except OSError as error:
         raise EvaluationError(f"{path}: cannot be read ({error.strerror or error})") from None
     try:
@@ -144,13 +153,13 @@ def _load_run(run_dir: Path) -> ModelToScore:
     )
 
 
-def load_model_to_score(source: str | os.PathLike[str]) -> ModelToScore:
-    """A run folder's checkpoint or an .onnx file, ready to score; EvaluationError says why not."""
+def load_model_to_score(source: str | os.PathLike[str], batch_size: int = 64) -> ModelToScore:
+    """A run folder's checkpoint or an .onnx file, ready to score at `batch_size`; EvaluationError says why not."""
     source = Path(source)
     if source.is_dir():
         return _load_run(source)
     if source.is_file() and source.suffix.lower() == ".onnx":
-        return _load_onnx(source)
+        return _load_onnx(source, batch_size)
     if not source.exists():
         raise EvaluationError(f"{source} not found: pass a training run folder or an exported .onnx file")
     raise EvaluationError(f"{source} is neither a training run folder nor an .onnx file")

@@ -13,17 +13,18 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
+from convnet_common.batch_size import measure_batch_size
 from convnet_common.model_contract import ContractError, read_contract
+from convnet_common.model_probe import ModelProbeError, probe_model
 from convnet_common.onnx_file import DamagedModelFile, ModelFileError, inspect_model_file
-from desktop.core.batch_size import measure_batch_size
 from desktop.core.messages import first_line
 from desktop.core.model_metadata import ModelInfo, ModelLoadError, info_from_checked, info_from_metadata
-from desktop.core.model_probe import probe_model
 from desktop.core.providers import CPU_PROVIDER, CUDA_PROVIDER, FALLBACK_NOTICES, build_session, resolve_providers
 
 __all__ = [
@@ -187,14 +188,14 @@ def _inspect(path: Path) -> dict[str, str]:
         raise ModelLoadError(f"{path.name}: cannot be read ({error.strerror or error})") from None
 
 
-def load_model(path: str | os.PathLike[str], provider: str = "auto", *, probe: bool = True) -> LoadedModel:
+def load_model(path: str | os.PathLike[str], provider: str = "auto", batch_sizes: Sequence[int] = ()) -> LoadedModel:
     """Open, validate and warm up a model; raise ModelLoadError with a one-line reason.
 
     The file is checked before ONNX Runtime opens it (external data outside its folder,
     oversized or non-UTF-8 metadata, damaged protobuf). A file not seen before then runs
-    first in a guarded child process (desktop/core/model_probe.py; `probe=False` is that
-    child), so a graph that explodes only when run is refused instead of taking the
-    machine. Here, a zero image is then run once:
+    first in a guarded child process (convnet_common/model_probe.py) at every batch size
+    the app will run, and `batch_sizes` (a size the user chose), so a graph that explodes
+    only when run is refused instead of taking the machine. Here, a zero image is then run once:
     it proves the graph executes and gives the real class count and activation-map
     shape even when the output shapes are symbolic. Every message names the file.
     """
@@ -207,8 +208,12 @@ def load_model(path: str | os.PathLike[str], provider: str = "auto", *, probe: b
         raise ModelLoadError(f"not a model file (not a regular file): {path}")
     providers, fallback = resolve_providers(provider)
     metadata = _inspect(path)
-    if probe:
-        probe_model(path)
+    try:
+        probe_model(path, batch_sizes, measure_throughput=True)
+    except ModelProbeError as error:
+        raise ModelLoadError(str(error)) from None
+    except OSError as error:
+        raise ModelLoadError(f"{path.name}: cannot be read ({error.strerror or error})") from None
     session = _create_session(path, providers)
     try:
         return _validate(path, session, metadata, fallback)

@@ -4,7 +4,7 @@
 {file name: a regular expression its one-line refusal matches}. The cases come from issue 12
 and onnx_factory: graphs that explode from constant sizes (refused by reading the file),
 graphs that explode or run for minutes only when run (refused by the guarded first run,
-desktop/core/model_probe.py), and graphs whose answers break the contract (NaN, out of
+convnet_common/model_probe.py), and graphs whose answers break the contract (NaN, out of
 range, wrong shapes). A new entry point that opens model files — the Train tab's "use
 this model", adopted models from other tools — runs this corpus, so it inherits every
 case instead of re-learning them (tests/desktop/core/test_hostile_model_corpus.py is the

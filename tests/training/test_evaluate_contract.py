@@ -137,3 +137,18 @@ def test_a_model_with_hostile_answers_gets_the_apps_verdict(tmp_path: Path, kind
         assert str(error) == f"{model.name}: " + str(scored.value).split(": ", 1)[1]
     else:
         load_model_to_score(model)  # what the app accepts at load (nan_on_red: a black image is fine), so does evaluate
+
+
+@pytest.mark.parametrize("kind", ["runtime_constant_of_shape", "resize", "pad"])
+def test_a_model_that_explodes_when_run_is_refused_by_evaluate_before_it_runs_here(tmp_path: Path, kind: str) -> None:
+    """Evaluate runs an .onnx's first batch in the same guarded child as the app (convnet_common/
+    model_probe.py), at evaluate's own batch size: gigabytes asked for at run time are a refusal."""
+    import resource
+
+    model = tmp_path / f"{kind}.onnx"
+    model.write_bytes(factory.exploding_model(kind).SerializeToString())
+    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(EvaluationError, match=rf"^{kind}\.onnx was refused: its test run needed more than [\d.]+ GB"):
+        load_model_to_score(model, batch_size=64)
+    # this process never ran the graph: its peak stayed where it was (the child took the hit)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before < 200 * 1024

@@ -41,7 +41,7 @@ def run_dir(tmp_path, monkeypatch) -> Path:
         light = images.reshape(len(images), -1).mean(axis=1) > 127
         return np.stack([~light, light], axis=1).astype(np.float32) * 0.8 + 0.1
 
-    def load_model(source):
+    def load_model(source, batch_size=64):
         source = Path(source)
         default = source / "report" if source.is_dir() else Path.cwd() / f"report-{source.stem}"
         return ModelToScore(predict, LABELS, (8, 8), None, default)
@@ -99,7 +99,9 @@ def test_a_failed_evaluation_leaves_no_empty_folder(run_dir, tmp_path, monkeypat
     monkeypatch.setattr(
         evaluate_module,
         "load_model_to_score",
-        lambda source: ModelToScore(broken, loaded.labels, loaded.image_size, None, loaded.default_report_dir),
+        lambda source, batch_size=64: ModelToScore(
+            broken, loaded.labels, loaded.image_size, None, loaded.default_report_dir
+        ),
     )
     with pytest.raises(RuntimeError, match="fell over"):
         evaluate(run_dir, _data(tmp_path / "data"))

@@ -3,8 +3,9 @@
 The pre-check reads the file and refuses what it can prove (tests/desktop/core/
 test_exploding_graphs.py). These graphs pass it: their sizes come from arithmetic on the
 input's shape (Shape -> Mul -> ConstantOfShape), from Resize scales or Pad amounts, or
-they are simply minutes of work. desktop/core/model_probe.py runs every new model first
+they are simply minutes of work. convnet_common/model_probe.py runs every new model first
 in a child under a memory and a time limit and refuses it with a message.
+(convnet_common/model_probe.py: convnet-train evaluate uses it too.)
 
 Each load here runs in its own child process, watched by the test: over 2 GB of
 resident memory or past the timeout fails the test instead of the machine, and an
@@ -23,7 +24,7 @@ from pathlib import Path
 import onnx_factory
 import pytest
 
-from desktop.core import model_probe
+from convnet_common import model_probe
 from desktop.core.model import ModelLoadError, load_model
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -101,9 +102,9 @@ def test_a_checked_model_is_remembered_by_its_bytes(tmp_path: Path, monkeypatch,
     children: list[Path] = []
     real = model_probe._run_child
 
-    def counting(path: Path, limits: model_probe.ProbeLimits) -> dict:
+    def counting(path: Path, *args) -> dict:
         children.append(path)
-        return real(path, limits)
+        return real(path, *args)
 
     monkeypatch.setattr(model_probe, "_run_child", counting)
     copy = tmp_path / "copy.onnx"
@@ -112,12 +113,16 @@ def test_a_checked_model_is_remembered_by_its_bytes(tmp_path: Path, monkeypatch,
     load_model(copy, provider="cpu")  # same bytes, other name: the verdict holds
     assert children == [colour_model]
     verdicts = list((tmp_path / "cache" / "model-checks").glob("*.json"))
-    assert len(verdicts) == 1 and json.loads(verdicts[0].read_text())["ok"] is True
+    assert len(verdicts) == 1 and json.loads(verdicts[0].read_text())["bounded"] is True
 
     changed = tmp_path / "changed.onnx"
     changed.write_bytes(onnx_factory.build_model(labels=["a", "b", "c", "d"]).SerializeToString())
     load_model(changed, provider="cpu")
     assert children == [colour_model, changed]
+    load_model(changed, provider="cpu", batch_sizes=[16])  # a size not run before: probed again, with it
+    assert children == [colour_model, changed, changed]
+    load_model(changed, provider="cpu", batch_sizes=[16])
+    assert len(children) == 3
 
 
 def test_the_limits_grow_with_the_file_and_follow_the_environment(monkeypatch) -> None:
@@ -126,6 +131,8 @@ def test_the_limits_grow_with_the_file_and_follow_the_environment(monkeypatch) -
     small, vgg = model_probe.ProbeLimits.for_file(511), model_probe.ProbeLimits.for_file(528 * 2**20)
     assert small.memory_bytes < 1.1 * 2**30 and vgg.memory_bytes > 3 * 528 * 2**20
     assert vgg.seconds > small.seconds >= 60
+    batch_64 = model_probe.ProbeLimits.for_file(511, largest_batch=64)
+    assert batch_64.memory_bytes - small.memory_bytes == 62 * 64 * 2**20 and batch_64.seconds > small.seconds
     monkeypatch.setenv(model_probe.MEMORY_ENV, "300")
     monkeypatch.setenv(model_probe.SECONDS_ENV, "7")
     assert model_probe.ProbeLimits.for_file(511) == model_probe.ProbeLimits(300 * 2**20, 7.0)
@@ -135,7 +142,7 @@ def test_a_child_that_dies_is_a_refusal_not_a_crash(tmp_path: Path, monkeypatch,
     """Killed by the kernel, or exiting without a verdict: the model is refused with how it ended."""
     monkeypatch.setenv(model_probe.CACHE_ENV, str(tmp_path / "cache"))
     monkeypatch.setattr(
-        model_probe, "_child_command", lambda path, limits: [sys.executable, "-c", "import os; os.abort()"]
+        model_probe, "_child_command", lambda *args: [sys.executable, "-c", "import os; os.abort()"]
     )
     with pytest.raises(ModelLoadError, match=r"^colours\.onnx was refused: its test run was ended by signal 6"):
         load_model(colour_model, provider="cpu")

@@ -9,9 +9,9 @@ import numpy as np
 import onnx_factory
 import pytest
 
+from convnet_common import batch_size
 from convnet_common.imaging import load_image_for_model
 from desktop import classify_cli
-from desktop.core import batch_size
 from desktop.core.batch import classify_paths, run_batch
 from desktop.core.classifier import Classifier
 from desktop.core.model import load_model

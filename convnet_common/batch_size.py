@@ -1,7 +1,8 @@
 """How many images a folder run gives the model at once, found by timing it on this machine.
 
 Kept apart from model loading: it is a tuning measurement, with its own fake-clock tests
-(tests/desktop/core/test_throughput.py), not a check of the file.
+(tests/desktop/core/test_throughput.py), not a check of the file. In convnet_common
+because the guarded first run (model_probe_child.py) runs the sizes it picks.
 """
 
 from __future__ import annotations
