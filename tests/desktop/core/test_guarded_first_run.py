@@ -141,8 +141,6 @@ def test_the_limits_grow_with_the_file_and_follow_the_environment(monkeypatch) -
 def test_a_child_that_dies_is_a_refusal_not_a_crash(tmp_path: Path, monkeypatch, colour_model: Path) -> None:
     """Killed by the kernel, or exiting without a verdict: the model is refused with how it ended."""
     monkeypatch.setenv(model_probe.CACHE_ENV, str(tmp_path / "cache"))
-    monkeypatch.setattr(
-        model_probe, "_child_command", lambda *args: [sys.executable, "-c", "import os; os.abort()"]
-    )
+    monkeypatch.setattr(model_probe, "_child_command", lambda *args: [sys.executable, "-c", "import os; os.abort()"])
     with pytest.raises(ModelLoadError, match=r"^colours\.onnx was refused: its test run was ended by signal 6"):
         load_model(colour_model, provider="cpu")
