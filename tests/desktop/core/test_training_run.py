@@ -22,19 +22,10 @@ import numpy as np
 import pytest
 
 from desktop.core.run_history import FINISHED, RESUMABLE, list_runs, read_history
+from desktop.core.run_progress import DONE, FAILED, RUNNING, STOPPED, STOPPING, RunProgress, describe_exit
 from desktop.core.train_settings import TrainSettings, fresh_run_dir, resume_argv, save_settings, train_argv
 from desktop.core.trainer_launcher import Launcher, find_launcher
-from desktop.core.training_run import (
-    DONE,
-    FAILED,
-    RUNNING,
-    STOPPED,
-    STOPPING,
-    RunProgress,
-    TrainingProcess,
-    describe_exit,
-    parse_line,
-)
+from desktop.core.training_run import TrainingProcess, parse_line
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the fake child uses POSIX signals")
 
