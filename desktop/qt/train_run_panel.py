@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.core import training_run as tr
+from desktop.core import run_progress as tr
 from desktop.core.run_history import RunSummary, read_history, report_files
 from desktop.qt.plain_text import PlainLabel, tooltip
 from desktop.qt.train_curves import CurvesWidget

@@ -35,10 +35,11 @@ from PySide6.QtWidgets import (
 from convnet_common.atomic import write_text_atomic
 from desktop.core import augmentation as aug
 from desktop.core.run_history import RESUMABLE, list_runs, read_history
+from desktop.core.run_progress import RunProgress
 from desktop.core.settings import Settings
 from desktop.core.train_settings import fresh_run_dir, list_backbones, resume_argv, save_settings, train_argv
 from desktop.core.trainer_launcher import Launcher, TrainerMissing, find_launcher
-from desktop.core.training_run import RunProgress, TrainingProcess
+from desktop.core.training_run import TrainingProcess
 from desktop.qt.augment_view import AugmentView
 from desktop.qt.controller import InferenceController
 from desktop.qt.plain_text import PlainLabel, message_box
