@@ -41,7 +41,7 @@ _USAGE_ERRORS = (
     ("training.gradcam", "UnsupportedHeadError"),
     ("training.registry", "UnknownBackboneError"),
     ("training.run_lock", "RunInUseError"),
-    ("training.trainer", "NothingToResumeError"),
+    ("training.resume_run", "NothingToResumeError"),
     ("training.weights", "WeightsUnavailableError"),
     ("convnet_common.imaging", "ImageReadError"),
 )
@@ -425,7 +425,8 @@ def run(args: argparse.Namespace, argv: list[str], progress: Progress | None = N
 
         load_tensorflow()
     if args.command == "train":
-        from training.trainer import resume, train
+        from training.resume_run import resume
+        from training.trainer import train
 
         if args.resume:
             resume(args.resume, progress=progress)

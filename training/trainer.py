@@ -10,24 +10,23 @@ head near-zero features and the run sits at chance. Such a base's BatchNorm stat
 are recomputed before every validation (callbacks.BatchNormRecalibration).
 
 What the run folder holds, and every file's name: convnet_common.run_layout.
+What a finished run writes beside its checkpoint (result.json, the validation report):
+training.run_report; continuing an interrupted run (`--resume`): training.resume_run.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import keras
 
-from convnet_common.atomic import remove_stale_temp_files, write_text_atomic
+from convnet_common.atomic import write_text_atomic
 from convnet_common.run_layout import RunFolder
 from convnet_common.terminal_text import terminal_safe
-from training import chance, data, feature_cache, registry, reports
+from training import chance, data, feature_cache, registry
 from training.augment import AugmentSpec, build_augmentation, resolve_augment
 from training.callbacks import (
     AtomicBestCheckpoint,
@@ -48,25 +47,12 @@ from training.model_builder import (
     build_training_model,
     set_trainable_for_stage,
 )
-from training.progress import Progress, json_text, planned_last_epoch
+from training.progress import Progress, planned_last_epoch
 from training.registry import HeadOptions
-from training.resume_check import check_resume_state
 from training.run_folder import RunFolderGuard
 from training.run_lock import RunLock, refuse_existing_run
+from training.run_report import TrainResult, write_result_json, write_validation_report
 from training.weights import resolve_weights
-
-
-@dataclass
-class TrainResult:
-    run_dir: Path
-    labels: list[str]
-    best_val_accuracy: float
-    best_epoch: int
-    epochs_run: int
-    train_images: int
-    val_images: int
-    skipped: list[tuple[str, str]]
-    interrupted: bool = False
 
 
 def _log(message: str) -> None:
@@ -370,30 +356,14 @@ class Trainer:
         )
         verdict = self._verdict()
         stages = len(self.stages)
-        summary = {
-            "labels": result.labels,
-            "backbone": self.backbone.name,
-            "image_size": self.config.image_size,
-            "dataset": self.config.dataset_name,
-            "data_dir": json_text(os.path.abspath(self.config.data_dir)),
-            "train_images": result.train_images,
-            "val_images": result.val_images,
-            "skipped_images": len(result.skipped),
-            "best_val_accuracy": result.best_val_accuracy,
-            "best_epoch": result.best_epoch,
-            "epochs": result.epochs_run,
-            "weights": self.config.weights,
-            "stages": stages,
-            "base_training": self._stage_description(1, 0)
-            + ("; then the top of the base, fine-tuned" if stages == 2 else ""),
-            "beats_chance": verdict.beats_chance,
-            "chance": verdict.to_dict(),
-            "normalize_polarity": self.config.normalize_polarity,
-            "train_seconds": round(seconds, 1),
-            "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        }
-        write_text_atomic(self.folder.result, json.dumps(summary, indent=2))
-        self._write_report(verdict)
+        base_training = self._stage_description(1, 0) + (
+            "; then the top of the base, fine-tuned" if stages == 2 else ""
+        )
+        config = self.config
+        write_result_json(self.folder, result, config, self.backbone.name, stages, base_training, verdict, seconds)
+        write_validation_report(
+            self.folder, verdict, self.val_samples, self.scanned.class_names, config.image_size, self.scanned.skipped
+        )
         _log(
             f"best validation accuracy {state.best:.4f} (epoch {state.best_epoch}; chance "
             f"{verdict.chance_accuracy:.4f}); run saved in {self.run_dir}"
@@ -403,68 +373,9 @@ class Trainer:
         self.progress.done(self.run_dir, state, read_history(self.folder.history), verdict.beats_chance)
         return result
 
-    def _write_report(self, verdict: chance.ChanceVerdict) -> None:
-        """The same report `convnet-train evaluate` writes, for the validation split."""
-        from training.evaluate import evaluate_samples, format_evaluation, keras_predict_fn
-
-        best = self.folder.best_checkpoint
-        if not best.is_file():
-            return
-        import training.layers  # noqa: F401  registers the in-graph preprocessing layers
-
-        classifier = keras.models.load_model(best, safe_mode=True)
-        report_dir, history = self.folder.report, self.folder.history
-        evaluation = evaluate_samples(
-            keras_predict_fn(classifier),
-            self.val_samples,
-            self.scanned.class_names,
-            self.config.image_size,
-            report_dir,
-            history_csv=history,
-            skipped=self.scanned.skipped,
-            source=str(best),
-        )
-        # The verdict leads the report: first key of metrics.json, first line printed, and
-        # the chance levels drawn on the curves.
-        metrics = json.loads((report_dir / reports.METRICS).read_text(encoding="utf-8"))
-        reports.write_metrics_json(report_dir / reports.METRICS, {"verdict": verdict.to_dict(), **metrics})
-        reports.write_training_curves(
-            history, report_dir, chance_levels={"accuracy": verdict.chance_accuracy, "loss": verdict.chance_loss}
-        )
-        _log(verdict.sentence + "\n" + format_evaluation(evaluation))
-
 
 def train(config: TrainConfig, callbacks: list | None = None, progress: Progress | None = None) -> TrainResult:
     """A new run in `config.out`, which this process holds until it returns (training.run_lock)."""
     with RunLock(config.out):
         refuse_existing_run(config.out)
         return Trainer(config, callbacks=callbacks, progress=progress).run()
-
-
-class NothingToResumeError(RuntimeError):
-    pass
-
-
-def resume(run_dir: str | Path, callbacks: list | None = None, progress: Progress | None = None) -> TrainResult:
-    """Continue an interrupted run at the epoch, stage and learning rate where it stopped."""
-    run_dir = Path(run_dir)
-    with RunLock(run_dir, create=False):  # before state.json is read: nobody else is writing it
-        return _resume(run_dir, callbacks, progress)
-
-
-def _resume(run_dir: Path, callbacks: list | None, progress: Progress | None) -> TrainResult:
-    state = ResumeState.load(run_dir)
-    if state is None or not state.checkpoint:
-        raise NothingToResumeError(f"{run_dir} has no resume point (no completed epoch was saved)")
-    if state.finished:
-        raise NothingToResumeError(f"the run in {run_dir} already finished")
-    folder = RunFolder(run_dir)
-    config = TrainConfig.load(folder.config)
-    config.out = str(run_dir)
-    # Every field checked before anything is built, trained or removed (training.resume_check).
-    check_resume_state(run_dir, state, config.epochs, config.fine_tune_epochs)
-    for where in (folder.path, folder.checkpoints):  # temporary files of the process that died
-        for path in remove_stale_temp_files(where):
-            _log(f"removed {path.name}, a partial file the interrupted run left")
-    _log(f"resuming {run_dir} at epoch {state.next_epoch + 1} (stage {state.stage})")
-    return Trainer(config, resume=state, callbacks=callbacks, progress=progress).run()

@@ -168,7 +168,8 @@ def test_resume_keeps_the_learning_rate_and_patience_the_run_had(digits: Path, t
     import keras
 
     from training.config import TrainConfig
-    from training.trainer import resume, train
+    from training.resume_run import resume
+    from training.trainer import train
 
     class StopAfterThird(keras.callbacks.Callback):  # runs after all of the trainer's callbacks
         def on_epoch_end(self, epoch, logs=None):

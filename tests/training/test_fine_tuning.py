@@ -11,7 +11,8 @@ import pytest
 
 from training import cli, data
 from training.config import TrainConfig, parse_unfreeze
-from training.trainer import resume, train
+from training.resume_run import resume
+from training.trainer import train
 
 pytestmark = pytest.mark.slow
 

@@ -1,0 +1,116 @@
+"""What a finished run leaves beside its best checkpoint: result.json and the report.
+
+Kept apart from training.trainer because none of it trains: it runs once after the last
+stage, from what the run recorded (its history, its split, its best checkpoint).
+result.json is the run's summary, read by `convnet-train export` and `evaluate`
+(training.model_source) and by the app's runs list (desktop.core.run_history); the report
+is the same one `convnet-train evaluate` writes, for the validation split, led by the
+chance verdict (training.chance) so a run that learned nothing says so first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import keras
+
+from convnet_common.atomic import write_text_atomic
+from convnet_common.run_layout import RunFolder
+from training import chance, reports
+from training.config import TrainConfig
+from training.progress import json_text
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    labels: list[str]
+    best_val_accuracy: float
+    best_epoch: int
+    epochs_run: int
+    train_images: int
+    val_images: int
+    skipped: list[tuple[str, str]]
+    interrupted: bool = False
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def write_result_json(
+    folder: RunFolder,
+    result: TrainResult,
+    config: TrainConfig,
+    backbone: str,
+    stages: int,
+    base_training: str,
+    verdict: chance.ChanceVerdict,
+    seconds: float,
+) -> None:
+    """result.json, written once: its presence is what makes the run finished."""
+    summary = {
+        "labels": result.labels,
+        "backbone": backbone,
+        "image_size": config.image_size,
+        "dataset": config.dataset_name,
+        "data_dir": json_text(os.path.abspath(config.data_dir)),
+        "train_images": result.train_images,
+        "val_images": result.val_images,
+        "skipped_images": len(result.skipped),
+        "best_val_accuracy": result.best_val_accuracy,
+        "best_epoch": result.best_epoch,
+        "epochs": result.epochs_run,
+        "weights": config.weights,
+        "stages": stages,
+        "base_training": base_training,
+        "beats_chance": verdict.beats_chance,
+        "chance": verdict.to_dict(),
+        "normalize_polarity": config.normalize_polarity,
+        "train_seconds": round(seconds, 1),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    write_text_atomic(folder.result, json.dumps(summary, indent=2))
+
+
+def write_validation_report(
+    folder: RunFolder,
+    verdict: chance.ChanceVerdict,
+    val_samples: list,
+    class_names: list[str],
+    image_size: int,
+    skipped: list[tuple[str, str]],
+) -> None:
+    """The same report `convnet-train evaluate` writes, for the validation split."""
+    from training.evaluate import evaluate_samples, format_evaluation, keras_predict_fn
+
+    best = folder.best_checkpoint
+    if not best.is_file():
+        return
+    import training.layers  # noqa: F401  registers the in-graph preprocessing layers
+
+    classifier = keras.models.load_model(best, safe_mode=True)
+    report_dir, history = folder.report, folder.history
+    evaluation = evaluate_samples(
+        keras_predict_fn(classifier),
+        val_samples,
+        class_names,
+        image_size,
+        report_dir,
+        history_csv=history,
+        skipped=skipped,
+        source=str(best),
+    )
+    # The verdict leads the report: first key of metrics.json, first line printed, and
+    # the chance levels drawn on the curves.
+    metrics = json.loads((report_dir / reports.METRICS).read_text(encoding="utf-8"))
+    reports.write_metrics_json(report_dir / reports.METRICS, {"verdict": verdict.to_dict(), **metrics})
+    reports.write_training_curves(
+        history, report_dir, chance_levels={"accuracy": verdict.chance_accuracy, "loss": verdict.chance_loss}
+    )
+    _log(verdict.sentence + "\n" + format_evaluation(evaluation))
