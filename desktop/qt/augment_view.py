@@ -2,18 +2,16 @@
 
 Parameters mirror training/augment.py; the preview itself is desktop.core.augmentation
 (OpenCV, no TensorFlow). Decoding, downscaling and the grid run on a private one-thread
-pool: shrinking a 12 MP photo alone takes ~40 ms (plus decoding) and a 12-tile grid 17-25 ms
-on 2 cores, too slow to repeat inline on every slider step. Requests coalesce: at most one job runs, and
-one more follows with the latest settings.
+pool (desktop.qt.augment_preview_job: too slow to repeat inline on every slider step).
+Requests coalesce: at most one job runs, and one more follows with the latest settings.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QObject, QRunnable, QSignalBlocker, Qt, QThreadPool, Signal
+from PySide6.QtCore import QSignalBlocker, Qt, QThreadPool, Signal
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -27,10 +25,10 @@ from PySide6.QtWidgets import (
 )
 
 from convnet_common.atomic import write_text_atomic
-from convnet_common.imaging import ImageReadError, load_image_rgb
 from desktop.core import augmentation as aug
 from desktop.core.augmentation import AugmentParams
 from desktop.core.model import LoadedModel
+from desktop.qt.augment_preview_job import PreviewJob, PreviewResult
 from desktop.qt.augment_widgets import TILE_COUNT, ParamRow, VariantGrid
 from desktop.qt.classify_view import ClassifyView
 from desktop.qt.controller import InferenceController
@@ -50,55 +48,6 @@ NUMERIC_FIELDS = (
     ("brightness", "Brightness (±)", 0.95, 0.01, 2),
     ("contrast", "Contrast (+)", 0.95, 0.01, 2),
 )
-
-
-@dataclass
-class _JobResult:
-    load_id: int
-    source: np.ndarray | None = None
-    tiles: list[np.ndarray] | None = None
-    error: str = ""
-
-
-class _JobSignals(QObject):
-    done = Signal(object)  # _JobResult
-
-
-class _PreviewJob(QRunnable):
-    """Decode (if given a path) or take a new image, shrink it, and render the variants; never touches widgets."""
-
-    def __init__(
-        self,
-        load_id: int,
-        path: Path | None,
-        source: np.ndarray | None,
-        params: AugmentParams,
-        units: np.ndarray,
-        new_source: bool = False,
-        name: str = "",
-    ) -> None:
-        super().__init__()
-        self.setAutoDelete(False)
-        self.signals = _JobSignals()
-        self.load_id, self.path, self.source, self.params, self.units = load_id, path, source, params, units
-        self.new_source = new_source or path is not None  # True: `source` is an unshrunk new image
-        self.name = name  # what the source label calls a new image
-
-    def run(self) -> None:
-        result = _JobResult(self.load_id)
-        try:
-            source = self.source
-            if self.path is not None:
-                source = aug.preview_source(load_image_rgb(self.path))
-            elif self.new_source and source is not None:
-                source = aug.preview_source(source)
-            result.source = source
-            result.tiles = aug.variants(source, self.params, self.units)
-        except ImageReadError as error:
-            result.error = str(error)
-        except Exception as error:  # noqa: BLE001 - shown to the user instead of lost in a thread
-            result.error = f"could not preview this image: {error}"
-        self.signals.done.emit(result)
 
 
 class AugmentView(FileDrops, TabView, QWidget):
@@ -129,7 +78,7 @@ class AugmentView(FileDrops, TabView, QWidget):
         self._user_chose = False  # the user opened or dropped an image here: stop following Classify
         self._followed: object = None  # the Classify image (path or array) shown, if following
         self._load_id = 0
-        self._job: _PreviewJob | None = None
+        self._job: PreviewJob | None = None
         self._dirty = False
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(1)
@@ -344,13 +293,13 @@ class AugmentView(FileDrops, TabView, QWidget):
         if self._pending_path is None and not new_array and self._source is None:
             return
         source = self._pending_array if new_array else self._source
-        self._job = _PreviewJob(
+        self._job = PreviewJob(
             self._load_id, self._pending_path, source, self._params, self._units.copy(), new_array, self._pending_name
         )
         self._job.signals.done.connect(self._on_job_done)
         self._pool.start(self._job)
 
-    def _on_job_done(self, result: _JobResult) -> None:
+    def _on_job_done(self, result: PreviewResult) -> None:
         job, self._job = self._job, None
         path = job.path if job is not None else None
         new_source = job is not None and job.new_source
