@@ -1,8 +1,11 @@
 """`convnet-train`: the command line over the training package (argument parsing only).
 
-What a user reads first is DESCRIPTION and EPILOG below, not this docstring. TensorFlow is
-imported only by the commands that need it (not by `models` or `--help`), and through
-training.tf_runtime, which keeps its CUDA start-up noise off machines without an NVIDIA GPU.
+The commands, their options and the help a user reads first: training.cli_parsers. Here:
+running a parsed command and reporting how it ended (one line and exit 2 for input that
+needs fixing, an event for `--progress jsonl`, the resume command after a stop).
+TensorFlow is imported only by the commands that need it (not by `models` or `--help`),
+and through training.tf_runtime, which keeps its CUDA start-up noise off machines
+without an NVIDIA GPU.
 """
 
 from __future__ import annotations
@@ -12,23 +15,8 @@ import shutil
 import sys
 
 from convnet_common.terminal_text import terminal_safe
+from training.cli_parsers import CommandLineError, build_parser, train_options
 from training.progress import Progress, asks_for_jsonl, report_stop, sigterm_stops
-
-DESCRIPTION = """\
-Train convolutional image classifiers on folders of labelled images and export them as
-single ONNX files for the ConvNet Studio app (drag images onto its window to classify
-them and see where the network looked).
-
-A data folder holds one sub-folder per class: DATA_DIR/cat/*.jpg, DATA_DIR/dog/*.jpg."""
-
-EPILOG = """\
-typical session:
-  convnet-train models                                  which networks there are
-  convnet-train train photos/ --backbone mobilenet_v2 --out runs/pets
-  convnet-train evaluate runs/pets test-photos/         accuracy and a report folder
-  convnet-train export runs/pets --out pets.onnx        the model file the app opens
-
-`convnet-train COMMAND --help` describes each command's options."""
 
 # Commands that only read what the networks record about themselves: no TensorFlow.
 _NO_TENSORFLOW = frozenset({"models"})
@@ -47,341 +35,6 @@ _USAGE_ERRORS = (
 )
 
 
-class CommandLineError(SystemExit):
-    """argparse refused the command line (exit 2, message already on stderr); carries the
-    message for the `--progress jsonl` error event."""
-
-    def __init__(self, message: str):
-        super().__init__(2)
-        self.message = message
-
-
-class _ArgumentParser(argparse.ArgumentParser):
-    def error(self, message):
-        try:
-            super().error(message)  # usage and message to stderr, as ever
-        except SystemExit:
-            raise CommandLineError(message) from None
-
-
-class _HelpFormatter(argparse.HelpFormatter):
-    """Wraps prose to the terminal but keeps example blocks (indented lines) as written,
-    and shows each option's default where its help does not already say it."""
-
-    def _fill_text(self, text, width, indent):
-        import textwrap
-
-        blocks = []
-        for block in text.split("\n\n"):
-            if any(line.startswith(" ") for line in block.splitlines()):
-                blocks.append(textwrap.indent(block, indent))
-            else:
-                blocks.append(
-                    textwrap.fill(" ".join(block.split()), width, initial_indent=indent, subsequent_indent=indent)
-                )
-        return "\n\n".join(blocks)
-
-    def _get_help_string(self, action):
-        text = action.help or ""
-        if isinstance(action, argparse.BooleanOptionalAction):  # "(default: True)" reads badly
-            text = text.replace(" (default: %(default)s)", "")
-            return text + (" (on by default)" if action.default else "")
-        shown = action.default not in (None, False, argparse.SUPPRESS) and action.option_strings
-        if shown and "default" not in text and "%(default)" not in text:
-            text += " (default: %(default)s)"
-        return text
-
-
-def _bool_flag(parser, name: str, default: bool, help_text: str) -> None:
-    parser.add_argument(
-        f"--{name}", dest=name.replace("-", "_"), action=argparse.BooleanOptionalAction, default=default, help=help_text
-    )
-
-
-def _train_parser(subparsers) -> None:
-    from training.config import TrainConfig
-
-    d = TrainConfig(data_dir="", out="")
-    p = subparsers.add_parser(
-        "train",
-        help="train a network on DATA_DIR (one sub-folder per class)",
-        description="Train a network on DATA_DIR, one sub-folder of images per class. Pretrained "
-        "(keras.applications) networks are fine-tuned in two stages: the new head on the frozen base, "
-        "then the top of the base; networks built from scratch train whole. The run folder gets the best "
-        "checkpoint, the history, the full configuration and a report on the validation images.",
-        epilog="examples:\n"
-        "  convnet-train train photos/ --backbone mobilenet_v2 --out runs/pets\n"
-        "  convnet-train train digits/ --backbone lenet5 --augment none --epochs 20 --out runs/digits\n"
-        "  convnet-train train --resume runs/pets            (after Ctrl+C, SIGTERM or a crash)\n"
-        "  convnet-train train photos/ --out runs/pets --progress jsonl   (for programs)",
-        formatter_class=_HelpFormatter,
-    )
-    p.add_argument(
-        "data_dir",
-        metavar="DATA_DIR",
-        nargs="?",
-        default=None,
-        help="class folders to train on (not needed with --resume)",
-    )
-    p.add_argument("--out", metavar="RUN_DIR", default=None, help="run folder to create")
-    p.add_argument(
-        "--config", default=None, metavar="FILE.yaml", help="read settings from a config.yaml (flags given here win)"
-    )
-    p.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue an interrupted run")
-    p.add_argument(
-        "--progress",
-        default="text",
-        choices=("text", "jsonl"),
-        help="jsonl: stdout carries only progress events, one JSON object per line, for programs "
-        "(docs/training-progress.md); all other output goes to stderr",
-    )
-    g = p.add_argument_group("network")
-    g.add_argument("--backbone", default=d.backbone, metavar="NAME", help="a network from `convnet-train models`")
-    g.add_argument(
-        "--weights",
-        default=None,
-        metavar="imagenet|none|PATH",
-        help="starting weights: ImageNet's, random, or a .weights.h5 file (default: imagenet for "
-        "keras.applications networks, none for those built from scratch)",
-    )
-    g.add_argument(
-        "--image-size",
-        type=int,
-        default=d.image_size,
-        metavar="PIXELS",
-        help="square input size (default: the network's)",
-    )
-    g.add_argument("--dropout", type=float, default=d.dropout, help="dropout rate before the last layer of the head")
-    g.add_argument(
-        "--hidden-units",
-        type=int,
-        default=d.hidden_units,
-        metavar="N",
-        help="add a hidden Dense layer of N units to the head (0: none)",
-    )
-    g.add_argument(
-        "--hidden-activation",
-        default=d.hidden_activation,
-        choices=("relu", "tanh", "sigmoid"),
-        help="activation of that hidden layer",
-    )
-    _bool_flag(
-        g,
-        "normalize-polarity",
-        d.normalize_polarity,
-        "greyscale networks: invert dark-on-light images inside the model",
-    )
-    g = p.add_argument_group("stages")
-    g.add_argument(
-        "--epochs",
-        type=int,
-        default=d.epochs,
-        help="stage 1: the new head on the frozen base, or the whole network when built from scratch",
-    )
-    g.add_argument("--learning-rate", type=float, default=d.learning_rate, metavar="RATE", help="stage 1 learning rate")
-    g.add_argument(
-        "--fine-tune-epochs",
-        type=int,
-        default=d.fine_tune_epochs,
-        metavar="EPOCHS",
-        help="stage 2 epochs with the top of the base unfrozen (default: 5 for pretrained bases)",
-    )
-    g.add_argument(
-        "--fine-tune-learning-rate",
-        type=float,
-        default=d.fine_tune_learning_rate,
-        metavar="RATE",
-        help="stage 2 learning rate",
-    )
-    g.add_argument(
-        "--unfreeze",
-        default=d.unfreeze,
-        metavar="SHARE|COUNT",
-        help="stage 2: fraction (0.25) or number (30) of top base layers",
-    )
-    g.add_argument("--optimizer", default=d.optimizer, choices=("adam", "sgd", "rmsprop"), help="sgd uses momentum 0.9")
-    g.add_argument("--batch-size", type=int, default=d.batch_size, metavar="N", help="images per training step")
-    g.add_argument(
-        "--label-smoothing",
-        type=float,
-        default=d.label_smoothing,
-        metavar="EPSILON",
-        help="soften the one-hot targets (0: off)",
-    )
-    g.add_argument(
-        "--class-weights",
-        default=d.class_weights,
-        choices=("auto", "on", "off"),
-        help="inverse-frequency class weights; auto: when the largest class exceeds "
-        "--imbalance-ratio times the smallest",
-    )
-    g.add_argument(
-        "--imbalance-ratio", type=float, default=d.imbalance_ratio, metavar="RATIO", help="see --class-weights auto"
-    )
-    g.add_argument(
-        "--early-stopping-patience",
-        type=int,
-        default=d.early_stopping_patience,
-        metavar="EPOCHS",
-        help="stop a stage after this many epochs without better validation accuracy (0: never)",
-    )
-    g.add_argument(
-        "--reduce-lr-patience",
-        type=int,
-        default=d.reduce_lr_patience,
-        metavar="EPOCHS",
-        help="divide the learning rate by 5 after this many epochs without progress (0: never)",
-    )
-    _bool_flag(g, "feature-cache", d.feature_cache, "train a frozen-base head on cached features")
-    _bool_flag(g, "distribute", d.distribute, "MirroredStrategy when more than one GPU is visible")
-    _bool_flag(g, "tensorboard", d.tensorboard, "write TensorBoard logs to RUN_DIR/logs")
-    _bool_flag(g, "deterministic", d.deterministic, "bit-for-bit repeatable runs (slower input pipeline)")
-    g = p.add_argument_group("data")
-    g.add_argument(
-        "--val-fraction",
-        type=float,
-        default=d.val_fraction,
-        metavar="SHARE",
-        help="share of each class held out for validation",
-    )
-    g.add_argument("--val-dir", default=d.val_dir, metavar="DIR", help="use these class folders for validation instead")
-    g.add_argument("--seed", type=int, default=d.seed, help="fixes the split, shuffling and initialisation")
-    g.add_argument(
-        "--augment",
-        default=d.augment,
-        metavar="none|light|seed|FILE.yaml",
-        help="random changes to training images (see `convnet-train augment-preview`)",
-    )
-    g.add_argument(
-        "--dataset-name",
-        default=d.dataset_name,
-        metavar="NAME",
-        help="name recorded in the model (default: the folder name, or its parent's for a generic name such as train)",
-    )
-
-
-def _export_parser(subparsers) -> None:
-    p = subparsers.add_parser(
-        "export",
-        help="export a training run to one self-describing ONNX file",
-        description="Convert a training run to one ONNX file with the preprocessing, the labels and the "
-        "activation map inside, as the app and convnet-classify open it. The file is checked against "
-        "Keras on the validation images; if they disagree, nothing is written.",
-        epilog="example:\n  convnet-train export runs/pets --out exported_models/pets.onnx --test-dir test-photos/",
-        formatter_class=_HelpFormatter,
-    )
-    p.add_argument("run_dir", metavar="RUN_DIR", help="a finished (or interrupted) training run folder")
-    p.add_argument("--out", required=True, metavar="FILE.onnx", help="the model file to write")
-    p.add_argument(
-        "--test-dir",
-        default=None,
-        metavar="DIR",
-        help="class folders never used in training: their accuracy is recorded in the model",
-    )
-    p.add_argument("--tolerance", type=float, default=1e-4, help="max |ONNX - Keras| probability difference")
-    p.add_argument(
-        "--precision",
-        default="fp32",
-        choices=("fp32", "fp16", "int8"),
-        help="fp16 for GPUs; int8 by static quantisation calibrated on training images",
-    )
-
-
-def _evaluate_parser(subparsers) -> None:
-    p = subparsers.add_parser(
-        "evaluate",
-        help="accuracy, per-class metrics and a report folder",
-        description="Score a training run or an exported .onnx file on DATA_DIR's class folders: accuracy, "
-        "top-k accuracy, per-class precision, recall and F1, and a report folder (confusion matrix, "
-        "every prediction as CSV, a sheet of the mistakes, training curves). Each evaluation gets a "
-        "new report folder; the run's own validation report (RUN_DIR/report) is never overwritten.",
-        epilog="example:\n  convnet-train evaluate runs/pets test-photos/     report in runs/pets/evaluations/test-photos",
-        formatter_class=_HelpFormatter,
-    )
-    p.add_argument("source", metavar="RUN_DIR|MODEL.onnx", help="a training run folder or an exported model")
-    p.add_argument("data_dir", metavar="DATA_DIR", help="class folders with images the model should recognise")
-    p.add_argument(
-        "--report",
-        default=None,
-        metavar="DIR",
-        help="report folder (default: a new RUN_DIR/evaluations/DATA_DIR_NAME, or ./report-MODEL for "
-        "an .onnx file; -2, -3, ... when taken)",
-    )
-    p.add_argument(
-        "--top-k", type=int, default=5, metavar="K", help="also count a hit when the true class is among the top K"
-    )
-
-
-def _augment_preview_parser(subparsers) -> None:
-    p = subparsers.add_parser(
-        "augment-preview",
-        help="write a grid of augmented variants of IMAGE",
-        description="Show what the network sees during training: IMAGE under the augmentation, as a grid.",
-        epilog="example:\n  convnet-train augment-preview photo.jpg --augment seed --out grid.png",
-        formatter_class=_HelpFormatter,
-    )
-    p.add_argument("image", metavar="IMAGE", help="a picture file")
-    p.add_argument("--augment", default="seed", metavar="none|light|seed|FILE.yaml", help="the augmentation to show")
-    p.add_argument("--out", required=True, metavar="FILE.png", help="grid PNG to write")
-    p.add_argument("--count", type=int, default=15, help="number of variants")
-    p.add_argument("--size", type=int, default=192, metavar="PIXELS", help="tile size")
-    p.add_argument("--seed", type=int, default=0, help="the same seed gives the same variants")
-
-
-def _pretrained_parser(subparsers) -> None:
-    p = subparsers.add_parser(
-        "pretrained",
-        help="export a stock 1000-class ImageNet classifier (needs the download)",
-        description="Export a keras.applications network with its original ImageNet top and the 1,000 class "
-        "names, ready for the app. Needs Keras's download of the weights (or the file in its cache).",
-        epilog="example:\n  convnet-train pretrained mobilenet_v2 --out exported_models/mobilenet_v2-imagenet.onnx",
-        formatter_class=_HelpFormatter,
-    )
-    p.add_argument("name", metavar="NAME", help="a keras.applications network from `convnet-train models`")
-    p.add_argument(
-        "--out", required=True, metavar="FILE.onnx", help="destination, e.g. exported_models/NAME-imagenet.onnx"
-    )
-
-
-def _model_parsers(subparsers) -> None:
-    p = subparsers.add_parser(
-        "models",
-        help="list the networks: input sizes, parameters, speed",
-        description="List the networks --backbone accepts, with their input size, parameter count and "
-        "multiply-adds per image (a speed hint that does not depend on the machine).",
-        formatter_class=_HelpFormatter,
-    )
-    p.add_argument("--no-params", action="store_true", help="leave out the parameter and multiply-add columns")
-    p = subparsers.add_parser(
-        "summary",
-        help="print a network's layer table",
-        description="Print a network's layers with output shapes and parameter counts: by default the classifier "
-        "`train` builds (preprocessing, base, head), with --include-top the network as published.",
-        epilog="example:\n  convnet-train summary vgg16 --include-top",
-        formatter_class=_HelpFormatter,
-    )
-    p.add_argument("name", metavar="NAME", help="a name from `convnet-train models`")
-    p.add_argument("--classes", type=int, default=None, help="number of classes (default: 1000, or 10 for digits nets)")
-    p.add_argument("--include-top", action="store_true", help="the network's original classifier top")
-    p.add_argument(
-        "--image-size", type=int, default=None, metavar="PIXELS", help="square input size (default: the network's)"
-    )
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = _ArgumentParser(
-        prog="convnet-train", description=DESCRIPTION, epilog=EPILOG, formatter_class=_HelpFormatter
-    )
-    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
-    _train_parser(subparsers)
-    _export_parser(subparsers)
-    _evaluate_parser(subparsers)
-    _augment_preview_parser(subparsers)
-    _model_parsers(subparsers)
-    _pretrained_parser(subparsers)
-    return parser
-
-
 def _train_config(args: argparse.Namespace, argv: list[str]):
     """Defaults < --config file < flags given on the command line."""
     from training.config import TrainConfig
@@ -389,7 +42,7 @@ def _train_config(args: argparse.Namespace, argv: list[str]):
     values = {k: v for k, v in vars(args).items() if k not in ("command", "config", "resume", "progress")}
     if args.config:
         from_file = TrainConfig.load(args.config)
-        given = {action.dest for action in _train_actions() if any(opt in argv for opt in action.option_strings)}
+        given = {action.dest for action in train_options() if any(opt in argv for opt in action.option_strings)}
         for key, value in vars(from_file).items():
             if key in values and key not in given and not (key in ("data_dir", "out") and values[key]):
                 values[key] = value
@@ -399,12 +52,6 @@ def _train_config(args: argparse.Namespace, argv: list[str]):
         raise SystemExit("convnet-train train: error: DATA_DIR and --out are required (or --resume RUN_DIR)")
     values.pop("augmentation", None)
     return TrainConfig(**values)
-
-
-def _train_actions():
-    parser = build_parser()
-    train = parser._subparsers._group_actions[0].choices["train"]  # noqa: SLF001 - argparse has no public API
-    return train._actions  # noqa: SLF001 - argparse keeps a parser's options only there
 
 
 def _usage_errors() -> tuple[type[BaseException], ...]:
