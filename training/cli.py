@@ -94,10 +94,14 @@ def run(args: argparse.Namespace, argv: list[str], progress: Progress | None = N
 
         export_pretrained(args.name, args.out)
     elif args.command == "models":
-        from training.summary import format_models_table, list_models
+        from training.summary import format_models_table, list_models, models_json
 
+        rows = list_models(with_params=not args.no_params)
+        if args.json:
+            print(models_json(rows))
+            return 0
         width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
-        print(format_models_table(list_models(with_params=not args.no_params), width=width))
+        print(format_models_table(rows, width=width))
         print(
             "\nmultiply-adds: the work for one image at the input size, a speed hint independent of the "
             "machine.\nPretrained networks start from ImageNet weights (--weights imagenet, their default); "

@@ -333,6 +333,12 @@ def _model_parsers(subparsers) -> None:
         formatter_class=_HelpFormatter,
     )
     p.add_argument("--no-params", action="store_true", help="leave out the parameter and multiply-add columns")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON document for programs instead of the table: per network its name, ImageNet "
+        "weights or not, default --weights, input size, parameters, multiply-adds and description",
+    )
     p = subparsers.add_parser(
         "summary",
         help="print a network's layer table",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import json
 import math
 import os
 from dataclasses import dataclass
@@ -42,6 +43,8 @@ class ModelRow:
     parameters: int | None = None
     # Multiply-adds for one image of the default size (the speed hint); None as above.
     multiply_adds: int | None = None
+    # What --weights means when not given: "imagenet" for pretrained networks, else "none".
+    default_weights: str = "none"
 
 
 def _top_classes(backbone: registry.Backbone, classes: int | None) -> int:
@@ -123,6 +126,7 @@ def list_models(with_params: bool = True) -> list[ModelRow]:
             top_classes=info.top_classes,
             parameters=info.parameters if with_params else None,
             multiply_adds=info.multiply_adds if with_params else None,
+            default_weights=info.default_weights,
         )
         for info in NETWORKS.values()
     ]
@@ -163,6 +167,33 @@ def format_models_table(rows: list[ModelRow], width: int | None = None) -> str:
     out = [line(headers), line(["-" * w for w in widths])]
     out.extend(line(cells) for cells in table)
     return "\n".join(out)
+
+
+MODELS_JSON_VERSION = 1
+
+
+def models_json(rows: list[ModelRow]) -> str:
+    """`convnet-train models --json`: the listing as one JSON document for programs (the
+    app's Train tab), which should not have to read the table's columns. Fields are only
+    added within a version; parameters and multiply_adds (with "speed", the table's hint)
+    are null under --no-params. ASCII only, so no console encoding can garble it."""
+    networks = [
+        {
+            "name": row.name,
+            "family": row.family,
+            "imagenet_weights": row.training == "pretrained",
+            "default_weights": row.default_weights,
+            "input_size": row.default_image_size,
+            "min_input_size": row.min_image_size,
+            "top_classes": row.top_classes,
+            "parameters": row.parameters,
+            "multiply_adds": row.multiply_adds,
+            "speed": None if row.multiply_adds is None else speed_hint(row.multiply_adds),
+            "description": row.summary,
+        }
+        for row in rows
+    ]
+    return json.dumps({"version": MODELS_JSON_VERSION, "networks": networks}, indent=1)
 
 
 def summary_text(

@@ -8,6 +8,7 @@ stderr (where TensorFlow's C++ code writes) is what gets checked.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import subprocess
@@ -109,6 +110,45 @@ def test_models_through_the_console_script_is_clean():
     assert set(NETWORKS) <= listed
     no_params = convnet_train("models", "--no-params")
     assert no_params.returncode == 0 and f"{NETWORKS['vgg16'].parameters:,}" not in no_params.stdout
+
+
+def test_models_json_is_one_document_for_programs_without_tensorflow(capsys):
+    """`models --json` is what the Train tab reads instead of the table's columns: the
+    same facts as the table, every network, nothing else on stdout, no TensorFlow."""
+    from training.networks.info import speed_hint
+
+    probe = (
+        "import sys\n"
+        "from training import cli\n"
+        "status = cli.main(['models', '--json'])\n"
+        "heavy = sorted(m for m in ('tensorflow', 'keras', 'tf2onnx', 'onnxruntime') if m in sys.modules)\n"
+        "print('HEAVY', ','.join(heavy), 'STATUS', status, file=sys.stderr)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert result.stderr.strip().splitlines()[-1] == "HEAVY  STATUS 0", result.stderr
+    assert result.stdout.isascii()
+    document = json.loads(result.stdout)
+    assert document["version"] == 1
+    assert [entry["name"] for entry in document["networks"]] == list(NETWORKS)
+    for entry in document["networks"]:
+        info = NETWORKS[entry["name"]]
+        assert entry == {
+            "name": info.name,
+            "family": info.family,
+            "imagenet_weights": info.pretrained,
+            "default_weights": info.default_weights,
+            "input_size": info.default_image_size,
+            "min_input_size": info.min_image_size,
+            "top_classes": info.top_classes,
+            "parameters": info.parameters,
+            "multiply_adds": info.multiply_adds,
+            "speed": speed_hint(info.multiply_adds),
+            "description": info.summary,
+        }
+    assert cli.main(["models", "--json", "--no-params"]) == 0
+    bare = json.loads(capsys.readouterr().out)["networks"]
+    assert all(e["parameters"] is None and e["multiply_adds"] is None and e["speed"] is None for e in bare)
+    assert [e["default_weights"] for e in bare] == [e["default_weights"] for e in document["networks"]]
 
 
 # --------------------------------------------------------------------------- CUDA noise
