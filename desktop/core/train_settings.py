@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from convnet_common.atomic import write_text_atomic
-from convnet_common.safe_json import read_json
+from convnet_common.safe_json import JsonInputError, loads_limited, read_json
 from desktop.core.run_history import SETTINGS_FILE
 from desktop.core.trainer_launcher import Launcher
 
@@ -38,6 +38,7 @@ RESERVED_OPTIONS = frozenset(
 _OPTION = re.compile(r"--[a-z][a-z0-9-]{0,63}")
 MAX_SETTINGS_BYTES = 1_000_000
 MODELS_TIMEOUT_S = 60.0
+MAX_MODELS_JSON_BYTES = 4_000_000  # about 300 bytes a network
 
 
 @dataclass
@@ -206,19 +207,74 @@ def load_settings(run_dir: str | os.PathLike[str]) -> TrainSettings:
 
 @dataclass(frozen=True)
 class Backbone:
-    """One row of `convnet-train models`; `columns` keeps every column by its heading."""
+    """One network of `convnet-train models`; `columns` holds its row as the table shows
+    it, by heading ("input", "parameters", "multiply-adds", "training", ...), whichever
+    of the listing or the table it came from. The numbers come only from the listing."""
 
     name: str
     pretrained: bool
     input: str
     description: str
     columns: dict[str, str]
+    default_weights: str = ""  # what --weights means when not given: "imagenet" or "none"
+    input_size: int | None = None
+    parameters: int | None = None  # of the network as published (columns["parameters"] says for how many classes)
+    multiply_adds: int | None = None  # for one image at input_size: the speed hint
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def parse_models_json(text: str | bytes) -> list[Backbone]:
+    """The document `convnet-train models --json` prints ({"version": 1, "networks": [...]}).
+    Entries without a usable name are skipped, missing or mistyped fields left empty;
+    JsonInputError (a ValueError) when the text is not such a document."""
+    document = loads_limited(text, MAX_MODELS_JSON_BYTES, "`convnet-train models --json`")
+    networks = document.get("networks") if isinstance(document, dict) else None
+    if not isinstance(networks, list):
+        raise JsonInputError("`convnet-train models --json` printed no network list")
+    backbones = []
+    for entry in networks:
+        name = entry.get("name") if isinstance(entry, dict) else None
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+            continue
+        text_of = {key: value for key, value in entry.items() if isinstance(value, str)}
+        pretrained = entry.get("imagenet_weights") is True
+        size, smallest = _count(entry.get("input_size")), _count(entry.get("min_input_size"))
+        parameters, work, classes = (_count(entry.get(k)) for k in ("parameters", "multiply_adds", "top_classes"))
+        # The table's cells, so what the Train tab shows does not depend on where the list came from.
+        columns = {
+            "name": name,
+            "family": text_of.get("family", ""),
+            "input": f"{size}x{size}" if size else "",
+            "min": "" if smallest is None else str(smallest),
+            "parameters": "-" if parameters is None else f"{parameters:,} ({classes or '?'} classes)",
+            "multiply-adds": text_of.get("speed", "-"),
+            "training": "pretrained" if pretrained else "from scratch",
+            "description": text_of.get("description", ""),
+        }
+        backbones.append(
+            Backbone(
+                name,
+                pretrained,
+                columns["input"],
+                columns["description"],
+                columns,
+                default_weights=text_of.get("default_weights", ""),
+                input_size=size,
+                parameters=parameters,
+                multiply_adds=work,
+            )
+        )
+    return backbones
 
 
 def parse_models_table(text: str) -> list[Backbone]:
-    """The table `convnet-train models` prints: a heading line, a line of dashes whose runs
-    give the columns, then one row per network up to the first blank line. The last
-    column runs to the end of the line. Rows without a name are skipped."""
+    """The table `convnet-train models` prints, read only from a convnet-train older than
+    `--json` (list_backbones): a heading line, a line of dashes whose runs give the
+    columns, then one row per network up to the first blank line. The last column runs
+    to the end of the line. Rows without a name are skipped."""
     lines = text.splitlines()
     rule = next((i for i, line in enumerate(lines) if i and re.fullmatch(r"[- ]*-[- ]*", line.rstrip())), None)
     if rule is None:
@@ -245,18 +301,17 @@ def parse_models_table(text: str) -> list[Backbone]:
                 columns.get("input", ""),
                 columns.get("description", ""),
                 columns,
+                default_weights="imagenet" if training.startswith("pretrained") else "none",
             )
         )
     return rows
 
 
-def list_backbones(launcher: Launcher, timeout: float = MODELS_TIMEOUT_S) -> list[Backbone]:
-    """The networks `--backbone` accepts, from `convnet-train models` (no TensorFlow is
-    imported for it, so it is quick). Raises RuntimeError with the reason when it fails."""
+def _run_models(launcher: Launcher, options: list[str], timeout: float) -> subprocess.CompletedProcess[bytes]:
     env = dict(os.environ, COLUMNS="400", PYTHONIOENCODING="utf-8")
     try:
-        done = subprocess.run(
-            [*launcher.argv, "models"],
+        return subprocess.run(
+            [*launcher.argv, "models", *options],
             stdin=subprocess.DEVNULL,
             capture_output=True,
             timeout=timeout,
@@ -267,9 +322,24 @@ def list_backbones(launcher: Launcher, timeout: float = MODELS_TIMEOUT_S) -> lis
         raise RuntimeError(f"`convnet-train models` did not answer within {timeout:.0f} s") from None
     except OSError as error:
         raise RuntimeError(f"could not run convnet-train: {error}") from None
+
+
+def list_backbones(launcher: Launcher, timeout: float = MODELS_TIMEOUT_S) -> list[Backbone]:
+    """The networks `--backbone` accepts, from `convnet-train models --json` (no TensorFlow
+    is imported for it, so it is quick). A convnet-train older than --json refuses it
+    (exit status 2, usage error naming it) and the table of a plain `models` is read
+    instead: the app and the trainer can live in different environments and be updated
+    apart.
+    Raises RuntimeError with the reason when it fails."""
+    done = _run_models(launcher, ["--json"], timeout)
+    if done.returncode == 2 and b"--json" in done.stderr:  # argparse: unrecognized arguments
+        done = _run_models(launcher, [], timeout)
     text = done.stdout.decode("utf-8", "replace")
-    backbones = parse_models_table(text)
+    try:
+        backbones = parse_models_json(text)
+    except JsonInputError:  # a table: from the rerun, or a wrapper that ignored --json
+        backbones = parse_models_table(text)
     if done.returncode != 0 or not backbones:
-        why = (done.stderr.decode("utf-8", "replace").strip().splitlines() or ["no table in its output"])[-1]
+        why = (done.stderr.decode("utf-8", "replace").strip().splitlines() or ["no network list in its output"])[-1]
         raise RuntimeError(f"`convnet-train models` failed (exit status {done.returncode}): {why[:300]}")
     return backbones
