@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, Protocol, TypeVar
 
 from PySide6.QtWidgets import QWidget
@@ -64,6 +65,7 @@ class TabHost(Protocol):
     def show_status(self, text: str, timeout_ms: int = 8000) -> None: ...
     def show_error(self, title: str, text: str) -> None: ...
     def show_inference_ms(self, ms: float) -> None: ...
+    def open_model(self, path: str | Path) -> None: ...  # load a model as the window's (Classify's) model
 
 
 class TabView:

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSplitter,
+    QTabWidget,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -31,6 +32,7 @@ from desktop.core import run_progress as tr
 from desktop.core.run_history import RunSummary, read_history, report_files
 from desktop.qt.plain_text import PlainLabel, tooltip
 from desktop.qt.train_curves import CurvesWidget
+from desktop.qt.train_results_panel import ResultsPanel
 
 STATE_WORDS = {
     tr.STARTING: "Starting convnet-train (loading TensorFlow takes a while)…",
@@ -133,7 +135,11 @@ class RunPanel(QWidget):
         lower.addWidget(runs_box, 1)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.setChildrenCollapsible(False)
-        splitter.addWidget(self.curves)
+        self.results_panel = ResultsPanel()  # a finished run's metrics, mistakes, fixes and export
+        self.views = QTabWidget()
+        self.views.addTab(self.curves, "Curves")
+        self.views.addTab(self.results_panel, "Results")
+        splitter.addWidget(self.views)
         splitter.addWidget(bottom)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
@@ -231,6 +237,9 @@ class RunPanel(QWidget):
             self.report_list.item(self.report_list.count() - 1).setToolTip(tooltip(str(path)))
         if not files:
             self.report_list.addItem("(no report files yet)")
+        if run_dir and "metrics.json" in files:
+            self.results_panel.show_run(run_dir)
+            self.views.setCurrentWidget(self.results_panel)
 
     # the runs list ---------------------------------------------------------------------------------
     def show_runs(self, runs: list[RunSummary]) -> None:
@@ -259,5 +268,10 @@ class RunPanel(QWidget):
         self.runs_selected.emit(paths)
 
     def show_history(self, paths: list[str]) -> None:
-        """One or two finished (or interrupted) runs' curves, read from their history.csv."""
+        """One or two finished (or interrupted) runs' curves, read from their history.csv, and
+        the one run's results (or the two runs' metrics side by side) in the Results tab."""
         self.curves.show_runs([(Path(p).name, read_history(p), None) for p in paths[:2]])
+        if len(paths) >= 2:
+            self.results_panel.show_comparison(paths[0], paths[1])
+        elif paths:
+            self.results_panel.show_run(paths[0])

@@ -41,6 +41,7 @@ from desktop.core.train_settings import fresh_run_dir, list_backbones, resume_ar
 from desktop.core.trainer_launcher import Launcher, TrainerMissing, find_launcher
 from desktop.core.training_run import TrainingProcess
 from desktop.qt.augment_view import AugmentView
+from desktop.qt.classify_view import ClassifyView
 from desktop.qt.controller import InferenceController
 from desktop.qt.plain_text import PlainLabel, message_box
 from desktop.qt.tab_view import MenuEntry, TabHost, TabView
@@ -97,6 +98,10 @@ class TrainView(TabView, QWidget):
         self.run_panel.stop_clicked.connect(self.stop)
         self.run_panel.resume_clicked.connect(self.resume)
         self.run_panel.runs_selected.connect(self._on_runs_selected)
+        results = self.run_panel.results_panel
+        results.retrain_clicked.connect(self.start)  # the same settings, on the dataset as it is now
+        results.open_model_requested.connect(self.open_in_classify)
+        results.dataset_edited.connect(lambda _words: self.dataset_panel.rescan())
 
         self.trainer_label = PlainLabel("Looking for convnet-train…")
         self.trainer_label.setWordWrap(True)
@@ -203,6 +208,7 @@ class TrainView(TabView, QWidget):
         if self.install is not None:
             self.install.stop(timeout_ms)
         self.dataset_panel.shutdown(timeout_ms)
+        self.run_panel.results_panel.shutdown(timeout_ms)
         self.runner.shutdown(timeout_ms)
 
     # the trainer ---------------------------------------------------------------------------------------
@@ -221,6 +227,7 @@ class TrainView(TabView, QWidget):
         self._checking = False
         if isinstance(found, Launcher):
             self.launcher, self.missing = found, None
+            self.run_panel.results_panel.set_launcher(found)
             self.trainer_label.setText(f"Training with {found.description}.")
             self.install_button.setVisible(False)
             task = CallTask(lambda: list_backbones(found))
@@ -259,9 +266,15 @@ class TrainView(TabView, QWidget):
         self.check_trainer()
 
     # the dataset ------------------------------------------------------------------------------------
-    def _on_dataset_changed(self, _path: Path | None) -> None:
+    def _on_dataset_changed(self, path: Path | None) -> None:
+        self.run_panel.results_panel.set_dataset(path)
         self.refresh_runs()
         self._update_buttons()
+
+    def open_in_classify(self, path: str) -> None:
+        """An exported model of a run, loaded in the Classify tab (the window's model)."""
+        self.host.open_model(path)
+        self.host.show_tab(self.host.view(ClassifyView))
 
     def refresh_runs(self) -> None:
         data = self.dataset_panel.dataset()
