@@ -147,3 +147,31 @@ def test_another_model_file_is_loaded_in_the_worker(qtbot, dataset: Path, new_im
     qtbot.waitUntil(lambda: dialog.session is not None, timeout=WAIT_MS)
     assert len(dialog.session.items) == 4 and str(colour_model) in dialog.model_label.text()
     dialog.close()
+
+
+def test_the_train_tab_row_opens_both_dialogs_and_rescans(qtbot, dataset: Path, new_images: Path, model) -> None:
+    from desktop.qt.controller import InferenceController
+    from desktop.qt.train_view import TrainView
+
+    controller = InferenceController(provider="cpu")
+    view = TrainView(controller)
+    qtbot.addWidget(view)
+    buttons = view.grow_buttons
+    assert not buttons.label_button.isEnabled() and not buttons.capture_button.isEnabled()
+    assert (
+        buttons.label_button.text() == "Label new images…" and buttons.capture_button.text() == "Capture from camera…"
+    )
+    view.dataset_panel.set_dataset(dataset)
+    qtbot.waitUntil(lambda: view.dataset_panel.current_scan() is not None, timeout=WAIT_MS)
+    assert buttons.label_button.isEnabled() and buttons.capture_button.isEnabled()
+    controller.model = model
+    dialog = buttons.open_label_dialog()
+    assert dialog.isVisible() and dialog.model is model
+    _classified(qtbot, dialog, new_images)
+    dialog.session.correct(0, "red")
+    dialog.commit()
+    qtbot.waitUntil(lambda: view.dataset_panel.class_counts().get("red") == 2, timeout=WAIT_MS)
+    capture = buttons.open_capture_dialog()
+    assert capture.isVisible() and capture.dataset == dataset
+    view.shutdown(2000)
+    controller.shutdown()
