@@ -47,6 +47,7 @@ from desktop.qt.plain_text import PlainLabel, message_box
 from desktop.qt.tab_view import MenuEntry, TabHost, TabView
 from desktop.qt.train_dataset_panel import DatasetPanel
 from desktop.qt.train_install import CallTask, InstallProcess
+from desktop.qt.train_label_buttons import DatasetGrowButtons
 from desktop.qt.train_run_panel import RunPanel
 from desktop.qt.train_settings_panel import AUGMENT_TAB, SettingsPanel
 from desktop.qt.workers import TaskRunner
@@ -90,6 +91,7 @@ class TrainView(TabView, QWidget):
         self.dataset_panel = DatasetPanel()
         self.dataset_panel.dataset_changed.connect(self._on_dataset_changed)
         self.dataset_panel.scan_finished.connect(lambda _scan: self._update_buttons())
+        self.grow_buttons = DatasetGrowButtons(self.dataset_panel, self.controller)  # Label / Capture
         self.settings_panel = SettingsPanel()
         settings_box = QGroupBox("Settings")
         QVBoxLayout(settings_box).addWidget(self.settings_panel)
@@ -125,7 +127,7 @@ class TrainView(TabView, QWidget):
 
         left = QSplitter(Qt.Orientation.Vertical)
         left.setChildrenCollapsible(False)
-        left.addWidget(self.dataset_panel)
+        left.addWidget(self.grow_buttons.wrap(self.dataset_panel))
         left.addWidget(settings_box)
         right = QWidget()
         right_layout = QVBoxLayout(right)
@@ -202,6 +204,7 @@ class TrainView(TabView, QWidget):
         """No child outlives the window: the run (SIGTERM keeps its resume point, then
         SIGKILL) and the install; then the workers."""
         self.timer.stop()
+        self.grow_buttons.shutdown(timeout_ms)
         if self.process is not None:
             self.process.close()
             self.process = None
