@@ -128,7 +128,11 @@ class Suggestion:
 
 def uncertainty_key(suggestion: Suggestion) -> tuple[float, float, str]:
     """Sort key: smallest top-1/top-2 margin first, then lowest confidence, then path."""
-    return (suggestion.margin if suggestion.margin is not None else 2.0, suggestion.confidence or 0.0, str(suggestion.path))
+    return (
+        suggestion.margin if suggestion.margin is not None else 2.0,
+        suggestion.confidence or 0.0,
+        str(suggestion.path),
+    )
 
 
 def _suggestion(path: Path, top_k: tuple[tuple[str, float], ...], error: str | None) -> Suggestion:
