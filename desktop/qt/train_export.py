@@ -20,8 +20,8 @@ from pathlib import Path
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
+from desktop.core.run_export import PRECISIONS, ExportCheck, default_export_path, find_export, read_export_check
 from desktop.core.run_progress import describe_exit
-from desktop.core.run_results import PRECISIONS, ExportCheck, default_export_path, find_export, read_export_check
 from desktop.core.train_settings import export_argv
 from desktop.core.trainer_launcher import Launcher
 from desktop.core.training_run import PROCESS_EXIT, TrainingProcess

@@ -31,8 +31,9 @@ from PySide6.QtWidgets import (
 
 from desktop.core.classifier import Classifier
 from desktop.core.model import load_model
+from desktop.core.run_export import find_export
 from desktop.core.run_history import summarize_run
-from desktop.core.run_results import RunResults, compare_runs, find_export, read_run_results
+from desktop.core.run_results import RunResults, compare_runs, read_run_results
 from desktop.core.trainer_launcher import Launcher
 from desktop.qt.plain_text import PlainLabel
 from desktop.qt.train_export import ExportBox

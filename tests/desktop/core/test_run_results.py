@@ -13,11 +13,9 @@ import pytest
 
 from convnet_common.csv_cells import quoted_writer, spreadsheet_cell
 from desktop.core import run_results
+from desktop.core.run_export import default_export_path, find_export, read_export_check
 from desktop.core.run_results import (
     compare_runs,
-    default_export_path,
-    find_export,
-    read_export_check,
     read_predictions,
     read_run_results,
     real_cell,
