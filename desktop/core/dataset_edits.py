@@ -196,6 +196,28 @@ class DatasetEdits:
                 raise DatasetEditError(self._stopped(str(error), added)) from error
         return added
 
+    def record_added(self, files: Iterable[str | os.PathLike[str]], source: str) -> None:
+        """Journal files already written into the dataset (camera frames) as additions.
+
+        A capture writes each frame straight into its class folder (atomically, never over
+        another file); journaling them afterwards makes a recording undoable like any
+        other addition: undo removes each frame that is still as it was written.
+        """
+        log = self._open_log()
+        try:
+            for file in files:
+                path = Path(os.path.abspath(file))
+                if not self._ours(path):
+                    raise DatasetEditError(f"{path} is not inside {self.dataset}; not recorded")
+                try:
+                    digest = file_digest(path)
+                except OSError:
+                    continue  # gone already: nothing to undo
+                log.write(event="begin", op="add", src=source, dst=str(path), tmp=None, sha256=digest)
+                log.write(event="done", op="add", src=source, dst=str(path))
+        finally:
+            log.close()
+
     @staticmethod
     def _stopped(message: str, added: list[Path]) -> str:
         return message + (f" ({len(added)} image(s) were added before this; undo removes them)" if added else "")

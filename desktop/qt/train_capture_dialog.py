@@ -25,6 +25,7 @@ from PySide6.QtWidgets import QComboBox, QDialog, QPushButton, QVBoxLayout, QWid
 
 from desktop.core.camera import ENDED, FAILED, RUNNING, CaptureFactory, open_capture
 from desktop.core.capture import FORMATS, FRAME_RATES, FrameRecorder, choose_class_folder
+from desktop.core.dataset_edits import DatasetEditError, DatasetEdits
 from desktop.core.labelling import dataset_classes
 from desktop.qt.camera_view import NO_CAMERA
 from desktop.qt.camera_worker import CameraWorker
@@ -213,6 +214,12 @@ class CaptureDialog(QDialog):
         self.total_written += recorder.count
         text = f"Recorded {recorder.count} images into {recorder.folder.name} ({self.total_written} this session)"
         self.count_label.setText(text)
+        try:  # journaled as additions: the Train tab's undo removes a recording like any other change
+            DatasetEdits(self.dataset).record_added(
+                recorder.written, source=f"camera {self.device_combo.currentText()}"
+            )
+        except (DatasetEditError, OSError) as error:
+            self._message(f"The images were written but cannot be undone from the app: {error}", error=True)
         if recorder.error:
             self._message(recorder.error + f" The {recorder.count} images written before are kept.", error=True)
         self._update()

@@ -14,6 +14,7 @@ from PySide6.QtCore import Qt
 from test_camera_core import FakeCapture
 
 from desktop.core import capture
+from desktop.core.dataset_edits import DatasetEdits
 from desktop.qt.camera_view import NO_CAMERA
 from desktop.qt.train_capture_dialog import CaptureDialog
 
@@ -70,6 +71,10 @@ def test_holding_the_button_records_at_the_chosen_rate(qtbot, dataset: Path) -> 
     assert len(list((dataset / "red").iterdir())) == len(written) + 1  # nothing after release
     dialog.close()
     assert not camera_threads()
+    # the recording is journaled like any other addition: undo removes exactly its frames
+    report = DatasetEdits(dataset).undo_all()
+    assert len(report.undone) == len(written) and not report.problems
+    assert [p.name for p in (dataset / "red").iterdir()] == ["x.png"]
 
 
 def test_space_held_records_into_a_new_class_as_jpeg(qtbot, dataset: Path) -> None:
