@@ -80,6 +80,7 @@ class TrainView(TabView, QWidget):
         self._checking = False
         self._checked_once = False
         self._saved_dataset = ""
+        self._start_when_scanned = False  # Start was asked for during a scan
         self.runner = TaskRunner(2, self)
         self.timer = QTimer(self)
         self.timer.setInterval(POLL_MS)
@@ -90,7 +91,7 @@ class TrainView(TabView, QWidget):
     def _build(self) -> None:
         self.dataset_panel = DatasetPanel()
         self.dataset_panel.dataset_changed.connect(self._on_dataset_changed)
-        self.dataset_panel.scan_finished.connect(lambda _scan: self._update_buttons())
+        self.dataset_panel.scan_finished.connect(self._on_scan_finished)
         self.grow_buttons = DatasetGrowButtons(self.dataset_panel, self.controller)  # Label / Capture
         self.settings_panel = SettingsPanel()
         settings_box = QGroupBox("Settings")
@@ -270,6 +271,7 @@ class TrainView(TabView, QWidget):
 
     # the dataset ------------------------------------------------------------------------------------
     def _on_dataset_changed(self, path: Path | None) -> None:
+        self._start_when_scanned = False  # a Start asked for on another folder
         self.run_panel.results_panel.set_dataset(path)
         self.refresh_runs()
         self._update_buttons()
@@ -301,6 +303,15 @@ class TrainView(TabView, QWidget):
     def _selected_paths(self) -> list[str]:
         return [item.data(0, Qt.ItemDataRole.UserRole) for item in self.run_panel.runs_tree.selectedItems()]
 
+    def _scanning(self) -> bool:
+        return self.dataset_panel.current_scan() is None
+
+    def _on_scan_finished(self, _scan) -> None:
+        self._update_buttons()
+        if self._start_when_scanned:
+            self._start_when_scanned = False
+            self.start()
+
     def start_blocker(self) -> str:
         """Why Start is not possible now ("" when it is)."""
         if self.launcher is None:
@@ -322,9 +333,20 @@ class TrainView(TabView, QWidget):
 
     # a run ---------------------------------------------------------------------------------------------
     def start(self) -> None:
-        """A new run on the dataset with the current settings, in a fresh run folder."""
-        if self.process is not None or self.start_blocker():
+        """A new run on the dataset with the current settings, in a fresh run folder.
+
+        Asked for while the dataset is being scanned again (Retrain right after fixing an
+        image rescans it), the run starts when the scan ends; any other reason not to
+        start is said, never a silent no-op.
+        """
+        if self.process is not None:
             return
+        blocker = self.start_blocker()
+        if blocker:
+            self._start_when_scanned = self.dataset_panel.dataset() is not None and self._scanning()
+            self.run_panel.show_idle(blocker + (" The run starts when it is done." if self._start_when_scanned else ""))
+            return
+        self._start_when_scanned = False
         data = self.dataset_panel.dataset()
         run_dir = fresh_run_dir(data, self.settings_panel.backbone() or "run")
         augment_file = None
