@@ -75,7 +75,7 @@ class CompareView(TabView, QWidget):
     """Two models' top-5 predictions for the same image (the one shown on Classify, or a dropped one)."""
 
     tab_title = "Com&pare"
-    tab_shortcut = "Ctrl+5"
+    tab_shortcut = "Ctrl+6"
 
     def __init__(self, controller: InferenceController, parent: QWidget | None = None) -> None:
         super().__init__(parent)

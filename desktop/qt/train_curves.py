@@ -54,6 +54,9 @@ class CurvesWidget(QWidget):
             plot.setLabel("bottom", "epoch")
             plot.addLegend(offset=(-10, 10))
             plot.setMinimumHeight(150)
+            plot.getAxis("left").enableAutoSIPrefix(False)  # 0.3 stays 0.3, never "300 (x0.001)"
+        self.accuracy_plot.setYRange(0.0, 1.0, padding=0.02)  # accuracy is a share: always the whole scale
+        self.accuracy_plot.enableAutoRange(axis="y", enable=False)
         self.accuracy_plot.setXLink(self.loss_plot)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)

@@ -57,9 +57,9 @@ def thumbnail(path: str, classifier: Classifier | None, predicted: str) -> tuple
         image, prediction = decode_image_rgb(read_image_bytes(path), Path(path).name), None
     height, width = image.shape[:2]
     scale = THUMB / max(height, width, 1)
-    if scale < 1.0:
+    if scale != 1.0:  # small pictures (a 32 px digit) grow to the tile, pixels kept sharp
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1.0 else cv2.INTER_NEAREST)
     if prediction is not None and prediction.ok and prediction.cam is not None:
         labels = classifier.model.info.labels
         index = labels.index(predicted) if predicted in labels else prediction.top_index

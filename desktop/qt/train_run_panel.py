@@ -185,9 +185,13 @@ class RunPanel(QWidget):
             words += f": {description}" if description else ""
         if progress.state == tr.STOPPED and progress.can_resume:
             words += ": the last finished epoch is saved; Resume continues from it"
-        self.state_label.setText(words)
         done = max((r.epoch for r in progress.epochs), default=0)
         planned = max(progress.planned_epochs or 0, done, 1)
+        if progress.state == tr.DONE:  # a finished run is a full bar, however early it stopped
+            if progress.early_stops and done < planned:
+                words += f" after {done} of {planned} epochs: validation stopped improving (early stopping)"
+            planned = max(done, 1)
+        self.state_label.setText(words)
         self.epoch_bar.setRange(0, planned)
         self.epoch_bar.setValue(min(done, planned))
         batches = progress.batches or 1

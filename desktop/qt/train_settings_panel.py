@@ -111,6 +111,8 @@ class SettingsPanel(QWidget):
         self.backbone_combo.currentIndexChanged.connect(self._on_backbone)
         self.backbone_info = PlainLabel("")
         self.backbone_info.setWordWrap(True)
+        # two lines kept free: a squeezed form otherwise draws the wrapped text over the combo
+        self.backbone_info.setMinimumHeight(2 * self.backbone_info.fontMetrics().lineSpacing() + 4)
         self.weights_combo = QComboBox()
         self.weights_combo.addItem("ImageNet (downloaded once: needs the internet)", IMAGENET)
         self.weights_combo.addItem("none: train from scratch (works offline)", SCRATCH)

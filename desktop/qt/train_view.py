@@ -66,7 +66,7 @@ class TrainView(TabView, QWidget):
     """Dataset, settings and run panels, the trainer's status, and the one training child."""
 
     tab_title = "&Train"
-    tab_shortcut = "Ctrl+6"
+    tab_shortcut = "Ctrl+5"
     menu_title = "&Train"
 
     def __init__(self, controller: InferenceController, parent: QWidget | None = None) -> None:

@@ -10,13 +10,13 @@ classify a picture with it in the Classify tab. Only `find_launcher` is replaced
 
 from __future__ import annotations
 
-import shutil
 import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from shapes_dataset import SHAPES, draw, write_shapes
 
 from desktop.core.trainer_launcher import Launcher
 from desktop.qt import train_view
@@ -25,43 +25,7 @@ from desktop.qt.main_window import MainWindow
 from desktop.qt.train_view import TrainView
 
 pytestmark = pytest.mark.slow
-SHAPES = ("circle", "square", "triangle")
 RUN_MS = 300_000
-
-
-def draw(shape: str, rng: np.random.Generator, size: int = 40) -> np.ndarray:
-    """A filled shape of a random colour, size and place on white (BGR)."""
-    image = np.full((size, size, 3), 255, np.uint8)
-    colour = tuple(int(c) for c in rng.integers(0, 180, 3))
-    centre = (int(rng.integers(16, 24)), int(rng.integers(16, 24)))
-    radius = int(rng.integers(8, 14))
-    if shape == "circle":
-        cv2.circle(image, centre, radius, colour, -1)
-    elif shape == "square":
-        cv2.rectangle(
-            image, (centre[0] - radius, centre[1] - radius), (centre[0] + radius, centre[1] + radius), colour, -1
-        )
-    else:
-        points = np.array(
-            [
-                [centre[0], centre[1] - radius],
-                [centre[0] - radius, centre[1] + radius],
-                [centre[0] + radius, centre[1] + radius],
-            ]
-        )
-        cv2.fillPoly(image, [points], colour)
-    return image
-
-
-def write_shapes(root: Path, per_class: int = 16) -> Path:
-    rng = np.random.default_rng(7)
-    for shape in SHAPES:
-        (root / shape).mkdir(parents=True)
-        for index in range(per_class):
-            cv2.imwrite(str(root / shape / f"{shape}-{index:02d}.png"), draw(shape, rng))
-    (root / "circle" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)  # unreadable
-    shutil.copy(root / "square" / "square-00.png", root / "triangle" / "copied-square.png")  # a label conflict
-    return root
 
 
 def wait_for_end(qtbot, view: TrainView) -> None:
