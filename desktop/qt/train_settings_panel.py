@@ -36,12 +36,14 @@ from desktop.qt.plain_text import PlainLabel, tooltip
 DEFAULT_BACKBONE = "mobilenet_v2"
 IMAGENET, SCRATCH = "imagenet", "none"
 AUGMENT_TAB = "augment-tab"  # the Augment tab's current settings, written as YAML with the run
+# The Augment tab's current settings come first and are the default: what the preview
+# there shows is what training does, with no step in between.
 AUGMENT_CHOICES = (
+    (AUGMENT_TAB, "the Augment tab's current settings"),
     ("", "convnet-train's default"),
     ("none", "none"),
     ("light", "light"),
     ("seed", "seed (stronger)"),
-    (AUGMENT_TAB, "the Augment tab's current settings"),
 )
 PRESET_TEXT = {
     "quick": "quick: {epochs}+{fine_tune_epochs} epochs ({scratch_epochs} from scratch)",
@@ -233,7 +235,10 @@ class SettingsPanel(QWidget):
         return self.augment_combo.currentData()
 
     def set_augment_available(self, available: bool) -> None:
-        self.augment_combo.model().item(len(AUGMENT_CHOICES) - 1).setEnabled(available)
+        index = self.augment_combo.findData(AUGMENT_TAB)
+        self.augment_combo.model().item(index).setEnabled(available)
+        if not available and self.augment_combo.currentIndex() == index:
+            self.augment_combo.setCurrentIndex(self.augment_combo.findData(""))
 
     def set_advanced_shown(self, shown: bool) -> None:
         self.advanced_box.setVisible(shown)

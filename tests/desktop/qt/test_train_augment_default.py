@@ -1,0 +1,47 @@
+"""By default a run trains with the Augment tab's current settings: what the preview shows is what training does."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from test_train_view import FAKE, write_dataset
+
+from desktop.core.trainer_launcher import Launcher
+from desktop.qt import train_view
+from desktop.qt.augment_view import AugmentView
+from desktop.qt.main_window import MainWindow
+from desktop.qt.train_settings_panel import AUGMENT_TAB
+from desktop.qt.train_view import AUGMENT_FILE, TrainView
+
+
+@pytest.fixture
+def tab(window: MainWindow, tmp_path: Path, monkeypatch) -> TrainView:
+    script = tmp_path / "fake_convnet_train.py"
+    script.write_text(FAKE, encoding="utf-8")
+    launcher = Launcher((sys.executable, str(script)), "a fake convnet-train for tests", "path")
+    monkeypatch.setattr(train_view, "find_launcher", lambda: launcher)
+    view = window.view(TrainView)
+    view.ask_stop_and_close = lambda: True
+    window.show_tab(view)
+    return view
+
+
+def test_a_run_uses_the_augment_tabs_settings_unless_told_otherwise(
+    qtbot, window: MainWindow, tab: TrainView, tmp_path
+):
+    assert tab.settings_panel.augment_choice() == AUGMENT_TAB
+    expected = train_view.aug.to_yaml(window.view(AugmentView).params())
+    data = write_dataset(tmp_path / "pets")
+    qtbot.waitUntil(lambda: "fakenet" in tab.settings_panel.backbones, timeout=10_000)
+    tab.settings_panel.select_backbone("fakenet")
+    tab.settings_panel.set_advanced({"epochs": 1})
+    tab.dataset_panel.set_dataset(data)
+    qtbot.waitUntil(lambda: tab.run_panel.start_button.isEnabled(), timeout=20_000)
+    tab.run_panel.start_button.click()
+    assert tab.process is not None
+    augment_arg = next(arg for arg in tab.process.argv if arg.startswith("--augment="))
+    path = Path(augment_arg.split("=", 1)[1])  # RUN_DIR/augment.yaml, the Augment tab's settings
+    assert path.name == AUGMENT_FILE and path.read_text(encoding="utf-8") == expected
+    qtbot.waitUntil(lambda: tab.process is None, timeout=20_000)
