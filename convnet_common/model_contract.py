@@ -25,6 +25,14 @@ from typing import Any, Protocol
 import numpy as np
 
 from convnet_common import model_format as fmt
+from convnet_common.unknown_score import (
+    UNKNOWN_OUTPUT,
+    UnknownSpec,
+    UnknownSpecError,
+    read_calibration,
+    read_unknown,
+    score_problems,
+)
 
 
 class ContractError(ValueError):
@@ -67,6 +75,8 @@ class ModelMetadata:
     precision: str = ""
     exported_at: str = ""
     cam_layer: str = ""
+    unknown: UnknownSpec | None = None  # the `unknown` entry (convnet_common/unknown_score.py)
+    calibration: dict[str, Any] | None = None  # shown only
 
 
 def _json(metadata: Mapping[str, str], key: str, expected: type | tuple[type, ...], what: str) -> Any:
@@ -115,6 +125,11 @@ def read_metadata(metadata: Mapping[str, str], input_size: tuple[int, int]) -> M
     result.precision = metadata.get(fmt.KEY_PRECISION, "")
     result.exported_at = metadata.get(fmt.KEY_EXPORTED_AT, "")
     result.cam_layer = metadata.get(fmt.KEY_CAM_LAYER, "")
+    try:
+        result.unknown = read_unknown(metadata)
+    except UnknownSpecError as error:
+        raise ContractError(str(error)) from None
+    result.calibration = read_calibration(metadata)
     return result
 
 
@@ -191,11 +206,17 @@ class ModelContract:
     probabilities_name: str
     cam_name: str | None  # only for files with metadata: a plain file's `cam` is not trusted
     metadata: ModelMetadata
+    # The `unknown_score` output, only with a valid `unknown` metadata entry to judge it by.
+    unknown_name: str | None = None
 
     @property
     def test_outputs(self) -> list[str]:
-        """The outputs the test run asks for: probabilities, and cam when there is one."""
-        return [self.probabilities_name] + ([self.cam_name] if self.cam_name else [])
+        """The outputs the test run asks for: probabilities, then cam and unknown_score when there are."""
+        return (
+            [self.probabilities_name]
+            + ([self.cam_name] if self.cam_name else [])
+            + ([self.unknown_name] if self.unknown_name else [])
+        )
 
     @property
     def test_batch_sizes(self) -> list[int]:
@@ -251,6 +272,14 @@ class ModelContract:
             problem = next((p for p in problems if p is not None), None)
             if problem is not None:
                 raise ContractError(f"model gives an invalid answer for a black test image: {problem}")
+        if self.unknown_name:
+            rows = batch_size if batch_size is not None else probs.shape[0]
+            problems = score_problems(np.asarray(results[-1]), rows)
+            if isinstance(problems, str):
+                raise ContractError(problems)
+            problem = next((p for p in problems if p is not None), None)
+            if problem is not None:
+                raise ContractError(f"model gives an invalid answer for a black test image: {problem}")
         return CheckedTestRun(labels, has_cam=self.cam_name is not None)
 
 
@@ -299,4 +328,6 @@ def read_contract(
     probabilities_name = pick_probabilities_output(outputs, checked.has_metadata)
     names = [o.name for o in outputs]
     cam_name = fmt.CAM_OUTPUT if checked.has_metadata and fmt.CAM_OUTPUT in names else None
-    return ModelContract(input_name, input_size, fixed_batch, probabilities_name, cam_name, checked)
+    # A score without its threshold (or a plain file's) cannot give a verdict: not run.
+    unknown_name = UNKNOWN_OUTPUT if checked.unknown is not None and UNKNOWN_OUTPUT in names else None
+    return ModelContract(input_name, input_size, fixed_batch, probabilities_name, cam_name, checked, unknown_name)
