@@ -32,6 +32,10 @@ KEY_CAM_LAYER = "cam_layer"
 # fp16/int8 files: JSON object saying how the conversion was checked against fp32 and on
 # which CPU / ONNX Runtime (training/precision.py writes it; readers may ignore it).
 KEY_PRECISION_CHECK = "precision_check"
+# JSON object: the temperature the graph divides the logits by before the softmax, and what
+# it did on the validation split (training/calibration.py). Optional: files exported
+# before calibration have none, and their probabilities are the plain softmax.
+KEY_CALIBRATION = "calibration"
 
 # A metadata value larger than this is refused by the reader: labels for 20,000
 # classes fit comfortably, a multi-megabyte blob planted in a model does not.

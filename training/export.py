@@ -1,7 +1,8 @@
 """Turn a training run into one self-describing ONNX file, and prove it matches Keras.
 
 The file follows convnet_common.model_format (docs/model-format.md): uint8 RGB NHWC input
-`image`, outputs `probabilities` and `cam`, labels and training facts in metadata_props.
+`image`, outputs `probabilities` (calibrated: the run's temperature divides the logits
+before the softmax) and `cam`, labels, training facts and the calibration in metadata_props.
 Nothing is left at the destination unless ONNX Runtime reproduces Keras's
 probabilities on the validation images within the tolerance.
 """
@@ -132,13 +133,16 @@ def export_run(
     """fp32 export checked against Keras; fp16/int8 are then derived from it and checked
     for top-1 agreement with it (training.precision), before anything is written."""
     from training.model_builder import build_export_model
+    from training.run_calibration import calibration_for_export
 
     run_dir, out = Path(run_dir), Path(out)
     classifier, result, split = load_run(run_dir)
     labels: list[str] = result["labels"]
     image_size = int(result["image_size"])
     backbone = registry.get_backbone(result["backbone"])
-    export_model = build_export_model(classifier)
+    # Calibrated probabilities for every reader: logits / T inside the graph (training.calibration).
+    calibration = calibration_for_export(run_dir, classifier, result, split)
+    export_model = build_export_model(classifier, calibration.temperature)
     proto = convert_to_onnx(export_model, image_size)
 
     test_accuracy, test_images = None, 0
@@ -176,6 +180,7 @@ def export_run(
             training_facts,
             config.get("augmentation", {}),
             bool(result.get("normalize_polarity")),
+            calibration=calibration.to_dict(),
         ),
     )
     val_samples = [data.Sample(path, label) for path, label in split["val"]][:max_check_images]
@@ -201,9 +206,10 @@ def model_metadata(
     augmentation: dict,
     normalize_polarity: bool = False,
     cam_layer: str | None = None,
+    calibration: dict | None = None,
 ) -> dict[str, str]:
     """The metadata_props of docs/model-format.md."""
-    return {
+    values = {
         fmt.KEY_FORMAT_VERSION: fmt.FORMAT_VERSION,
         fmt.KEY_LABELS: json.dumps(labels),
         fmt.KEY_INPUT_SIZE: json.dumps([image_size, image_size]),
@@ -215,6 +221,9 @@ def model_metadata(
         fmt.KEY_EXPORTED_AT: _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         fmt.KEY_CAM_LAYER: cam_layer or backbone.last_conv_layer,
     }
+    if calibration is not None:
+        values[fmt.KEY_CALIBRATION] = json.dumps(calibration)
+    return values
 
 
 def write_verified(

@@ -93,11 +93,22 @@ def build_feature_model(classifier: keras.Model) -> keras.Model:
     return keras.Model(pixels, [features, logits])
 
 
-def build_export_model(classifier: keras.Model) -> keras.Model:
-    """uint8 RGB NHWC -> [probabilities, cam], the graph that becomes the ONNX file."""
+def build_export_model(classifier: keras.Model, temperature: float = 1.0) -> keras.Model:
+    """uint8 RGB NHWC -> [probabilities, cam], the graph that becomes the ONNX file.
+
+    `temperature` (training.calibration) divides the logits before the softmax, so every
+    reader of the file gets calibrated probabilities; the ranking, and the cam (built
+    from the head's own weights, upstream of the softmax), stay exactly as they were.
+    At 1.0 the classifier's own softmax is used and the graph is the uncalibrated one.
+    """
     image = keras.Input(classifier.input_shape[1:], dtype="uint8", name="image")
     pixels = keras.ops.cast(image, "float32")
-    features, _, probabilities = features_and_logits(classifier, pixels)
+    features, logits, probabilities = features_and_logits(classifier, pixels)
+    if temperature != 1.0:
+        if not (math.isfinite(temperature) and temperature > 0):
+            raise ValueError(f"temperature must be a finite number above 0, got {temperature}")
+        scaled = layers.Rescaling(1.0 / temperature, name="temperature")(logits)
+        probabilities = layers.Activation("softmax", name="calibrated_probabilities")(scaled)
     cam = GradCam(head_of(classifier), name="cam")(features)
     return keras.Model(image, [probabilities, cam], name="export")
 
