@@ -14,6 +14,11 @@ run's own validation report, written by training, and is never touched here), or
   misclassified.png      contact sheet of the most confident mistakes
   curves_loss.png        training vs validation per epoch (runs with a history.csv)
   curves_accuracy.png
+  reliability.png        accuracy vs confidence per bin, before and after calibration
+
+metrics.json's "calibration" holds ECE (15 equal-width bins) and NLL before and after the
+model's temperature (training.calibration_report); predictions.csv's confidences are the
+calibrated ones, what the exported model gives.
 
 A run is scored with its Keras checkpoint on float32 pixels 0..255 (what training saw);
 an .onnx file with ONNX Runtime on uint8 pixels (what the app sees). Images are decoded
@@ -35,7 +40,7 @@ import numpy as np
 from convnet_common.imaging import ImageReadError, load_image_for_model
 from convnet_common.run_layout import RunFolder
 from convnet_common.terminal_text import terminal_safe
-from training import reports
+from training import calibration_report, reports
 from training.data import Sample, scan_class_folders
 from training.model_source import (  # noqa: F401 - EvaluationError, keras_predict_fn: re-exported
     EvaluationError,
@@ -71,6 +76,7 @@ class EvaluationResult:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     report_dir: Path | None = None
     files: list[Path] = field(default_factory=list)
+    calibration: dict | None = None  # calibration_report.measure's section
 
     @property
     def absent_classes(self) -> list[str]:
@@ -163,11 +169,16 @@ def evaluate_samples(
     source: str = "",
     data_dir: str | None = None,
     fixed_batch: int | None = None,
+    temperature: float | None = None,
+    temperature_source: str | None = None,
+    calibrated: bool = False,
 ) -> EvaluationResult:
     """Score `samples` (labels index into `labels`) and write the report (unless report_dir is None).
 
     predict_fn maps a uint8 NHWC batch to (N, classes) probabilities; for a Keras
-    classifier use keras_predict_fn(model).
+    classifier use keras_predict_fn(model). `temperature` is the model's calibration:
+    with `calibrated` the predictions already include it (an exported file), else they are
+    the plain softmax (a run's checkpoint); the report shows both sides (calibration_report).
     """
     labels = list(labels)
     if top_k < 1:
@@ -182,6 +193,9 @@ def evaluate_samples(
             f"the model gives {probabilities.shape[1]} class probabilities but has {len(labels)} labels"
         )
     truth = np.array([sample.label for sample in kept], dtype=np.int64)
+    calibration, probabilities = calibration_report.measure(
+        probabilities, truth, temperature, calibrated, temperature_source
+    )
     predicted, top, per_class, averages, top_k_accuracy, matrix = _metrics(truth, probabilities, labels, top_k)
     rows = [
         {
@@ -208,6 +222,7 @@ def evaluate_samples(
         confusion_matrix=matrix.tolist(),
         misclassified=int(np.sum(predicted != truth)),
         skipped=skipped,
+        calibration=calibration,
     )
     if report_dir is not None:
         write_report(result, rows, Path(report_dir), history_csv)
@@ -225,6 +240,10 @@ def write_report(result: EvaluationResult, rows: list[dict], report_dir: Path, h
             report_dir / reports.MISCLASSIFIED, [r for r in rows if not r["correct"]], result.images
         ),
     ]
+    if result.calibration is not None:
+        files.append(
+            calibration_report.plot_reliability(report_dir / calibration_report.RELIABILITY, result.calibration)
+        )
     files.extend(reports.write_training_curves(history_csv, report_dir))
     result.report_dir = report_dir
     result.files = files + [report_dir / reports.METRICS]
@@ -316,6 +335,9 @@ def evaluate(
             source=str(source),
             data_dir=str(data_dir),
             fixed_batch=model.batch_size,
+            temperature=model.temperature,
+            temperature_source=model.temperature_source,
+            calibrated=model.calibrated,
         )
     except BaseException:
         if fresh and not any(report_dir.iterdir()):
@@ -361,6 +383,7 @@ def format_evaluation(result: EvaluationResult, max_skipped: int = 20) -> str:
         lines.append(
             f"averages are over the {len(result.labels) - len(result.absent_classes)} classes present in the data"
         )
+    lines.extend(calibration_report.format_lines(result.calibration))
     if result.skipped:
         lines.append("")
         lines.append(f"skipped {len(result.skipped)} unreadable file(s):")

@@ -47,6 +47,9 @@ class ModelToScore:
     history_csv: Path | None
     default_report_dir: Path
     batch_size: int | None = None  # a fixed batch size the model insists on
+    temperature: float | None = None  # its calibration (training.calibration), if any
+    temperature_source: str | None = None
+    calibrated: bool = False  # predict already applies the temperature (an exported file)
 
 
 def keras_predict_fn(model) -> PredictFn:
@@ -117,6 +120,7 @@ def _load_onnx(path: Path, batch_size: int) -> ModelToScore:
             labels = contract.check_test_run(results, batch_size=size).labels
     except ContractError as error:
         raise EvaluationError(f"{path}: {error}") from None
+    temperature = _file_temperature(metadata) if contract.metadata.has_metadata else None
     return ModelToScore(
         onnx_predict_fn(session, contract),
         labels,
@@ -124,7 +128,26 @@ def _load_onnx(path: Path, batch_size: int) -> ModelToScore:
         None,
         Path.cwd() / f"report-{path.stem}",
         contract.fixed_batch,
+        temperature,
+        "from the model's calibration metadata" if temperature is not None else None,
+        temperature is not None,
     )
+
+
+def _file_temperature(metadata) -> float | None:
+    """The temperature the file's graph applies (its `calibration` entry), None when it has
+    none or the entry is unusable (then its probabilities are reported as they are)."""
+    from convnet_common import model_format as fmt
+    from training.calibration import Calibration
+
+    if fmt.KEY_CALIBRATION not in metadata:
+        return None
+    try:
+        return Calibration.from_dict(
+            fmt.metadata_json(metadata, fmt.KEY_CALIBRATION, dict, "a JSON object")
+        ).temperature
+    except (fmt.MetadataError, TypeError, ValueError):
+        return None
 
 
 def _load_run(run_dir: Path) -> ModelToScore:
@@ -144,12 +167,18 @@ def _load_run(run_dir: Path) -> ModelToScore:
     result = json.loads(result_json.read_text(encoding="utf-8"))
     size = int(result["image_size"])
     history = run.history
+    from training.run_calibration import stored_calibration
+
+    calibration = stored_calibration(result)
+    temperature = calibration.temperature if calibration is not None else None
     return ModelToScore(
         keras_predict_fn(model),
         list(result["labels"]),
         (size, size),
         history if history.is_file() else None,
         run.report,
+        temperature=temperature,
+        temperature_source="from the run's result.json (fitted on its validation split)" if temperature else None,
     )
 
 

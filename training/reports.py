@@ -43,6 +43,11 @@ def _figure(width: float, height: float, layout: str | None = None):
     return figure
 
 
+def new_figure(width: float, height: float, layout: str | None = None):
+    """An Agg figure for report modules beside this one (training.calibration_report)."""
+    return _figure(width, height, layout)
+
+
 def save_figure(figure, destination: str | os.PathLike[str]) -> Path:
     destination = Path(destination)
     with atomic_path(destination) as tmp:

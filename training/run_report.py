@@ -52,8 +52,12 @@ def write_result_json(
     base_training: str,
     verdict: chance.ChanceVerdict,
     seconds: float,
+    calibration: dict | None = None,
 ) -> None:
-    """result.json, written once: its presence is what makes the run finished."""
+    """result.json, written once: its presence is what makes the run finished.
+
+    `calibration` (training.calibration) is the temperature fitted on the validation split;
+    export divides the logits by it (a run without one gets it at its first export)."""
     summary = {
         "labels": result.labels,
         "backbone": backbone,
@@ -75,7 +79,21 @@ def write_result_json(
         "train_seconds": round(seconds, 1),
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+    if calibration is not None:
+        summary["calibration"] = calibration
     write_text_atomic(folder.result, json.dumps(summary, indent=2))
+
+
+def fit_calibration(folder: RunFolder, val_samples: list, image_size: int) -> dict | None:
+    """The temperature for the best checkpoint, fitted on the validation split (None: no checkpoint)."""
+    from training.run_calibration import fit_run_calibration
+
+    if not folder.best_checkpoint.is_file():
+        return None
+    import training.layers  # noqa: F401  registers the in-graph preprocessing layers
+
+    classifier = keras.models.load_model(folder.best_checkpoint, safe_mode=True)
+    return fit_run_calibration(classifier, val_samples, image_size).to_dict()
 
 
 def write_validation_report(
@@ -85,8 +103,10 @@ def write_validation_report(
     class_names: list[str],
     image_size: int,
     skipped: list[tuple[str, str]],
+    temperature: float | None = None,
 ) -> None:
-    """The same report `convnet-train evaluate` writes, for the validation split."""
+    """The same report `convnet-train evaluate` writes, for the validation split; its
+    calibration figures are in-sample (`temperature` was fitted on these images)."""
     from training.evaluate import evaluate_samples, format_evaluation, keras_predict_fn
 
     best = folder.best_checkpoint
@@ -105,6 +125,8 @@ def write_validation_report(
         history_csv=history,
         skipped=skipped,
         source=str(best),
+        temperature=temperature,
+        temperature_source="fitted on these validation images" if temperature is not None else None,
     )
     # The verdict leads the report: first key of metrics.json, first line printed, and
     # the chance levels drawn on the curves.

@@ -51,7 +51,7 @@ from training.progress import Progress, planned_last_epoch
 from training.registry import HeadOptions
 from training.run_folder import RunFolderGuard
 from training.run_lock import RunLock, refuse_existing_run
-from training.run_report import TrainResult, write_result_json, write_validation_report
+from training.run_report import TrainResult, fit_calibration, write_result_json, write_validation_report
 from training.weights import resolve_weights
 
 
@@ -360,9 +360,18 @@ class Trainer:
             "; then the top of the base, fine-tuned" if stages == 2 else ""
         )
         config = self.config
-        write_result_json(self.folder, result, config, self.backbone.name, stages, base_training, verdict, seconds)
+        calibration = fit_calibration(self.folder, self.val_samples, config.image_size)
+        write_result_json(
+            self.folder, result, config, self.backbone.name, stages, base_training, verdict, seconds, calibration
+        )
         write_validation_report(
-            self.folder, verdict, self.val_samples, self.scanned.class_names, config.image_size, self.scanned.skipped
+            self.folder,
+            verdict,
+            self.val_samples,
+            self.scanned.class_names,
+            config.image_size,
+            self.scanned.skipped,
+            temperature=calibration["temperature"] if calibration else None,
         )
         _log(
             f"best validation accuracy {state.best:.4f} (epoch {state.best_epoch}; chance "
