@@ -20,7 +20,8 @@ import numpy as np
 from convnet_common import model_format as fmt
 from convnet_common.atomic import atomic_path
 from convnet_common.run_layout import RunFolder
-from training import data, registry
+from convnet_common.unknown_score import KEY_UNKNOWN, UNKNOWN_OUTPUT
+from training import data, registry, unknown_score
 
 
 class ExportError(RuntimeError):
@@ -39,6 +40,7 @@ class ExportReport:
     precision: str = "fp32"
     top1_agreement: float | None = None  # with the fp32 model, for fp16/int8
     agreement_max_probability_difference: float | None = None
+    max_unknown_score_difference: float | None = None  # relative, see unknown_score.score_difference
 
 
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -73,7 +75,7 @@ def convert_to_onnx(export_model, image_size: int):
     from training.onnx_tools import fold_initializer_shapes
 
     proto, _ = tf2onnx.convert.from_keras(export_model, input_signature=signature, opset=fmt.OPSET)
-    _name_outputs(proto, [fmt.PROBABILITIES_OUTPUT, fmt.CAM_OUTPUT])
+    _name_outputs(proto, [fmt.PROBABILITIES_OUTPUT, fmt.CAM_OUTPUT, UNKNOWN_OUTPUT])
     # tf2onnx keeps weight-sized tensors whose only use is their shape: half the file.
     return fold_initializer_shapes(proto)
 
@@ -142,7 +144,9 @@ def export_run(
     backbone = registry.get_backbone(result["backbone"])
     # Calibrated probabilities for every reader: logits / T inside the graph (training.calibration).
     calibration = calibration_for_export(run_dir, classifier, result, split)
-    export_model = build_export_model(classifier, calibration.temperature)
+    # The "unknown" score: fitted on the training split, threshold from validation (training.unknown_score).
+    unknown = unknown_score.prepare_for_export(classifier, split, image_size)
+    export_model = build_export_model(classifier, calibration.temperature, unknown.layer())
     proto = convert_to_onnx(export_model, image_size)
 
     test_accuracy, test_images = None, 0
@@ -181,6 +185,7 @@ def export_run(
             config.get("augmentation", {}),
             bool(result.get("normalize_polarity")),
             calibration=calibration.to_dict(),
+            unknown=unknown.record,
         ),
     )
     val_samples = [data.Sample(path, label) for path, label in split["val"]][:max_check_images]
@@ -207,6 +212,7 @@ def model_metadata(
     normalize_polarity: bool = False,
     cam_layer: str | None = None,
     calibration: dict | None = None,
+    unknown: dict | None = None,
 ) -> dict[str, str]:
     """The metadata_props of docs/model-format.md."""
     values = {
@@ -223,6 +229,8 @@ def model_metadata(
     }
     if calibration is not None:
         values[fmt.KEY_CALIBRATION] = json.dumps(calibration)
+    if unknown is not None:
+        values[KEY_UNKNOWN] = json.dumps(unknown)
     return values
 
 
@@ -234,7 +242,7 @@ def write_verified(
     if precision not in PRECISIONS:
         raise ExportError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     proto.producer_name = "convnet-studio"
-    keras_probabilities, keras_cam = export_model.predict(images, verbose=0, batch_size=64)
+    keras_probabilities, keras_cam, *keras_scores = export_model.predict(images, verbose=0, batch_size=64)
     out = Path(out)
     with atomic_path(out) as tmp:
         tmp.write_bytes(proto.SerializeToString())
@@ -252,10 +260,12 @@ def write_verified(
             f"fp32 parity with Keras on {len(images)} {what}: max probability difference "
             f"{prob_diff:.2e}, max activation-map difference {cam_diff:.2e} ({tmp.stat().st_size / 1e6:.2f} MB)"
         )
+        score_diff = _check_scores(str(tmp), keras_scores, images, "fp32")
         agreement = None
         if precision != "fp32":
             calibration = calibration_images() if precision == "int8" else None
             agreement = _convert_precision(proto, precision, calibration, images, tmp)
+            score_diff = _check_scores(str(tmp), keras_scores, images, precision)
     size = out.stat().st_size
     _log(f"exported {out} ({precision}, {size / 1e6:.2f} MB)")
     return ExportReport(
@@ -269,7 +279,22 @@ def write_verified(
         precision,
         agreement.top1_agreement if agreement else None,
         agreement.max_probability_difference if agreement else None,
+        score_diff,
     )
+
+
+def _check_scores(path: str, keras_scores: list, images: np.ndarray, precision: str) -> float | None:
+    """The file's unknown_score against Keras's (none when the graph has no score)."""
+    if not keras_scores:
+        return None
+    difference = unknown_score.score_difference(keras_scores[0], unknown_score.onnx_scores(_session(path), images))
+    if not difference <= unknown_score.SCORE_TOLERANCE[precision]:
+        raise ExportError(
+            f"the {precision} model's unknown_score differs from Keras's by {difference:.2e} (relative) on "
+            f"{len(images)} check images, above {unknown_score.SCORE_TOLERANCE[precision]:.0e}; nothing was written"
+        )
+    _log(f"{precision} unknown_score vs Keras on {len(images)} images: max relative difference {difference:.2e}")
+    return difference
 
 
 def _convert_precision(proto, precision: str, calibration, check_images: np.ndarray, tmp: Path):

@@ -93,13 +93,15 @@ def build_feature_model(classifier: keras.Model) -> keras.Model:
     return keras.Model(pixels, [features, logits])
 
 
-def build_export_model(classifier: keras.Model, temperature: float = 1.0) -> keras.Model:
+def build_export_model(classifier: keras.Model, temperature: float = 1.0, unknown_score=None) -> keras.Model:
     """uint8 RGB NHWC -> [probabilities, cam], the graph that becomes the ONNX file.
 
     `temperature` (training.calibration) divides the logits before the softmax, so every
     reader of the file gets calibrated probabilities; the ranking, and the cam (built
     from the head's own weights, upstream of the softmax), stay exactly as they were.
     At 1.0 the classifier's own softmax is used and the graph is the uncalibrated one.
+    `unknown_score` (training.unknown_score.score_layer) adds a third output computed from
+    the same feature map, so one run gives the probabilities and the score.
     """
     image = keras.Input(classifier.input_shape[1:], dtype="uint8", name="image")
     pixels = keras.ops.cast(image, "float32")
@@ -110,7 +112,8 @@ def build_export_model(classifier: keras.Model, temperature: float = 1.0) -> ker
         scaled = layers.Rescaling(1.0 / temperature, name="temperature")(logits)
         probabilities = layers.Activation("softmax", name="calibrated_probabilities")(scaled)
     cam = GradCam(head_of(classifier), name="cam")(features)
-    return keras.Model(image, [probabilities, cam], name="export")
+    outputs = [probabilities, cam] + ([unknown_score(features)] if unknown_score is not None else [])
+    return keras.Model(image, outputs, name="export")
 
 
 @dataclass

@@ -38,10 +38,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from convnet_common import model_format as fmt
+from convnet_common.unknown_score import UNKNOWN_OUTPUT
 from training.int8_safety import DEFAULT_SCHEME, Int8Scheme, cpu_description, reference_session, saturating_operands
 from training.onnx_tools import fold_initializer_shapes
 
 PRECISION_THRESHOLDS = {"fp16": 0.995, "int8": 0.98}
+# Nodes whose name contains one of these stay in float in int8 files, whatever their op:
+# the unknown score's whitening product (training.unknown_score) would lose the small
+# directions of the feature space to 7-bit weights.
+KEEP_FLOAT_NODES = (UNKNOWN_OUTPUT,)
 # The fused int8 model against the same graph run without fusion (int8_safety). With no
 # saturation the integer arithmetic is exact and only requantisation rounding differs,
 # which can flip a near-tie now and then; a saturating kernel changes several in a
@@ -185,7 +190,11 @@ def to_int8(model, calibration_images: np.ndarray, scheme: Int8Scheme = DEFAULT_
         except Exception:  # noqa: BLE001 - pre-processing only helps; quantise the plain model instead
             prepared_path = fp32_path
         prepared = onnx.load(prepared_path)
-        keep_float = [node.name for node in prepared.graph.node if node.op_type in scheme.keep_float]
+        keep_float = [
+            node.name
+            for node in prepared.graph.node
+            if node.op_type in scheme.keep_float or any(part in node.name for part in KEEP_FLOAT_NODES)
+        ]
         try:
             quantize_static(
                 prepared_path,
