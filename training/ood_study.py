@@ -214,8 +214,8 @@ def fit_methods(train: dict) -> dict:
     return {
         "1 - max softmax": msp,
         "energy": lambda f: -_logsumexp(f["logits"]),
-        "Mahalanobis, penultimate (shipped)": lambda f: mahalanobis_scores(maha_penult, f["penultimate"]),
-        "Mahalanobis, pooled base": lambda f: mahalanobis_scores(maha_pooled, f["pooled"]),
+        "Mahalanobis, penultimate": lambda f: mahalanobis_scores(maha_penult, f["penultimate"]),
+        "Mahalanobis, pooled base (shipped)": lambda f: mahalanobis_scores(maha_pooled, f["pooled"]),
         "relative Mahalanobis": relative,
         "kNN (k=5), penultimate": knn,
     }
