@@ -11,7 +11,9 @@ desktop.core.exporters is an option `--KIND OUT` (--csv, --json); with none of t
 CSV goes to stdout, and stdout stays quiet otherwise. Formats that can be streamed (CSV)
 are written row by row as images are classified; for a labelled folder they carry the
 `true_label` column, as the Batch tab's exports do. --sort-into copies (or --move moves)
-the images into DEST/<class>/ with a log for undo.
+the images into DEST/<class>/ with a log for undo. A model with an unknown score adds
+`unknown` (true/false) and `unknown_score` to every format (the columns are there, empty,
+for other models too), and --sort-into puts its unknown images into DEST/_unknown/.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ from desktop.core.labelled import AccuracyTally, FolderLabels, detect_labelled_f
 from desktop.core.model import LoadedModel, ModelLoadError, load_model
 from desktop.core.paths import default_model_path
 from desktop.core.providers import PROVIDER_CHOICES
-from desktop.core.sorting import UNSURE_DIR, sort_into_folders
+from desktop.core.settings import Settings
+from desktop.core.sorting import UNKNOWN_DIR, UNSURE_DIR, sort_into_folders
 
 
 def _positive_int(text: str) -> int:
@@ -79,7 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="images per inference run (default: measured for the model on this machine)",
     )
-    parser.add_argument("--sort-into", metavar="DEST", help="copy each image into DEST/<class>/ after classifying")
+    parser.add_argument(
+        "--sort-into",
+        metavar="DEST",
+        help=f"copy each image into DEST/<class>/ after classifying (images the model calls unknown: DEST/{UNKNOWN_DIR}/)",
+    )
     parser.add_argument("--move", action="store_true", help="with --sort-into: move instead of copy (undoable)")
     parser.add_argument(
         "--threshold",
@@ -106,10 +113,14 @@ def failure_line(result: BatchResult) -> str:
 
 
 def write_predictions(
-    sinks: list[RowSink], classifier: Classifier, args: argparse.Namespace, keep: list[BatchResult] | None = None
+    sinks: list[RowSink],
+    classifier: Classifier,
+    args: argparse.Namespace,
+    keep: list[BatchResult] | None = None,
+    unknown: list[int] | None = None,
 ) -> tuple[int, int]:
     """Hand each result to the streamed outputs as it is produced, each failure as a line on
-    stderr; return (images classified, files failed)."""
+    stderr; return (images classified, files failed). `unknown[0]` counts the unknown images."""
     classified = failed = 0
     for results in run_batch(classifier, args.paths, top_k=args.top_k, batch_size=args.batch_size):
         for result in results:
@@ -119,6 +130,8 @@ def write_predictions(
                 keep.append(result)
             if result.ok:
                 classified += 1
+                if result.unknown and unknown is not None:
+                    unknown[0] += 1
             else:
                 failed += 1
                 say(failure_line(result))
@@ -175,7 +188,10 @@ def _open_model(args: argparse.Namespace) -> LoadedModel:
     model_path = args.model or default_model_path()
     if args.model is None and not default_model_path().exists():
         raise ModelLoadError(f"no --model given and the bundled model is missing: {model_path}")
-    return load_model(model_path, provider=args.provider, batch_sizes=[args.batch_size] if args.batch_size else [])
+    model = load_model(model_path, provider=args.provider, batch_sizes=[args.batch_size] if args.batch_size else [])
+    if model.has_unknown_score:  # the threshold set in the app (Model -> Unknown threshold…) applies here too
+        model.set_threshold_override(Settings.load().unknown_threshold(model.info.sha256))
+    return model
 
 
 def _sort(results: list[BatchResult], args: argparse.Namespace) -> int:
@@ -221,7 +237,11 @@ def _outputs(args: argparse.Namespace) -> dict[str, str]:
 
 
 def _classify(
-    classifier: Classifier, args: argparse.Namespace, context: ExportContext, keep: list[BatchResult] | None
+    classifier: Classifier,
+    args: argparse.Namespace,
+    context: ExportContext,
+    keep: list[BatchResult] | None,
+    unknown: list[int],
 ) -> tuple[int, int]:
     """Stream the streamable formats (to their files, or the default one to stdout when no
     file is named); (classified, failed)."""
@@ -238,7 +258,7 @@ def _classify(
             sinks.append(exporter.stream(handle, context))
         if not outputs:
             sinks.append(STDOUT_FORMAT.stream(_stdout(), context))
-        counts = write_predictions(sinks, classifier, args, keep)
+        counts = write_predictions(sinks, classifier, args, keep, unknown)
     sys.stdout.flush()
     return counts
 
@@ -272,10 +292,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     whole_files = any(e.stream is None and e.kind in _outputs(args) for e in EXPORTERS)
     keep: list[BatchResult] | None = [] if (whole_files or args.sort_into or labels) else None
     sort_failed = 0
+    unknown = [0]
     started = time.perf_counter()
     try:
         with quiet_native_stderr():
-            classified, failed = _classify(classifier, args, context, keep)
+            classified, failed = _classify(classifier, args, context, keep, unknown)
         elapsed = time.perf_counter() - started
         if keep is not None:
             _write_whole_files(args, keep, context)
@@ -300,8 +321,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         tally.add(keep)
         say(f"convnet-classify: {tally.summary()}")
     rate = (classified + failed) / elapsed if elapsed > 0 else 0.0
+    unknown_part = (
+        f", {unknown[0]} unknown (score over {model.unknown_threshold:.4g})" if model.has_unknown_score else ""
+    )
     say(
-        f"classified {classified} images, {failed} failed, model {model.info.name}, "
+        f"classified {classified} images, {failed} failed{unknown_part}, model {model.info.name}, "
         f"provider {model.provider_in_use}, in {elapsed:.2f} s ({rate:.1f} images/s)"
     )
     return 1 if failed or sort_failed else 0

@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -230,13 +230,18 @@ def classify_paths(
 
 @dataclass(frozen=True)
 class BatchResult:
-    """What a batch keeps per file: no pixels and no maps, so huge folders stay flat in memory."""
+    """What a batch keeps per file: no pixels and no maps, so huge folders stay flat in memory.
+
+    `unknown_score` / `unknown` as in Prediction: None for a model without the score.
+    """
 
     path: Path
     label: str | None
     confidence: float | None
     top_k: tuple[tuple[str, float], ...]
     error: str | None = None
+    unknown_score: float | None = None
+    unknown: bool | None = None
 
     @property
     def ok(self) -> bool:
@@ -248,7 +253,13 @@ class BatchResult:
         if prediction.error is not None or not prediction.top_k:
             return cls(path, None, None, (), prediction.error or "no prediction")
         top = tuple((str(name), float(p)) for name, p in prediction.top_k)
-        return cls(path, top[0][0], top[0][1], top)
+        return cls(path, top[0][0], top[0][1], top, None, prediction.unknown_score, prediction.unknown)
+
+    def judged(self, threshold: float | None) -> BatchResult:
+        """This result judged against another threshold (the user moved it): same score, new verdict."""
+        if self.unknown_score is None or threshold is None:
+            return self
+        return replace(self, unknown=bool(self.unknown_score > threshold))
 
 
 @dataclass(frozen=True)

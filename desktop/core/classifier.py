@@ -23,6 +23,7 @@ from convnet_common.imaging import (
     resize_for_model,
 )
 from convnet_common.model_contract import answer_problems
+from convnet_common.unknown_score import score_problems
 from desktop.core.model import LoadedModel
 
 DEFAULT_TOP_K = 5
@@ -30,7 +31,12 @@ DEFAULT_TOP_K = 5
 
 @dataclass
 class Prediction:
-    """The outcome for one image: either top-k classes or an `error` message, never both."""
+    """The outcome for one image: either top-k classes or an `error` message, never both.
+
+    `unknown_score` is the model's score (None for a model without one) and `unknown`
+    the verdict against the threshold in force when it was classified: True when the
+    image is unlike the training data, None when there is no score.
+    """
 
     path: Path | None
     image: np.ndarray | None
@@ -39,6 +45,9 @@ class Prediction:
     cam: np.ndarray | None
     inference_ms: float
     error: str | None = None
+    unknown_score: float | None = None
+    unknown: bool | None = None
+    unknown_threshold: float | None = None  # what `unknown` was judged against, for display
 
     @property
     def ok(self) -> bool:
@@ -51,6 +60,11 @@ class Prediction:
     @property
     def top_index(self) -> int | None:
         return int(np.argmax(self.probabilities)) if self.probabilities is not None else None
+
+    def judge(self, threshold: float | None) -> None:
+        """Judge the score again against `threshold` (the user moved it); no score: nothing to do."""
+        if self.unknown_score is not None and threshold is not None:
+            self.unknown, self.unknown_threshold = bool(self.unknown_score > threshold), threshold
 
     @classmethod
     def failed(cls, path: Path | None, error: str) -> Prediction:
@@ -92,15 +106,23 @@ class Classifier:
         labels = self.model.info.labels
         batch = inputs if inputs is not None else self.preprocess(images)
         started = time.perf_counter()
-        probabilities, cams = self.model.predict(batch, throughput=throughput)
+        answers = self.model.predict_all(batch, throughput=throughput)
+        probabilities, cams, scores = answers.probabilities, answers.cam, answers.unknown_score
         per_image_ms = (time.perf_counter() - started) * 1000.0 / count
         predictions = []
         problems = answer_problems(probabilities, cams)
+        if scores is not None:  # a NaN score is an error for that image, never a verdict
+            score_checks = score_problems(scores, count)
+            if isinstance(score_checks, str):
+                problems = [score_checks] * count
+            else:
+                problems = [p if p is not None else s for p, s in zip(problems, score_checks)]
         for i, (image, path) in enumerate(zip(images, paths)):
             if problems[i] is not None:  # NaN, 231, a row not summing to 1: an error, never a prediction
                 predictions.append(Prediction.failed(path, problems[i]))
                 continue
             probs = probabilities[i]
+            score = float(scores[i]) if scores is not None else None
             order = np.argsort(-probs, kind="stable")[:k]
             predictions.append(
                 Prediction(
@@ -110,6 +132,9 @@ class Classifier:
                     probabilities=probs,
                     cam=cams[i] if cams is not None else None,
                     inference_ms=per_image_ms,
+                    unknown_score=score,
+                    unknown=self.model.is_unknown(score),
+                    unknown_threshold=self.model.unknown_threshold if score is not None else None,
                 )
             )
         return predictions

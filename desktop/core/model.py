@@ -11,9 +11,12 @@ no activation maps) as long as their input is uint8 NHWC RGB with a fixed size.
 
 from __future__ import annotations
 
+import hashlib
+import math
 import os
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +34,7 @@ __all__ = [
     "NOTICE_NO_CAM",
     "NOTICE_NO_METADATA",
     "LoadedModel",
+    "ModelAnswers",
     "ModelInfo",
     "ModelLoadError",
     "ModelOutputError",
@@ -42,10 +46,22 @@ NOTICE_NO_METADATA = "This model has no ConvNet Studio metadata: generic class n
 NOTICE_NO_CAM = "This model has no activation-map output; activation maps are unavailable."
 
 
+@dataclass(frozen=True)
+class ModelAnswers:
+    """One run's outputs: probabilities [N, C], activation maps [N, h, w, C] or None, unknown scores [N] or None."""
+
+    probabilities: np.ndarray
+    cam: np.ndarray | None
+    unknown_score: np.ndarray | None
+
+
 class LoadedModel:
     """An ONNX Runtime session plus the contract details needed to run it.
 
     `predict` may be called from worker threads: ONNX Runtime sessions are thread-safe.
+    A model with an unknown score (`has_unknown_score`) judges images against
+    `unknown_threshold`: the user's setting for this file when there is one
+    (`set_threshold_override`, kept in the app settings by SHA-256), else the file's own.
     """
 
     def __init__(
@@ -57,12 +73,15 @@ class LoadedModel:
         cam_name: str | None,
         fixed_batch: int | None,
         cuda_fallback: str | None = None,
+        unknown_name: str | None = None,
     ) -> None:
         self.session = session
         self.info = info
         self.input_name = input_name
         self.probabilities_name = probabilities_name
         self.cam_name = cam_name if info.has_cam else None
+        self.unknown_name = unknown_name if info.unknown is not None else None
+        self.threshold_override: float | None = None
         # Some exporters fix the batch dimension (usually to 1); predict() splits for them.
         self.fixed_batch = fixed_batch
         self.provider_in_use: str = session.get_providers()[0]
@@ -75,6 +94,30 @@ class LoadedModel:
     @property
     def input_size(self) -> tuple[int, int]:
         return self.info.input_size
+
+    @property
+    def has_unknown_score(self) -> bool:
+        return self.unknown_name is not None
+
+    @property
+    def unknown_threshold(self) -> float | None:
+        """The score above which an image is unknown; None for a model without the score."""
+        if self.info.unknown is None:
+            return None
+        return self.threshold_override if self.threshold_override is not None else self.info.unknown.threshold
+
+    def set_threshold_override(self, value: float | None) -> None:
+        """Use the user's threshold instead of the file's (None: the file's); only a finite number counts."""
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise TypeError("the threshold must be a number")
+        self.threshold_override = float(value) if value is not None and math.isfinite(value) else None
+
+    def is_unknown(self, score: float | None) -> bool | None:
+        """The verdict for one finite score: None without a score (or for a model without one)."""
+        threshold = self.unknown_threshold
+        if score is None or threshold is None:
+            return None
+        return bool(score > threshold)
 
     @property
     def on_cpu(self) -> bool:
@@ -120,28 +163,47 @@ class LoadedModel:
 
         `throughput=True` uses the folder-run session (see throughput_session).
         """
+        answers = self.predict_all(batch, throughput=throughput)
+        return answers.probabilities, answers.cam
+
+    def predict_all(self, batch: np.ndarray, *, throughput: bool = False) -> ModelAnswers:
+        """`predict`, with the unknown scores too (None for a model without them)."""
         height, width = self.info.input_size
         if batch.dtype != np.uint8 or batch.ndim != 4 or batch.shape[1:] != (height, width, 3):
             raise ValueError(f"expected a uint8 batch [N, {height}, {width}, 3], got {batch.dtype} {list(batch.shape)}")
-        return self._run(self.throughput_session() if throughput else self.session, batch)
+        return self._run_all(self.throughput_session() if throughput else self.session, batch)
 
     def _run(self, session: ort.InferenceSession, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        answers = self._run_all(session, batch)
+        return answers.probabilities, answers.cam
+
+    def _run_all(self, session: ort.InferenceSession, batch: np.ndarray) -> ModelAnswers:
         step = self.fixed_batch or max(len(batch), 1)
         outputs = [self.probabilities_name] + ([self.cam_name] if self.cam_name else [])
+        outputs += [self.unknown_name] if self.unknown_name else []
         probabilities: list[np.ndarray] = []
         cams: list[np.ndarray] = []
+        scores: list[np.ndarray] = []
         for start in range(0, len(batch), step):
             chunk = np.ascontiguousarray(batch[start : start + step])
             results = session.run(outputs, {self.input_name: chunk})
             probs = np.asarray(results[0], dtype=np.float32)
             cam = np.asarray(results[1], dtype=np.float32) if self.cam_name else None
+            score = np.asarray(results[-1], dtype=np.float32) if self.unknown_name else None
             self._check_shapes(probs, cam, len(chunk))
+            if score is not None and score.shape != (len(chunk),):
+                raise ModelOutputError(
+                    f"the model gave unknown scores of shape {list(score.shape)} for {len(chunk)} images"
+                )
             probabilities.append(probs)
             if cam is not None:
                 cams.append(cam)
+            if score is not None:
+                scores.append(score)
         probs = np.concatenate(probabilities) if probabilities else np.zeros((0, len(self.info.labels)), np.float32)
         cam = np.concatenate(cams) if cams else None
-        return probs, cam
+        score = np.concatenate(scores) if scores else (np.zeros(0, np.float32) if self.unknown_name else None)
+        return ModelAnswers(probs, cam, score)
 
     def _check_shapes(self, probs: np.ndarray, cam: np.ndarray | None, rows: int) -> None:
         """Raise ModelOutputError unless the run gave one [C] row and one [h, w, C] map per image.
@@ -223,6 +285,16 @@ def load_model(path: str | os.PathLike[str], provider: str = "auto", batch_sizes
         raise ModelLoadError(f"{path.name}: unexpected {type(error).__name__}: {first_line(error)}") from None
 
 
+def file_sha256(path: Path) -> str:
+    """The file's SHA-256 (hex): what a per-model setting is keyed by, so it follows the file
+    when it is moved or renamed, and a retrained file at the same path does not inherit it."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def _validate(path: Path, session: ort.InferenceSession, metadata: dict[str, str], fallback: str | None) -> LoadedModel:
     """Check the session against the contract (convnet_common/model_contract.py) and run a test image."""
     try:
@@ -240,6 +312,9 @@ def _validate(path: Path, session: ort.InferenceSession, metadata: dict[str, str
         raise ModelLoadError(str(error)) from None
     info.labels = checked.labels
     info.has_cam = checked.has_cam
+    if contract.unknown_name is not None:
+        info.unknown = contract.metadata.unknown
+        info.sha256 = file_sha256(path)
     if not info.has_metadata:
         info.notices.append(NOTICE_NO_METADATA)
     elif not checked.has_cam:
@@ -257,4 +332,5 @@ def _validate(path: Path, session: ort.InferenceSession, metadata: dict[str, str
         contract.cam_name,
         contract.fixed_batch,
         fallback,
+        contract.unknown_name,
     )

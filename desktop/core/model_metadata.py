@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from convnet_common.model_contract import ContractError, ModelMetadata, read_metadata
+from convnet_common.unknown_score import UnknownSpec
 
 
 class ModelLoadError(Exception):
@@ -39,6 +40,10 @@ class ModelInfo:
     exported_at: str = ""
     cam_layer: str = ""
     notices: list[str] = field(default_factory=list)
+    # The `unknown` entry, set only when the file also has the `unknown_score` output.
+    unknown: UnknownSpec | None = None
+    calibration: dict[str, Any] | None = None  # shown in the model panel only
+    sha256: str = ""  # of the file, for models with an unknown score: their threshold setting's key
 
     @property
     def name(self) -> str:
@@ -91,4 +96,5 @@ def info_from_checked(checked: ModelMetadata, *, path: Path, file_size: int, inp
         precision=checked.precision,
         exported_at=checked.exported_at,
         cam_layer=checked.cam_layer,
+        calibration=checked.calibration,
     )

@@ -4,8 +4,10 @@ The formats are offered through the table in desktop.core.exporters. Exports and
 go through the atomic writers, so a crash while saving never leaves
 a half-written file where a good one used to be. When the folder is labelled (its
 sub-folders are named after the classes, see desktop.core.labelled), exports gain a
-`true_label` column, last so readers of the usual five columns are not disturbed, and
-the JSON document an `accuracy` section.
+`true_label` column, last so readers of the usual columns are not disturbed, and
+the JSON document an `accuracy` section. `unknown` (`true`/`false`) and `unknown_score`
+are always there, empty (JSON null) for a model without an unknown score: one layout
+for every model, so a script reading the columns by position works with both.
 
 Names from strangers are written so nothing is lost and nothing runs:
 - CSV: every data cell is quoted (a carriage return in a name cannot split its row), and a
@@ -32,6 +34,7 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from math import isfinite
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +44,7 @@ from convnet_common.safe_json import JsonInputError, read_json
 from desktop.core.batch import BatchResult
 from desktop.core.labelled import AccuracyTally, FolderLabels
 
-CSV_COLUMNS = ("path", "label", "confidence", "top_k", "error")
+CSV_COLUMNS = ("path", "label", "confidence", "top_k", "error", "unknown", "unknown_score")
 TRUE_LABEL_COLUMN = "true_label"
 STATE_VERSION = 1
 # A resume-state file holds about 300 bytes per finished image: this is several hundred
@@ -56,13 +59,19 @@ def result_row(result: BatchResult, truth: FolderLabels | None = None) -> list[s
     With `truth`, a last column holds the file's true class ('' outside class folders).
     """
     if result.error is not None:
-        row = [str(result.path), "", "", "", result.error]
+        row = [str(result.path), "", "", "", result.error, "", ""]
     else:
         top_k = json.dumps([[name, round(p, 4)] for name, p in result.top_k])
         row = [str(result.path), result.label or "", f"{result.confidence:.4f}", top_k, ""]
+        row += [unknown_text(result.unknown), f"{result.unknown_score:.6g}" if result.unknown_score is not None else ""]
     if truth is not None:
         row.append(truth.true_label(result.path) or "")
     return [spreadsheet_cell(cell) for cell in row]
+
+
+def unknown_text(verdict: bool | None) -> str:
+    """The `unknown` cell: `true`, `false`, or empty without a score."""
+    return "" if verdict is None else "true" if verdict else "false"
 
 
 def csv_rows(handle: Any, truth: FolderLabels | None = None) -> Callable[[BatchResult], None]:
@@ -106,6 +115,8 @@ def result_to_dict(result: BatchResult, truth: FolderLabels | None = None) -> di
         "confidence": result.confidence,
         "top_k": [[name, p] for name, p in result.top_k],
         "error": result.error,
+        "unknown": result.unknown,
+        "unknown_score": result.unknown_score,
     }
     if truth is not None:
         item[TRUE_LABEL_COLUMN] = truth.true_label(result.path)
@@ -138,12 +149,19 @@ def result_from_dict(data: dict[str, Any]) -> BatchResult:
     confidence = data.get("confidence")
     if isinstance(confidence, bool):
         raise TypeError("confidence must be a number")
+    score, verdict = data.get("unknown_score"), data.get("unknown")
+    if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float)) or not isfinite(score)):
+        raise TypeError("unknown_score must be a finite number")
+    if verdict is not None and not isinstance(verdict, bool):
+        raise TypeError("unknown must be true, false or null")
     return BatchResult(
         Path(path),
         _optional_text(data.get("label"), "label"),
         float(confidence) if confidence is not None else None,
         top_k,
         _optional_text(data.get("error"), "error"),
+        float(score) if score is not None else None,
+        verdict if score is not None else None,
     )
 
 

@@ -8,7 +8,9 @@ one-line warning is returned for the window to show. Writes are atomic.
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -40,7 +42,13 @@ DEFAULTS: dict[str, Any] = {
     "undo_sort_dest": "",  # DEST of the last sort that moved files and is not undone yet
     # The Train tab's choices and dataset folder; its view checks every entry it reads back.
     "train_tab": {},
+    # The user's unknown-score threshold per model, by the file's SHA-256 (hex): it follows
+    # the file when moved, and a retrained file does not inherit an old threshold. Model ->
+    # Unknown threshold… sets it; the model file itself is never rewritten.
+    "unknown_thresholds": {},
 }
+MAX_UNKNOWN_THRESHOLDS = 500  # models remembered; the oldest are dropped beyond this
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def config_dir() -> Path:
@@ -93,6 +101,24 @@ def _valid(key: str, value: Any) -> bool:
     return True
 
 
+def usable_thresholds(value: Any) -> dict[str, float]:
+    """The entries of a stored `unknown_thresholds` that can be used: a SHA-256 in lower-case hex
+    mapped to a finite number (not a bool). Anything else is dropped entry by entry, so one
+    hand-edited line costs that model's threshold, not every model's."""
+    if not isinstance(value, dict):
+        return {}
+    kept = {
+        key: float(number)
+        for key, number in value.items()
+        if isinstance(key, str)
+        and _SHA256.fullmatch(key)
+        and isinstance(number, (int, float))
+        and not isinstance(number, bool)
+        and math.isfinite(number)
+    }
+    return dict(list(kept.items())[-MAX_UNKNOWN_THRESHOLDS:])
+
+
 # A saved panel layout wider than this in total is not from any real screen (or screens).
 MAX_LAYOUT_WIDTH = 32_768
 
@@ -138,6 +164,8 @@ class Settings:
         for key, value in data.items():
             if key not in DEFAULTS:
                 settings._extra[key] = value
+            elif key == "unknown_thresholds":
+                settings.values[key] = usable_thresholds(value)
             elif _valid(key, value):
                 settings.values[key] = value
         return settings
@@ -158,6 +186,23 @@ class Settings:
         except OSError as error:
             return f"Could not save settings to {self.path}: {error.strerror or error}"
         return None
+
+    # per-model unknown thresholds -----------------------------------------------------
+    def unknown_threshold(self, sha256: str) -> float | None:
+        """The user's threshold for the model file with this SHA-256, or None (use the file's)."""
+        return usable_thresholds(self.values["unknown_thresholds"]).get(sha256)
+
+    def set_unknown_threshold(self, sha256: str, value: float | None) -> None:
+        """Remember `value` for that model (None: forget it, the file's threshold applies again)."""
+        if not _SHA256.fullmatch(sha256):
+            raise ValueError("a model is keyed by its SHA-256 in lower-case hex")
+        if value is not None and (isinstance(value, bool) or not math.isfinite(value)):
+            raise ValueError(f"the threshold must be a finite number, got {value!r}")
+        table = dict(usable_thresholds(self.values["unknown_thresholds"]))
+        table.pop(sha256, None)
+        if value is not None:
+            table[sha256] = float(value)
+        self.values["unknown_thresholds"] = usable_thresholds(table)
 
     # recent models -------------------------------------------------------------------
     def recent_models(self) -> list[Path]:

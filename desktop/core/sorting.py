@@ -15,7 +15,7 @@ its own log (time, pid and a random token in the name, created exclusively), so 
 into one DEST, or a killed sort run again, never share or lose a log.
 
 A DEST that is, contains or lies inside the source folder: files already in DEST's class
-folders (or _unsure) are never taken as new input, so a second run leaves them alone
+folders (or _unsure, _unknown) are never taken as new input, so a second run leaves them alone
 instead of renaming each to "name (1).png".
 """
 
@@ -44,6 +44,7 @@ from desktop.core.sort_history import LOG_PREFIX, find_logs, sorted_folders, und
 
 __all__ = [
     "LOG_PREFIX",
+    "UNKNOWN_DIR",
     "UNSURE_DIR",
     "SortLog",
     "SortReport",
@@ -55,6 +56,9 @@ __all__ = [
 ]  # the log readers live in sort_history; undo in sort_log
 
 UNSURE_DIR = "_unsure"
+# Images the model calls unknown (its unknown score over the threshold): not any of its
+# classes, so not in a class folder and not merely unsure either. Unknown wins over unsure.
+UNKNOWN_DIR = "_unknown"
 _BAD_CHARS = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
 _RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
 
@@ -64,7 +68,7 @@ def safe_folder_name(label: str) -> str:
     name = _BAD_CHARS.sub("_", label).strip().strip(".").strip()[:100]
     if not name:
         return "_unnamed"
-    if name.lower() in _RESERVED or name.lower() == UNSURE_DIR:
+    if name.lower() in _RESERVED or name.lower() in (UNSURE_DIR, UNKNOWN_DIR):
         return f"{name}_"
     return name
 
@@ -291,6 +295,9 @@ def sort_into_folders(
 ) -> SortReport:
     """Copy (or move) each classified image into DEST/<class>/, or DEST/_unsure/ below `threshold`.
 
+    An image the model calls unknown (`result.unknown`) goes to DEST/_unknown/ whatever its
+    confidence: it is unlike every class, which is more than being unsure between them.
+
     Failed results are skipped. One file that cannot be placed is reported and the run goes on.
     Files already in DEST's sorted folders are left where they are (report.in_place when in
     their right folder, report.left_in_dest otherwise): a DEST inside the source folder, or a
@@ -301,6 +308,7 @@ def sort_into_folders(
     items = list(results)
     folders = {
         UNSURE_DIR,
+        UNKNOWN_DIR,
         *sorted_folders(dest),
         *(safe_folder_name(r.label) for r in items if r.ok and r.label is not None),
     }
@@ -337,7 +345,8 @@ def _sort_locked(
                 report.skipped_errors += 1
             else:
                 unsure = (result.confidence or 0.0) < threshold
-                folder = dest / (UNSURE_DIR if unsure else safe_folder_name(result.label))
+                name = UNKNOWN_DIR if result.unknown else UNSURE_DIR if unsure else safe_folder_name(result.label)
+                folder = dest / name
                 source = Path(os.path.abspath(result.path))
                 if _already_sorted(source, dest, folders):
                     in_place = source.parent == folder

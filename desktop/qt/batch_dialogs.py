@@ -58,7 +58,8 @@ class BatchDialogs:
             QMessageBox.Icon.Question,
             "Copy or move?",
             f"Copy or move the images into {name}/<class>/? "
-            f"Images under {self.threshold:.0%} go to _unsure/. A move can be undone.",
+            f"Images under {self.threshold:.0%} go to _unsure/, images the model calls unknown to _unknown/. "
+            "A move can be undone.",
             parent=self,
         )
         copy = box.addButton("Copy", QMessageBox.ButtonRole.AcceptRole)

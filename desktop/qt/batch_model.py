@@ -41,12 +41,13 @@ from desktop.qt.table_model import FlatTableModel
 
 THUMB_SIZE = 40
 THUMB_CACHE = 400  # pixmaps kept; a few screens' worth
-COLUMNS = ("", "Path", "Class", "Confidence")
-COL_THUMB, COL_PATH, COL_CLASS, COL_CONFIDENCE = range(4)
+COLUMNS = ("", "Path", "Class", "Confidence", "Unknown")
+COL_THUMB, COL_PATH, COL_CLASS, COL_CONFIDENCE, COL_UNKNOWN = range(5)
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 ALL_CLASSES = "All classes"
 ERRORS_ONLY = "Errors only"
 MISCLASSIFIED = "Misclassified"  # offered for a labelled folder: predicted class is not the folder's
+UNKNOWN_ONLY = "Unknown"  # offered for a model with an unknown score: the images it calls unknown
 STATE_SAVE_INTERVAL_S = 2.0
 
 
@@ -114,6 +115,12 @@ class BatchTableModel(FlatTableModel):
             self.results.append(result)
         self.endInsertRows()
 
+    def judge(self, threshold: float | None) -> None:
+        """Judge every row's unknown score against a moved threshold (the scores stay)."""
+        self.results[:] = [result.judged(threshold) for result in self.results]
+        if self.results:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self.results) - 1, len(COLUMNS) - 1))
+
     def labels(self) -> list[str]:
         return sorted({r.label for r in self.results if r.label is not None})
 
@@ -141,7 +148,11 @@ class BatchTableModel(FlatTableModel):
                 return result.label if result.ok else "error"
             if column == COL_CONFIDENCE:
                 return f"{result.confidence:.1%}" if result.ok else result.error
+            if column == COL_UNKNOWN:
+                return "unknown" if result.unknown else ""
         elif role == SORT_ROLE:
+            if column == COL_UNKNOWN:
+                return result.unknown_score if result.unknown_score is not None else float("-inf")
             if column == COL_CONFIDENCE:
                 return result.confidence if result.ok else -1.0
             if column == COL_CLASS:
@@ -163,6 +174,9 @@ class BatchTableModel(FlatTableModel):
         if not result.ok:
             return "\n".join([str(result.path), *known, f"Could not classify: {result.error}"])
         lines = [str(result.path), *known] + [f"{name}: {p:.1%}" for name, p in result.top_k]
+        if result.unknown_score is not None:
+            verdict = "Unknown: unlike the training images" if result.unknown else "Known"
+            lines.append(f"{verdict} (unknown score {result.unknown_score:.4g})")
         return "\n".join(lines)
 
     # thumbnails --------------------------------------------------------------------------------
@@ -221,6 +235,8 @@ class BatchFilterProxy(QSortFilterProxyModel):
             return self.class_filter in (ALL_CLASSES, ERRORS_ONLY)
         if self.class_filter == ERRORS_ONLY:
             return False
+        if self.class_filter == UNKNOWN_ONLY:
+            return bool(result.unknown) and (result.confidence or 0.0) >= self.min_confidence
         if self.class_filter == MISCLASSIFIED:
             truth = model.truth.true_label(result.path) if model.truth is not None else None
             if truth is None or result.label == truth:

@@ -30,8 +30,10 @@ from desktop.qt.accuracy_panel import AccuracyPanel
 from desktop.qt.batch_dialogs import BatchDialogs
 from desktop.qt.batch_model import (
     ALL_CLASSES,
+    COL_UNKNOWN,
     ERRORS_ONLY,
     MISCLASSIFIED,
+    UNKNOWN_ONLY,
     BatchFilterProxy,
     BatchTableModel,
     BatchTask,
@@ -92,6 +94,7 @@ class BatchView(BatchSorting, BatchDialogs, FileDrops, TabView, QWidget):
         self._build()
         self.setAcceptDrops(True)
         controller.model_changed.connect(self._on_model_changed)
+        controller.unknown_threshold_changed.connect(self._on_threshold_changed)
         self._update_enabled()
 
     # the window ----------------------------------------------------------------------------------------
@@ -215,6 +218,9 @@ class BatchView(BatchSorting, BatchDialogs, FileDrops, TabView, QWidget):
         known = set(self.controller.model.info.labels) if self.controller.model else set()
         names = [ALL_CLASSES, *sorted(known | set(self.model.labels())), ERRORS_ONLY]
         names += [MISCLASSIFIED] if self.model.truth is not None else []
+        scored = self._has_scores()
+        names += [UNKNOWN_ONLY] if scored else []
+        self.table.setColumnHidden(COL_UNKNOWN, not scored)
         if names == [self.class_combo.itemText(i) for i in range(self.class_combo.count())]:
             return
         self.class_combo.blockSignals(True)
@@ -223,6 +229,17 @@ class BatchView(BatchSorting, BatchDialogs, FileDrops, TabView, QWidget):
         self.class_combo.setCurrentText(current if current in names else ALL_CLASSES)
         self.class_combo.blockSignals(False)
         self.proxy.set_class_filter(self.class_combo.currentText())
+
+    def _has_scores(self) -> bool:
+        """Whether the Unknown column and filter mean anything: the model or the rows have scores."""
+        model = self.controller.model
+        return bool(model is not None and model.has_unknown_score) or any(
+            r.unknown_score is not None for r in self.model.results
+        )
+
+    def _on_threshold_changed(self, threshold: object) -> None:
+        self.model.judge(threshold if isinstance(threshold, float) else None)
+        self.proxy.invalidate()
 
     def _on_model_changed(self, model: LoadedModel) -> None:
         self.cancel()
@@ -264,7 +281,10 @@ class BatchView(BatchSorting, BatchDialogs, FileDrops, TabView, QWidget):
         self.folder = folder
         self.model.clear(folder)
         self.accuracy.clear()
-        self.model.add_results(sorted(state.finished.values(), key=lambda r: str(r.path)))
+        threshold = classifier.model.unknown_threshold  # resumed rows: judged as new ones are
+        self.model.add_results(
+            sorted((r.judged(threshold) for r in state.finished.values()), key=lambda r: str(r.path))
+        )
         self._refresh_classes()
         self.progress.setRange(0, 0)
         self.rate_label.setText("Finding images…")

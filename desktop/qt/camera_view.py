@@ -52,7 +52,7 @@ from desktop.qt.controller import InferenceController
 from desktop.qt.image_view import ImageView
 from desktop.qt.layout import hbox
 from desktop.qt.plain_text import PlainLabel
-from desktop.qt.predictions_panel import PredictionsPanel
+from desktop.qt.predictions_panel import PredictionsPanel, verdict_text
 from desktop.qt.tab_view import MenuEntry, TabView
 
 NO_CAMERA = "No camera found"
@@ -415,7 +415,7 @@ class CameraView(TabView, QWidget):
         elif prediction is not None:
             self.predictions.show_prediction(prediction)
             if self.frozen is not None:
-                self.predictions.message.setText(f"Frozen — top class: {prediction.top_label}")
+                self.predictions.message.setText(f"Frozen — {verdict_text(prediction).lower()}")
 
     def _redraw(self) -> None:
         """Compose the frame shown: live or frozen, with the top class's map, mirrored if asked."""

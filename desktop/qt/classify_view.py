@@ -24,7 +24,8 @@ from desktop.qt.image_list import ImageList
 from desktop.qt.image_view import EMPTY_HINT
 from desktop.qt.model_panel import NO_MODEL_TEXT, ModelPanel
 from desktop.qt.predictions_panel import PredictionsPanel
-from desktop.qt.tab_view import FILE_MENU, VIEW_MENU, MenuEntry, TabHost, TabView
+from desktop.qt.tab_view import FILE_MENU, MODEL_MENU, VIEW_MENU, MenuEntry, TabHost, TabView
+from desktop.qt.unknown_threshold_dialog import UnknownThresholdDialog, apply_choice
 from desktop.qt.viewer import Viewer
 
 DEFAULT_PANEL_SIZES = [190, 650, 340]  # image list, picture, predictions + model
@@ -40,6 +41,7 @@ class ClassifyView(TabView, QWidget):
     image_shown = Signal(object, object)  # RGB array, Path | None — the Compare tab follows it
     inference_time = Signal(float)  # ms of the prediction on display
     folders_dropped = Signal(list)  # folders go to the batch view, which classifies in bulk
+    unknown_available = Signal(bool)  # whether the model has an unknown score (Model → Unknown threshold…)
 
     def __init__(self, controller: InferenceController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -83,6 +85,7 @@ class ClassifyView(TabView, QWidget):
         self.predictions.class_selected.connect(self.viewer.show_class)
         controller.model_changed.connect(self._on_model_changed)
         controller.prediction_ready.connect(self._on_prediction)
+        controller.unknown_threshold_changed.connect(self._on_threshold_changed)
         self.show_no_model()
 
     # the window ------------------------------------------------------------------------
@@ -116,6 +119,17 @@ class ClassifyView(TabView, QWidget):
                 checked_signal=viewer.map_shown_changed,
                 name="toggle_map",
             ),
+            MenuEntry(
+                "&Unknown threshold…",
+                "Ctrl+Shift+H",
+                self.edit_unknown_threshold,
+                "Set the unknown score over which an image is called Unknown, for this model",
+                menu=MODEL_MENU,
+                in_tab=False,
+                enabled=False,
+                enabled_signal=self.unknown_available,
+                name="unknown_threshold",
+            ),
             MenuEntry("&Next colour map", "Ctrl+Shift+C", viewer.next_colormap, menu=VIEW_MENU, in_tab=False),
             MenuEntry("Map &opacity up", "Ctrl+=", lambda: viewer.nudge_opacity(10), menu=VIEW_MENU, in_tab=False),
             MenuEntry("Map opacity &down", "Ctrl+-", lambda: viewer.nudge_opacity(-10), menu=VIEW_MENU, in_tab=False),
@@ -123,6 +137,7 @@ class ClassifyView(TabView, QWidget):
 
     def attach(self, host: TabHost) -> None:
         self._host = host
+        self.controller.threshold_for = host.settings.unknown_threshold  # applied as each model loads
         self.inference_time.connect(host.show_inference_ms)
         self.viewer.saved.connect(lambda path: host.show_status(f"Saved overlay to {path}", 8000))
         self.viewer.save_failed.connect(lambda message: host.show_error("Could not save overlay", message))
@@ -239,6 +254,7 @@ class ClassifyView(TabView, QWidget):
     # controller results ----------------------------------------------------------------
     def _on_model_changed(self, model: LoadedModel) -> None:
         self.model_panel.show_model(model)
+        self.unknown_available.emit(model.has_unknown_score)
         self._pending.clear()
         self.image_list.reset_results()
         paths = self.image_list.paths()
@@ -281,6 +297,8 @@ class ClassifyView(TabView, QWidget):
             self._pending.add(path)
 
     def _display(self, prediction: Prediction) -> None:
+        if self.controller.model is not None:  # a cached prediction, judged before the threshold moved
+            prediction.judge(self.controller.model.unknown_threshold)
         self.current = prediction
         self.viewer.show_prediction(prediction)
         self.predictions.show_prediction(prediction, show_hint=prediction.cam is not None)
@@ -289,6 +307,37 @@ class ClassifyView(TabView, QWidget):
             self.inference_time.emit(prediction.inference_ms)
             if prediction.image is not None:
                 self.image_shown.emit(prediction.image, prediction.path)
+
+    # the unknown threshold ---------------------------------------------------------------
+    def edit_unknown_threshold(self) -> UnknownThresholdDialog | None:
+        """Open the threshold dialog (non-modal to tests: they answer it); OK saves it per model file."""
+        model = self.controller.model
+        if model is None or not model.has_unknown_score or self._host is None:
+            return None
+        dialog = UnknownThresholdDialog(model, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        settings = self._host.settings
+        dialog.finished.connect(
+            lambda _code: self._threshold_chosen(model, apply_choice(model, settings, dialog.chosen))
+        )
+        dialog.open()
+        return dialog
+
+    def _threshold_chosen(self, model: LoadedModel, value: float | None | bool) -> None:
+        if value is not False and model is self.controller.model:
+            self.controller.set_unknown_threshold(value)
+
+    def _on_threshold_changed(self, _threshold: object) -> None:
+        """Judge what is shown and listed again from the scores held: nothing is classified again."""
+        if self.controller.model is not None:
+            self.model_panel.show_unknown(self.controller.model)
+        for path in self.image_list.paths():
+            cached = self.controller.cached(path)
+            if cached is not None and self.controller.model is not None:
+                cached.judge(self.controller.model.unknown_threshold)
+                self.image_list.show_result(cached)
+        if self.current is not None:
+            self._display(self.current)
 
     def show_no_model(self) -> None:
         self.viewer.clear(EMPTY_HINT if self.image_list.count() == 0 else NO_MODEL_TEXT)

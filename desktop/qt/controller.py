@@ -7,7 +7,7 @@ prediction computed by the previous model can never be shown next to the new one
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +28,7 @@ class InferenceController(QObject):
     model_changed = Signal(object)  # LoadedModel
     model_failed = Signal(str, str)  # path, message
     prediction_ready = Signal(object)  # Prediction
+    unknown_threshold_changed = Signal(object)  # float: the loaded model's threshold, moved by the user
     busy_changed = Signal(bool)
 
     def __init__(self, provider: str = "auto", parent: QObject | None = None) -> None:
@@ -41,6 +42,8 @@ class InferenceController(QObject):
         self._load_request = 0
         self._classify_tasks: set[BackgroundTask] = set()
         self._cache: OrderedDict[Path, Prediction] = OrderedDict()
+        # The user's unknown threshold for a model file, by its SHA-256 (the window's settings).
+        self.threshold_for: Callable[[str], float | None] | None = None
 
     # model -------------------------------------------------------------------------
     def load_model(self, path: str | Path) -> None:
@@ -70,7 +73,19 @@ class InferenceController(QObject):
         self._cache.clear()
         self.model = model
         self.classifier = Classifier(model)
+        if model.has_unknown_score and self.threshold_for is not None:  # before anything is classified
+            model.set_threshold_override(self.threshold_for(model.info.sha256))
         self.model_changed.emit(model)
+
+    def set_unknown_threshold(self, value: float | None) -> None:
+        """Judge from now on against `value` (None: the model file's own threshold).
+
+        Views re-judge what they show from the scores they hold; nothing is classified again.
+        """
+        if self.model is None or not self.model.has_unknown_score:
+            return
+        self.model.set_threshold_override(value)
+        self.unknown_threshold_changed.emit(self.model.unknown_threshold)
 
     def _on_model_failed(self, path: str, message: str, request_id: int) -> None:
         if request_id == self._load_request:

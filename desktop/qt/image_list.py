@@ -61,6 +61,8 @@ class ImageList(QListWidget):
             item.setText(f"{name} — unreadable")
             item.setForeground(Qt.GlobalColor.red)
             item.setToolTip(tooltip(prediction.error))  # the reason on hover, without selecting the file
+        elif prediction.unknown:
+            item.setText(f"{name} — unknown")
         else:
             label, probability = prediction.top_k[0]
             item.setText(f"{name} — {label} {probability * 100:.0f}%")

@@ -1,4 +1,4 @@
-"""What the loaded model is: classes, input size, backbone, training, precision, provider, speed."""
+"""What the loaded model is: classes, input size, backbone, training, precision, unknown score, calibration, provider, speed."""
 
 from __future__ import annotations
 
@@ -38,6 +38,30 @@ def describe_training(training: dict[str, Any]) -> str:
     return ", ".join(parts) or "recorded (no summary fields)"
 
 
+def describe_unknown(model: LoadedModel) -> str:
+    """The unknown-score facts: method, threshold in force (and the file's, if overridden), accept rate."""
+    spec = model.info.unknown
+    if spec is None or model.unknown_threshold is None:
+        return "no unknown score"
+    threshold = model.unknown_threshold
+    text = f"{spec.method}, threshold {threshold:.4g}"
+    if model.threshold_override is not None:
+        text += f" (yours; the file's is {spec.threshold:.4g})"
+    return text + f", accepts {spec.accepted_share(threshold):.0%} of {spec.images:,} validation images"
+
+
+def describe_calibration(calibration: dict[str, Any] | None) -> str:
+    """'temperature, T = 1.7, ECE 0.081 → 0.023' from whichever fields the entry has."""
+    if not calibration:
+        return "not recorded"
+    parts = [str(calibration["method"])] if "method" in calibration else []
+    if "temperature" in calibration:
+        parts.append(f"T = {calibration['temperature']:.3g}")
+    if "ece_before" in calibration and "ece_after" in calibration:
+        parts.append(f"ECE {calibration['ece_before']:.3g} → {calibration['ece_after']:.3g}")
+    return ", ".join(parts) or "recorded (no summary fields)"
+
+
 def provider_name(provider: str) -> str:
     return provider.removesuffix("ExecutionProvider")
 
@@ -55,6 +79,8 @@ class ModelPanel(QGroupBox):
         "Held-out accuracy",
         "Precision",
         "Exported",
+        "Unknown",
+        "Calibration",
         "Provider",
         "Last inference",
     )
@@ -93,8 +119,14 @@ class ModelPanel(QGroupBox):
         self.values["Held-out accuracy"].setText(f"{accuracy * 100:.1f}%" if accuracy is not None else "not recorded")
         self.values["Precision"].setText(info.precision or "unknown")
         self.values["Exported"].setText(info.exported_at or "unknown")
+        self.show_unknown(model)
+        self.values["Calibration"].setText(describe_calibration(info.calibration))
         self.values["Provider"].setText(provider_name(model.provider_in_use))
         self.values["Last inference"].setText("—")
+
+    def show_unknown(self, model: LoadedModel) -> None:
+        """The unknown-score line, again after the user moved the threshold."""
+        self.values["Unknown"].setText(describe_unknown(model))
 
     def show_inference_ms(self, milliseconds: float | None) -> None:
         self.values["Last inference"].setText(f"{milliseconds:.1f} ms" if milliseconds is not None else "—")

@@ -19,6 +19,28 @@ from PySide6.QtWidgets import QFrame, QGridLayout, QGroupBox, QLabel, QProgressB
 from desktop.core.classifier import Prediction
 from desktop.qt.plain_text import PlainLabel, tooltip
 
+UNKNOWN_TEXT = "Unknown — unlike the {count} classes this model knows"
+
+
+def verdict_text(prediction: Prediction) -> str:
+    """The headline: "Unknown — unlike the N classes…" for an unknown image, else its top class."""
+    if prediction.unknown:
+        count = len(prediction.probabilities) if prediction.probabilities is not None else len(prediction.top_k)
+        return UNKNOWN_TEXT.format(count=count)
+    return f"Top class: {prediction.top_label}"
+
+
+def score_text(prediction: Prediction) -> str:
+    """The hover text: the unknown score and the threshold it was judged against ('' without one)."""
+    if prediction.unknown_score is None:
+        return ""
+    text = f"Unknown score {prediction.unknown_score:.4g}"
+    if prediction.unknown_threshold is not None:
+        verdict = "over" if prediction.unknown else "not over"
+        text += f", {verdict} the threshold {prediction.unknown_threshold:.4g}"
+    return text + " (higher = more unlike the training images)"
+
+
 ROWS = 5
 BAR_STEPS = 1000
 
@@ -41,6 +63,7 @@ class _Row(QFrame):
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setAutoFillBackground(True)
+        self.greyed = False  # an unknown image's nearest classes: listed, but in grey
         self.name = PlainLabel()
         self.name.setTextFormat(Qt.TextFormat.PlainText)  # class names come from the model file
         self.name.setMinimumWidth(70)
@@ -62,7 +85,9 @@ class _Row(QFrame):
 
     def set_selected(self, selected: bool) -> None:
         self.setBackgroundRole(self.palette().ColorRole.Highlight if selected else self.palette().ColorRole.Window)
-        text_role = self.palette().ColorRole.HighlightedText if selected else self.palette().ColorRole.WindowText
+        roles = self.palette().ColorRole
+        text_role = roles.HighlightedText if selected else roles.PlaceholderText if self.greyed else roles.WindowText
+        self.bar.setEnabled(not self.greyed)
         self.name.setForegroundRole(text_role)
         self.percent.setForegroundRole(text_role)
         self.setFrameShadow(QFrame.Shadow.Sunken if selected else QFrame.Shadow.Plain)
@@ -106,8 +131,9 @@ class PredictionsPanel(QGroupBox):
         self.selected_row: int | None = None
         self._set_rows([])
 
-    def _set_rows(self, top_k: list[tuple[str, float]]) -> None:
+    def _set_rows(self, top_k: list[tuple[str, float]], greyed: bool = False) -> None:
         for row, widget in enumerate(self.rows):
+            widget.greyed = greyed
             visible = row < len(top_k)
             widget.setVisible(visible)
             if visible:
@@ -118,7 +144,7 @@ class PredictionsPanel(QGroupBox):
                 widget.percent.setText(f"{probability * 100:.1f}%")
                 widget.bar.setAccessibleName(f"{label} {probability * 100:.1f}%")
                 font = widget.name.font()
-                font.setBold(row == 0)
+                font.setBold(row == 0 and not greyed)
                 widget.name.setFont(font)
             widget.set_selected(False)
         self.selected_row = None
@@ -128,15 +154,17 @@ class PredictionsPanel(QGroupBox):
         if prediction.error is not None:
             self.show_message(f"Could not classify this file:\n{prediction.error}")
             return
-        self.message.setText(f"Top class: {prediction.top_label}")
+        self.message.setText(verdict_text(prediction))
+        self.message.setToolTip(tooltip(score_text(prediction)))
         self._indices = top_indices(prediction)
-        self._set_rows(prediction.top_k)
+        self._set_rows(prediction.top_k, greyed=bool(prediction.unknown))
         self.hint.setVisible(self.clickable and show_hint)
-        if self._indices and self.clickable:
+        if self._indices and self.clickable and not prediction.unknown:  # none of them is the answer
             self._highlight(0)
 
     def show_message(self, text: str) -> None:
         self.message.setText(text)
+        self.message.setToolTip("")
         self._indices = []
         self.hint.setVisible(False)
         self._set_rows([])

@@ -63,4 +63,8 @@ def build_hostile_models(folder: Path) -> dict[str, str]:
         name = f"answers-{kind}.onnx"
         onnx_factory.save_hostile_output_model(folder / name, kind)
         expected[name] = words
+    # A model whose unknown score is NaN for every image, the black test image included (issue 14).
+    name = "answers-unknown-nan.onnx"
+    onnx_factory.save_unknown_model(folder / name, score="nan")
+    expected[name] = "invalid answer for a black test image: the model's unknown score is not a finite number"
     return expected

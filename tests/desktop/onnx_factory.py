@@ -341,3 +341,75 @@ def exploding_model(kind: str) -> onnx.ModelProto:
     graph.node.extend(nodes)
     onnx.checker.check_model(model)
     return model
+
+
+# --- models with an unknown score (issue 14): bright images are "unlike the training data" -------
+
+UNKNOWN_THRESHOLD = 0.4
+UNKNOWN_QUANTILES = [round(0.42 * i / 100, 6) for i in range(101)]  # 0.4 keeps 95.2 % of them
+
+
+def unknown_metadata(threshold: float = UNKNOWN_THRESHOLD, **changes: Any) -> str:
+    entry = {
+        "method": "mean-brightness",
+        "threshold": threshold,
+        "accept_rate": 0.95,
+        "quantiles": UNKNOWN_QUANTILES,
+        "images": 50,
+        **changes,
+    }
+    return json.dumps(entry)
+
+
+def build_unknown_model(
+    *, score: str = "brightness", threshold: float = UNKNOWN_THRESHOLD, calibration: bool = True, **kwargs: Any
+) -> onnx.ModelProto:
+    """The colour model plus an `unknown_score` output: the image's mean brightness (0..1).
+
+    A pure white image scores 1.0 (unknown at the 0.4 threshold), a red one 0.33 and a
+    mostly dark one about 0.2 (known). `score`: "brightness"; "nan" (always NaN, refused
+    at load); "nan_on_white" (NaN where the brightness is exactly 1: an error per image).
+    With `calibration`, the metadata also holds a `calibration` entry.
+    """
+    model = build_model(**kwargs)
+    graph = model.graph
+
+    def const(name: str, value: Any) -> str:
+        graph.initializer.append(numpy_helper.from_array(np.asarray(value, dtype=np.float32), name))
+        return name
+
+    nodes = [
+        helper.make_node("ReduceMean", ["pixels"], ["mean_pixel"], axes=[1, 2, 3], keepdims=0),
+        helper.make_node("Mul", ["mean_pixel", const("inv255", 1.0 / 255.0)], ["brightness"]),
+    ]
+    if score == "nan":
+        nodes.append(helper.make_node("Mul", ["brightness", const("nan", np.nan)], ["unknown_score"]))
+    elif score == "nan_on_white":
+        nodes += [
+            helper.make_node("Sub", ["brightness", const("one", 1.0)], ["off_white"]),
+            helper.make_node("Div", ["off_white", "off_white"], ["one_or_nan"]),
+            helper.make_node("Mul", ["brightness", "one_or_nan"], ["unknown_score"]),
+        ]
+    else:
+        nodes.append(helper.make_node("Identity", ["brightness"], ["unknown_score"]))
+    graph.node.extend(nodes)
+    graph.output.append(helper.make_tensor_value_info("unknown_score", TensorProto.FLOAT, ["N"]))
+    for key, value in (("unknown", unknown_metadata(threshold)),) + (
+        (
+            (
+                "calibration",
+                json.dumps({"method": "temperature", "temperature": 1.7, "ece_before": 0.081, "ece_after": 0.023}),
+            ),
+        )
+        if calibration
+        else ()
+    ):
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.checker.check_model(model)
+    return model
+
+
+def save_unknown_model(path: Path, **kwargs: Any) -> Path:
+    onnx.save(build_unknown_model(**kwargs), str(path))
+    return path

@@ -34,7 +34,7 @@ def test_folder_with_good_and_broken_files(colour_model: Path, image_folder: Pat
     code = main([str(image_folder), "--model", str(colour_model), "--provider", "cpu", "--batch-size", "2"])
     out, err = capsys.readouterr()
     assert code == 1
-    assert out.splitlines()[0] == "path,label,confidence,top_k,error"
+    assert out.splitlines()[0] == "path,label,confidence,top_k,error,unknown,unknown_score"
     rows = {Path(r["path"]).name: r for r in _rows(out)}
     assert set(rows) == {"red.png", "green.png", "blue.png", "empty.jpg", "text.jpg", "truncated.png"}
     assert rows["red.png"]["label"] == "red"

@@ -109,7 +109,16 @@ def test_exports_carry_the_true_class(classifier: Classifier, tmp_path: Path, wr
     results = _results(classifier, root)
     CSV.write(tmp_path / "r.csv", results, ExportContext(truth=labels))
     rows = list(csv.DictReader(io.StringIO((tmp_path / "r.csv").read_text())))
-    assert list(rows[0]) == ["path", "label", "confidence", "top_k", "error", TRUE_LABEL_COLUMN]
+    assert list(rows[0]) == [
+        "path",
+        "label",
+        "confidence",
+        "top_k",
+        "error",
+        "unknown",
+        "unknown_score",
+        TRUE_LABEL_COLUMN,
+    ]
     truth = {Path(r["path"]).name: r[TRUE_LABEL_COLUMN] for r in rows}
     assert truth == {
         "a.png": "red",
@@ -131,7 +140,9 @@ def test_exports_carry_the_true_class(classifier: Classifier, tmp_path: Path, wr
     assert red["most_confused_with"] == "green" and red["images"] == 3
 
     CSV.write(tmp_path / "plain.csv", results, ExportContext())  # an unlabelled run keeps the usual five columns
-    assert (tmp_path / "plain.csv").read_text().splitlines()[0] == "path,label,confidence,top_k,error"
+    assert (tmp_path / "plain.csv").read_text().splitlines()[
+        0
+    ] == "path,label,confidence,top_k,error,unknown,unknown_score"
     assert "accuracy" not in json.loads(results_to_json(results))
 
 

@@ -180,7 +180,9 @@ def test_labelled_folder_shows_accuracy_while_running(
     assert not view.accuracy.isVisible() and view.accuracy.truth is None and "Accuracy" not in view.message.text()
     assert view.class_combo.findText(MISCLASSIFIED) < 0
     assert view.export(tmp_path / "plain.csv", "csv")
-    assert (tmp_path / "plain.csv").read_text().splitlines()[0] == "path,label,confidence,top_k,error"
+    assert (tmp_path / "plain.csv").read_text().splitlines()[
+        0
+    ] == "path,label,confidence,top_k,error,unknown,unknown_score"
 
 
 def test_resumed_rows_count_towards_accuracy(qtbot, view: BatchView, controller, tmp_path: Path, write_png) -> None:
