@@ -37,7 +37,8 @@ def test_export_writes_a_self_describing_onnx_file(lenet_run, digits_dir, tmp_pa
     assert image.type.tensor_type.elem_type == onnx.TensorProto.UINT8
     dims = [d.dim_value or d.dim_param for d in image.type.tensor_type.shape.dim]
     assert dims[1:] == [32, 32, 3]
-    assert [o.name for o in model.graph.output] == [fmt.PROBABILITIES_OUTPUT, fmt.CAM_OUTPUT]
+    # unknown_score: training.unknown_score, docs/unknown-inputs.md
+    assert [o.name for o in model.graph.output] == [fmt.PROBABILITIES_OUTPUT, fmt.CAM_OUTPUT, "unknown_score"]
     meta = {p.key: p.value for p in model.metadata_props}
     assert meta[fmt.KEY_FORMAT_VERSION] == fmt.FORMAT_VERSION
     assert json.loads(meta[fmt.KEY_LABELS]) == [str(d) for d in range(10)]
@@ -51,8 +52,8 @@ def test_export_writes_a_self_describing_onnx_file(lenet_run, digits_dir, tmp_pa
 
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     batch = np.random.default_rng(0).integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
-    probabilities, cam = session.run(None, {"image": batch})
-    assert probabilities.shape == (5, 10)
+    probabilities, cam, unknown_score = session.run(None, {"image": batch})
+    assert probabilities.shape == (5, 10) and unknown_score.shape == (5,)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
     assert cam.shape == (5, 10, 10, 10) and cam.min() >= 0.0
     assert not list(out.parent.glob(".*partial*")), "temporary files left behind"
