@@ -123,6 +123,7 @@ def test_conversion_keeps_the_contract_and_the_answers(lenet_fp32, sure_images, 
             (fmt.INPUT_NAME, onnx.TensorProto.UINT8),
             (fmt.PROBABILITIES_OUTPUT, onnx.TensorProto.FLOAT),
             (fmt.CAM_OUTPUT, onnx.TensorProto.FLOAT),
+            ("unknown_score", onnx.TensorProto.FLOAT),  # training.unknown_score
         ]
     )
     meta, original = _metadata(model), _metadata(fp32)
@@ -156,7 +157,7 @@ def test_conversion_keeps_the_contract_and_the_answers(lenet_fp32, sure_images, 
     # The file runs in ONNX Runtime on the CPU and gives what the app reads.
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     assert session.get_modelmeta().custom_metadata_map[fmt.KEY_PRECISION] == kind
-    probabilities, cam = session.run(None, {fmt.INPUT_NAME: check[:4]})
+    probabilities, cam, *_ = session.run(None, {fmt.INPUT_NAME: check[:4]})  # and unknown_score
     assert probabilities.dtype == np.float32 and cam.dtype == np.float32
     assert probabilities.shape == (4, 10) and cam.shape == (4, 10, 10, 10)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=2e-2)
