@@ -37,6 +37,7 @@ from typing import Any, TextIO
 from convnet_common.run_layout import RunFolder
 from convnet_common.safe_json import read_json
 from convnet_common.terminal_text import terminal_safe
+from convnet_common.utf8_text import as_utf8
 
 VERSION = 1
 MAX_STATE_BYTES = 1_000_000  # as training.callbacks reads state.json
@@ -46,16 +47,7 @@ def json_text(text: str | os.PathLike[str]) -> str:
     """`text` as a string any JSON reader decodes: bytes of a name that is not UTF-8 (which
     Python carries as surrogate escapes) become \\xNN, as in split.json; a lone surrogate
     that is no escaped byte becomes \\udNNN."""
-    text = os.fspath(text)
-    try:
-        text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:
-        pass
-    try:
-        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return as_utf8(os.fspath(text), "backslashreplace")
 
 
 def _plain(value: Any) -> Any:

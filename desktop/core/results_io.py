@@ -41,6 +41,7 @@ from typing import Any
 from convnet_common.atomic import write_text_atomic
 from convnet_common.csv_cells import FORMULA_STARTS, quoted_writer, spreadsheet_cell  # noqa: F401  re-exported
 from convnet_common.safe_json import JsonInputError, read_json
+from convnet_common.utf8_text import as_utf8
 from desktop.core.batch import BatchResult
 from desktop.core.labelled import AccuracyTally, FolderLabels
 
@@ -84,15 +85,7 @@ def csv_rows(handle: Any, truth: FolderLabels | None = None) -> Callable[[BatchR
 
 def readable_text(text: str) -> str:
     """`text` as valid UTF-8: the bytes of a name that was not (surrogate escapes) become U+FFFD."""
-    try:
-        text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:
-        pass
-    try:
-        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    except UnicodeEncodeError:  # a lone surrogate that is not an escaped byte
-        return text.encode("utf-8", "replace").decode("utf-8")
+    return as_utf8(text, "replace")
 
 
 def _readable(value: Any) -> Any:
