@@ -36,3 +36,30 @@ def window(qtbot):
     win.show()
     yield win
     win.close()
+
+
+@pytest.fixture
+def fake_launcher(tmp_path: Path, monkeypatch):
+    """A Launcher for fake_trainer.FAKE, which the Train tab finds instead of a real convnet-train."""
+    from fake_trainer import FAKE
+
+    from desktop.core.trainer_launcher import Launcher
+    from desktop.qt import train_view
+
+    script = tmp_path / "fake_convnet_train.py"
+    script.write_text(FAKE, encoding="utf-8")
+    launcher = Launcher((sys.executable, str(script)), "a fake convnet-train for tests", "path")
+    monkeypatch.setattr(train_view, "find_launcher", lambda: launcher)
+    monkeypatch.delenv("FAKE_DIE", raising=False)
+    return launcher
+
+
+@pytest.fixture
+def tab(window, fake_launcher, tmp_path: Path):
+    """The Train tab of `window`, shown, running the fake convnet-train (fake_trainer.py)."""
+    from desktop.qt.train_view import TrainView
+
+    view = window.view(TrainView)
+    view.ask_stop_and_close = lambda: True  # a failing test must not leave a modal question at teardown
+    window.show_tab(view)
+    return view

@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-import pytest
-from test_train_view import FAKE, write_dataset
+from fake_trainer import write_dataset
 
-from desktop.core.trainer_launcher import Launcher
 from desktop.qt import train_view
 from desktop.qt.augment_view import AugmentView
 from desktop.qt.main_window import MainWindow
 from desktop.qt.train_settings_panel import AUGMENT_TAB
 from desktop.qt.train_view import AUGMENT_FILE, TrainView
-
-
-@pytest.fixture
-def tab(window: MainWindow, tmp_path: Path, monkeypatch) -> TrainView:
-    script = tmp_path / "fake_convnet_train.py"
-    script.write_text(FAKE, encoding="utf-8")
-    launcher = Launcher((sys.executable, str(script)), "a fake convnet-train for tests", "path")
-    monkeypatch.setattr(train_view, "find_launcher", lambda: launcher)
-    view = window.view(TrainView)
-    view.ask_stop_and_close = lambda: True
-    window.show_tab(view)
-    return view
 
 
 def test_a_run_uses_the_augment_tabs_settings_unless_told_otherwise(

@@ -3,33 +3,18 @@
 An empty folder, one class and a class with a single image cannot be trained on: Start
 stays off and the tab says why. A run folder that cannot be made, and a child that
 stops with an error (a full disk in the middle of a run), are reported in the tab; the
-dataset is untouched. The fake convnet-train is test_train_view.py's.
+dataset is untouched. The fake convnet-train is fake_trainer.py's (the `tab` fixture).
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
-from test_train_view import FAKE, write_dataset
+from fake_trainer import FAKE, write_dataset
 
-from desktop.core.trainer_launcher import Launcher
 from desktop.qt import train_view
-from desktop.qt.main_window import MainWindow
 from desktop.qt.train_view import TrainView
-
-
-@pytest.fixture
-def tab(window: MainWindow, tmp_path: Path, monkeypatch) -> TrainView:
-    script = tmp_path / "fake_convnet_train.py"
-    script.write_text(FAKE, encoding="utf-8")
-    launcher = Launcher((sys.executable, str(script)), "a fake convnet-train for tests", "path")
-    monkeypatch.setattr(train_view, "find_launcher", lambda: launcher)
-    view = window.view(TrainView)
-    view.ask_stop_and_close = lambda: True
-    window.show_tab(view)
-    return view
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:

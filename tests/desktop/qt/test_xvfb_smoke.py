@@ -63,6 +63,37 @@ def _looks_like_a_window(image: np.ndarray | None) -> bool:
     return len(colours) >= 8 and float(image.std()) > 10.0
 
 
+def run_script_under_xvfb(script: Path, args: list[str], timeout: int) -> subprocess.CompletedProcess:
+    """Run a Python script on a fresh virtual X display (Qt on xcb) and stop the display after.
+
+    The script must exit 0 and print no "error:" line; the xvfb_*.py screenshot scripts
+    write their PNGs to ARTIFACTS.
+    """
+    _require_tools()
+    number = _free_display()
+    xvfb = subprocess.Popen(
+        ["Xvfb", f":{number}", "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not Path(f"/tmp/.X11-unix/X{number}").exists():
+            assert xvfb.poll() is None and time.monotonic() < deadline, "Xvfb did not start"
+            time.sleep(0.1)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("QT_QPA")}
+        env.update(DISPLAY=f":{number}", QT_QPA_PLATFORM="xcb", PYTHONPATH=str(REPO))
+        ARTIFACTS.mkdir(exist_ok=True)
+        result = subprocess.run(
+            [sys.executable, str(script), *args], env=env, capture_output=True, text=True, timeout=timeout
+        )
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        assert "error:" not in result.stdout, result.stdout
+        return result
+    finally:
+        _stop(xvfb)
+
+
 def run_app_under_xvfb(
     args: list[str], screenshot: Path, settle_s: float = 1.5, max_wait_s: float = 20.0
 ) -> np.ndarray:
