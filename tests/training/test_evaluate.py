@@ -16,7 +16,7 @@ from training.evaluate import EvaluationError, evaluate, evaluate_samples, forma
 
 pytestmark = pytest.mark.slow
 
-REPORT_FILES = {"confusion_matrix.png", "predictions.csv", "misclassified.png", "metrics.json"}
+REPORT_FILES = {"confusion_matrix.png", "predictions.csv", "misclassified.png", "metrics.json", "reliability.png"}
 CURVES = {"curves_loss.png", "curves_accuracy.png"}
 
 
