@@ -111,18 +111,3 @@ def write_dataset(root: Path, classes=("cats", "dogs"), per_class: int = 6) -> P
             )
             cv2.imwrite(str(folder / f"{n}.png"), image)
     return root
-
-
-def write_dataset(root: Path, classes=("cats", "dogs"), per_class: int = 6) -> Path:
-    """Class folders of small PNGs written with cv2 (digit-like strokes, one per class)."""
-    rng = np.random.default_rng(0)
-    for index, name in enumerate(classes):
-        folder = root / name
-        folder.mkdir(parents=True)
-        for n in range(per_class):
-            image = np.zeros((32, 32, 3), np.uint8)
-            cv2.putText(
-                image, str(index), (8 + int(rng.integers(0, 4)), 26), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (255, 255, 255), 2
-            )
-            cv2.imwrite(str(folder / f"{n}.png"), image)
-    return root
