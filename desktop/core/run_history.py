@@ -20,6 +20,7 @@ import csv
 import datetime as dt
 import math
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,16 @@ class EpochRecord:
     val_accuracy: float | None = None
     learning_rate: float | None = None
     seconds: float | None = None
+
+    MEASURES = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds")
+
+    @classmethod
+    def from_fields(
+        cls, epoch: int, stage: int | None, fields: Mapping[str, Any], number: Callable[[Any], float | None]
+    ) -> EpochRecord:
+        """The record for `epoch`, each measure read from `fields` by `number` (text for a
+        history.csv row, JSON numbers for a live event): one list of fields for both."""
+        return cls(epoch, stage, *(number(fields.get(name)) for name in cls.MEASURES))
 
 
 @dataclass(frozen=True)
@@ -184,16 +195,8 @@ def _history_record(row: dict) -> EpochRecord | None:
     if epoch is None or not epoch.is_integer():
         return None
     stage = _number(row.get("stage"))
-    return EpochRecord(
-        epoch=int(epoch),
-        stage=int(stage) if stage is not None and stage.is_integer() else None,
-        loss=_number(row.get("loss")),
-        accuracy=_number(row.get("accuracy")),
-        val_loss=_number(row.get("val_loss")),
-        val_accuracy=_number(row.get("val_accuracy")),
-        learning_rate=_number(row.get("learning_rate")),
-        seconds=_number(row.get("seconds")),
-    )
+    stage_number = int(stage) if stage is not None and stage.is_integer() else None
+    return EpochRecord.from_fields(int(epoch), stage_number, row, _number)
 
 
 def _is_run_folder(path: Path) -> bool:

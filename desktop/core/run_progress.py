@@ -148,16 +148,7 @@ class RunProgress:
         epoch = whole(e.get("epoch"))
         if epoch is None:
             return
-        record = EpochRecord(
-            epoch=epoch,
-            stage=whole(e.get("stage")),
-            loss=finite(e.get("loss")),
-            accuracy=finite(e.get("accuracy")),
-            val_loss=finite(e.get("val_loss")),
-            val_accuracy=finite(e.get("val_accuracy")),
-            learning_rate=finite(e.get("learning_rate")),
-            seconds=finite(e.get("seconds")),
-        )
+        record = EpochRecord.from_fields(epoch, whole(e.get("stage")), e, finite)
         self.epochs = [r for r in self.epochs if r.epoch != epoch] + [record]
         self.epoch, self.batch, self._epoch_started = epoch, None, when
         self.stage = record.stage or self.stage
