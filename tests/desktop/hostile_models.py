@@ -10,8 +10,10 @@ this model", adopted models from other tools — runs this corpus, so it inherit
 case instead of re-learning them (tests/desktop/core/test_hostile_model_corpus.py is the
 first user: the library and `convnet-classify`).
 
-The slow graph needs a short time limit to be refused quickly: run with
-SLOW_LIMIT_ENV (CONVNET_MODEL_PROBE_SECONDS) set to SLOW_LIMIT_SECONDS.
+The slow graph needs a short time limit to be refused quickly: `limit_env(name)` is the
+environment to load each file with — SLOW_LIMIT_ENV (CONVNET_MODEL_PROBE_SECONDS) set to
+SLOW_LIMIT_SECONDS for that graph only, so the memory bombs keep the default time limit
+and reach the memory limit first even on a busy machine.
 """
 
 from __future__ import annotations
@@ -49,6 +51,14 @@ _OUTPUT_REFUSALS = {
     "one_row": "gives 1 rows for a batch of 2 images",
     "inf_cam": "invalid answer .*activation map is not finite",
 }
+
+
+SLOW_MODEL = "explodes-slow_matmul.onnx"
+
+
+def limit_env(name: str) -> dict[str, str]:
+    """The environment changes to load the file `name` with (see the module docstring)."""
+    return {SLOW_LIMIT_ENV: SLOW_LIMIT_SECONDS} if name == SLOW_MODEL else {}
 
 
 def build_hostile_models(folder: Path) -> dict[str, str]:
