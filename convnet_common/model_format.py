@@ -36,6 +36,17 @@ KEY_PRECISION_CHECK = "precision_check"
 # it did on the validation split (training/calibration.py). Optional: files exported
 # before calibration have none, and their probabilities are the plain softmax.
 KEY_CALIBRATION = "calibration"
+# JSON object: how the app fits an image to the input (issue 15, adopted models):
+# {"mode": "stretch"} (the default when absent: what every ConvNet Studio export expects) or
+# {"mode": "shorter_side_crop", "crop_fraction": F} (0 < F <= 1; resize so the shorter side
+# is round(H / F), then take the centre H x W, as timm and torchvision evaluate).
+KEY_RESIZE = "resize"
+RESIZE_STRETCH = "stretch"
+RESIZE_SHORTER_SIDE_CROP = "shorter_side_crop"
+# JSON object, adopted models only: where the original came from and what was put in front
+# of it (training/adopt writes it): {"kind", "file", "sha256", "layout", "mean", "std",
+# "channel_order", "output", "input_size", "adopted_at"}. Informational for readers.
+KEY_ADOPTED_FROM = "adopted_from"
 
 # A metadata value larger than this is refused by the reader: labels for 20,000
 # classes fit comfortably, a multi-megabyte blob planted in a model does not.
