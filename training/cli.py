@@ -84,7 +84,14 @@ def run(args: argparse.Namespace, argv: list[str], progress: Progress | None = N
     elif args.command == "export":
         from training.export import export_run
 
-        export_run(args.run_dir, args.out, test_dir=args.test_dir, tolerance=args.tolerance, precision=args.precision)
+        export_run(
+            args.run_dir,
+            args.out,
+            test_dir=args.test_dir,
+            tolerance=args.tolerance,
+            precision=args.precision,
+            unknown_accept_rate=args.unknown_accept_rate,
+        )
     elif args.command == "evaluate":
         from training.evaluate import evaluate, format_evaluation
 

@@ -266,6 +266,14 @@ def _export_parser(subparsers) -> None:
         choices=("fp32", "fp16", "int8"),
         help="fp16 for GPUs; int8 by static quantisation calibrated on training images",
     )
+    p.add_argument(
+        "--unknown-accept-rate",
+        type=float,
+        default=0.95,
+        metavar="RATE",
+        help="share of validation images the 'unknown' threshold accepts (0.5-1); higher accepts more "
+        "unusual images of the known classes and more images of nothing the model knows",
+    )
 
 
 def _evaluate_parser(subparsers) -> None:

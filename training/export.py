@@ -98,6 +98,16 @@ def set_metadata(proto, values: dict[str, str]) -> None:
         entry.key, entry.value = key, value
 
 
+def _replace_metadata(proto, key: str, value: str) -> None:
+    """Set one metadata entry in place, keeping the others and their order."""
+    for entry in proto.metadata_props:
+        if entry.key == key:
+            entry.value = value
+            return
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = key, value
+
+
 def _session(source):
     import onnxruntime as ort
 
@@ -131,9 +141,14 @@ def export_run(
     tolerance: float = 1e-4,
     max_check_images: int = 256,
     precision: str = "fp32",
+    unknown_accept_rate: float = unknown_score.ACCEPT_RATE,
 ) -> ExportReport:
     """fp32 export checked against Keras; fp16/int8 are then derived from it and checked
-    for top-1 agreement with it (training.precision), before anything is written."""
+    for top-1 agreement with it (training.precision), before anything is written.
+
+    `unknown_accept_rate`: the share of validation images the unknown threshold accepts."""
+    if not 0.5 <= unknown_accept_rate <= 1.0:
+        raise ExportError(f"the unknown accept rate must be between 0.5 and 1, got {unknown_accept_rate:g}")
     from training.model_builder import build_export_model
     from training.run_calibration import calibration_for_export
 
@@ -145,7 +160,7 @@ def export_run(
     # Calibrated probabilities for every reader: logits / T inside the graph (training.calibration).
     calibration = calibration_for_export(run_dir, classifier, result, split)
     # The "unknown" score: fitted on the training split, threshold from validation (training.unknown_score).
-    unknown = unknown_score.prepare_for_export(classifier, split, image_size)
+    unknown = unknown_score.prepare_for_export(classifier, split, image_size, unknown_accept_rate)
     export_model = build_export_model(classifier, calibration.temperature, unknown.layer())
     proto = convert_to_onnx(export_model, image_size)
 
@@ -196,8 +211,24 @@ def export_run(
         picks = np.random.default_rng(0).permutation(len(train))[:CALIBRATION_IMAGES]
         return data.load_batch([train[i] for i in picks], image_size)[0]
 
+    def rethreshold(converted_path: str) -> dict:
+        """The `unknown` entry re-chosen from the converted file's own validation scores: int8
+        moves scores near the threshold (the feature map is quantised), so the fp32 threshold
+        would accept a different share than the one stated."""
+        val = [data.Sample(path, label) for path, label in split["val"]]
+        session = _session(converted_path)
+        scores = np.concatenate(
+            [
+                unknown_score.onnx_scores(session, data.load_batch(val[start : start + 256], image_size)[0])
+                for start in range(0, len(val), 256)
+            ]
+        )
+        record = unknown_score.threshold_record(scores, unknown.fit, unknown_accept_rate)
+        record["scored_by"] = f"the {precision} file"
+        return record
+
     report = write_verified(
-        proto, export_model, images, out, tolerance, precision, calibration_images, "validation images"
+        proto, export_model, images, out, tolerance, precision, calibration_images, "validation images", rethreshold
     )
     report.test_accuracy, report.test_images = test_accuracy, test_images
     return report
@@ -235,10 +266,21 @@ def model_metadata(
 
 
 def write_verified(
-    proto, export_model, images: np.ndarray, out: Path, tolerance: float, precision: str, calibration_images, what: str
+    proto,
+    export_model,
+    images: np.ndarray,
+    out: Path,
+    tolerance: float,
+    precision: str,
+    calibration_images,
+    what: str,
+    rethreshold=None,
 ) -> ExportReport:
     """Write `proto` to `out` only if ONNX Runtime matches Keras on `images` (and, for
-    fp16/int8, the converted model agrees with fp32); otherwise raise and keep nothing."""
+    fp16/int8, the converted model agrees with fp32); otherwise raise and keep nothing.
+
+    `rethreshold(path)`, for fp16/int8 files with an unknown score, gives the `unknown`
+    entry measured on the converted file itself."""
     if precision not in PRECISIONS:
         raise ExportError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     proto.producer_name = "convnet-studio"
@@ -264,8 +306,16 @@ def write_verified(
         agreement = None
         if precision != "fp32":
             calibration = calibration_images() if precision == "int8" else None
-            agreement = _convert_precision(proto, precision, calibration, images, tmp)
+            agreement, converted = _convert_precision(proto, precision, calibration, images, tmp)
             score_diff = _check_scores(str(tmp), keras_scores, images, precision)
+            if keras_scores and rethreshold is not None:
+                record = rethreshold(str(tmp))
+                _replace_metadata(converted, KEY_UNKNOWN, json.dumps(record))
+                tmp.write_bytes(converted.SerializeToString())
+                _log(
+                    f"{precision} unknown threshold from the file's own validation scores: "
+                    f"{record['threshold']:.4g} (accepts {record['accept_rate']:.0%})"
+                )
     size = out.stat().st_size
     _log(f"exported {out} ({precision}, {size / 1e6:.2f} MB)")
     return ExportReport(
@@ -311,4 +361,4 @@ def _convert_precision(proto, precision: str, calibration, check_images: np.ndar
         f"{agreement.top1_agreement:.2%} (needs {PRECISION_THRESHOLDS[precision]:.1%}), max probability "
         f"difference {agreement.max_probability_difference:.2e}"
     )
-    return agreement
+    return agreement, converted
