@@ -20,6 +20,7 @@ import pytest
 
 from convnet_common import model_format as fmt
 from convnet_common.model_contract import read_contract
+from convnet_common.run_layout import RunFolder
 from convnet_common.unknown_score import KEY_UNKNOWN, QUANTILE_COUNT, UNKNOWN_OUTPUT
 
 pytestmark = pytest.mark.slow
@@ -108,8 +109,29 @@ def test_fp16_and_int8_keep_the_score(exported, held_out):
     int8 = _ort(exported["int8"].path)
     assert exported["int8"].max_unknown_score_difference <= SCORE_TOLERANCE["int8"]
     assert _auroc(onnx_scores(int8, known), onnx_scores(int8, unknown)) >= MIN_INT8_AUROC
-    for precision in ("fp16", "int8"):  # the converted files keep the entry
-        assert _record(exported[precision].path) == _record(exported["fp32"].path)
+    fp32_record = _record(exported["fp32"].path)
+    for precision in ("fp16", "int8"):  # the converted files keep the entry, re-thresholded on their own scores
+        record = _record(exported[precision].path)
+        assert record["scored_by"] == f"the {precision} file"
+        for key in ("method", "accept_rate", "images", "parameters", "higher_is"):
+            assert record[key] == fp32_record[key]
+
+
+def test_each_file_threshold_accepts_the_stated_share_of_its_own_validation_scores(lenet_run, exported):
+    """int8 quantises the feature map in front of the score: with the fp32 threshold about
+    6 % of validation images crossed it. Each file's threshold now comes from its own scores
+    (computed on this machine at export, and again here)."""
+    from training import data
+    from training.unknown_score import onnx_scores
+
+    split = json.loads(RunFolder(lenet_run).split.read_text())
+    images, _ = data.load_batch([data.Sample(path, label) for path, label in split["val"]], 32)
+    for precision in ("fp32", "fp16", "int8"):
+        record = _record(exported[precision].path)
+        scores = onnx_scores(_ort(exported[precision].path), images)
+        accepted = float(np.mean(scores <= record["threshold"]))
+        # the threshold is the 95 % quantile of these very scores, rounded to 7 digits
+        assert accepted == pytest.approx(record["accept_rate"], abs=1.5 / len(images)), precision
 
 
 def test_metadata_round_trips_through_the_contract(exported):
