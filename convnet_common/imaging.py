@@ -40,6 +40,12 @@ from convnet_common.image_headers import (  # noqa: E402 - after OpenCV's pixel 
     webp_exif,
 )
 from convnet_common.jpeg_integrity import jpeg_intact  # noqa: E402 - after OpenCV's pixel limit is set above
+from convnet_common.resize_mode import (  # noqa: E402 - after OpenCV's pixel limit is set above
+    STRETCHED,
+    ResizeMode,
+    crop_box,
+    reduced_crop_box,
+)
 
 # Every decode failure is reported as an ImageReadError; OpenCV's duplicate log lines
 # on stderr would break "one line per bad file". OPENCV_LOG_LEVEL brings them back.
@@ -230,31 +236,46 @@ def _decode_rgb(data: bytes, info: HeaderInfo, name: str) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def _reduction_flag(info: HeaderInfo, height: int, width: int) -> int | None:
+_REDUCTIONS = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2))
+
+
+def _reduction_flag(info: HeaderInfo, height: int, width: int, resize: ResizeMode = STRETCHED) -> int | None:
     """The IMREAD_REDUCED_COLOR_* flag to decode a large JPEG at 1/2, 1/4 or 1/8 size, or None.
 
     libjpeg scales inside the inverse DCT, so a reduced decode costs a fraction of a full
-    one and is itself an area average. The factor is chosen so the short side still covers
-    the model's longer side, whichever way EXIF orientation turns the picture; the final
-    resize then does the rest.
+    one and is itself an area average. The factor is chosen so the short side of the part
+    the model sees (the whole image, or the crop box) still covers the model's longer
+    side, whichever way EXIF orientation turns the picture; the final resize does the rest.
     """
     if info.format != "JPEG" or info.size is None:
         return None
-    short_side, needed = min(info.size), max(height, width, 1)
-    for factor, flag in (
-        (8, cv2.IMREAD_REDUCED_COLOR_8),
-        (4, cv2.IMREAD_REDUCED_COLOR_4),
-        (2, cv2.IMREAD_REDUCED_COLOR_2),
-    ):
+    stored_width, stored_height = info.size
+    boxes = (
+        crop_box(stored_height, stored_width, height, width, resize),
+        crop_box(stored_width, stored_height, height, width, resize),
+    )
+    short_side, needed = min(min(box[2:]) for box in boxes), max(height, width, 1)
+    for factor, flag in _REDUCTIONS:
         if short_side >= factor * needed:
             return flag
     return None
 
 
 def _reduced_input(
-    data: bytes, info: HeaderInfo, flag: int, height: int, width: int, name: str, check: bool = True
+    data: bytes,
+    info: HeaderInfo,
+    flag: int,
+    height: int,
+    width: int,
+    name: str,
+    check: bool = True,
+    resize: ResizeMode = STRETCHED,
 ) -> np.ndarray:
     image = _imdecode(data, flag, info, name, check)
+    if resize.crops:
+        factor = next(f for f, reduction in _REDUCTIONS if reduction == flag)
+        top, left, box_height, box_width = reduced_crop_box(info.size, image.shape[:2], factor, height, width, resize)
+        image = image[top : top + box_height, left : left + box_width]
     if image.shape[0] < 2 * height and image.shape[1] < 2 * width:
         # libjpeg's scaled IDCT has already averaged each block, so what is left is a
         # shrink by less than 2: bilinear is as close to the full-size area resize as a
@@ -265,21 +286,24 @@ def _reduced_input(
     return cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
 
 
-def decode_for_model(data: bytes, height: int, width: int, name: str = "image") -> np.ndarray:
+def decode_for_model(
+    data: bytes, height: int, width: int, name: str = "image", resize: ResizeMode = STRETCHED
+) -> np.ndarray:
     """Decode encoded bytes straight to the model's HxWx3 uint8 RGB input.
 
     This is the one definition of "what the network sees" for a file: training, the
     Classify tab and batch runs all call it, so a file scores the same everywhere.
+    `resize` is the model's resize mode (stretch, or shorter-side resize and centre crop).
     """
     info = _inspect(data, name)
-    flag = _reduction_flag(info, height, width)
+    flag = _reduction_flag(info, height, width, resize)
     if flag is None:
-        return resize_for_model(_decode_rgb(data, info, name), height, width)
-    return _reduced_input(data, info, flag, height, width, name)
+        return fit_to_model(_decode_rgb(data, info, name), height, width, resize)
+    return _reduced_input(data, info, flag, height, width, name, resize=resize)
 
 
 def decode_for_display_and_model(
-    data: bytes, height: int, width: int, name: str = "image"
+    data: bytes, height: int, width: int, name: str = "image", resize: ResizeMode = STRETCHED
 ) -> tuple[np.ndarray, np.ndarray]:
     """(full RGB image, model input) from one file's bytes, decoding twice only when it pays.
 
@@ -288,11 +312,11 @@ def decode_for_display_and_model(
     """
     info = _inspect(data, name)
     image = _decode_rgb(data, info, name)
-    flag = _reduction_flag(info, height, width)
+    flag = _reduction_flag(info, height, width, resize)
     if flag is None:
-        return image, resize_for_model(image, height, width)
+        return image, fit_to_model(image, height, width, resize)
     # The full decode has checked the JPEG's scan data already.
-    return image, _reduced_input(data, info, flag, height, width, name, check=False)
+    return image, _reduced_input(data, info, flag, height, width, name, check=False, resize=resize)
 
 
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
@@ -359,9 +383,11 @@ def load_image_rgb(path: str | os.PathLike[str]) -> np.ndarray:
     return decode_image_rgb(read_image_bytes(path), str(path))
 
 
-def load_image_for_model(path: str | os.PathLike[str], height: int, width: int) -> np.ndarray:
+def load_image_for_model(
+    path: str | os.PathLike[str], height: int, width: int, resize: ResizeMode = STRETCHED
+) -> np.ndarray:
     """Read an image file as the model's HxWx3 uint8 RGB input (see decode_for_model)."""
-    return decode_for_model(read_image_bytes(path), height, width, str(path))
+    return decode_for_model(read_image_bytes(path), height, width, str(path), resize)
 
 
 def resize_for_model(image: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -375,3 +401,9 @@ def resize_for_model(image: np.ndarray, height: int, width: int) -> np.ndarray:
     shrinking = image.shape[0] > height or image.shape[1] > width
     interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
     return cv2.resize(image, (width, height), interpolation=interpolation)
+
+
+def fit_to_model(image: np.ndarray, height: int, width: int, resize: ResizeMode = STRETCHED) -> np.ndarray:
+    """An in-memory RGB image as the model's input under its resize mode (resize_mode.crop_box)."""
+    top, left, box_height, box_width = crop_box(image.shape[0], image.shape[1], height, width, resize)
+    return resize_for_model(image[top : top + box_height, left : left + box_width], height, width)

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from convnet_common import model_format as fmt
+from convnet_common.resize_mode import STRETCHED, ResizeMode, ResizeModeError
 from convnet_common.unknown_score import (
     UNKNOWN_OUTPUT,
     UnknownSpec,
@@ -77,6 +78,8 @@ class ModelMetadata:
     cam_layer: str = ""
     unknown: UnknownSpec | None = None  # the `unknown` entry (convnet_common/unknown_score.py)
     calibration: dict[str, Any] | None = None  # shown only
+    # How images are fitted to the input (`resize`): stretch unless an adopted file says crop.
+    resize: ResizeMode = STRETCHED
 
 
 def _json(metadata: Mapping[str, str], key: str, expected: type | tuple[type, ...], what: str) -> Any:
@@ -130,7 +133,19 @@ def read_metadata(metadata: Mapping[str, str], input_size: tuple[int, int]) -> M
     except UnknownSpecError as error:
         raise ContractError(str(error)) from None
     result.calibration = read_calibration(metadata)
+    result.resize = read_resize(metadata)
     return result
+
+
+def read_resize(metadata: Mapping[str, str]) -> ResizeMode:
+    """The `resize` entry (stretch when absent), or ContractError naming the key and what is wrong."""
+    if fmt.KEY_RESIZE not in metadata:
+        return STRETCHED
+    value = _json(metadata, fmt.KEY_RESIZE, dict, 'a JSON object such as {"mode": "stretch"}')
+    try:
+        return ResizeMode.from_value(value)
+    except ResizeModeError as error:
+        raise ContractError(f"model metadata '{fmt.KEY_RESIZE}': {error}") from None
 
 
 def describe_tensor(node: TensorDescription) -> str:

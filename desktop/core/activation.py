@@ -56,13 +56,34 @@ def _rgb_lut(colormap: int) -> np.ndarray:
     return np.ascontiguousarray(cv2.applyColorMap(ramp, colormap)[:, :, ::-1])
 
 
-def overlay(rgb: np.ndarray, cam2d: np.ndarray, opacity: float, colormap: int = cv2.COLORMAP_JET) -> np.ndarray:
-    """Blend the colour-mapped activation map over `rgb`; opacity 0 returns the image unchanged."""
+def overlay(
+    rgb: np.ndarray,
+    cam2d: np.ndarray,
+    opacity: float,
+    colormap: int = cv2.COLORMAP_JET,
+    region: tuple[float, float, float, float] | None = None,
+) -> np.ndarray:
+    """Blend the colour-mapped activation map over `rgb`; opacity 0 returns the image unchanged.
+
+    `region` (top, left, height, width as fractions of the image; None: all of it) is the
+    part the model saw: a centre-cropping model's map covers only its crop, so it is drawn
+    over that part and the rest of the picture is left as it is (Prediction.map_region).
+    """
     opacity = float(np.clip(opacity, 0.0, 1.0))
     if opacity == 0.0:
         return rgb.copy()
-    heat = colourise(cam2d, rgb.shape[0], rgb.shape[1], colormap)
-    return cv2.addWeighted(rgb, 1.0 - opacity, heat, opacity, 0.0)
+    if region is None:
+        heat = colourise(cam2d, rgb.shape[0], rgb.shape[1], colormap)
+        return cv2.addWeighted(rgb, 1.0 - opacity, heat, opacity, 0.0)
+    height, width = rgb.shape[:2]
+    top, left = round(region[0] * height), round(region[1] * width)
+    bottom = max(top + 1, min(height, round((region[0] + region[2]) * height)))
+    right = max(left + 1, min(width, round((region[1] + region[3]) * width)))
+    out = rgb.copy()
+    part = np.ascontiguousarray(rgb[top:bottom, left:right])
+    heat = colourise(cam2d, part.shape[0], part.shape[1], colormap)
+    out[top:bottom, left:right] = cv2.addWeighted(part, 1.0 - opacity, heat, opacity, 0.0)
+    return out
 
 
 def encode_png(rgb: np.ndarray) -> bytes:

@@ -1,8 +1,10 @@
 """Turn RGB images into predictions with a loaded model.
 
 Preprocessing is only decoding to the input size (`decode_for_model`, the function
-training uses) or, for in-memory images, `resize_for_model`: the model graph does
-everything else, so the app cannot drift from how the model was trained.
+training uses) or, for in-memory images, `fit_to_model`: the model graph does
+everything else, so the app cannot drift from how the model was trained. Both follow the
+model's resize mode (`info.resize`: stretch, or an adopted model's shorter-side resize
+and centre crop), so files, frames, batches and the CLI see the same part of a picture.
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ from convnet_common.imaging import (
     ImageReadError,
     decode_for_display_and_model,
     decode_for_model,
+    fit_to_model,
     read_image_bytes,
-    resize_for_model,
 )
 from convnet_common.model_contract import answer_problems
+from convnet_common.resize_mode import crop_box
 from convnet_common.unknown_score import score_problems
 from desktop.core.model import LoadedModel
 
@@ -48,6 +51,9 @@ class Prediction:
     unknown_score: float | None = None
     unknown: bool | None = None
     unknown_threshold: float | None = None  # what `unknown` was judged against, for display
+    # The part of `image` the model saw (top, left, height, width as fractions), for a
+    # centre-cropping model; None: the whole image. Maps are drawn over this part only.
+    map_region: tuple[float, float, float, float] | None = None
 
     @property
     def ok(self) -> bool:
@@ -79,9 +85,10 @@ class Classifier:
         self.top_k = top_k
 
     def preprocess(self, images: Sequence[np.ndarray]) -> np.ndarray:
-        """Model input for in-memory images (camera frames, pasted pictures): a resize only."""
+        """Model input for in-memory images (camera frames, pasted pictures): a resize (and crop) only."""
         height, width = self.model.input_size
-        return np.stack([resize_for_model(image, height, width) for image in images]).astype(np.uint8, copy=False)
+        resize = self.model.info.resize
+        return np.stack([fit_to_model(image, height, width, resize) for image in images]).astype(np.uint8, copy=False)
 
     def classify_batch(
         self,
@@ -135,9 +142,19 @@ class Classifier:
                     unknown_score=score,
                     unknown=self.model.is_unknown(score),
                     unknown_threshold=self.model.unknown_threshold if score is not None else None,
+                    map_region=self.map_region(image),
                 )
             )
         return predictions
+
+    def map_region(self, image: np.ndarray | None) -> tuple[float, float, float, float] | None:
+        """The crop box of `image` as fractions (see Prediction.map_region); None when the model stretches."""
+        resize = self.model.info.resize
+        if image is None or not resize.crops:
+            return None
+        image_height, image_width = image.shape[:2]
+        top, left, box_height, box_width = crop_box(image_height, image_width, *self.model.input_size, resize)
+        return top / image_height, left / image_width, box_height / image_height, box_width / image_width
 
     def classify_image(self, image: np.ndarray, path: Path | None = None, top_k: int | None = None) -> Prediction:
         return self.classify_batch([image], [path], top_k)[0]
@@ -150,9 +167,10 @@ class Classifier:
         """
         data = read_image_bytes(path)
         height, width = self.model.input_size
+        resize = self.model.info.resize
         if keep_image:
-            return decode_for_display_and_model(data, height, width, str(path))
-        return None, decode_for_model(data, height, width, str(path))
+            return decode_for_display_and_model(data, height, width, str(path), resize)
+        return None, decode_for_model(data, height, width, str(path), resize)
 
     def classify_path(self, path: str | os.PathLike[str], top_k: int | None = None) -> Prediction:
         """Read and classify one file; an unreadable file gives a Prediction with `error` set."""

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from convnet_common.model_contract import ContractError, ModelMetadata, read_metadata
+from convnet_common.resize_mode import STRETCHED, ResizeMode
 from convnet_common.unknown_score import UnknownSpec
 
 
@@ -44,6 +45,7 @@ class ModelInfo:
     unknown: UnknownSpec | None = None
     calibration: dict[str, Any] | None = None  # shown in the model panel only
     sha256: str = ""  # of the file, for models with an unknown score: their threshold setting's key
+    resize: ResizeMode = STRETCHED  # how images are fitted to the input (adopted models may crop)
 
     @property
     def name(self) -> str:
@@ -97,4 +99,5 @@ def info_from_checked(checked: ModelMetadata, *, path: Path, file_size: int, inp
         exported_at=checked.exported_at,
         cam_layer=checked.cam_layer,
         calibration=checked.calibration,
+        resize=checked.resize,
     )

@@ -48,7 +48,7 @@ def compose_preview(rgb: np.ndarray, prediction: Prediction | None, opacity: flo
     image = display_base(rgb)
     index = prediction.top_index if prediction is not None and prediction.ok else None
     if opacity > 0 and index is not None and prediction.cam is not None:
-        image = overlay(image, prediction.cam[..., index], opacity)
+        image = overlay(image, prediction.cam[..., index], opacity, region=prediction.map_region)
     return np.ascontiguousarray(image[:, ::-1]) if mirror else image
 
 

@@ -211,8 +211,12 @@ class Viewer(QWidget):
         if self._base is None:
             return None
         if self._cam is not None and self.overlay_checkbox.isChecked():
-            return overlay(self._base, self._cam, self.opacity, colormap_id(self.colormap_name))
+            return overlay(self._base, self._cam, self.opacity, colormap_id(self.colormap_name), self._map_region())
         return self._base
+
+    def _map_region(self) -> tuple[float, float, float, float] | None:
+        """The part of the picture the model saw: a centre-cropping model's map covers only that."""
+        return self._prediction.map_region if self._prediction is not None else None
 
     def _recompose(self) -> None:
         image = self.composed()
@@ -244,7 +248,7 @@ class Viewer(QWidget):
         # Tiny images (28x28 digits) are saved at display size, where the map is legible.
         original = original if max(original.shape[:2]) >= DISPLAY_MIN_SIDE else self._base
         if self._cam is not None and self.overlay_checkbox.isChecked():
-            image = overlay(original, self._cam, self.opacity, colormap_id(self.colormap_name))
+            image = overlay(original, self._cam, self.opacity, colormap_id(self.colormap_name), self._map_region())
         else:
             image = original
         write_bytes_atomic(path, encode_png(image))
