@@ -19,7 +19,7 @@ from training.cli_parsers import CommandLineError, build_parser, train_options
 from training.progress import Progress, asks_for_jsonl, report_stop, sigterm_stops
 
 # Commands that only read what the networks record about themselves: no TensorFlow.
-_NO_TENSORFLOW = frozenset({"models"})
+_NO_TENSORFLOW = frozenset({"models", "adopt"})  # adopt loads it only for Keras sources
 # (module, class) of the errors that mean "your input needs fixing": one line, exit 2.
 # Looked up only in modules already imported, so a command never imports TensorFlow
 # just to name an error it cannot raise.
@@ -32,6 +32,7 @@ _USAGE_ERRORS = (
     ("training.resume_run", "NothingToResumeError"),
     ("training.weights", "WeightsUnavailableError"),
     ("convnet_common.imaging", "ImageReadError"),
+    ("training.adopt.source", "AdoptError"),
 )
 
 
@@ -124,6 +125,10 @@ def run(args: argparse.Namespace, argv: list[str], progress: Progress | None = N
 
         path = preview_grid(args.image, resolve_augment(args.augment), args.out, args.count, args.size, args.seed)
         print(f"wrote {path}", file=sys.stderr)
+    elif args.command == "adopt":
+        from training.adopt.commands import run_adopt
+
+        return run_adopt(args)
     return 0
 
 

@@ -363,6 +363,52 @@ def _model_parsers(subparsers) -> None:
     )
 
 
+def _adopt_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "adopt",
+        help="make a ConvNet Studio model from another tool's image classifier",
+        description="Adopt an image classifier made elsewhere (an ONNX file, a Keras .keras/.h5 file, a TensorFlow "
+        "SavedModel folder, a Teachable Machine or Lobe export): put the uint8 RGB input and the preprocessing in "
+        "front of its graph, a softmax behind logits, and the labels and settings in the metadata. What the source "
+        "reveals is used and printed; the rest comes from the flags; anything still unknown stops with the flag to "
+        "give. The adopted file is checked against the original on test images before it is written.",
+        epilog="examples:\n"
+        "  convnet-train adopt resnet18.onnx --out resnet18-adopted.onnx --mean 0.485 0.456 0.406 "
+        "--std 0.229 0.224 0.225 --resize shorter-side-crop\n"
+        "  convnet-train adopt model.onnx --inspect          what is known and what is missing\n"
+        "  (see docs/adopting-models.md)",
+        formatter_class=_HelpFormatter,
+    )
+    p.add_argument("source", metavar="SOURCE", help="the original model file or export folder (never modified)")
+    p.add_argument("--out", default=None, metavar="MODEL.onnx", help="the adopted model file to write")
+    p.add_argument("--labels", default=None, metavar="FILE", help="class names, one a line (or '0 name' lines)")
+    p.add_argument("--layout", choices=("nchw", "nhwc"), default=None, help="the original input's layout")
+    p.add_argument("--mean", type=float, nargs=3, default=None, metavar=("R", "G", "B"), help="0-1 units")
+    p.add_argument(
+        "--std",
+        type=float,
+        nargs=3,
+        default=None,
+        metavar=("R", "G", "B"),
+        help="0-1 units: x = (pixel/255 - mean)/std",
+    )
+    p.add_argument("--channel-order", choices=("rgb", "bgr"), default=None, help="what the original expects")
+    p.add_argument("--input-size", type=int, nargs=2, default=None, metavar=("H", "W"), help="for dynamic inputs")
+    p.add_argument(
+        "--resize",
+        choices=("stretch", "shorter-side-crop"),
+        default=None,
+        help="how the app fits an image to the input (default: stretch)",
+    )
+    p.add_argument(
+        "--crop-fraction", type=float, default=None, metavar="F", help="with shorter-side-crop (default: 0.875)"
+    )
+    p.add_argument("--output", choices=("logits", "probabilities"), default=None, help="what the original gives")
+    p.add_argument("--inspect", action="store_true", help="print what is detected and missing; write no model")
+    p.add_argument("--json", action="store_true", help="with --inspect: one JSON object for programs")
+    p.add_argument("--preview-onnx", default=None, metavar="PATH", help="with --inspect: write the original graph here")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _ArgumentParser(
         prog="convnet-train", description=DESCRIPTION, epilog=EPILOG, formatter_class=_HelpFormatter
@@ -374,6 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
     _augment_preview_parser(subparsers)
     _model_parsers(subparsers)
     _pretrained_parser(subparsers)
+    _adopt_parser(subparsers)
     return parser
 
 
