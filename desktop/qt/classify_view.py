@@ -20,6 +20,7 @@ from desktop.core.model import LoadedModel
 from desktop.core.settings import Settings, usable_panel_sizes
 from desktop.qt.clipboard import clipboard_content
 from desktop.qt.controller import InferenceController
+from desktop.qt.forward_map_worker import ForwardMaps
 from desktop.qt.image_list import ImageList
 from desktop.qt.image_view import EMPTY_HINT
 from desktop.qt.model_panel import NO_MODEL_TEXT, ModelPanel
@@ -54,6 +55,9 @@ class ClassifyView(TabView, QWidget):
 
         self.image_list = ImageList()
         self.viewer = Viewer()
+        # Models without an in-graph map get one computed from forward passes, on demand here only.
+        self.forward_maps = ForwardMaps(lambda: controller.model, parent=self)
+        self.viewer.set_map_source(self.forward_maps)
         self.predictions = PredictionsPanel()
         self.model_panel = ModelPanel()
         side = QWidget()
@@ -301,7 +305,7 @@ class ClassifyView(TabView, QWidget):
             prediction.judge(self.controller.model.unknown_threshold)
         self.current = prediction
         self.viewer.show_prediction(prediction)
-        self.predictions.show_prediction(prediction, show_hint=prediction.cam is not None)
+        self.predictions.show_prediction(prediction, show_hint=True)  # every model has maps now
         if prediction.error is None:
             self.model_panel.show_inference_ms(prediction.inference_ms)
             self.inference_time.emit(prediction.inference_ms)
@@ -338,6 +342,10 @@ class ClassifyView(TabView, QWidget):
                 self.image_list.show_result(cached)
         if self.current is not None:
             self._display(self.current)
+
+    def shutdown(self, timeout_ms: int = 5000) -> None:
+        """Stop a forward-pass map being computed, and wait for it (the window is closing)."""
+        self.forward_maps.shutdown(timeout_ms)
 
     def show_no_model(self) -> None:
         self.viewer.clear(EMPTY_HINT if self.image_list.count() == 0 else NO_MODEL_TEXT)

@@ -1,4 +1,9 @@
-"""Image view plus the activation-map controls: toggle, opacity, colour map, save as PNG."""
+"""Image view plus the activation-map controls: toggle, opacity, colour map, save as PNG.
+
+The map is the model's own Grad-CAM when the file has one; otherwise, when the view has a
+map source (desktop/qt/forward_map_worker.py, set by the Classify tab), one computed from
+forward passes, captioned as approximate, with progress while it is computed.
+"""
 
 from __future__ import annotations
 
@@ -101,6 +106,8 @@ class Viewer(QWidget):
         self._base: np.ndarray | None = None
         self._cam: np.ndarray | None = None
         self.class_index: int | None = None
+        self.map_source = None  # ForwardMaps, for models without an in-graph map
+        self._map_status: str | None = None  # the caption of a computed map, or its progress or failure
         self.overlay_checkbox.toggled.connect(self._recompose)
         self.opacity_slider.valueChanged.connect(self._recompose)
         self.colormap_combo.currentTextChanged.connect(self._recompose)
@@ -165,10 +172,41 @@ class Viewer(QWidget):
         self.class_index = index
         has_map = prediction.cam is not None and index is not None
         self._cam = prediction.cam[..., index] if has_map else None
+        self._map_status = None
+        if not has_map and index is not None and self.map_source is not None:
+            computed = self.map_source.request(prediction, index)
+            self._cam = computed.values if computed is not None else None
+            self._map_status = computed.caption if computed is not None else "Activation map: computing…"
         self._update_controls()
         self._recompose()
 
+    def set_map_source(self, source) -> None:
+        """Compute maps with `source` (a ForwardMaps) for models without an in-graph one."""
+        self.map_source = source
+        source.progress.connect(self._on_map_progress)
+        source.ready.connect(self._on_computed_map)
+        source.failed.connect(self._on_map_failed)
+
+    def _on_map_progress(self, done: int, total: int) -> None:
+        if self._cam is None and self._map_status is not None:
+            self._map_status = f"Activation map: computing, {done} / {total} forward passes…"
+            self._update_controls()
+
+    def _on_computed_map(self, computed) -> None:
+        if self._base is not None and self.class_index == computed.key.class_index and self._map_status is not None:
+            self._cam, self._map_status = computed.values, computed.caption
+            self._update_controls()
+            self._recompose()
+
+    def _on_map_failed(self, message: str) -> None:
+        if self._map_status is not None:
+            self._map_status = f"Activation map unavailable: {message}"
+            self._update_controls()
+
     def clear(self, hint: str | None = None) -> None:
+        if self.map_source is not None:
+            self.map_source.cancel()
+        self._map_status = None
         self._prediction = None
         self._base = None
         self._cam = None
@@ -200,6 +238,9 @@ class Viewer(QWidget):
             widget.setEnabled(available)
         if self._base is None:
             self.cam_caption.setText("")
+        elif self._map_status is not None:
+            label = self.class_label()
+            self.cam_caption.setText(f"{self._map_status} · “{label}”" if available else self._map_status)
         elif not available:
             self.cam_caption.setText("no activation map for this model")
         else:
