@@ -1,0 +1,157 @@
+"""desktop/core/adoption.py against a fake `convnet-train adopt` (tests/desktop/qt/fake_adopter.py)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+
+import onnx_factory
+import pytest
+from onnx import TensorProto
+
+from convnet_common.resize_mode import SHORTER_SIDE_CROP, ResizeMode
+from desktop.core import adoption
+from desktop.core.adoption import AdoptChoices, AdoptionError, parse_inspection
+from desktop.core.model import load_model
+
+FAKE = Path(__file__).resolve().parents[1] / "qt" / "fake_adopter.py"
+LAUNCHER = (sys.executable, str(FAKE))
+
+
+@pytest.fixture(scope="module")
+def foreign_model(tmp_path_factory) -> Path:
+    """The colour model as a PyTorch export would be: float NCHW input, no metadata."""
+    path = tmp_path_factory.mktemp("foreign") / "foreign.onnx"
+    return onnx_factory.save_model(path, input_dtype=TensorProto.FLOAT, layout="NCHW", metadata=None)
+
+
+@pytest.fixture
+def fake_log(tmp_path: Path, monkeypatch) -> Path:
+    log = tmp_path / "argv.log"
+    monkeypatch.setenv("FAKE_ADOPT_LOG", str(log))
+    monkeypatch.delenv("FAKE_ADOPT", raising=False)
+    return log
+
+
+def logged(log: Path) -> list[list[str]]:
+    return [json.loads(line) for line in log.read_text().splitlines()]
+
+
+def test_inspect_runs_the_child_and_reads_its_report(foreign_model: Path, tmp_path: Path, fake_log: Path) -> None:
+    inspection = adoption.inspect_source(LAUNCHER, foreign_model, tmp_path)
+    assert logged(fake_log) == [
+        ["adopt", str(foreign_model), "--inspect", "--json", "--preview-onnx", str(tmp_path / "preview.onnx")]
+    ]
+    assert inspection.kind == "onnx" and inspection.input_shape == [None, 3, 16, 16] and inspection.class_count == 3
+    assert inspection.preview_onnx == tmp_path / "preview.onnx" and inspection.preview_onnx.is_file()
+    assert inspection.settings["layout"].origin == "the input tensor's shape"
+    assert [m.setting for m in adoption.still_missing(inspection, set())] == ["mean", "std"]
+    assert adoption.still_missing(inspection, {"mean", "std"}) == []
+    choices = AdoptChoices.from_inspection(inspection)
+    assert (choices.layout, choices.input_size, choices.output) == ("nchw", (16, 16), "probabilities")
+    assert choices.labels == ("red", "green", "blue") and not choices.labels_edited
+    assert (choices.mean, choices.std) == adoption.IMAGENET  # the default a missing scaling starts from
+
+
+def test_unreadable_source_gives_the_childs_one_line(foreign_model: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("FAKE_ADOPT", "unreadable")
+    with pytest.raises(AdoptionError, match=r"^foreign.onnx: not an ONNX, Keras or SavedModel file$"):
+        adoption.inspect_source(LAUNCHER, foreign_model, tmp_path)
+
+
+def test_missing_convnet_train_is_a_message(foreign_model: Path, tmp_path: Path) -> None:
+    with pytest.raises(AdoptionError, match="could not be started"):
+        adoption.inspect_source([str(tmp_path / "no-such-convnet-train")], foreign_model, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("", "no JSON report"),
+        ("Traceback (most recent call last):", "not its JSON report"),
+        ('{"schema": 2, "kind": "onnx"}', "schema 2"),
+        ('{"schema": 1, "settings": {"layout": 3}, "missing": [{"flag": "--x"}]}', "malformed"),
+        ('{"schema": 1, "error": "two inputs:\\n image, mask"}', "^two inputs: image, mask$"),
+    ],
+)
+def test_bad_reports_are_one_line_errors(text: str, says: str) -> None:
+    with pytest.raises(AdoptionError, match=says) as caught:
+        parse_inspection(text)
+    assert "\n" not in str(caught.value)
+
+
+def test_flags_say_every_setting() -> None:
+    choices = AdoptChoices(layout="nhwc", input_size=(32, 48), mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
+    flags = choices.flags()
+    assert flags[flags.index("--mean") + 1 : flags.index("--mean") + 4] == ["0.5", "0.5", "0.5"]
+    assert flags[flags.index("--input-size") + 1 : flags.index("--input-size") + 3] == ["32", "48"]
+    assert "--crop-fraction" not in flags and "--labels" not in flags
+    cropping = AdoptChoices(resize="shorter_side_crop", crop_fraction=0.9).flags(Path("l.txt"))
+    assert cropping[cropping.index("--resize") + 1] == "shorter-side-crop"
+    assert cropping[cropping.index("--crop-fraction") + 1] == "0.9" and cropping[-2:] == ["--labels", "l.txt"]
+
+
+def test_presets_and_problems() -> None:
+    assert adoption.preset_name(*adoption.IMAGENET) == "ImageNet (timm/torchvision)"
+    assert adoption.preset_name((0.5,) * 3, (0.5,) * 3) == "−1…1"
+    assert adoption.preset_name((0.1, 0.2, 0.3), (1, 1, 1)) == adoption.CUSTOM_PRESET
+    assert AdoptChoices().problems() == []
+    assert AdoptChoices(std=(0.2, 0.0, 0.2)).problems() == ["std must not be 0 (the pixels are divided by it)"]
+    assert AdoptChoices(crop_fraction=1.5).problems() == ["crop fraction must be above 0 and at most 1"]
+
+
+def test_default_output_path(tmp_path: Path, monkeypatch) -> None:
+    source = tmp_path / "net.onnx"
+    models = tmp_path / "models"
+    assert adoption.default_output_path(source, models) == tmp_path / "net-adopted.onnx"
+    monkeypatch.setattr(adoption.os, "access", lambda path, mode: False)  # a read-only folder
+    assert adoption.default_output_path(source, models) == models / "net-adopted.onnx"
+
+
+def test_save_writes_the_adopted_model(foreign_model: Path, tmp_path: Path, fake_log: Path) -> None:
+    destination = tmp_path / "out" / "foreign-adopted.onnx"
+    choices = AdoptChoices(
+        input_size=(16, 16),
+        mean=(0.5,) * 3,
+        std=(0.5,) * 3,
+        resize="shorter_side_crop",
+        crop_fraction=0.9,
+        labels=("rot", "grün", "blau"),
+        labels_edited=True,
+    )
+    assert adoption.save_adopted(LAUNCHER, foreign_model, destination, choices) == destination
+    argv = logged(fake_log)[0]
+    out = Path(argv[3])  # written in a temporary folder beside the destination, then renamed
+    assert argv[:3] == ["adopt", str(foreign_model), "--out"] and out.name == destination.name
+    assert out.parent.parent == destination.parent and out.parent != destination.parent
+    assert Path(argv[argv.index("--labels") + 1]).parent == out.parent
+    model = load_model(destination, provider="cpu")
+    assert model.info.labels == ["rot", "grün", "blau"]
+    assert model.info.resize == ResizeMode(SHORTER_SIDE_CROP, 0.9)
+    assert sorted(p.name for p in destination.parent.iterdir()) == [destination.name]  # no temp folder left
+
+
+def test_failed_run_shows_its_message_and_writes_nothing(foreign_model: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("FAKE_ADOPT", "fail")
+    with pytest.raises(AdoptionError, match="^convnet-train adopt: error: the adopted file's probabilities differ"):
+        adoption.save_adopted(LAUNCHER, foreign_model, tmp_path / "x.onnx", AdoptChoices())
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cancel_kills_the_child_and_leaves_nothing(foreign_model: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("FAKE_ADOPT", "slow")
+    cancel = threading.Event()
+    threading.Timer(1.5, cancel.set).start()
+    started = time.monotonic()
+    assert adoption.save_adopted(LAUNCHER, foreign_model, tmp_path / "x.onnx", AdoptChoices(), cancel) is None
+    assert time.monotonic() - started < 15  # the child sleeps 60 s: it was killed, not waited for
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_source_is_never_the_destination(foreign_model: Path) -> None:
+    with pytest.raises(AdoptionError, match="must not replace"):
+        adoption.save_adopted(LAUNCHER, foreign_model, foreign_model, AdoptChoices())
+    assert foreign_model.stat().st_size > 0
