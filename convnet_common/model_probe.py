@@ -145,20 +145,37 @@ def _child_env() -> dict[str, str]:
     return env
 
 
-def _child_command(path: Path, limits: ProbeLimits, batch_sizes: list[int], measure: bool) -> list[str]:
+def _child_command(path: Path, limits: ProbeLimits, batch_sizes: list[int], measure: bool | str) -> list[str]:
+    """`measure` may instead be "float:NxCxHxW": a foreign graph's run on that float input (probe_float_input)."""
     sizes = ",".join(map(str, batch_sizes))
-    return [
-        sys.executable,
-        "-m",
-        "convnet_common.model_probe_child",
-        str(path),
-        str(limits.memory_bytes),
-        sizes,
-        "measure" if measure else "-",
-    ]
+    mode = measure if isinstance(measure, str) else "measure" if measure else "-"
+    return [sys.executable, "-m", "convnet_common.model_probe_child", str(path), str(limits.memory_bytes), sizes, mode]
 
 
-def _run_child(path: Path, limits: ProbeLimits, batch_sizes: list[int], measure: bool) -> dict:
+def probe_float_input(path: str | os.PathLike[str], shape: Iterable[int]) -> dict:
+    """The guarded first run of a graph that is not a ConvNet Studio model yet (the Adopt
+    dialog's preview of a foreign file): one run on zeros of `shape` in the input's float
+    type, under the same limits; ModelProbeError over them. Remembered like probe_model."""
+    path = Path(path)
+    shape = [int(d) for d in shape]
+    label = "x".join(map(str, shape))
+    verdict_file = _verdict_path(f"{file_digest(path)}-float{label}")
+    known = _read_verdict(verdict_file)
+    if known:
+        return known
+    limits = ProbeLimits.for_file(path.stat().st_size, max(2, shape[0]))
+    outcome = _run_child(path, limits, [shape[0]], f"float:{label}")
+    if outcome.get("bounded") is not True:
+        raise ModelProbeError(str(outcome.get("message") or f"{path.name} was refused: its test run failed"))
+    try:
+        verdict_file.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(verdict_file, json.dumps(outcome))
+    except OSError:
+        pass
+    return outcome
+
+
+def _run_child(path: Path, limits: ProbeLimits, batch_sizes: list[int], measure: bool | str) -> dict:
     child = subprocess.Popen(
         _child_command(path, limits, batch_sizes, measure),
         stdin=subprocess.DEVNULL,

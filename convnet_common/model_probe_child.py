@@ -78,6 +78,39 @@ def main(path: str, memory_bytes: int, batch_sizes: list[int], measure: bool) ->
     return {"bounded": True, "ran": ran, "throughput_batch": throughput, "peak_bytes": _peak_bytes()}
 
 
+def run_float_input(path: str, memory_bytes: int, shape: list[int]) -> dict:
+    """A foreign graph's first run (the Adopt dialog's preview): zeros of `shape` in the input's float type.
+
+    The contract is not applied (the graph is not a ConvNet Studio model yet); only cost
+    is judged, as for any first run.
+    """
+    _limit_address_space(memory_bytes)
+    import numpy as np
+    import onnxruntime as ort
+
+    ort.set_default_logger_severity(4)
+    try:
+        inspect_model_file(Path(path))
+        options = ort.SessionOptions()
+        options.log_severity_level = 4
+        options.intra_op_num_threads = 1
+        session = ort.InferenceSession(path, sess_options=options, providers=["CPUExecutionProvider"])
+        node = session.get_inputs()[0]
+        dtype = np.float16 if node.type == "tensor(float16)" else np.float32
+        session.run(None, {node.name: np.zeros(shape, dtype)})
+    except MemoryError:
+        return {"over_memory": True}
+    except (ModelFileError, OSError):
+        return {"bounded": True, "ran": []}
+    except Exception as error:  # noqa: BLE001 - ORT's own types; the caller's own run says what is wrong
+        return {"over_memory": True} if any(s in str(error) for s in _ALLOCATION_FAILED) else {"bounded": True}
+    return {"bounded": True, "ran": [shape[0]], "peak_bytes": _peak_bytes()}
+
+
 if __name__ == "__main__":
+    if sys.argv[4].startswith("float:"):
+        float_shape = [int(part) for part in sys.argv[4][len("float:") :].split("x")]
+        print(json.dumps(run_float_input(sys.argv[1], int(sys.argv[2]), float_shape)), flush=True)
+        sys.exit(0)
     sizes = [int(part) for part in sys.argv[3].split(",") if part]
     print(json.dumps(main(sys.argv[1], int(sys.argv[2]), sizes, sys.argv[4] == "measure")), flush=True)

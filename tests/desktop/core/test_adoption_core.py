@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import onnx_factory
@@ -14,11 +16,13 @@ from onnx import TensorProto
 
 from convnet_common.resize_mode import SHORTER_SIDE_CROP, ResizeMode
 from desktop.core import adoption
+from desktop.core.adopt_preview import AdoptPreview, PreviewError
 from desktop.core.adoption import AdoptChoices, AdoptionError, parse_inspection
 from desktop.core.model import load_model
 
 FAKE = Path(__file__).resolve().parents[1] / "qt" / "fake_adopter.py"
 LAUNCHER = (sys.executable, str(FAKE))
+LABELS = ["red", "green", "blue"]
 
 
 @pytest.fixture(scope="module")
@@ -155,3 +159,66 @@ def test_the_source_is_never_the_destination(foreign_model: Path) -> None:
     with pytest.raises(AdoptionError, match="must not replace"):
         adoption.save_adopted(LAUNCHER, foreign_model, foreign_model, AdoptChoices())
     assert foreign_model.stat().st_size > 0
+
+
+# The live preview (desktop/core/adopt_preview.py) on the original float graph ------------
+
+RED_IMAGE = onnx_factory.mostly((230, 20, 20), height=48, width=64)
+ZERO_TO_255 = adoption.MEAN_STD_PRESETS["0…255"]
+
+
+@pytest.fixture(scope="module")
+def preview() -> AdoptPreview:
+    return AdoptPreview()
+
+
+def test_preview_changes_with_the_pixel_scaling(preview: AdoptPreview, foreign_model: Path) -> None:
+    # The colour model's logits are 0.05 x the channel means: on raw 0-255 values a red
+    # picture is red beyond doubt; on ImageNet-normalised values (about -2..2) it is nearly flat.
+    raw = preview.predict(
+        foreign_model,
+        RED_IMAGE,
+        AdoptChoices(input_size=(16, 16), mean=ZERO_TO_255[0], std=ZERO_TO_255[1], output="probabilities"),
+        LABELS,
+    )
+    normalised = preview.predict(
+        foreign_model, RED_IMAGE, AdoptChoices(input_size=(16, 16), output="probabilities"), LABELS
+    )
+    assert raw.top_k[0][0] == normalised.top_k[0][0] == "red"
+    assert raw.top_k[0][1] > 0.99 and normalised.top_k[0][1] < 0.5
+    assert raw.model_input.shape == (16, 16, 3) and preview.sessions_opened == 1  # one session for both
+
+
+def test_preview_follows_channel_order_and_layout(preview: AdoptPreview, tmp_path: Path) -> None:
+    nhwc = onnx_factory.save_model(tmp_path / "nhwc.onnx", input_dtype=TensorProto.FLOAT, metadata=None)
+    choices = AdoptChoices(
+        layout="nhwc", input_size=(16, 16), mean=ZERO_TO_255[0], std=ZERO_TO_255[1], output="probabilities"
+    )
+    assert preview.predict(nhwc, RED_IMAGE, choices, LABELS).top_k[0][0] == "red"
+    swapped = replace(choices, channel_order="bgr")
+    assert preview.predict(nhwc, RED_IMAGE, swapped, LABELS).top_k[0][0] == "blue"
+
+
+def test_preview_session_is_reopened_only_when_the_file_changes(foreign_model: Path, tmp_path: Path) -> None:
+    preview = AdoptPreview()
+    copy = tmp_path / "copy.onnx"
+    copy.write_bytes(foreign_model.read_bytes())
+    choices = AdoptChoices(input_size=(16, 16))
+    preview.predict(copy, RED_IMAGE, choices)
+    preview.predict(copy, RED_IMAGE, replace(choices, mean=(0.1, 0.1, 0.1)))
+    assert preview.sessions_opened == 1
+    os.utime(copy, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
+    result = preview.predict(copy, RED_IMAGE, choices)
+    assert preview.sessions_opened == 2 and [name for name, _ in result.top_k][:1] == ["class 0"]  # no labels given
+
+
+def test_preview_refuses_bad_files_and_settings(preview: AdoptPreview, foreign_model: Path, tmp_path: Path) -> None:
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"this is not a model")
+    with pytest.raises(PreviewError) as caught:
+        preview.predict(junk, RED_IMAGE, AdoptChoices(input_size=(16, 16)))
+    assert "\n" not in str(caught.value) and str(caught.value)
+    with pytest.raises(PreviewError, match="std must not be 0"):
+        preview.predict(foreign_model, RED_IMAGE, AdoptChoices(std=(0.0, 1.0, 1.0)))
+    with pytest.raises(PreviewError, match="cannot run with these settings"):
+        preview.predict(foreign_model, RED_IMAGE, AdoptChoices(input_size=(16, 16), layout="nhwc"))
