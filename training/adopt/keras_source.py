@@ -129,6 +129,16 @@ def _name_outputs(proto, names: list[str]) -> None:
             output.name = name
 
 
+def functional_wrapper(model, shape: tuple):
+    """The model called on a fresh named input: tf2onnx's from_keras fails on some loaded
+    Sequential models (KeyError on an internal keras_tensor name) but not on this."""
+    import keras
+
+    pixels = keras.Input(tuple(shape[1:]), name=INPUT_NAME)
+    output = model(pixels)
+    return keras.Model(pixels, output[0] if isinstance(output, (list, tuple)) else output)
+
+
 def keras_to_onnx(model, shape: tuple, output_names: list[str]):
     """tf2onnx.convert.from_keras with a named float32 NHWC input."""
     import tensorflow as tf
@@ -224,7 +234,7 @@ def source_from_keras_model(model, path: Path, kind: str, labels_file: Path | No
         cam = build_cam_model(model, INPUT_NAME)
     except NoCamHead as reason:
         notes.append(f"{NO_CAM_NOTE} ({reason})")
-        graph = keras_to_onnx(model, shape, [PREDICTION_OUTPUT])
+        graph = keras_to_onnx(functional_wrapper(model, shape), shape, [PREDICTION_OUTPUT])
         return AdoptSource(kind, path, graph, keras_reference(model), detected, notes)
     cam_graph = keras_to_onnx(cam.model, shape, [PREDICTION_OUTPUT, CAM_OUTPUT])
     notes.append(f"activation maps in the graph: Grad-CAM at {cam.feature_layer} from the dense head's weights")
