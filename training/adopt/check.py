@@ -157,7 +157,8 @@ def verify_written(path: Path, source: AdoptSource, settings: AdoptSettings, cha
     try:
         model = load_model_to_score(path, batch_size=len(images))
     except EvaluationError as error:
-        raise AdoptError(f"the adopted model is refused by the model-file contract: {error}") from None
+        message = str(error).replace(str(path), path.name).replace(path.name, f"the adopted {source.path.name}")
+        raise AdoptError(f"the adopted model is refused when opened as the app opens it: {message}") from None
     step = model.batch_size or len(images)
     adopted = np.concatenate([model.predict(images[i : i + step]) for i in range(0, len(images), step)])
     expected = expected_probabilities(source, settings, images, channels)
