@@ -168,7 +168,10 @@ def compose_graph(
     ]
     if cam is not None:
         post += _output_nodes(graph, cam, fmt.CAM_OUTPUT, False)
-        outputs.append(helper.make_tensor_value_info(fmt.CAM_OUTPUT, TensorProto.FLOAT, None))
+        # The checker refuses a graph output without a shape (the cam graph's keras_cam output has one).
+        cam_dims = list(cam.shape[1:]) if cam.shape and len(cam.shape) == 4 else [None, None, None]
+        cam_shape = [batch, *(d or name for d, name in zip(cam_dims, ("h", "w", "classes")))]
+        outputs.append(helper.make_tensor_value_info(fmt.CAM_OUTPUT, TensorProto.FLOAT, cam_shape))
     original_nodes = list(graph.node)
     del graph.node[:]
     graph.node.extend(pre + original_nodes + post)
