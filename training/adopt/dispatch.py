@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
+from training.adopt.detect_kind import is_lobe, is_teachable_machine
 from training.adopt.source import AdoptError, AdoptSource
 
 # kind -> (module, function, what to call it in a message)
@@ -26,23 +27,25 @@ KNOWN_KINDS_TEXT = (
 
 
 def source_kind(path: Path) -> str:
-    """ "onnx", "keras", "savedmodel", "teachable_machine" or "lobe"; AdoptError for anything else."""
+    """ "onnx", "keras", "savedmodel", "teachable_machine" or "lobe"; AdoptError for anything else.
+
+    The tools' own exports are recognised first (training.adopt.detect_kind), so their known
+    settings apply: an .onnx file beside Lobe's signature.json is a Lobe export.
+    """
     if not path.exists():
         raise AdoptError(f"{path} not found")
+    if is_lobe(path) or (path.is_file() and path.suffix.lower() == ".onnx" and is_lobe(path.parent)):
+        return "lobe"
+    if is_teachable_machine(path):
+        return "teachable_machine"
     if path.is_file():
         suffix = path.suffix.lower()
         if suffix == ".onnx":
             return "onnx"
         if suffix in (".keras", ".h5"):
-            if path.name == "keras_model.h5" and (path.parent / "labels.txt").is_file():
-                return "teachable_machine"
             return "keras"
         raise AdoptError(f"{path.name} is not a model this command reads: give {KNOWN_KINDS_TEXT}")
     if path.is_dir():
-        if (path / "signature.json").is_file():
-            return "lobe"
-        if (path / "keras_model.h5").is_file() and (path / "labels.txt").is_file():
-            return "teachable_machine"
         if (path / "saved_model.pb").is_file():
             return "savedmodel"
         onnx_files = sorted(path.glob("*.onnx"))
@@ -70,4 +73,6 @@ def read_source(path: str | Path) -> AdoptSource:
     from training.tf_runtime import load_tensorflow
 
     load_tensorflow()
+    if kind == "lobe" and path.is_file() and path.suffix.lower() == ".onnx":
+        path = path.parent  # the export folder: its signature.json names the file
     return getattr(module, function_name)(path)
