@@ -196,3 +196,30 @@ def test_a_truncated_source_in_inspect_json_mode_is_an_error_object(tmp_path, ru
     reply = json.loads(stdout)
     assert set(reply) == {"schema", "error"} and reply["schema"] == 1
     assert "not a loadable ONNX model" in reply["error"] and "not a loadable ONNX model" in stderr
+
+
+def test_a_check_that_disagrees_writes_nothing(tmp_path, monkeypatch):
+    """An original whose answers differ from its graph (a reader bug, a non-deterministic
+    model) fails the check: nothing is written and the message gives the difference."""
+    from training.adopt import pipeline
+    from training.adopt.onnx_source import read_onnx_source
+    from training.adopt.settings import AdoptFlags
+    from training.adopt.source import AdoptError
+
+    source = read_onnx_source(foreign_classifier(tmp_path / "drifts.onnx"))
+    honest = source.reference
+
+    def drifting(batch):
+        scores = honest(batch)
+        scores[:, 0] += 0.01  # a 1 % nudge to one logit: probabilities move by about 1e-3
+        return scores
+
+    source.reference = drifting
+    monkeypatch.setattr(pipeline, "read_source", lambda path: source)
+    out = tmp_path / "adopted" / "drifts.onnx"
+    flags = AdoptFlags(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
+    with pytest.raises(
+        AdoptError, match=r"differ from the original's by up to .* \(tolerance 1e-04\); nothing was written"
+    ):
+        pipeline.adopt(tmp_path / "drifts.onnx", out, flags, echo=lambda line: None)
+    assert not out.exists() and list(out.parent.iterdir()) == []
