@@ -255,3 +255,17 @@ def test_keras_network_exported_by_tf2onnx_as_nchw(tmp_path):
     expected = np.exp(logits - logits.max(1, keepdims=True))
     expected /= expected.sum(1, keepdims=True)
     assert np.max(np.abs(adopted_probabilities(out, images) - expected)) < FLOAT32_TOLERANCE
+
+
+def test_an_opset_9_source_is_converted_and_still_matches(tmp_path):
+    import onnx
+
+    from training import cli
+
+    source = foreign_classifier(tmp_path / "old.onnx", opset=9, softmax=True, seed=2)
+    out = tmp_path / "old-adopted.onnx"
+    assert cli.main(["adopt", str(source), "--out", str(out), "--mean", "0", "0", "0", "--std", "1", "1", "1"]) == 0
+    assert [o.version for o in onnx.load(str(out)).opset_import if o.domain == ""] == [13]
+    images = sample_images(24)
+    original = original_probabilities(source, images, "nchw", ZERO, ONE, logits=False)
+    assert np.max(np.abs(adopted_probabilities(out, images) - original)) < FLOAT32_TOLERANCE
