@@ -254,6 +254,30 @@ def write_labels_file(labels: Sequence[str], folder: Path) -> Path:
     return path
 
 
+KERAS_SUFFIXES = (".h5", ".keras")
+# Files that make a folder a model export rather than a folder of images.
+MODEL_FOLDER_MARKERS = ("saved_model.pb", "signature.json", "keras_model.h5", "model.onnx")
+
+
+def is_model_folder(path: Path) -> bool:
+    """A TensorFlow SavedModel, a Lobe export or a Teachable Machine export (by the files in it)."""
+    try:
+        return path.is_dir() and any((path / name).is_file() for name in MODEL_FOLDER_MARKERS)
+    except OSError:
+        return False
+
+
+def is_model_source(path: Path) -> bool:
+    """Whether a dropped or chosen path is a model (to open or adopt) rather than images."""
+    return path.suffix.lower() in (".onnx", *KERAS_SUFFIXES) and path.is_file() or is_model_folder(path)
+
+
+def models_folder() -> Path:
+    """Where adopted copies go when the source's folder is not writable: the user's data folder."""
+    base = os.environ.get("XDG_DATA_HOME", "").strip() or os.environ.get("LOCALAPPDATA", "").strip()
+    return (Path(base) if base else Path.home() / ".local" / "share") / "convnet-studio" / "models"
+
+
 def default_output_path(source: Path, models_folder: Path) -> Path:
     """`<stem>-adopted.onnx` beside the source, or in `models_folder` when that folder is not writable."""
     stem = source.name if source.is_dir() else source.stem

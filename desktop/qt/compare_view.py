@@ -90,6 +90,7 @@ class CompareView(TabView, QWidget):
         self._settings: Settings | None = None
 
         self.preview = ImageView()
+        self.preview.sends_models_to_window = False  # a dropped .onnx is the second model here
         self.preview.set_hint(COMPARE_HINT)
         self.preview.setMinimumSize(240, 180)
         self.load_button = QPushButton("Load second model…")

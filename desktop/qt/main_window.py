@@ -21,6 +21,7 @@ from desktop.core.notices import NoticeBoard, model_notices
 from desktop.core.providers import FALLBACK_NOTICES, PROVIDER_CHOICES
 from desktop.core.settings import Settings
 from desktop.qt import tabs
+from desktop.qt.adopt_dialog import AdoptDialog
 from desktop.qt.classify_view import ClassifyView
 from desktop.qt.controller import InferenceController
 from desktop.qt.notice_bar import NoticeBar
@@ -30,7 +31,9 @@ from desktop.qt.tab_view import FILE_MENU, MODEL_MENU, OWN_MENU, VIEW_MENU, Menu
 
 APP_NAME = "ConvNet Studio"
 IMAGE_FILTER = "Images ({});;All files (*)".format(" ".join(f"*{ext}" for ext in sorted(IMAGE_EXTENSIONS)))
-MODEL_FILTER = "ONNX models (*.onnx);;All files (*)"
+MODEL_FILTER = "Models (*.onnx *.h5 *.keras);;ONNX models (*.onnx);;Keras models (*.h5 *.keras);;All files (*)"
+# The contract's refusal of an input that is not uint8 NHWC (model_contract.read_input).
+ADOPTABLE_INPUT = "model input must be uint8 NHWC RGB"
 PROVIDER_TITLES = {"auto": "&Auto (CUDA if usable)", "cuda": "&CUDA", "cpu": "C&PU"}
 
 
@@ -52,6 +55,7 @@ class MainWindow(QMainWindow):
             [self.settings.warning] if self.settings.warning else [], self.settings.get("dismissed_notices")
         )
         self.views: list[TabView] = [cls(self.controller) for cls in tabs.TAB_VIEWS]
+        self.adopt_dialog: AdoptDialog | None = None  # the last one opened, for tests
         self.named_actions: dict[str, QAction] = {}  # menu actions by MenuEntry.name, for code that needs one
 
         self.notice_bar = NoticeBar()
@@ -178,6 +182,9 @@ class MainWindow(QMainWindow):
         file_menu = bar.addMenu("&File")
         self.open_images_action = self._action(file_menu, "Open &image(s)…", "Ctrl+O", self._choose_images)
         self.open_model_action = self._action(file_menu, "Open &model…", "Ctrl+M", self._choose_model)
+        self.adopt_model_action = self._action(
+            file_menu, "&Adopt model folder…", "Ctrl+Shift+A", self._choose_adopt_folder
+        )
         self.recent_menu = file_menu.addMenu("&Recent models")
         self.recent_menu.aboutToShow.connect(self._rebuild_recent_menu)
         file_menu.addSeparator()
@@ -252,7 +259,35 @@ class MainWindow(QMainWindow):
         file, _ = QFileDialog.getOpenFileName(self, "Open model", self.settings.get("last_model_dir"), MODEL_FILTER)
         if file:
             self.settings.set("last_model_dir", str(Path(file).parent))
-            self.open_model(Path(file))
+            self.open_model_source(Path(file))
+
+    def _choose_adopt_folder(self) -> None:
+        """A SavedModel, Lobe or Teachable Machine export is a folder: chosen as one."""
+        folder = QFileDialog.getExistingDirectory(self, "Adopt model folder", self.settings.get("last_model_dir"))
+        if folder:
+            self.settings.set("last_model_dir", str(Path(folder).parent))
+            self.open_adopt_dialog(Path(folder))
+
+    def open_model_source(self, path: str | Path) -> None:
+        """Open an .onnx file (the Adopt dialog follows if the app cannot use it as it is);
+        anything else that is a model (Keras file, model folder) goes to the Adopt dialog."""
+        path = Path(path)
+        if path.suffix.lower() == ".onnx" and path.is_file():
+            self.open_model(path)
+        else:
+            self.open_adopt_dialog(path)
+
+    def open_adopt_dialog(self, path: Path, reason: str | None = None) -> AdoptDialog:
+        """The Adopt model dialog for `path`, previewing on the Classify tab's picture; the
+        adopted copy opens here when saved."""
+        current = self.classify_view.current
+        image = current.image if current is not None else None
+        dialog = AdoptDialog(path, image, reason, parent=self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.adopted.connect(self.open_model)
+        self.adopt_dialog = dialog
+        dialog.open()
+        return dialog
 
     def open_model(self, path: str | Path) -> None:
         """Load a model in the background; the current one stays until the new one works."""
@@ -329,6 +364,9 @@ class MainWindow(QMainWindow):
 
     def _on_model_failed(self, path: str, message: str) -> None:
         self.statusBar().clearMessage()
+        if ADOPTABLE_INPUT in message:  # a model from another tool: offer to adopt it
+            self.open_adopt_dialog(Path(path), reason=message)
+            return
         kept = f"\n\nStill using {self.controller.model.info.name}." if self.controller.model else ""
         self.show_error("Could not open model", f"{path}\n\n{message}{kept}")
 

@@ -12,19 +12,36 @@ from pathlib import Path
 import onnx_factory
 from test_bad_models import ALL_CASES, WAIT_MS, BadModel, bad_models  # noqa: F401 - bad_models is a fixture
 
+from desktop.core.trainer_launcher import TrainerMissing
+from desktop.qt import adopt_worker
+from desktop.qt.main_window import ADOPTABLE_INPUT
+
 
 def test_main_window_keeps_its_model_through_every_bad_file(
-    qtbot, window, colour_model: Path, bad_models: dict[str, BadModel], write_png
+    qtbot, window, colour_model: Path, bad_models: dict[str, BadModel], write_png, monkeypatch
 ) -> None:
-    """In the real window: each bad file gives one error dialog, and the old model keeps classifying."""
+    """In the real window: each bad file gives one error dialog, and the old model keeps classifying.
+
+    A file refused only for its input (float, NCHW…) is offered the Adopt dialog instead,
+    with the same message as its reason (no convnet-train is looked for here).
+    """
+    monkeypatch.setattr(adopt_worker, "find_launcher", lambda: TrainerMissing("none in this test", None, None, None))
     with qtbot.waitSignal(window.controller.model_changed, timeout=WAIT_MS):
         window.open_model(colour_model)
     loaded = window.controller.model
+    offered = 0
     for number, case in enumerate(ALL_CASES, start=1):
         bad = bad_models[case]
         with qtbot.waitSignal(window.controller.model_failed, timeout=WAIT_MS):
             window.open_model(bad.path)
-        assert len(window.errors) == number, case
+        if window.adopt_dialog is not None:
+            dialog, window.adopt_dialog = window.adopt_dialog, None
+            assert dialog.source == bad.path and re.search(bad.expected, dialog.reason.text()), case
+            assert ADOPTABLE_INPUT in dialog.reason.text() and window.controller.model is loaded, case
+            dialog.reject()
+            offered += 1
+            continue
+        assert len(window.errors) == number - offered, case
         title, text = window.errors[-1]
         path_line, message, kept = text.split("\n\n")
         assert title == "Could not open model" and path_line == str(bad.path)
@@ -32,6 +49,7 @@ def test_main_window_keeps_its_model_through_every_bad_file(
         assert kept == "Still using colours.onnx."
         assert window.controller.model is loaded, case
         assert window.windowTitle().endswith("colours.onnx")
+    assert offered >= 1  # the float-input file at least; each offer was checked above
     red = write_png("red.png", onnx_factory.mostly((220, 0, 0)))
     window.open_images([red])
     qtbot.waitUntil(
