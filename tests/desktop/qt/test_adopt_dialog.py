@@ -188,3 +188,30 @@ def test_dropping_a_foreign_model_on_the_picture_opens_the_dialog(window, qtbot,
     assert window.adopt_dialog.source == foreign_model
     assert window.classify_view.image_list.current_path() is None  # not listed as an image
     window.adopt_dialog.reject()
+
+
+@pytest.mark.slow
+def test_end_to_end_with_the_real_convnet_train(window, qtbot, foreign_model, red_picture, tmp_path) -> None:
+    """A foreign float NCHW ONNX -> the dialog -> the real `convnet-train adopt` -> the window classifies with it."""
+    from desktop.core.trainer_launcher import find_launcher
+
+    assert isinstance(find_launcher(), Launcher)  # this test environment trains; the dialog finds the same
+    dialog = open_dialog(window, qtbot, foreign_model)
+    assert dialog.worker.launcher is not None and dialog.missing_highlighted() == ["mean", "std"]
+    index = dialog.preset_combo.findText("0…255")
+    dialog.preset_combo.setCurrentIndex(index)
+    dialog.preset_combo.activated.emit(index)
+    dialog.labels_edit.setPlainText("rot\ngrün\nblau")
+    destination = tmp_path / "adopted.onnx"
+    dialog.save_to(destination)
+    qtbot.waitUntil(
+        lambda: window.controller.model is not None and window.controller.model.info.path == destination,
+        timeout=180_000,
+    )
+    assert window.controller.model.info.labels == ["rot", "grün", "blau"]
+    window.open_images([red_picture])
+    qtbot.waitUntil(lambda: bool(window.classify_view.predictions.displayed()), timeout=WAIT_MS)
+    top, _shown = window.classify_view.predictions.displayed()[0][:2]
+    assert top == "rot"
+    assert window.classify_view.current.top_k[0][1] > 0.99  # raw 0-255 pixels, as the preset said
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".adopting")) == []
