@@ -17,14 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
+from training.adopt.labels import label_file_beside, read_label_file
 from training.adopt.source import KIND_KERAS, AdoptError, AdoptSource, Detected
 
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 INPUT_NAME = "pixels"
 PREDICTION_OUTPUT = "scores"
 CAM_OUTPUT = "cam"
-LABELS_FILE = "labels.txt"
-MAX_LABELS_BYTES = 1_000_000
 REFERENCE_BATCH = 32
 NO_CAM_NOTE = "no activation maps from the graph: the app computes them from forward passes"
 ZERO_TO_255 = "the model starts with a {layer} layer, so it takes 0-255 pixels: mean 0, std 1/255 (about 0.00392)"
@@ -79,23 +78,6 @@ def load_keras_model(path: Path):
         return keras.models.load_model(path, compile=False, safe_mode=True, custom_objects=_legacy_custom_objects())
     except Exception as error:  # noqa: BLE001 - Keras raises many types for a bad file; each becomes one line
         raise AdoptError(f"{path.name}: {describe_load_error(error)}") from None
-
-
-def read_labels_file(path: Path) -> list[str]:
-    """One class name per line; a leading line number ("0 cat", Teachable Machine) is dropped
-    when every line has its own index."""
-    try:
-        if path.stat().st_size > MAX_LABELS_BYTES:
-            raise AdoptError(f"{path}: a labels file over {MAX_LABELS_BYTES} bytes is not a list of class names")
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as error:
-        raise AdoptError(f"{path}: cannot read the labels: {_first_line(error)}") from None
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    if lines and all(re.match(rf"{index}\s+\S", line) for index, line in enumerate(lines)):
-        lines = [line.split(None, 1)[1] for line in lines]
-    if not lines:
-        raise AdoptError(f"{path}: no class names in it")
-    return lines
 
 
 def image_input_shape(model) -> tuple:
@@ -211,7 +193,7 @@ def detect_settings(model, shape: tuple, labels_file: Path | None) -> dict[str, 
         detected["mean"] = Detected((0.0, 0.0, 0.0), origin)
         detected["std"] = Detected((1 / 255, 1 / 255, 1 / 255), origin)
     if labels_file is not None and labels_file.is_file():
-        labels = read_labels_file(labels_file)
+        labels = read_label_file(labels_file)
         if len(labels) != class_count(model):
             raise AdoptError(
                 f"{labels_file} has {len(labels)} class names but the model has {class_count(model)} outputs"
@@ -244,7 +226,8 @@ def source_from_keras_model(model, path: Path, kind: str, labels_file: Path | No
 
 
 def read_keras_source(path: Path) -> AdoptSource:
-    """A `.keras` or `.h5` classifier, with a labels.txt beside it when there is one."""
+    """A `.keras` or `.h5` classifier, with its label file beside it when there is one
+    (labels.txt, <stem>.labels.txt or classes.txt: the same search as for ONNX files)."""
     path = Path(path)
     model = load_keras_model(path)
-    return source_from_keras_model(model, path, KIND_KERAS, path.parent / LABELS_FILE)
+    return source_from_keras_model(model, path, KIND_KERAS, label_file_beside(path))

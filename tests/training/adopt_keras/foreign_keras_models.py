@@ -170,3 +170,35 @@ def run_graph(proto, batch: np.ndarray) -> list[np.ndarray]:
 
     session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
     return session.run(None, {session.get_inputs()[0].name: batch})
+
+
+def make_lobe_onnx(folder: Path, labels: list[str] = LOBE_LABELS) -> Path:
+    """Lobe's ONNX export: model.onnx (NHWC float input `Image`, softmax out) + signature.json."""
+    import keras
+    import tensorflow as tf
+    import tf2onnx
+    from keras import layers
+
+    keras.utils.set_random_seed(14)
+    folder.mkdir(parents=True, exist_ok=True)
+    image = keras.Input((SIZE, SIZE, 3), name="Image")
+    x = layers.Conv2D(6, 3, strides=2, activation="relu")(image)
+    pooled = layers.GlobalAveragePooling2D()(x)
+    dense = layers.Dense(len(labels), name="logits")
+    model = keras.Model(image, layers.Softmax()(dense(pooled)))
+    spread_class_layer(dense, 5, keras.Model(image, pooled)(images(0, 1, 64, seed=99)))
+    spec = (tf.TensorSpec((None, SIZE, SIZE, 3), tf.float32, name="Image"),)
+    proto, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=13)
+    (folder / "model.onnx").write_bytes(proto.SerializeToString())
+    signature = {
+        "format": "onnx",
+        "filename": "model.onnx",
+        "export_model_version": 1,
+        "classes": {"Label": list(labels)},
+        "inputs": {"Image": {"dtype": "float32", "shape": [None, SIZE, SIZE, 3], "name": "Image"}},
+        "outputs": {
+            "Confidences": {"dtype": "float32", "shape": [None, len(labels)], "name": proto.graph.output[0].name}
+        },
+    }
+    (folder / "signature.json").write_text(json.dumps(signature), encoding="utf-8")
+    return folder

@@ -1,4 +1,4 @@
-"""`convnet-train adopt` on Keras, Teachable Machine, Lobe and SavedModel sources: the
+"""`convnet-train adopt` on Keras, Teachable Machine, Lobe (SavedModel and ONNX) and SavedModel sources: the
 adopted file gives the ORIGINAL model's answers (run here with Keras / TensorFlow on
 images this test preprocesses in numpy), carries in-graph maps for Keras pooling->dense
 heads, and `convnet-classify` crops and labels photos as the original tool would."""
@@ -14,7 +14,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from foreign_keras_models import LOBE_LABELS, SIZE, images
+from foreign_keras_models import LOBE_LABELS, SIZE, images, make_lobe_onnx
 
 from convnet_common import model_format as fmt
 from training.adopt.check import FLOAT32_TOLERANCE
@@ -48,6 +48,11 @@ def savedmodel_original(folder: Path):
     return run
 
 
+def onnx_original(path: Path):
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return lambda pixels: session.run(None, {"Image": pixels.astype(np.float32) / 255})[0].astype(np.float64)
+
+
 @pytest.fixture(scope="module")
 def adopted(tmp_path_factory, rescaling_keras, teachable_machine, lobe_savedmodel):
     """Each source adopted once through the command line: {name: (out, original, labels, has_cam)}."""
@@ -56,6 +61,7 @@ def adopted(tmp_path_factory, rescaling_keras, teachable_machine, lobe_savedmode
     folder = tmp_path_factory.mktemp("adopted")
     plain = folder / "plain savedmodel"
     shutil.copytree(lobe_savedmodel, plain, ignore=shutil.ignore_patterns("signature.json"))
+    lobe_onnx = make_lobe_onnx(folder / "lobe onnx")
     cases = {
         "keras-rescaling": (rescaling_keras, [], keras_original(rescaling_keras, lambda x: x), None, True),
         "teachable-machine": (
@@ -66,6 +72,7 @@ def adopted(tmp_path_factory, rescaling_keras, teachable_machine, lobe_savedmode
             True,
         ),
         "lobe": (lobe_savedmodel, [], savedmodel_original(lobe_savedmodel), LOBE_LABELS, False),
+        "lobe-onnx": (lobe_onnx, [], onnx_original(lobe_onnx / "model.onnx"), LOBE_LABELS, False),
         "savedmodel": (
             plain,
             ["--mean", "0", "0", "0", "--std", "1", "1", "1"],
@@ -88,7 +95,7 @@ def run_adopted(path: Path, pixels: np.ndarray) -> list[np.ndarray]:
     return dict(zip(wanted, session.run(wanted, {fmt.INPUT_NAME: pixels})))
 
 
-@pytest.mark.parametrize("name", ["keras-rescaling", "teachable-machine", "lobe", "savedmodel"])
+@pytest.mark.parametrize("name", ["keras-rescaling", "teachable-machine", "lobe", "lobe-onnx", "savedmodel"])
 def test_adopted_file_gives_the_originals_answers(adopted, name):
     out, original, labels, has_cam = adopted[name]
     pixels = np.round(images(0, 255, 16, seed=31)).astype(np.uint8)

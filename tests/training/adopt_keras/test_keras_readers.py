@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
-from foreign_keras_models import LOBE_LABELS, SIZE, images, make_rescaling_keras, run_graph
+from foreign_keras_models import LOBE_LABELS, SIZE, images, make_lobe_onnx, make_rescaling_keras, run_graph
 
 from training.adopt.detect_kind import is_lobe, is_teachable_machine
 from training.adopt.source import KIND_KERAS, KIND_LOBE, KIND_SAVEDMODEL, KIND_TEACHABLE_MACHINE
@@ -167,3 +168,20 @@ def test_exports_are_recognised_by_their_files(teachable_machine, lobe_savedmode
     lonely.mkdir()
     (lonely / "keras_model.h5").write_bytes(b"")
     assert not is_teachable_machine(lonely), "no labels.txt: not a Teachable Machine export"
+
+
+def test_lobe_onnx_export_is_read_with_lobes_settings(tmp_path):
+    from training.adopt.lobe import read_lobe
+
+    folder = make_lobe_onnx(tmp_path / "fruit ONNX")
+    source = read_lobe(folder)
+    assert source.kind == KIND_LOBE and source.path == folder
+    inputs = images(0, 1, seed=9)
+    assert_graph_matches_reference(source, inputs)
+    original = run_graph(onnx.load(str(folder / "model.onnx")), inputs)[0]
+    np.testing.assert_allclose(source.reference(inputs), original, atol=1e-6)
+    detected = {name: found.value for name, found in source.detected.items()}
+    assert detected["labels"] == LOBE_LABELS
+    assert (detected["mean"], detected["std"]) == ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+    assert (detected["resize"], detected["crop_fraction"]) == ("shorter-side-crop", 1.0)
+    assert detected["layout"] == "nhwc" and detected["input_size"] == (SIZE, SIZE)
