@@ -21,13 +21,13 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def _conv_head(nodes, inits, rng, start: str, classes: int, fixed_batch: int | None) -> str:
+def _conv_head(nodes, inits, rng, start: str, classes: int, fixed_batch: int | None, channels: int = 3) -> str:
     """Conv 3->6 (3x3) -> Relu -> Conv 6->6 stride 2 -> global average (and of the input) -> dense: logits name."""
     inits += [
-        numpy_helper.from_array(rng.normal(0, 0.6, (6, 3, 3, 3)).astype(np.float32), "w1"),
+        numpy_helper.from_array(rng.normal(0, 0.6, (6, channels, 3, 3)).astype(np.float32), "w1"),
         numpy_helper.from_array(rng.normal(0, 0.5, (6,)).astype(np.float32), "b1"),
         numpy_helper.from_array(rng.normal(0, 0.4, (6, 6, 3, 3)).astype(np.float32), "w2"),
-        numpy_helper.from_array(rng.normal(0, 4.0, (classes, 9)).astype(np.float32), "w3"),
+        numpy_helper.from_array(rng.normal(0, 4.0, (classes, 6 + channels)).astype(np.float32), "w3"),
         numpy_helper.from_array(np.zeros(classes, np.float32), "b3"),
     ]
     nodes += [
@@ -59,12 +59,13 @@ def foreign_classifier(
     opset: int = 17,
     seed: int = 0,
     dynamic_size: bool = False,
+    channels: int = 3,
 ) -> Path:
     rng = np.random.default_rng(seed)
     elem = TensorProto.FLOAT16 if dtype == "float16" else TensorProto.FLOAT
     batch = fixed_batch or "batch"
     side = "height" if dynamic_size else size
-    shape = [batch, 3, side, side] if layout == "nchw" else [batch, side, side, 3]
+    shape = [batch, channels, side, side] if layout == "nchw" else [batch, side, side, channels]
     nodes, inits = [], []
     current = "input"
     if dtype == "float16":
@@ -73,7 +74,7 @@ def foreign_classifier(
     if layout == "nhwc":
         nodes.append(helper.make_node("Transpose", [current], ["input_nchw"], perm=[0, 3, 1, 2]))
         current = "input_nchw"
-    out = _conv_head(nodes, inits, rng, current, classes, fixed_batch)
+    out = _conv_head(nodes, inits, rng, current, classes, fixed_batch, channels)
     if softmax:
         nodes.append(helper.make_node("Softmax", [out], ["scores"], axis=1))
         out = "scores"

@@ -269,3 +269,40 @@ def test_an_opset_9_source_is_converted_and_still_matches(tmp_path):
     images = sample_images(24)
     original = original_probabilities(source, images, "nchw", ZERO, ONE, logits=False)
     assert np.max(np.abs(adopted_probabilities(out, images) - original)) < FLOAT32_TOLERANCE
+
+
+def test_a_grey_input_is_fed_the_luma_of_the_scaled_pixels(tmp_path):
+    import onnxruntime as ort
+
+    from training import cli
+
+    source = foreign_classifier(tmp_path / "mnist-like.onnx", channels=1, seed=4)
+    out = tmp_path / "grey-adopted.onnx"
+    assert cli.main(["adopt", str(source), "--out", str(out), "--mean", "0", "0", "0", "--std", "1", "1", "1"]) == 0
+    images = sample_images(24)
+    grey = (images.astype(np.float64) / 255.0) @ np.array([0.299, 0.587, 0.114])  # BT.601, as OpenCV
+    session = ort.InferenceSession(str(source), providers=["CPUExecutionProvider"])
+    logits = session.run(None, {"input": grey[:, None].astype(np.float32)})[0].astype(np.float64)
+    expected = np.exp(logits - logits.max(1, keepdims=True))
+    expected /= expected.sum(1, keepdims=True)
+    assert np.max(np.abs(adopted_probabilities(out, images) - expected)) < FLOAT32_TOLERANCE
+
+
+def test_1000_scores_take_imagenet_names_from_the_keras_cache(tmp_path, monkeypatch, run_cli):
+    names = [f"synset-{i}" for i in range(1000)]  # the real file's shape: {"0": ["n01440764", "tench"], ...}
+    cache = tmp_path / "keras-home" / "models"
+    cache.mkdir(parents=True)
+    (cache / "imagenet_class_index.json").write_text(
+        json.dumps({str(i): [f"n{i:08d}", n] for i, n in enumerate(names)})
+    )
+    source = foreign_classifier(tmp_path / "imagenet.onnx", classes=1000, size=16)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
+    status, stdout, _ = run_cli("adopt", source, "--inspect", "--json")
+    assert status == 0
+    labels = json.loads(stdout)["settings"]["labels"]
+    assert labels["value"] == names and "ImageNet" in labels["origin"]
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "nowhere"))
+    status, stdout, _ = run_cli("adopt", source, "--inspect", "--json")
+    reply = json.loads(stdout)
+    assert reply["settings"]["labels"]["value"][:2] == ["class 0", "class 1"]
+    assert any("ImageNet" in note and "--labels" in note for note in reply["notes"])
