@@ -22,14 +22,14 @@ SIZE = 32
 LOBE_LABELS = ["apple", "banana", "cherry"]
 
 
-def images(low: float, high: float, count: int = 12, seed: int = 0) -> np.ndarray:
+def images(low: float, high: float, count: int = 12, seed: int = 0, size: int = SIZE) -> np.ndarray:
     """Images of different colours and stripes in [low, high] (noise alone pools to the
     same features for every image, so an untrained model would give one class to all)."""
     rng = np.random.default_rng(seed)
     colours = rng.uniform(0, 1, (count, 1, 1, 3))
-    stripes = (np.arange(SIZE)[None, :, None, None] // rng.integers(2, 9, (count, 1, 1, 1))) % 2
+    stripes = (np.arange(size)[None, :, None, None] // rng.integers(2, 9, (count, 1, 1, 1))) % 2
     pattern = 0.5 * colours + 0.3 * stripes * rng.uniform(0, 1, (count, 1, 1, 3))
-    unit = np.clip(pattern + rng.uniform(0, 0.2, (count, SIZE, SIZE, 3)), 0, 1)
+    unit = np.clip(pattern + rng.uniform(0, 0.2, (count, size, size, 3)), 0, 1)
     return (low + (high - low) * unit).astype(np.float32)
 
 
@@ -81,23 +81,45 @@ def _add_groups_to_depthwise(config: dict | list) -> int:
     return count
 
 
-def make_teachable_machine(folder: Path, labels: tuple[str, ...] = ("cat", "dog")) -> Path:
-    """keras_model.h5 + labels.txt shaped like Teachable Machine's Keras export."""
+MOBILENET_SIZE = 96
+
+
+def _mobilenet_base():
+    """Teachable Machine's real base: a functional MobileNetV2 (alpha 0.35 here, to stay
+    small) cut at out_relu, inside a Sequential with the pooling (random weights)."""
+    import keras
+    from keras import layers
+
+    mobilenet = keras.applications.MobileNetV2(
+        input_shape=(MOBILENET_SIZE, MOBILENET_SIZE, 3), alpha=0.35, include_top=False, weights=None
+    )
+    model1 = keras.Model(mobilenet.inputs, mobilenet.get_layer("out_relu").output, name="model1")
+    return keras.Sequential([model1, layers.GlobalAveragePooling2D()], name="sequential_1")
+
+
+def make_teachable_machine(folder: Path, labels: tuple[str, ...] = ("cat", "dog"), mobilenet: bool = False) -> Path:
+    """keras_model.h5 + labels.txt shaped like Teachable Machine's Keras export; a tiny
+    Sequential base, or with `mobilenet` the functional MobileNetV2 base TM really uses."""
     import h5py
     import keras
     from keras import layers
 
     keras.utils.set_random_seed(12)
     folder.mkdir(parents=True, exist_ok=True)
-    base = keras.Sequential(
-        [
-            layers.Conv2D(8, 3, strides=2, padding="same", activation="relu", name="Conv1"),
-            layers.DepthwiseConv2D(3, padding="same", name="expanded_conv_depthwise"),
-            layers.ReLU(6.0, name="expanded_conv_depthwise_relu"),
-            layers.Conv2D(16, 1, activation="relu", name="out_relu"),
-            layers.GlobalAveragePooling2D(name="global_average_pooling2d_GlobalAveragePooling2D1"),
-        ],
-        name="sequential_1",
+    size = MOBILENET_SIZE if mobilenet else SIZE
+    base = (
+        _mobilenet_base()
+        if mobilenet
+        else keras.Sequential(
+            [
+                layers.Conv2D(8, 3, strides=2, padding="same", activation="relu", name="Conv1"),
+                layers.DepthwiseConv2D(3, padding="same", name="expanded_conv_depthwise"),
+                layers.ReLU(6.0, name="expanded_conv_depthwise_relu"),
+                layers.Conv2D(16, 1, activation="relu", name="out_relu"),
+                layers.GlobalAveragePooling2D(name="global_average_pooling2d_GlobalAveragePooling2D1"),
+            ],
+            name="sequential_1",
+        )
     )
     head = keras.Sequential(
         [
@@ -106,14 +128,14 @@ def make_teachable_machine(folder: Path, labels: tuple[str, ...] = ("cat", "dog"
         ],
         name="sequential_3",
     )
-    model = keras.Sequential([keras.Input((SIZE, SIZE, 3)), base, head], name="sequential_4")
-    hidden = head.layers[0](base(images(-1, 1, 64, seed=99)))
+    model = keras.Sequential([keras.Input((size, size, 3)), base, head], name="sequential_4")
+    hidden = head.layers[0](base(images(-1, 1, 64, seed=99, size=size)))
     spread_class_layer(head.layers[-1], 4, hidden)
     h5 = folder / "keras_model.h5"
     model.save(h5)
     with h5py.File(h5, "r+") as file:
         config = json.loads(file.attrs["model_config"])
-        assert _add_groups_to_depthwise(config) == 1, "the fixture must reproduce Teachable Machine's groups key"
+        assert _add_groups_to_depthwise(config) >= 1, "the fixture must reproduce Teachable Machine's groups key"
         file.attrs["model_config"] = json.dumps(config)
     (folder / "labels.txt").write_text("".join(f"{i} {name}\n" for i, name in enumerate(labels)), encoding="utf-8")
     return folder
