@@ -156,3 +156,16 @@ def sample_images(size: int, count: int = 10, seed: int = 3) -> np.ndarray:
 
 def metadata_of(path: Path) -> dict[str, str]:
     return {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+
+
+def convert_to_float16(source: Path, target: Path) -> Path:
+    """The same network computing in float16 throughout: weights, input and output (as fp16 exports are)."""
+    model = onnx.load(str(source))
+    for tensor in model.graph.initializer:
+        if tensor.data_type == TensorProto.FLOAT:
+            tensor.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(tensor).astype(np.float16), tensor.name))
+    for value in [*model.graph.input, *model.graph.output]:
+        value.type.tensor_type.elem_type = TensorProto.FLOAT16
+    onnx.checker.check_model(model)
+    onnx.save(model, str(target))
+    return target

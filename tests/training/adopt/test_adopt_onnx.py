@@ -306,3 +306,20 @@ def test_1000_scores_take_imagenet_names_from_the_keras_cache(tmp_path, monkeypa
     reply = json.loads(stdout)
     assert reply["settings"]["labels"]["value"][:2] == ["class 0", "class 1"]
     assert any("ImageNet" in note and "--labels" in note for note in reply["notes"])
+
+
+def test_a_graph_computing_in_float16_matches_within_the_float16_tolerance(tmp_path):
+    from adopt_factory import convert_to_float16
+
+    from training import cli
+
+    source = convert_to_float16(foreign_classifier(tmp_path / "f32.onnx", seed=3), tmp_path / "f16.onnx")
+    out = tmp_path / "f16-adopted.onnx"
+    flags = ["--mean", *map(str, IMAGENET_MEAN), "--std", *map(str, IMAGENET_STD)]
+    assert cli.main(["adopt", str(source), "--out", str(out), *flags]) == 0
+    images = sample_images(24)
+    original = original_probabilities(source, images, "nchw", IMAGENET_MEAN, IMAGENET_STD, dtype="float16")
+    mine = adopted_probabilities(out, images)
+    assert np.max(np.abs(mine - original)) < FLOAT16_TOLERANCE
+    assert (mine.argmax(1) == original.argmax(1)).all()
+    assert metadata_of(out)[fmt.KEY_PRECISION] == "fp16"
