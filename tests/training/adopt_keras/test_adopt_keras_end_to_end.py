@@ -155,3 +155,30 @@ def test_convnet_classify_crops_photos_as_the_tool_does(adopted, name, tmp_path,
     assert len(set(expected)) > 1, "the photos should not all fall in one class"
     stretched = np.stack([cv2.resize(p, (SIZE, SIZE), interpolation=cv2.INTER_AREA) for p in photos])
     assert (original(stretched).argmax(1) != expected).any(), "the photos must tell cropping from stretching"
+
+
+def test_a_keras_model_without_fixed_size_needs_input_size(tmp_path, capsys):
+    import keras
+    from keras import layers
+
+    from training import cli
+
+    keras.utils.set_random_seed(2)
+    model = keras.Sequential(
+        [
+            keras.Input((None, None, 3)),
+            layers.Rescaling(1 / 255),
+            layers.Conv2D(4, 3, activation="relu"),
+            layers.GlobalAveragePooling2D(),
+            layers.Dense(3, activation="softmax"),
+        ]
+    )
+    model.save(tmp_path / "any_size.keras")
+    out = tmp_path / "adopted.onnx"
+    assert cli.main(["adopt", str(tmp_path / "any_size.keras"), "--out", str(out)]) == 2
+    assert "--input-size" in capsys.readouterr().err and not out.exists()
+    assert cli.main(["adopt", str(tmp_path / "any_size.keras"), "--out", str(out), "--input-size", "40", "48"]) == 0
+    pixels = np.round(images(0, 255, 8, seed=33, size=48)[:, 4:44]).astype(np.uint8)  # 40 x 48
+    expected = np.asarray(model(pixels.astype(np.float32), training=False))
+    got = run_adopted(out, pixels)[fmt.PROBABILITIES_OUTPUT]
+    assert np.max(np.abs(got - expected)) < FLOAT32_TOLERANCE
