@@ -213,7 +213,10 @@ class AdoptDialog(QDialog):
 
     def refresh_preview(self) -> None:
         inspection = self.inspection
-        if inspection is None or inspection.preview_onnx is None:
+        if inspection is None:
+            return
+        if inspection.preview_onnx is None or not inspection.preview_onnx.is_file():
+            self.answers.setText("No live prediction: convnet-train wrote no preview graph for this source.")
             return
         if self.image is None:
             self.answers.setText("No picture yet: open one on the Classify tab, or choose one here.")

@@ -10,6 +10,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import onnx
 import onnx_factory
 import pytest
 from onnx import TensorProto
@@ -222,3 +223,16 @@ def test_preview_refuses_bad_files_and_settings(preview: AdoptPreview, foreign_m
         preview.predict(foreign_model, RED_IMAGE, AdoptChoices(std=(0.0, 1.0, 1.0)))
     with pytest.raises(PreviewError, match="cannot run with these settings"):
         preview.predict(foreign_model, RED_IMAGE, AdoptChoices(input_size=(16, 16), layout="nhwc"))
+
+
+def test_a_hostile_preview_graph_is_refused_by_the_guarded_first_run(tmp_path: Path) -> None:
+    """A float graph that asks for 19 GB when run (Resize x2500) never runs in the app's process."""
+    model = onnx_factory.exploding_model("resize")
+    model.graph.input[0].type.tensor_type.elem_type = TensorProto.FLOAT
+    del model.metadata_props[:]
+    path = tmp_path / "bomb.onnx"
+    onnx.save(model, str(path))
+    preview = AdoptPreview()
+    with pytest.raises(PreviewError, match="bomb.onnx was refused: its test run needed more than") as caught:
+        preview.predict(path, RED_IMAGE, AdoptChoices(layout="nhwc", input_size=(16, 16)))
+    assert "\n" not in str(caught.value) and preview.sessions_opened == 0
