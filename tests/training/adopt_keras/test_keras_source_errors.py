@@ -170,3 +170,15 @@ def test_lobe_labels_that_do_not_match_the_outputs(lobe_savedmodel, tmp_path):
     (folder / "signature.json").write_text(json.dumps(signature), encoding="utf-8")
     message = refusal(read_lobe, folder)
     assert "2 classes" in message and "3 outputs" in message
+
+
+def test_a_lambda_layer_is_not_run(tmp_path):
+    """safe_mode: Python code stored in the file is refused, not executed."""
+    import keras
+    from keras import layers
+
+    model = keras.Sequential(
+        [keras.Input((SIZE, SIZE, 3)), layers.Lambda(lambda x: x * 2), layers.GlobalAveragePooling2D(), layers.Dense(2)]
+    )
+    model.save(tmp_path / "lambda.keras")
+    assert "Lambda layer" in refusal(read_keras, tmp_path / "lambda.keras")
