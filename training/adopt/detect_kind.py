@@ -10,22 +10,34 @@ from __future__ import annotations
 from pathlib import Path
 
 TEACHABLE_MACHINE_MODEL = "keras_model.h5"
+TEACHABLE_MACHINE_SAVEDMODEL = "model.savedmodel"  # its "Savedmodel" export: converted_savedmodel/
 LABELS_FILE = "labels.txt"
 LOBE_SIGNATURE = "signature.json"
 
 
 def teachable_machine_files(path: Path) -> tuple[Path, Path] | None:
-    """(keras_model.h5, labels.txt) for a Teachable Machine Keras export folder or its .h5 file."""
+    """(model, labels.txt) of a Teachable Machine export: the model is keras_model.h5 (Keras
+    export) or the model.savedmodel folder (SavedModel export), labels.txt beside it.
+    `path` is the export folder or the model itself."""
     path = Path(path)
-    folder = path if path.is_dir() else path.parent
-    if path.is_file() and path.name != TEACHABLE_MACHINE_MODEL:
-        return None
-    model, labels = folder / TEACHABLE_MACHINE_MODEL, folder / LABELS_FILE
-    return (model, labels) if model.is_file() and labels.is_file() else None
+    if path.is_file():
+        if path.name != TEACHABLE_MACHINE_MODEL:
+            return None
+        model, folder = path, path.parent
+    elif path.name == TEACHABLE_MACHINE_SAVEDMODEL:
+        model, folder = path, path.parent
+    else:
+        folder = path
+        model = folder / TEACHABLE_MACHINE_MODEL
+        if not model.is_file():
+            model = folder / TEACHABLE_MACHINE_SAVEDMODEL
+    labels = folder / LABELS_FILE
+    found = model.is_file() if model.suffix == ".h5" else (model / "saved_model.pb").is_file()
+    return (model, labels) if found and labels.is_file() else None
 
 
 def is_teachable_machine(path: Path) -> bool:
-    """A folder holding keras_model.h5 and labels.txt, or that keras_model.h5 itself."""
+    """A folder holding keras_model.h5 (or model.savedmodel/) and labels.txt, or that model itself."""
     return teachable_machine_files(path) is not None
 
 

@@ -1,4 +1,5 @@
-"""Read a Teachable Machine image-project Keras export (keras_model.h5 + labels.txt).
+"""Read a Teachable Machine image-project export: keras_model.h5 + labels.txt (Keras
+export) or model.savedmodel/ + labels.txt (SavedModel export).
 
 Teachable Machine does not store its preprocessing in the file; its own Keras snippet
 does it, and those facts are fixed for every export: images are fitted to 224x224 by
@@ -13,11 +14,30 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from training.adopt.detect_kind import LABELS_FILE, TEACHABLE_MACHINE_MODEL, teachable_machine_files
+from training.adopt.detect_kind import (
+    LABELS_FILE,
+    TEACHABLE_MACHINE_MODEL,
+    TEACHABLE_MACHINE_SAVEDMODEL,
+    teachable_machine_files,
+)
 from training.adopt.keras_source import load_keras_model, source_from_keras_model
+from training.adopt.labels import read_label_file
+from training.adopt.savedmodel_source import read_savedmodel_source
 from training.adopt.source import KIND_TEACHABLE_MACHINE, AdoptError, AdoptSource, Detected
 
 ORIGIN = "Teachable Machine export"
+
+
+def _from_savedmodel(folder: Path, labels_file: Path) -> AdoptSource:
+    """The SavedModel export: the same network and preprocessing, no Keras file to read maps from."""
+    source = read_savedmodel_source(folder)
+    source.kind = KIND_TEACHABLE_MACHINE
+    labels = read_label_file(labels_file)
+    classes = source.graph.graph.output[0].type.tensor_type.shape.dim[-1].dim_value
+    if len(labels) != classes:
+        raise AdoptError(f"{labels_file} has {len(labels)} class names but the model has {classes} outputs")
+    source.detected["labels"] = Detected(labels, f"{labels_file.name} beside the model")
+    return source
 
 
 def read_teachable_machine(path: Path) -> AdoptSource:
@@ -25,10 +45,14 @@ def read_teachable_machine(path: Path) -> AdoptSource:
     files = teachable_machine_files(Path(path))
     if files is None:
         raise AdoptError(
-            f"{path}: a Teachable Machine Keras export is a folder with {TEACHABLE_MACHINE_MODEL} and {LABELS_FILE}"
+            f"{path}: a Teachable Machine export is a folder with {TEACHABLE_MACHINE_MODEL} "
+            f"(or {TEACHABLE_MACHINE_SAVEDMODEL}/) and {LABELS_FILE}"
         )
     model_file, labels_file = files
-    source = source_from_keras_model(load_keras_model(model_file), model_file, KIND_TEACHABLE_MACHINE, labels_file)
+    if model_file.is_dir():
+        source = _from_savedmodel(model_file, labels_file)
+    else:
+        source = source_from_keras_model(load_keras_model(model_file), model_file, KIND_TEACHABLE_MACHINE, labels_file)
     known = {
         "mean": (0.5, 0.5, 0.5),
         "std": (0.5, 0.5, 0.5),

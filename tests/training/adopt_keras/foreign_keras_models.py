@@ -141,6 +141,21 @@ def make_teachable_machine(folder: Path, labels: tuple[str, ...] = ("cat", "dog"
     return folder
 
 
+def make_teachable_machine_savedmodel(folder: Path) -> Path:
+    """Teachable Machine's SavedModel export (converted_savedmodel/: model.savedmodel/ +
+    labels.txt), made from the Keras-export fixture's model."""
+    import shutil
+
+    from training.adopt.keras_source import load_keras_model
+
+    keras_export = make_teachable_machine(folder.parent / f"{folder.name}-keras")
+    folder.mkdir(parents=True)
+    model = load_keras_model(keras_export / "keras_model.h5")
+    model.export(str(folder / "model.savedmodel"), format="tf_saved_model", verbose=False)
+    shutil.copy(keras_export / "labels.txt", folder / "labels.txt")
+    return folder
+
+
 def make_lobe_savedmodel(folder: Path, labels: list[str] = LOBE_LABELS) -> Path:
     """A SavedModel whose serving signature takes `Image` (0-1 floats) and returns the
     softmax `Confidences` and the string `Prediction`, with Lobe's signature.json."""

@@ -8,7 +8,15 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from foreign_keras_models import LOBE_LABELS, SIZE, images, make_lobe_onnx, make_rescaling_keras, run_graph
+from foreign_keras_models import (
+    LOBE_LABELS,
+    SIZE,
+    images,
+    make_lobe_onnx,
+    make_rescaling_keras,
+    make_teachable_machine_savedmodel,
+    run_graph,
+)
 
 from training.adopt.detect_kind import is_lobe, is_teachable_machine
 from training.adopt.source import KIND_KERAS, KIND_LOBE, KIND_SAVEDMODEL, KIND_TEACHABLE_MACHINE
@@ -185,3 +193,20 @@ def test_lobe_onnx_export_is_read_with_lobes_settings(tmp_path):
     assert (detected["mean"], detected["std"]) == ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
     assert (detected["resize"], detected["crop_fraction"]) == ("shorter-side-crop", 1.0)
     assert detected["layout"] == "nhwc" and detected["input_size"] == (SIZE, SIZE)
+
+
+def test_teachable_machine_savedmodel_export_is_read_with_its_settings(tmp_path):
+    from training.adopt.keras_source import load_keras_model
+    from training.adopt.teachable_machine import read_teachable_machine
+
+    folder = make_teachable_machine_savedmodel(tmp_path / "converted_savedmodel")
+    assert is_teachable_machine(folder) and is_teachable_machine(folder / "model.savedmodel")
+    source = read_teachable_machine(folder)
+    assert source.kind == KIND_TEACHABLE_MACHINE
+    inputs = images(-1, 1, seed=11)
+    assert_graph_matches_reference(source, inputs)
+    keras_original = load_keras_model(tmp_path / "converted_savedmodel-keras" / "keras_model.h5")
+    np.testing.assert_allclose(source.reference(inputs), keras_original(inputs), atol=TOLERANCE)
+    detected = {name: found.value for name, found in source.detected.items()}
+    assert detected["labels"] == ["cat", "dog"]
+    assert (detected["mean"], detected["std"], detected["resize"]) == ((0.5,) * 3, (0.5,) * 3, "shorter-side-crop")
