@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage, QPixmap
-from PySide6.QtWidgets import QGroupBox, QLabel, QPushButton, QVBoxLayout
+from PySide6.QtWidgets import QGroupBox, QPushButton, QVBoxLayout
 
 from desktop.core.adopt_preview import PreviewResult
 from desktop.qt.plain_text import PlainLabel
@@ -22,7 +22,7 @@ class AdoptPreviewPanel(QGroupBox):
 
     def __init__(self) -> None:
         super().__init__("Live prediction (the original model)")
-        self.picture = QLabel()
+        self.picture = PlainLabel()
         self.picture.setFixedSize(PICTURE_SIDE, PICTURE_SIDE)
         self.picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.picture.setStyleSheet("border: 1px solid palette(mid);")
