@@ -5,7 +5,7 @@ The app never imports TensorFlow or onnx, so it adopts by running `convnet-train
 prints what the source reveals (each setting with where it came from, what is missing)
 and writes the original graph as plain ONNX for the live preview; then the real run with
 the settings the user confirmed as flags. This module builds those command lines, parses
-the inspect JSON into plain data, and runs a child cancellably (`run_child`), so the Qt
+the inspect JSON into plain data, and runs the child cancellably (desktop/core/child_run.py), so the Qt
 dialog only shows state and the rules are tested without a window.
 
 The adopted file is written by the child to a temporary folder beside the destination and
@@ -19,12 +19,8 @@ import contextlib
 import math
 import os
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
 import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -32,10 +28,9 @@ from typing import Any
 
 from convnet_common.atomic import write_text_atomic
 from convnet_common.safe_json import JsonInputError, loads_limited
-from convnet_common.terminal_text import terminal_safe
+from desktop.core.child_run import MAX_OUTPUT_BYTES, ChildResult, one_line, run_child
 
 INSPECT_SCHEMA = 1
-MAX_OUTPUT_BYTES = 8_000_000  # inspect JSON with 20,000 labels is well under this
 LAYOUTS = ("nchw", "nhwc")
 CHANNEL_ORDERS = ("rgb", "bgr")
 RESIZES = ("stretch", "shorter_side_crop")
@@ -50,7 +45,6 @@ MEAN_STD_PRESETS: dict[str, tuple[tuple[float, float, float], tuple[float, float
     "0…255": ((0.0, 0.0, 0.0), (1 / 255, 1 / 255, 1 / 255)),
 }
 CUSTOM_PRESET = "Custom"
-_WINDOWS = sys.platform == "win32"
 
 
 class AdoptionError(Exception):
@@ -86,11 +80,6 @@ class Inspection:
     preview_onnx: Path | None = None
 
 
-def _one_line(text: object, limit: int = 400) -> str:
-    line = terminal_safe(" ".join(str(text).split()))
-    return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
 def parse_inspection(text: str) -> Inspection:
     """The inspect JSON as an Inspection, or AdoptionError with its `error` or what is malformed."""
     try:
@@ -100,18 +89,18 @@ def parse_inspection(text: str) -> Inspection:
     if not isinstance(data, dict):
         raise AdoptionError("convnet-train adopt printed no JSON report")
     if data.get("error"):
-        raise AdoptionError(_one_line(data["error"]))
+        raise AdoptionError(one_line(data["error"]))
     if data.get("schema") != INSPECT_SCHEMA:
         raise AdoptionError(f"convnet-train adopt reports schema {data.get('schema')!r}; this app reads schema 1")
     try:
         tensor = data.get("input") or {}
         settings = {
-            name: Detected(entry["value"], _one_line(entry.get("origin", ""), 200))
+            name: Detected(entry["value"], one_line(entry.get("origin", ""), 200))
             for name, entry in (data.get("settings") or {}).items()
             if name in SETTING_NAMES and isinstance(entry, dict) and "value" in entry
         }
         missing = [
-            MissingSetting(str(m["setting"]), _one_line(m.get("flag", "")), _one_line(m.get("message", "")))
+            MissingSetting(str(m["setting"]), one_line(m.get("flag", "")), one_line(m.get("message", "")))
             for m in data.get("missing") or []
         ]
         count = data.get("class_count")
@@ -124,11 +113,11 @@ def parse_inspection(text: str) -> Inspection:
             class_count=count if isinstance(count, int) and not isinstance(count, bool) else None,
             settings=settings,
             missing=missing,
-            notes=[_one_line(note) for note in data.get("notes") or []],
+            notes=[one_line(note) for note in data.get("notes") or []],
             preview_onnx=Path(data["preview_onnx"]) if data.get("preview_onnx") else None,
         )
     except (AttributeError, KeyError, TypeError) as error:
-        raise AdoptionError(f"convnet-train adopt's JSON report is malformed ({_one_line(error, 100)})") from None
+        raise AdoptionError(f"convnet-train adopt's JSON report is malformed ({one_line(error, 100)})") from None
 
 
 @dataclass(frozen=True)
@@ -293,72 +282,6 @@ def same_file(a: Path, b: Path) -> bool:
         return False
 
 
-@dataclass(frozen=True)
-class ChildResult:
-    returncode: int | None  # None: cancelled
-    stdout: str
-    stderr_last_line: str
-
-    @property
-    def cancelled(self) -> bool:
-        return self.returncode is None
-
-
-def run_child(argv: Sequence[str], cancel: threading.Event | None = None, timeout: float | None = None) -> ChildResult:
-    """Run a child in its own process group, collecting its output; `cancel` kills the whole group.
-
-    Raises OSError when argv[0] cannot be started. A child past `timeout` is killed and
-    reported as failed with a message saying so.
-    """
-    cancel = cancel or threading.Event()
-    env = dict(os.environ, PYTHONIOENCODING="utf-8")
-    options: dict[str, Any] = (
-        {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if _WINDOWS else {"start_new_session": True}
-    )
-    child = subprocess.Popen(
-        list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, **options
-    )
-    chunks: dict[str, bytes] = {"out": b"", "err": b""}
-
-    def drain(name: str, stream) -> None:
-        with contextlib.suppress(OSError, ValueError):
-            while data := stream.read(65536):
-                if len(chunks[name]) < MAX_OUTPUT_BYTES:
-                    chunks[name] += data
-
-    readers = [
-        threading.Thread(target=drain, args=(n, s), daemon=True)
-        for n, s in (("out", child.stdout), ("err", child.stderr))
-    ]
-    for reader in readers:
-        reader.start()
-    started, timed_out = time.monotonic(), False
-    while child.poll() is None:
-        timed_out = timeout is not None and time.monotonic() - started > timeout
-        if cancel.is_set() or timed_out:
-            _kill_group(child)
-            break
-        time.sleep(0.05)
-    child.wait()
-    for reader in readers:
-        reader.join(5.0)
-    stderr_lines = [line for line in chunks["err"].decode("utf-8", "replace").splitlines() if line.strip()]
-    last = _one_line(stderr_lines[-1]) if stderr_lines else ""
-    if timed_out:
-        return ChildResult(-1, "", f"convnet-train adopt took longer than {timeout:.0f} s and was stopped")
-    if cancel.is_set():
-        return ChildResult(None, "", "")
-    return ChildResult(child.returncode, chunks["out"].decode("utf-8", "replace"), last)
-
-
-def _kill_group(child: subprocess.Popen) -> None:
-    if _WINDOWS:
-        child.kill()
-        return
-    with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
-        os.killpg(child.pid, signal.SIGKILL)
-
-
 def _failure_message(result: ChildResult) -> str:
     """A failed child's one line: its JSON report's `error`, else its last stderr line, else the exit code."""
     try:
@@ -366,7 +289,7 @@ def _failure_message(result: ChildResult) -> str:
     except JsonInputError:
         report = None
     if isinstance(report, dict) and report.get("error"):
-        return _one_line(report["error"])
+        return one_line(report["error"])
     return result.stderr_last_line or f"convnet-train adopt failed (exit code {result.returncode})"
 
 
@@ -378,7 +301,7 @@ def inspect_source(
     try:
         result = run_child(inspect_argv(launcher_argv, source, preview), cancel)
     except OSError as error:
-        raise AdoptionError(f"convnet-train could not be started: {_one_line(error)}") from None
+        raise AdoptionError(f"convnet-train could not be started: {one_line(error)}") from None
     if result.cancelled:
         return None
     if result.returncode != 0:
@@ -414,7 +337,7 @@ def save_adopted(
         try:
             result = run_child(adopt_argv(launcher_argv, source, out, choices, labels_file), cancel)
         except OSError as error:
-            raise AdoptionError(f"convnet-train could not be started: {_one_line(error)}") from None
+            raise AdoptionError(f"convnet-train could not be started: {one_line(error)}") from None
         if result.cancelled:
             return None
         if result.returncode != 0 or not out.is_file():
