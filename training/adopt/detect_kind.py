@@ -42,14 +42,20 @@ def is_teachable_machine(path: Path) -> bool:
 
 
 def lobe_signature_file(path: Path) -> Path | None:
-    """signature.json of a Lobe export given its folder or the signature file itself."""
+    """signature.json of a Lobe export given its folder, the signature file itself, or the
+    model.onnx of an ONNX-format export (the signature beside it)."""
     path = Path(path)
     if path.is_file():
-        return path if path.name == LOBE_SIGNATURE else None
+        if path.name == LOBE_SIGNATURE:
+            return path
+        if path.suffix.lower() != ".onnx":
+            return None
+        path = path.parent
     candidate = path / LOBE_SIGNATURE
     return candidate if candidate.is_file() else None
 
 
 def is_lobe(path: Path) -> bool:
-    """A folder with Lobe's signature.json (beside a SavedModel or model.onnx), or that file."""
+    """A folder with Lobe's signature.json (beside a SavedModel or model.onnx), that file,
+    or an .onnx file beside it."""
     return lobe_signature_file(path) is not None

@@ -190,6 +190,8 @@ def test_lobe_onnx_export_is_read_with_lobes_settings(tmp_path):
     np.testing.assert_allclose(source.reference(inputs), original, atol=1e-6)
     detected = {name: found.value for name, found in source.detected.items()}
     assert detected["labels"] == LOBE_LABELS
+    assert is_lobe(folder / "model.onnx"), "the model file given directly is still Lobe's"
+    assert read_lobe(folder / "model.onnx").detected["labels"].value == LOBE_LABELS
     assert (detected["mean"], detected["std"]) == ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
     assert (detected["resize"], detected["crop_fraction"]) == ("shorter-side-crop", 1.0)
     assert detected["layout"] == "nhwc" and detected["input_size"] == (SIZE, SIZE)
