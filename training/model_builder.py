@@ -70,15 +70,24 @@ def head_of(classifier: keras.Model) -> list[keras.layers.Layer]:
 
 def features_and_logits(classifier: keras.Model, inputs) -> tuple:
     """Re-run the classifier chain on `inputs`, returning (feature map, logits, probabilities)."""
+    features, _, logits, probabilities = chain_outputs(classifier, inputs)
+    return features, logits, probabilities
+
+
+def chain_outputs(classifier: keras.Model, inputs) -> tuple:
+    """Re-run the classifier chain on `inputs`: (feature map, penultimate features (the
+    logits layer's input), logits, probabilities) — what the unknown score reads too."""
     x = inputs
-    features = logits = None
+    features = penultimate = logits = None
     for layer in _chain(classifier):
+        if layer.name == LOGITS_LAYER:
+            penultimate = x
         x = layer(x, training=False) if layer.name == BASE_LAYER else layer(x)
         if layer.name == BASE_LAYER:
             features = x
         elif layer.name == LOGITS_LAYER:
             logits = x
-    return features, logits, x
+    return features, penultimate, logits, x
 
 
 def build_feature_model(classifier: keras.Model) -> keras.Model:
@@ -101,18 +110,19 @@ def build_export_model(classifier: keras.Model, temperature: float = 1.0, unknow
     from the head's own weights, upstream of the softmax), stay exactly as they were.
     At 1.0 the classifier's own softmax is used and the graph is the uncalibrated one.
     `unknown_score` (training.unknown_score.score_layer) adds a third output computed from
-    the same feature map, so one run gives the probabilities and the score.
+    the same feature map and penultimate features, so one run gives the probabilities and
+    the score.
     """
     image = keras.Input(classifier.input_shape[1:], dtype="uint8", name="image")
     pixels = keras.ops.cast(image, "float32")
-    features, logits, probabilities = features_and_logits(classifier, pixels)
+    features, penultimate, logits, probabilities = chain_outputs(classifier, pixels)
     if temperature != 1.0:
         if not (math.isfinite(temperature) and temperature > 0):
             raise ValueError(f"temperature must be a finite number above 0, got {temperature}")
         scaled = layers.Rescaling(1.0 / temperature, name="temperature")(logits)
         probabilities = layers.Activation("softmax", name="calibrated_probabilities")(scaled)
     cam = GradCam(head_of(classifier), name="cam")(features)
-    outputs = [probabilities, cam] + ([unknown_score(features)] if unknown_score is not None else [])
+    outputs = [probabilities, cam] + ([unknown_score(features, penultimate)] if unknown_score is not None else [])
     return keras.Model(image, outputs, name="export")
 
 

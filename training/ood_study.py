@@ -185,11 +185,19 @@ def fit_methods(train: dict) -> dict:
     """Every method as a function (features dict) -> score, fitted on the training split only."""
     from sklearn.covariance import ledoit_wolf
 
-    from training.unknown_score import fit_mahalanobis, mahalanobis_scores
+    from training.unknown_score import FEATURES_LAYERED, fit_mahalanobis, mahalanobis_scores, score_vector
 
     labels = train["labels"]
     maha_penult = fit_mahalanobis(train["penultimate"], labels)
     maha_pooled = fit_mahalanobis(train["pooled"], labels)
+    layered = score_vector(FEATURES_LAYERED, train["pooled"], train["spread"], train["penultimate"])
+    maha_layered = fit_mahalanobis(layered, labels, FEATURES_LAYERED)
+
+    def layered_score(f):
+        return mahalanobis_scores(
+            maha_layered, score_vector(FEATURES_LAYERED, f["pooled"], f["spread"], f["penultimate"])
+        )
+
     whole = train["penultimate"].astype(np.float64)
     mean = whole.mean(axis=0)
     background = np.linalg.pinv(ledoit_wolf(whole - mean, assume_centered=True)[0])
@@ -215,7 +223,8 @@ def fit_methods(train: dict) -> dict:
         "1 - max softmax": msp,
         "energy": lambda f: -_logsumexp(f["logits"]),
         "Mahalanobis, penultimate": lambda f: mahalanobis_scores(maha_penult, f["penultimate"]),
-        "Mahalanobis, pooled base (shipped)": lambda f: mahalanobis_scores(maha_pooled, f["pooled"]),
+        "Mahalanobis, pooled base (shipped for wide networks)": lambda f: mahalanobis_scores(maha_pooled, f["pooled"]),
+        "Mahalanobis, layered (shipped)": layered_score,
         "relative Mahalanobis": relative,
         "kNN (k=5), penultimate": knn,
     }
@@ -268,8 +277,8 @@ def study_run(backbone: str, seed: int, work: Path, epochs: int = 4) -> dict:
     model = feature_model(classifier)
 
     def features(images: np.ndarray) -> dict:
-        pooled, penultimate, logits = model.predict(images, verbose=0, batch_size=64)
-        return {"pooled": pooled, "penultimate": penultimate, "logits": logits}
+        pooled, penultimate, logits, spread = model.predict(images, verbose=0, batch_size=64)
+        return {"pooled": pooled, "penultimate": penultimate, "logits": logits, "spread": spread}
 
     train_images, train_labels = data.load_batch([data.Sample(p, label) for p, label in split["train"]], size)
     val_images, _ = data.load_batch([data.Sample(p, label) for p, label in split["val"]], size)

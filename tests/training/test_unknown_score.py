@@ -85,12 +85,12 @@ def test_score_tells_unknown_images_from_held_out_digits(exported, held_out):
 def test_file_score_equals_numpy_from_keras_features(lenet_run, exported, held_out):
     """Same graph as the probabilities, same numbers as the fit in numpy (relative 1e-4)."""
     from training.export import load_run
-    from training.unknown_score import mahalanobis_scores, pooled_features, prepare_for_export
+    from training.unknown_score import mahalanobis_scores, prepare_for_export, score_inputs
 
     classifier, result, split = load_run(lenet_run)
     fit = prepare_for_export(classifier, split, int(result["image_size"])).fit
     images = np.concatenate([held_out[0][:100], held_out[1][:100]])
-    expected = mahalanobis_scores(fit, pooled_features(classifier, images))
+    expected = mahalanobis_scores(fit, score_inputs(classifier, images, fit.features))
     session = _ort(exported["fp32"].path)
     _, scores = session.run([fmt.PROBABILITIES_OUTPUT, UNKNOWN_OUTPUT], {fmt.INPUT_NAME: images})
     assert scores.shape == (len(images),) and scores.dtype == np.float32
