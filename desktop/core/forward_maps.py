@@ -8,10 +8,14 @@ is kept rather than removed.
 
 Both methods are one engine with different masks (1 = pixel kept, 0 = baseline):
 
-- occlusion: a square patch slid over the image with a stride, one pass per position;
-  few passes (about 50), coarse.
+- occlusion (the default): a square patch (a quarter of the side) slid over the image
+  with a stride of an eighth, one pass per position: 49 passes, coarse (7 x 7 positions,
+  about a last-conv-layer grid).
 - RISE (Petsiuk et al., 2018): random low-resolution on/off grids, smoothly enlarged
-  and shifted; a fixed number of passes (500 by default), smoother and finer.
+  and shifted; a fixed number of passes (500 here), smoother and ten times the cost.
+
+The default, occlusion against a grey baseline, agreed best with the exact Grad-CAM of our
+own models and costs a tenth of RISE (docs/activation-maps.md, benchmarks/forward_maps_study.py).
 
 The map at a pixel is E[p | pixel kept] - E[p | pixel removed], p being the class's
 probability: for occlusion that is the drop a patch over the pixel causes, for RISE the
@@ -53,13 +57,13 @@ class MapCancelled(Exception):
 class MapMethod:
     """How a forward-pass map is made; every field counts in the cache key (`key`)."""
 
-    name: str = RISE
+    name: str = OCCLUSION
     masks: int = 500  # RISE: forward passes
     grid: int = 7  # RISE: cells per side of the random on/off grid
     keep_probability: float = 0.5  # RISE: share of cells kept
     patch_fraction: float = 0.25  # occlusion: patch side / image side
     stride_fraction: float = 0.125  # occlusion: step / image side
-    baseline: str = BLUR
+    baseline: str = GREY
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -96,7 +100,7 @@ class MapMethod:
         return len(rows) * len(cols)
 
 
-DEFAULT_METHOD = MapMethod()
+DEFAULT_METHOD = MapMethod()  # occlusion, grey baseline: see the module docstring
 
 
 def caption(method: MapMethod, input_size: tuple[int, int]) -> str:

@@ -18,6 +18,9 @@ from onnx import TensorProto, helper, numpy_helper
 
 from desktop.core import forward_maps
 from desktop.core.forward_maps import (
+    BLUR,
+    DEFAULT_METHOD,
+    GREY,
     OCCLUSION,
     RISE,
     MapCancelled,
@@ -132,8 +135,13 @@ BEST_POSSIBLE = float(np.sqrt(3 * 0.25 * 0.75))
 
 @pytest.mark.parametrize(
     "method",
-    [MapMethod(RISE, masks=400), MapMethod(OCCLUSION), MapMethod(RISE, masks=400, baseline="grey")],
-    ids=["rise-blur", "occlusion-blur", "rise-grey"],
+    [
+        DEFAULT_METHOD,
+        MapMethod(RISE, masks=400, baseline=BLUR),
+        MapMethod(OCCLUSION, baseline=BLUR),
+        MapMethod(RISE, masks=400, baseline=GREY),
+    ],
+    ids=["default", "rise-blur", "occlusion-blur", "rise-grey"],
 )
 def test_map_ranks_the_region_that_drives_the_class_highest(quadrant_session, textured_image, method) -> None:
     run = CountingRun(quadrant_session)
@@ -165,7 +173,9 @@ def test_passes_are_fixed_by_the_settings_and_batches_respect_the_size(quadrant_
     assert progress == [(8, 37), (16, 37), (24, 37), (32, 37), (37, 37)]
     occlusion = MapMethod(OCCLUSION, patch_fraction=0.25, stride_fraction=0.125)
     assert occlusion.passes((SIZE, SIZE)) == 7 * 7  # patch 8, stride 4: starts 0, 4, …, 24
-    assert "500 forward passes (RISE) — approximate" in caption(MapMethod(), (SIZE, SIZE))
+    assert "500 forward passes (RISE) — approximate" in caption(MapMethod(RISE), (SIZE, SIZE))
+    assert DEFAULT_METHOD.name == OCCLUSION and DEFAULT_METHOD.baseline == GREY  # what the study chose
+    assert "49 forward passes (occlusion) — approximate" in caption(DEFAULT_METHOD, (SIZE, SIZE))
 
 
 def test_same_settings_give_the_same_map(quadrant_session, textured_image) -> None:

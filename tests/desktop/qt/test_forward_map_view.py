@@ -16,12 +16,12 @@ import onnx_factory
 import pytest
 from test_forward_maps import SIZE, quadrant_model
 
-from desktop.core.forward_maps import MapMethod
+from desktop.core.forward_maps import DEFAULT_METHOD, RISE, MapMethod, checked_batch_size
 from desktop.qt.forward_map_worker import ForwardMaps
 from desktop.qt.main_window import MainWindow
 
 WAIT_MS = 20_000
-APPROXIMATE = "forward passes (RISE) — approximate"
+APPROXIMATE = f"forward passes ({DEFAULT_METHOD.title}) — approximate"
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +75,11 @@ def test_model_without_cam_shows_a_computed_map_of_the_right_region(
     window.open_images([write_png("checks.png", textured())])
     _shown(qtbot, window)
     qtbot.waitUntil(lambda: viewer.current_cam() is not None, timeout=WAIT_MS)
-    assert APPROXIMATE in viewer.cam_caption.text() and "500" in viewer.cam_caption.text()
-    assert progress and progress[-1] == (500, 500) and len(progress) > 1  # reported batch by batch
+    passes = DEFAULT_METHOD.passes((SIZE, SIZE))
+    assert f"Activation map: computed from {passes} {APPROXIMATE}" in viewer.cam_caption.text()
+    assert progress and progress[-1] == (passes, passes)
+    batch = checked_batch_size(quadrant_file, None)  # what the probe ran when the model loaded
+    assert 1 < batch <= 32 and len(progress) == -(-passes // batch)  # reported batch by batch
     assert viewer.overlay_checkbox.isEnabled() and viewer.save_button.isEnabled()
     assert viewer.class_index == 0  # high contrast in the corner: class 0 is the top class
     saliency = viewer.current_cam()
@@ -100,7 +103,7 @@ def test_model_with_cam_still_shows_the_exact_map(qtbot, window: MainWindow, col
 
 def test_cached_maps_cost_no_forward_passes(qtbot, window: MainWindow, no_cam_colour_file: Path, write_png) -> None:
     _load(qtbot, window, no_cam_colour_file)
-    window.classify_view.forward_maps.method = MapMethod(masks=64)
+    window.classify_view.forward_maps.method = MapMethod(RISE, masks=64)
     counter = CountingPredict(window.controller.model)
     window.controller.model.predict = counter
     window.open_images([write_png("r.png", onnx_factory.mostly((220, 0, 0)))])
@@ -122,7 +125,7 @@ def test_cached_maps_cost_no_forward_passes(qtbot, window: MainWindow, no_cam_co
 def test_switching_class_cancels_the_running_map_quickly(qtbot, window: MainWindow, quadrant_file: Path, write_png):
     _load(qtbot, window, quadrant_file)
     maps: ForwardMaps = window.classify_view.forward_maps
-    maps.method = MapMethod(masks=200_000)  # minutes of work if nothing stopped it
+    maps.method = MapMethod(RISE, masks=200_000)  # minutes of work if nothing stopped it
     window.open_images([write_png("checks.png", textured())])
     _shown(qtbot, window)
     with qtbot.waitSignal(maps.progress, timeout=WAIT_MS):
