@@ -245,7 +245,7 @@ class Viewer(QWidget):
             self.cam_caption.setText("no activation map for this model")
         else:
             probability = float(self._prediction.probabilities[self.class_index])
-            self.cam_caption.setText(f"Activation map for “{self.class_label()}” ({probability * 100:.1f}%)")
+            self.cam_caption.setText(f"Activation map (Grad-CAM) for “{self.class_label()}” ({probability * 100:.1f}%)")
 
     def composed(self) -> np.ndarray | None:
         """The RGB image currently displayed (with or without the map)."""

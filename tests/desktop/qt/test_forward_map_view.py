@@ -97,7 +97,7 @@ def test_model_with_cam_still_shows_the_exact_map(qtbot, window: MainWindow, col
     prediction = window.classify_view.current
     viewer = window.classify_view.viewer
     np.testing.assert_array_equal(viewer.current_cam(), prediction.cam[..., viewer.class_index])
-    assert "approximate" not in viewer.cam_caption.text()
+    assert "approximate" not in viewer.cam_caption.text() and "Grad-CAM" in viewer.cam_caption.text()
     assert not window.classify_view.forward_maps.computing and len(window.classify_view.forward_maps.cache) == 0
 
 
