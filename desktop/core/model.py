@@ -42,8 +42,9 @@ __all__ = [
     "load_model",
 ]
 
-NOTICE_NO_METADATA = "This model has no ConvNet Studio metadata: generic class names, no activation maps."
-NOTICE_NO_CAM = "This model has no activation-map output; activation maps are unavailable."
+# The app then computes approximate maps from forward passes (docs/activation-maps.md).
+NOTICE_NO_METADATA = "This model has no ConvNet Studio metadata: generic class names, no exact activation maps."
+NOTICE_NO_CAM = "This model has no activation-map output: maps are approximate, computed from forward passes."
 
 
 @dataclass(frozen=True)
