@@ -52,7 +52,13 @@ class ForwardMapTask(BackgroundTask):
     """Compute one map with the model's own session, at a batch size the guarded first run checked."""
 
     def __init__(
-        self, model: LoadedModel, model_input: np.ndarray, key: MapKey, method: MapMethod, cache: MapCache
+        self,
+        model: LoadedModel,
+        model_input: np.ndarray,
+        key: MapKey,
+        method: MapMethod,
+        cache: MapCache,
+        batch_sizes: dict[str, int],
     ) -> None:
         super().__init__()
         self.signals = MapSignals()
@@ -61,9 +67,13 @@ class ForwardMapTask(BackgroundTask):
         self.key = key
         self.method = method
         self.cache = cache
+        self.batch_sizes = batch_sizes  # by model identity: the look-up hashes the file, once per model
 
     def work(self) -> None:
-        batch_size = checked_batch_size(self.model.info.path, self.model.fixed_batch, DEFAULT_MAP_BATCH)
+        batch_size = self.batch_sizes.get(self.key.model)
+        if batch_size is None:
+            batch_size = checked_batch_size(self.model.info.path, self.model.fixed_batch, DEFAULT_MAP_BATCH)
+            self.batch_sizes[self.key.model] = batch_size
         try:
             values = compute_map(
                 lambda batch: self.model.predict(batch)[0],
@@ -108,6 +118,7 @@ class ForwardMaps(QObject):
         self.runner = TaskRunner(1, self)
         self._latest: MapKey | None = None
         self._task: ForwardMapTask | None = None
+        self._batch_sizes: dict[str, int] = {}
 
     @property
     def computing(self) -> bool:
@@ -134,7 +145,7 @@ class ForwardMaps(QObject):
         cached = self.cache.get(key)
         if cached is not None:
             return ComputedMap(key, cached, caption(self.method, model.input_size))
-        task = ForwardMapTask(model, model_input, key, self.method, self.cache)
+        task = ForwardMapTask(model, model_input, key, self.method, self.cache, self._batch_sizes)
         task.signals.progress.connect(self._on_progress)
         task.signals.computed.connect(self._on_computed)
         task.signals.map_failed.connect(self._on_failed)

@@ -17,6 +17,7 @@ import pytest
 from test_forward_maps import SIZE, quadrant_model
 
 from desktop.core.forward_maps import DEFAULT_METHOD, RISE, MapMethod, checked_batch_size
+from desktop.qt import forward_map_worker
 from desktop.qt.forward_map_worker import ForwardMaps
 from desktop.qt.main_window import MainWindow
 
@@ -101,8 +102,17 @@ def test_model_with_cam_still_shows_the_exact_map(qtbot, window: MainWindow, col
     assert not window.classify_view.forward_maps.computing and len(window.classify_view.forward_maps.cache) == 0
 
 
-def test_cached_maps_cost_no_forward_passes(qtbot, window: MainWindow, no_cam_colour_file: Path, write_png) -> None:
+def test_cached_maps_cost_no_forward_passes(
+    qtbot, window: MainWindow, no_cam_colour_file: Path, write_png, monkeypatch
+) -> None:
     _load(qtbot, window, no_cam_colour_file)
+    lookups: list[Path] = []
+
+    def counted_batch_size(path, fixed, wanted):
+        lookups.append(path)
+        return checked_batch_size(path, fixed, wanted)
+
+    monkeypatch.setattr(forward_map_worker, "checked_batch_size", counted_batch_size)
     window.classify_view.forward_maps.method = MapMethod(RISE, masks=64)
     counter = CountingPredict(window.controller.model)
     window.controller.model.predict = counter
@@ -120,6 +130,7 @@ def test_cached_maps_cost_no_forward_passes(qtbot, window: MainWindow, no_cam_co
     assert counter.images == 128 and viewer.current_cam() is not None
     np.testing.assert_array_equal(viewer.current_cam(), first_map)
     assert "64 forward passes" in viewer.cam_caption.text()
+    assert lookups == [no_cam_colour_file]  # the probe verdict is read once per model, not per map
 
 
 def test_switching_class_cancels_the_running_map_quickly(qtbot, window: MainWindow, quadrant_file: Path, write_png):
