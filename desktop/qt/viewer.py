@@ -175,8 +175,10 @@ class Viewer(QWidget):
         self._map_status = None
         if not has_map and index is not None and self.map_source is not None:
             computed = self.map_source.request(prediction, index)
-            self._cam = computed.values if computed is not None else None
-            self._map_status = computed.caption if computed is not None else "Activation map: computing…"
+            if computed is not None:
+                self._cam, self._map_status = computed.values, computed.caption
+            elif self.map_source.computing:  # else nothing can be computed: "no activation map"
+                self._map_status = "Activation map: computing…"
         self._update_controls()
         self._recompose()
 

@@ -152,3 +152,21 @@ def test_switching_class_cancels_the_running_map_quickly(qtbot, window: MainWind
     window.close()  # the view's shutdown cancels and waits
     assert time.monotonic() - closing < 5.0
     assert not maps.runner.busy or maps.runner.pool.activeThreadCount() == 0
+
+
+def test_a_model_failing_on_masked_images_says_so_and_keeps_the_prediction(
+    qtbot, window: MainWindow, no_cam_colour_file: Path, write_png
+) -> None:
+    _load(qtbot, window, no_cam_colour_file)
+
+    def refuse(_batch, **_kwargs):
+        raise RuntimeError("Non-zero status code returned while running Conv node\nsecond line")
+
+    window.controller.model.predict = refuse  # classification (predict_all) still works
+    window.open_images([write_png("g.png", onnx_factory.mostly((0, 220, 0)))])
+    _shown(qtbot, window)
+    viewer = window.classify_view.viewer
+    qtbot.waitUntil(lambda: viewer.cam_caption.text().startswith("Activation map unavailable"), timeout=WAIT_MS)
+    assert "Non-zero status code" in viewer.cam_caption.text() and "second line" not in viewer.cam_caption.text()
+    assert viewer.current_cam() is None and not viewer.overlay_checkbox.isEnabled()
+    assert window.classify_view.predictions.displayed()[0][0] == "green"
