@@ -12,7 +12,7 @@ import pytest
 from test_xvfb_smoke import ARTIFACTS, _looks_like_a_window, run_script_under_xvfb
 
 pytestmark = pytest.mark.xvfb
-VIEWS = ("classify", "batch", "camera", "augment", "compare")
+VIEWS = ("classify", "unknown", "batch", "camera", "augment", "compare")
 
 
 def test_every_view_draws_on_a_real_display(tmp_path: Path) -> None:

@@ -69,6 +69,15 @@ def write_rgb(path: Path, rgb: np.ndarray) -> Path:
     return path
 
 
+def cat_photo(work: Path) -> Path:
+    """scikit-image's `chelsea` (a cat), copied so the list shows a plain name."""
+    import skimage.data
+
+    target = work / "cat.png"
+    shutil.copyfile(Path(skimage.data.__file__).parent / "chelsea.png", target)
+    return target
+
+
 def make_content(work: Path) -> tuple[Path, Path, Path]:
     rng = np.random.default_rng(4)
     digit = write_rgb(work / "digit-7.jpg", cv2.resize(draw_test_digit(7, "font0", True, rng), (480, 360)))
@@ -113,6 +122,15 @@ def main() -> int:
     if shown is None or window.classify_view.viewer.class_index != shown.top_index:
         print(f"error: the map shown is class {window.classify_view.viewer.class_index}, not the top class", flush=True)
     shoot(out, "classify")
+
+    # A photo of a cat, the issue's own example: the digits model must call it Unknown.
+    window.open_images([cat_photo(work)])
+    wait_until(lambda: getattr(getattr(window.classify_view.current, "path", None), "name", "") == "cat.png")
+    wait_until(lambda: bool(window.classify_view.predictions.displayed()))
+    shown = window.classify_view.current
+    if shown is None or shown.unknown is not True:
+        print(f"error: the cat photo was not called unknown: {shown}", flush=True)
+    shoot(out, "unknown")
 
     window.view(BatchView).ask_resume = lambda *args, **kwargs: "restart"
     window.show_tab(window.view(BatchView))
