@@ -42,8 +42,10 @@ def source_kind(path: Path) -> str:
         suffix = path.suffix.lower()
         if suffix == ".onnx":
             return "onnx"
-        if suffix in (".keras", ".h5"):
+        if suffix in (".keras", ".h5", ".hdf5"):
             return "keras"
+        if path.name == "saved_model.pb":  # the SavedModel's own file given for its folder
+            return "savedmodel"
         raise AdoptError(f"{path.name} is not a model this command reads: give {KNOWN_KINDS_TEXT}")
     if path.is_dir():
         if (path / "saved_model.pb").is_file():

@@ -91,6 +91,8 @@ def test_inspect_json_of_a_missing_source_is_an_error_object(tmp_path, run_cli):
         (["m.keras"], "m.keras", "keras"),
         (["m.h5"], "m.h5", "keras"),
         (["export/saved_model.pb"], "export", "savedmodel"),
+        (["export/saved_model.pb"], "export/saved_model.pb", "savedmodel"),
+        (["m.hdf5"], "m.hdf5", "keras"),
         (["tm/keras_model.h5", "tm/labels.txt"], "tm", "teachable_machine"),
         (["tm/keras_model.h5", "tm/labels.txt"], "tm/keras_model.h5", "teachable_machine"),
         (["lobe/signature.json", "lobe/saved_model.pb"], "lobe", "lobe"),
