@@ -44,7 +44,7 @@ __all__ = [
 
 # The app then computes approximate maps from forward passes (docs/activation-maps.md).
 NOTICE_NO_METADATA = "This model has no ConvNet Studio metadata: generic class names, no exact activation maps."
-NOTICE_NO_CAM = "This model has no activation-map output: maps are approximate, computed from forward passes."
+NOTICE_NO_CAM = "This model has no activation-map output: the app draws approximate maps, computed from forward passes."
 
 
 @dataclass(frozen=True)
