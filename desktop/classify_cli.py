@@ -29,6 +29,7 @@ from contextlib import ExitStack, contextmanager
 
 from convnet_common.atomic import atomic_path
 from convnet_common.terminal_text import SafeArgumentParser, terminal_safe
+from desktop.core import ray_classify
 from desktop.core.batch import BatchResult, run_batch
 from desktop.core.classifier import Classifier
 from desktop.core.exporters import EXPORTERS, STDOUT_FORMAT, ExportContext, RowSink
@@ -94,7 +95,23 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help=f"with --sort-into: images below this confidence (0-1) go to DEST/{UNSURE_DIR}/",
     )
+    parser.add_argument(
+        "--ray",
+        nargs="?",
+        const=ray_classify.LOCAL,
+        type=_ray_address,
+        metavar="ADDRESS",
+        help="classify on a Ray cluster (auto, ray://HOST:PORT or HOST:PORT; none: a local Ray instance)."
+        " Needs pip install 'convnet-studio[cluster]'",
+    )
     return parser
+
+
+def _ray_address(text: str) -> str:
+    try:
+        return ray_classify.check_address(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def say(line: str) -> None:
@@ -122,7 +139,18 @@ def write_predictions(
     """Hand each result to the streamed outputs as it is produced, each failure as a line on
     stderr; return (images classified, files failed). `unknown[0]` counts the unknown images."""
     classified = failed = 0
-    for results in run_batch(classifier, args.paths, top_k=args.top_k, batch_size=args.batch_size):
+    if getattr(args, "ray", None) is not None:  # the same rows, classified on a Ray cluster
+        batches = ray_classify.classify_on_ray(
+            classifier.model,
+            args.paths,
+            address=args.ray,
+            top_k=args.top_k,
+            batch_size=args.batch_size,
+            provider=args.provider,
+        )
+    else:
+        batches = run_batch(classifier, args.paths, top_k=args.top_k, batch_size=args.batch_size)
+    for results in batches:
         for result in results:
             for sink in sinks:
                 sink(result)
@@ -305,6 +333,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("convnet-classify: interrupted", file=sys.stderr)
         return 130
+    except ray_classify.ClusterError as error:  # nothing was written: the outputs are atomic
+        say(f"convnet-classify: error: {error}")
+        return 2
     except OSError as error:
         say(f"convnet-classify: error: cannot write output: {error}")
         return 2
