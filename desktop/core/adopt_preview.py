@@ -25,13 +25,13 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from convnet_common.foreign_input import softmax, to_float_input
 from convnet_common.imaging import fit_to_model
 from convnet_common.model_probe import ModelProbeError, probe_float_input
 from convnet_common.onnx_file import ModelFileError, inspect_model_file
 from convnet_common.resize_mode import ResizeMode
 from desktop.core.adoption import AdoptChoices
 
-LUMA = np.array([0.299, 0.587, 0.114])
 PREVIEW_TOP_K = 5
 
 
@@ -50,20 +50,9 @@ def preprocess(image: np.ndarray, choices: AdoptChoices, dtype: str = "float32",
     """One RGB image as the original graph's input batch of one (see the module docstring)."""
     height, width = choices.input_size
     fitted = fit_to_model(image, height, width, ResizeMode(choices.resize, choices.crop_fraction))
-    x = (fitted[None].astype(np.float64) / 255.0 - np.asarray(choices.mean)) / np.asarray(choices.std)
-    if choices.channel_order == "bgr":
-        x = x[..., ::-1]
-    if channels == 1:
-        x = (x @ (LUMA if choices.channel_order == "rgb" else LUMA[::-1]))[..., None]
-    if choices.layout == "nchw":
-        x = x.transpose(0, 3, 1, 2)
-    return np.ascontiguousarray(x.astype(np.float16 if dtype == "float16" else np.float32))
-
-
-def softmax(scores: np.ndarray) -> np.ndarray:
-    shifted = scores.astype(np.float64) - scores.max(axis=-1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=-1, keepdims=True)
+    return to_float_input(
+        fitted[None], choices.layout, choices.mean, choices.std, choices.channel_order, dtype, channels
+    )
 
 
 def _file_key(path: Path) -> tuple[str, int, int]:

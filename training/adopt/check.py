@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from convnet_common.foreign_input import softmax, to_float_input
 from convnet_common.model_probe import ModelProbeError, probe_model
 from training.adopt.source import AdoptError, AdoptSettings, AdoptSource
 
@@ -30,7 +31,6 @@ FLOAT16_TOLERANCE = 2e-3
 CHECK_IMAGES = 12
 # An 8-image probe says whether the original already answers probabilities.
 PROBABILITY_SUM_TOLERANCE = 1e-3
-LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R BT.601, what OpenCV's RGB2GRAY uses
 
 
 def tolerance_for(dtype: str) -> float:
@@ -74,20 +74,7 @@ def preprocess(
     images: np.ndarray, layout: str, mean, std, channel_order: str, dtype: str, channels: int = 3
 ) -> np.ndarray:
     """uint8 RGB NHWC -> what the original graph takes, computed in float64 as its tool documents it."""
-    x = (images.astype(np.float64) / 255.0 - np.asarray(mean, np.float64)) / np.asarray(std, np.float64)
-    if channel_order == "bgr":
-        x = x[..., ::-1]
-    if channels == 1:
-        x = (x @ LUMA)[..., None] if channel_order == "rgb" else (x @ LUMA[::-1])[..., None]
-    if layout == "nchw":
-        x = x.transpose(0, 3, 1, 2)
-    return np.ascontiguousarray(x.astype(np.float16 if dtype == "float16" else np.float32))
-
-
-def softmax(scores: np.ndarray) -> np.ndarray:
-    shifted = scores.astype(np.float64) - scores.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=1, keepdims=True)
+    return to_float_input(images, layout, mean, std, channel_order, dtype, channels)
 
 
 def looks_like_probabilities(scores: np.ndarray) -> tuple[bool, str]:
