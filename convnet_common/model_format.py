@@ -16,6 +16,9 @@ FORMAT_VERSION = "1"
 INPUT_NAME = "image"
 PROBABILITIES_OUTPUT = "probabilities"
 CAM_OUTPUT = "cam"
+# Optional second map [N, h2, w2, classes] at an earlier, finer layer (issue 15): old files
+# have none and keep working. Its layer and method are in KEY_CAM_FINE_LAYER/METHOD.
+CAM_FINE_OUTPUT = "cam_fine"
 OPSET = 17
 
 # metadata_props keys
@@ -29,6 +32,8 @@ KEY_AUGMENTATION = "augmentation"
 KEY_PRECISION = "precision"
 KEY_EXPORTED_AT = "exported_at"
 KEY_CAM_LAYER = "cam_layer"
+KEY_CAM_FINE_LAYER = "cam_fine_layer"
+KEY_CAM_FINE_METHOD = "cam_fine_method"  # "layercam" (Jiang et al. 2021): the only one written so far
 # fp16/int8 files: JSON object saying how the conversion was checked against fp32 and on
 # which CPU / ONNX Runtime (training/precision.py writes it; readers may ignore it).
 KEY_PRECISION_CHECK = "precision_check"

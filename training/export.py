@@ -75,9 +75,23 @@ def convert_to_onnx(export_model, image_size: int):
     from training.onnx_tools import fold_initializer_shapes
 
     proto, _ = tf2onnx.convert.from_keras(export_model, input_signature=signature, opset=fmt.OPSET)
-    _name_outputs(proto, [fmt.PROBABILITIES_OUTPUT, fmt.CAM_OUTPUT, UNKNOWN_OUTPUT])
+    _name_outputs(proto, export_output_names(export_model))
     # tf2onnx keeps weight-sized tensors whose only use is their shape: half the file.
     return fold_initializer_shapes(proto)
+
+
+def export_output_names(export_model) -> list[str]:
+    """The contract's names for build_export_model's outputs, in order: probabilities, cam,
+    then unknown_score and cam_fine (build_export_model appends it last) where the graph has them."""
+    from training.fine_cam import LayerCam
+
+    has_fine = any(isinstance(layer, LayerCam) for layer in export_model.layers)
+    has_unknown = len(export_model.outputs) - 2 - has_fine > 0
+    return (
+        [fmt.PROBABILITIES_OUTPUT, fmt.CAM_OUTPUT]
+        + ([UNKNOWN_OUTPUT] if has_unknown else [])
+        + ([fmt.CAM_FINE_OUTPUT] if has_fine else [])
+    )
 
 
 def _name_outputs(proto, wanted: list[str]) -> None:

@@ -102,7 +102,9 @@ def build_feature_model(classifier: keras.Model) -> keras.Model:
     return keras.Model(pixels, [features, logits])
 
 
-def build_export_model(classifier: keras.Model, temperature: float = 1.0, unknown_score=None) -> keras.Model:
+def build_export_model(
+    classifier: keras.Model, temperature: float = 1.0, unknown_score=None, fine_cam_layer: str | None = None
+) -> keras.Model:
     """uint8 RGB NHWC -> [probabilities, cam], the graph that becomes the ONNX file.
 
     `temperature` (training.calibration) divides the logits before the softmax, so every
@@ -111,7 +113,8 @@ def build_export_model(classifier: keras.Model, temperature: float = 1.0, unknow
     At 1.0 the classifier's own softmax is used and the graph is the uncalibrated one.
     `unknown_score` (training.unknown_score.score_layer) adds a third output computed from
     the same feature map and penultimate features, so one run gives the probabilities and
-    the score.
+    the score. `fine_cam_layer` (a layer inside the base) adds LayerCAM maps at that
+    earlier, finer layer (training.fine_cam) as the last output, `cam_fine`.
     """
     image = keras.Input(classifier.input_shape[1:], dtype="uint8", name="image")
     pixels = keras.ops.cast(image, "float32")
@@ -123,6 +126,10 @@ def build_export_model(classifier: keras.Model, temperature: float = 1.0, unknow
         probabilities = layers.Activation("softmax", name="calibrated_probabilities")(scaled)
     cam = GradCam(head_of(classifier), name="cam")(features)
     outputs = [probabilities, cam] + ([unknown_score(features, penultimate)] if unknown_score is not None else [])
+    if fine_cam_layer:
+        from training.fine_cam import fine_cam_output
+
+        outputs.append(fine_cam_output(classifier, pixels, fine_cam_layer, BASE_LAYER))
     return keras.Model(image, outputs, name="export")
 
 

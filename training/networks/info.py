@@ -52,6 +52,10 @@ class NetworkInfo:
     # Epochs tests/training/test_networks.py gives a from-scratch network to learn the digits
     # at `min_image_size` (a new network needs more only if it learns slowly).
     digits_test_epochs: int = 5
+    # An earlier layer of the base, on a finer grid than `last_conv_layer`, where the export
+    # adds LayerCAM maps (`cam_fine`, training.fine_cam); None for none. The layers after it
+    # must be a plain chain of convolutions and non-overlapping pooling.
+    fine_cam_layer: str | None = None
 
     @property
     def pretrained(self) -> bool:

@@ -48,6 +48,7 @@ NETWORK = NetworkInfo(
     min_image_size=28,
     preprocessing="grey01",
     last_conv_layer=LAST_CONV_LAYER,
+    fine_cam_layer="conv1",
     parameters=61_706,
     multiply_adds=416_520,
     top_classes=10,

@@ -47,6 +47,7 @@ NETWORK = NetworkInfo(
     min_image_size=20,
     preprocessing="grey01",
     last_conv_layer=LAST_CONV_LAYER,
+    fine_cam_layer="conv2",
     parameters=93_322,
     multiply_adds=2_794_240,
     top_classes=10,
