@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 bash scripts/system-deps.sh --test
-python="$(bash scripts/ensure-venv.sh .venv ".[train,test]")"
+python="$(bash scripts/ensure-venv.sh .venv ".[train,test,cluster]")"
 bin="$(dirname "$python")"
 "$bin/ruff" check --quiet . || { echo "ruff check found problems (fix them, or run: $bin/ruff check --fix .)" >&2; exit 1; }
 "$bin/ruff" format --check --quiet . || { echo "files need formatting: run $bin/ruff format ." >&2; exit 1; }

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PYPROJECT = ROOT / "pyproject.toml"
 
 _RUN_LINT_IMPORTS = "from importlinter.cli import lint_imports_command; lint_imports_command()"
-_STATUS_LINE = re.compile(r"^(?P<name>.+) (?P<status>KEPT|BROKEN)(?: \(\d+ warnings?\))?$")
+_STATUS_LINE = re.compile(r"^(?P<name>.+) (?P<status>KEPT|BROKEN)(?: \(\d+ (?:warnings?|ignored imports?)\))?$")
 _SUMMARY_LINE = re.compile(r"^Contracts: \d+ kept, \d+ broken\.$", re.MULTILINE)
 
 

@@ -27,6 +27,11 @@ class Probe:
 
 PROBES = [
     Probe(
+        "ray-outside-ray-classify",
+        {"desktop/core/_probe.py": "def load():\n    import ray\n"},
+        {"ray-only-for-cluster-runs": ("desktop.core._probe -> ray (l.2)",)},
+    ),
+    Probe(
         "qt-in-desktop-core",
         {"desktop/core/_probe.py": "from PySide6 import QtCore\n"},
         {"desktop-core-no-qt": ("desktop.core._probe -> PySide6 (l.1)",)},
