@@ -15,8 +15,6 @@ seeded split, class weights and the tf.data pipelines.
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 
 from convnet_common.class_folders import (
@@ -31,7 +29,7 @@ from convnet_common.class_folders import (
     validate_for_training,
     validation_count,
 )
-from convnet_common.imaging import ImageReadError, load_image_for_model
+from convnet_common.imaging import load_image_for_model
 
 __all__ = [
     "GENERIC_FOLDER_NAMES",
@@ -122,46 +120,54 @@ def make_dataset(
 ):
     """A tf.data pipeline of (float32 RGB 0..255, one-hot label[, sample weight]) batches.
 
-    Decoded images are cached in memory before augmentation, so every epoch sees fresh
-    random variants without decoding files again. Augmentation layers run here, in the
-    input pipeline, and so never end up in the exported model. With several
-    `output_names` (auxiliary classifiers) the label is repeated for each output.
+    With `cache` (the default) every file is decoded once, up front and in parallel, and
+    the uint8 pixels stay in memory for every epoch and stage (training.decoded_cache),
+    when they fit its memory budget; otherwise, and with cache=False, each epoch streams
+    from the files. Both give the same batches in the same order. Augmentation runs on
+    whole batches here, in the input pipeline, and so never ends up in the exported
+    model. With several `output_names` (auxiliary classifiers) the label is repeated for
+    each output.
     """
     import tensorflow as tf
 
-    paths = np.array([s.path for s in samples])
-    labels = np.array([s.label for s in samples], dtype=np.int32)
+    from training import decoded_cache
 
-    def decode(path: bytes) -> np.ndarray:
-        try:
-            return load_image_for_model(path.decode("utf-8"), image_size, image_size)
-        except ImageReadError as error:
-            # The file changed since the scan. A blank image keeps the run alive (and keeps
-            # cached features aligned with their labels); say so rather than train on it quietly.
-            print(
-                f"warning: {error} (changed since the scan; a blank image stands in for it)",
-                file=sys.stderr,
-                flush=True,
-            )
-            return np.zeros((image_size, image_size, 3), np.uint8)
-
-    def load(path, label):
-        image = tf.numpy_function(decode, [path], tf.uint8, stateful=False)
-        image.set_shape((image_size, image_size, 3))
-        return tf.cast(image, tf.float32), label
-
-    dataset = tf.data.Dataset.from_tensor_slices((paths, labels))
-    dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE)
+    decoded = None
     if cache:
-        dataset = dataset.cache()
-    if shuffle:
-        dataset = dataset.shuffle(len(samples), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(batch_size)
+        budget = decoded_cache.memory_budget_bytes()
+        paths, labels = [s.path for s in samples], [s.label for s in samples]
+        decoded = decoded_cache.STORE.get(paths, labels, image_size, budget)
+    if decoded is not None:
+        dataset = decoded_cache.batches_from_memory(decoded, batch_size, shuffle, seed)
+    else:
+        dataset = streamed_batches(samples, image_size, batch_size, shuffle, seed)
     if augmentation is not None:
         dataset = dataset.map(
             lambda images, y: (augmentation(images, training=True), y), num_parallel_calls=tf.data.AUTOTUNE
         )
     return dataset.map(label_encoder(num_classes, output_names, class_weights)).prefetch(tf.data.AUTOTUNE)
+
+
+def streamed_batches(samples: list[Sample], image_size: int, batch_size: int, shuffle: bool, seed: int):
+    """(float32 images, int32 labels) batches decoded from the files every epoch: for a
+    folder whose decoded images do not fit the memory budget."""
+    import tensorflow as tf
+
+    from training.decoded_cache import decode_or_blank
+
+    paths = np.array([s.path for s in samples])
+    labels = np.array([s.label for s in samples], dtype=np.int32)
+
+    def load(path, label):
+        decode = lambda encoded: decode_or_blank(encoded.decode("utf-8"), image_size)  # noqa: E731
+        image = tf.numpy_function(decode, [path], tf.uint8, stateful=False)
+        image.set_shape((image_size, image_size, 3))
+        return tf.cast(image, tf.float32), label
+
+    dataset = tf.data.Dataset.from_tensor_slices((paths, labels))
+    if shuffle:  # before decoding: the buffer holds paths, not images
+        dataset = dataset.shuffle(len(samples), seed=seed, reshuffle_each_iteration=True)
+    return dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size)
 
 
 def label_encoder(num_classes: int, output_names: tuple[str, ...] = (), class_weights: list[float] | None = None):
