@@ -76,6 +76,9 @@ class ModelMetadata:
     precision: str = ""
     exported_at: str = ""
     cam_layer: str = ""
+    # The optional finer map (`cam_fine`): its layer and method ("layercam"); "" when absent.
+    cam_fine_layer: str = ""
+    cam_fine_method: str = ""
     unknown: UnknownSpec | None = None  # the `unknown` entry (convnet_common/unknown_score.py)
     calibration: dict[str, Any] | None = None  # shown only
     # How images are fitted to the input (`resize`): stretch unless an adopted file says crop.
@@ -128,6 +131,8 @@ def read_metadata(metadata: Mapping[str, str], input_size: tuple[int, int]) -> M
     result.precision = metadata.get(fmt.KEY_PRECISION, "")
     result.exported_at = metadata.get(fmt.KEY_EXPORTED_AT, "")
     result.cam_layer = metadata.get(fmt.KEY_CAM_LAYER, "")
+    result.cam_fine_layer = metadata.get(fmt.KEY_CAM_FINE_LAYER, "")
+    result.cam_fine_method = metadata.get(fmt.KEY_CAM_FINE_METHOD, "")
     try:
         result.unknown = read_unknown(metadata)
     except UnknownSpecError as error:
@@ -209,6 +214,7 @@ class CheckedTestRun:
 
     labels: list[str]
     has_cam: bool
+    has_cam_fine: bool = False
 
 
 @dataclass
@@ -223,13 +229,17 @@ class ModelContract:
     metadata: ModelMetadata
     # The `unknown_score` output, only with a valid `unknown` metadata entry to judge it by.
     unknown_name: str | None = None
+    # The finer map `cam_fine`: optional (older files have none), only beside `cam`.
+    cam_fine_name: str | None = None
 
     @property
     def test_outputs(self) -> list[str]:
-        """The outputs the test run asks for: probabilities, then cam and unknown_score when there are."""
+        """The outputs the test run asks for: probabilities, then cam, cam_fine and unknown_score
+        when there are (unknown_score stays last)."""
         return (
             [self.probabilities_name]
             + ([self.cam_name] if self.cam_name else [])
+            + ([self.cam_fine_name] if self.cam_fine_name else [])
             + ([self.unknown_name] if self.unknown_name else [])
         )
 
@@ -274,13 +284,21 @@ class ModelContract:
             )
         if not self.metadata.has_metadata:
             labels = [f"class {i}" for i in range(class_count)]
-        if self.cam_name:
-            cam = np.asarray(results[1])
+        maps = [(self.cam_name, results[1])] if self.cam_name else []
+        if self.cam_fine_name:
+            maps.append((self.cam_fine_name, results[2]))
+        for name, values in maps:
+            cam = np.asarray(values)
             rows = batch_size if batch_size is not None else cam.shape[0] if cam.ndim else -1
             if cam.ndim != 4 or cam.shape[-1] != class_count or min(cam.shape[1:3]) < 1 or cam.shape[0] != rows:
                 raise ContractError(
-                    f"output '{self.cam_name}' must be [N, h, w, {class_count}]; it gives {list(cam.shape)} "
+                    f"output '{name}' must be [N, h, w, {class_count}]; it gives {list(cam.shape)} "
                     "(h and w at least 1, one map per image)"
+                )
+            if name == self.cam_fine_name and batch_size is not None and not np.all(np.isfinite(cam)):
+                raise ContractError(
+                    "model gives an invalid answer for a black test image: "
+                    "the model's finer activation map (cam_fine) is not finite numbers (NaN or infinity)"
                 )
         if batch_size is not None:
             problems = answer_problems(probs, np.asarray(results[1]) if self.cam_name else None)
@@ -295,7 +313,7 @@ class ModelContract:
             problem = next((p for p in problems if p is not None), None)
             if problem is not None:
                 raise ContractError(f"model gives an invalid answer for a black test image: {problem}")
-        return CheckedTestRun(labels, has_cam=self.cam_name is not None)
+        return CheckedTestRun(labels, has_cam=self.cam_name is not None, has_cam_fine=self.cam_fine_name is not None)
 
 
 # How far a valid answer may stray: fp16 and int8 files round each probability and their
@@ -345,4 +363,7 @@ def read_contract(
     cam_name = fmt.CAM_OUTPUT if checked.has_metadata and fmt.CAM_OUTPUT in names else None
     # A score without its threshold (or a plain file's) cannot give a verdict: not run.
     unknown_name = UNKNOWN_OUTPUT if checked.unknown is not None and UNKNOWN_OUTPUT in names else None
-    return ModelContract(input_name, input_size, fixed_batch, probabilities_name, cam_name, checked, unknown_name)
+    cam_fine_name = fmt.CAM_FINE_OUTPUT if cam_name and fmt.CAM_FINE_OUTPUT in names else None
+    return ModelContract(
+        input_name, input_size, fixed_batch, probabilities_name, cam_name, checked, unknown_name, cam_fine_name
+    )

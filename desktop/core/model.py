@@ -75,8 +75,11 @@ class LoadedModel:
         fixed_batch: int | None,
         cuda_fallback: str | None = None,
         unknown_name: str | None = None,
+        cam_fine_name: str | None = None,
     ) -> None:
         self.session = session
+        # The finer map (LayerCAM at an earlier layer): run only when asked, by `fine_maps`.
+        self.cam_fine_name = cam_fine_name if info.has_cam_fine else None
         self.info = info
         self.input_name = input_name
         self.probabilities_name = probabilities_name
@@ -206,6 +209,30 @@ class LoadedModel:
         score = np.concatenate(scores) if scores else (np.zeros(0, np.float32) if self.unknown_name else None)
         return ModelAnswers(probs, cam, score)
 
+    def fine_maps(self, batch: np.ndarray) -> np.ndarray:
+        """The `cam_fine` maps [N, h2, w2, C] for a uint8 batch; only for a model that has them.
+
+        Run on demand (the viewer's map choice), not with every prediction: folder runs never
+        need it, and it costs a backward pass per class.
+        """
+        if self.cam_fine_name is None:
+            raise ValueError("this model has no finer activation map (cam_fine)")
+        height, width = self.info.input_size
+        if batch.dtype != np.uint8 or batch.ndim != 4 or batch.shape[1:] != (height, width, 3):
+            raise ValueError(f"expected a uint8 batch [N, {height}, {width}, 3], got {batch.dtype} {list(batch.shape)}")
+        step = self.fixed_batch or max(len(batch), 1)
+        maps = []
+        for start in range(0, len(batch), step):
+            chunk = np.ascontiguousarray(batch[start : start + step])
+            fine = np.asarray(self.session.run([self.cam_fine_name], {self.input_name: chunk})[0], dtype=np.float32)
+            classes = len(self.info.labels)
+            if fine.ndim != 4 or fine.shape[0] != len(chunk) or fine.shape[3] != classes or min(fine.shape[1:3]) < 1:
+                raise ModelOutputError(
+                    f"the model gave a finer activation map of shape {list(fine.shape)} for {len(chunk)} images"
+                )
+            maps.append(fine)
+        return np.concatenate(maps) if maps else np.zeros((0, 1, 1, len(self.info.labels)), np.float32)
+
     def _check_shapes(self, probs: np.ndarray, cam: np.ndarray | None, rows: int) -> None:
         """Raise ModelOutputError unless the run gave one [C] row and one [h, w, C] map per image.
 
@@ -313,6 +340,7 @@ def _validate(path: Path, session: ort.InferenceSession, metadata: dict[str, str
         raise ModelLoadError(str(error)) from None
     info.labels = checked.labels
     info.has_cam = checked.has_cam
+    info.has_cam_fine = checked.has_cam_fine
     if contract.unknown_name is not None:
         info.unknown = contract.metadata.unknown
         info.sha256 = file_sha256(path)
@@ -334,4 +362,5 @@ def _validate(path: Path, session: ort.InferenceSession, metadata: dict[str, str
         contract.fixed_batch,
         fallback,
         contract.unknown_name,
+        contract.cam_fine_name,
     )

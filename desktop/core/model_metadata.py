@@ -40,6 +40,10 @@ class ModelInfo:
     precision: str = ""
     exported_at: str = ""
     cam_layer: str = ""
+    # The optional finer map (`cam_fine`, LayerCAM at an earlier layer): set once the test run saw it.
+    has_cam_fine: bool = False
+    cam_fine_layer: str = ""
+    cam_fine_method: str = ""
     notices: list[str] = field(default_factory=list)
     # The `unknown` entry, set only when the file also has the `unknown_score` output.
     unknown: UnknownSpec | None = None
@@ -98,6 +102,8 @@ def info_from_checked(checked: ModelMetadata, *, path: Path, file_size: int, inp
         precision=checked.precision,
         exported_at=checked.exported_at,
         cam_layer=checked.cam_layer,
+        cam_fine_layer=checked.cam_fine_layer,
+        cam_fine_method=checked.cam_fine_method,
         calibration=checked.calibration,
         resize=checked.resize,
     )
