@@ -73,8 +73,8 @@ def run(args: argparse.Namespace, argv: list[str], progress: Progress | None = N
 
         load_tensorflow()
     if args.command == "train":
+        from training.distributed import train
         from training.resume_run import resume
-        from training.trainer import train
 
         if args.resume:
             resume(args.resume, progress=progress)
@@ -92,6 +92,7 @@ def run(args: argparse.Namespace, argv: list[str], progress: Progress | None = N
             tolerance=args.tolerance,
             precision=args.precision,
             unknown_accept_rate=args.unknown_accept_rate,
+            fine_map=args.fine_map,
         )
     elif args.command == "evaluate":
         from training.evaluate import evaluate, format_evaluation

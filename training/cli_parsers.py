@@ -181,7 +181,13 @@ def _train_parser(subparsers) -> None:
         help="stage 2: fraction (0.25) or number (30) of top base layers",
     )
     g.add_argument("--optimizer", default=d.optimizer, choices=("adam", "sgd", "rmsprop"), help="sgd uses momentum 0.9")
-    g.add_argument("--batch-size", type=int, default=d.batch_size, metavar="N", help="images per training step")
+    g.add_argument(
+        "--batch-size",
+        type=int,
+        default=d.batch_size,
+        metavar="N",
+        help="images per training step on each replica (device)",
+    )
     g.add_argument(
         "--label-smoothing",
         type=float,
@@ -215,6 +221,20 @@ def _train_parser(subparsers) -> None:
     )
     _bool_flag(g, "feature-cache", d.feature_cache, "train a frozen-base head on cached features")
     _bool_flag(g, "distribute", d.distribute, "MirroredStrategy when more than one GPU is visible")
+    g.add_argument(
+        "--cluster",
+        default=d.cluster,
+        metavar="HOST:PORT,HOST:PORT",
+        help="train on several machines (MultiWorkerMirroredStrategy); the same list on every worker, "
+        "task 0 (the chief) writes the run folder (default: TF_CONFIG, or this machine alone)",
+    )
+    g.add_argument("--task-index", type=int, default=d.task_index, metavar="I", help="this worker's place in --cluster")
+    _bool_flag(
+        g,
+        "scale-learning-rate",
+        d.scale_learning_rate,
+        "with several replicas, multiply the learning rates by their number (--batch-size is per replica)",
+    )
     _bool_flag(g, "tensorboard", d.tensorboard, "write TensorBoard logs to RUN_DIR/logs")
     _bool_flag(g, "deterministic", d.deterministic, "bit-for-bit repeatable runs (slower input pipeline)")
     g = p.add_argument_group("data")
@@ -253,6 +273,12 @@ def _export_parser(subparsers) -> None:
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="a finished (or interrupted) training run folder")
     p.add_argument("--out", required=True, metavar="FILE.onnx", help="the model file to write")
+    p.add_argument(
+        "--fine-map",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="add a finer LayerCAM activation map at an earlier layer (cam_fine) when the network names one",
+    )
     p.add_argument(
         "--test-dir",
         default=None,

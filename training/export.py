@@ -41,6 +41,7 @@ class ExportReport:
     top1_agreement: float | None = None  # with the fp32 model, for fp16/int8
     agreement_max_probability_difference: float | None = None
     max_unknown_score_difference: float | None = None  # relative, see unknown_score.score_difference
+    max_cam_fine_difference: float | None = None  # the cam_fine output's, when the file has one
 
 
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -75,23 +76,11 @@ def convert_to_onnx(export_model, image_size: int):
     from training.onnx_tools import fold_initializer_shapes
 
     proto, _ = tf2onnx.convert.from_keras(export_model, input_signature=signature, opset=fmt.OPSET)
+    from training.fine_cam import export_output_names
+
     _name_outputs(proto, export_output_names(export_model))
     # tf2onnx keeps weight-sized tensors whose only use is their shape: half the file.
     return fold_initializer_shapes(proto)
-
-
-def export_output_names(export_model) -> list[str]:
-    """The contract's names for build_export_model's outputs, in order: probabilities, cam,
-    then unknown_score and cam_fine (build_export_model appends it last) where the graph has them."""
-    from training.fine_cam import LayerCam
-
-    has_fine = any(isinstance(layer, LayerCam) for layer in export_model.layers)
-    has_unknown = len(export_model.outputs) - 2 - has_fine > 0
-    return (
-        [fmt.PROBABILITIES_OUTPUT, fmt.CAM_OUTPUT]
-        + ([UNKNOWN_OUTPUT] if has_unknown else [])
-        + ([fmt.CAM_FINE_OUTPUT] if has_fine else [])
-    )
 
 
 def _name_outputs(proto, wanted: list[str]) -> None:
@@ -156,11 +145,13 @@ def export_run(
     max_check_images: int = 256,
     precision: str = "fp32",
     unknown_accept_rate: float = unknown_score.ACCEPT_RATE,
+    fine_map: bool = True,
 ) -> ExportReport:
     """fp32 export checked against Keras; fp16/int8 are then derived from it and checked
     for top-1 agreement with it (training.precision), before anything is written.
 
-    `unknown_accept_rate`: the share of validation images the unknown threshold accepts."""
+    `unknown_accept_rate`: the share of validation images the unknown threshold accepts.
+    `fine_map`: add `cam_fine` (LayerCAM at the network's `fine_cam_layer`) when it names one."""
     if not 0.5 <= unknown_accept_rate <= 1.0:
         raise ExportError(f"the unknown accept rate must be between 0.5 and 1, got {unknown_accept_rate:g}")
     from training.model_builder import build_export_model
@@ -175,7 +166,10 @@ def export_run(
     calibration = calibration_for_export(run_dir, classifier, result, split)
     # The "unknown" score: fitted on the training split, threshold from validation (training.unknown_score).
     unknown = unknown_score.prepare_for_export(classifier, split, image_size, unknown_accept_rate)
-    export_model = build_export_model(classifier, calibration.temperature, unknown.layer())
+    from training.fine_cam import fine_cam_layer_of
+
+    fine_layer = fine_cam_layer_of(backbone.name) if fine_map else None
+    export_model = build_export_model(classifier, calibration.temperature, unknown.layer(), fine_layer)
     proto = convert_to_onnx(export_model, image_size)
 
     test_accuracy, test_images = None, 0
@@ -215,6 +209,7 @@ def export_run(
             bool(result.get("normalize_polarity")),
             calibration=calibration.to_dict(),
             unknown=unknown.record,
+            cam_fine_layer=fine_layer,
         ),
     )
     val_samples = [data.Sample(path, label) for path, label in split["val"]][:max_check_images]
@@ -258,6 +253,7 @@ def model_metadata(
     cam_layer: str | None = None,
     calibration: dict | None = None,
     unknown: dict | None = None,
+    cam_fine_layer: str | None = None,
 ) -> dict[str, str]:
     """The metadata_props of docs/model-format.md."""
     values = {
@@ -276,6 +272,11 @@ def model_metadata(
         values[fmt.KEY_CALIBRATION] = json.dumps(calibration)
     if unknown is not None:
         values[KEY_UNKNOWN] = json.dumps(unknown)
+    if cam_fine_layer:
+        from training.fine_cam import METHOD
+
+        values[fmt.KEY_CAM_FINE_LAYER] = cam_fine_layer
+        values[fmt.KEY_CAM_FINE_METHOD] = METHOD
     return values
 
 
@@ -297,8 +298,14 @@ def write_verified(
     entry measured on the converted file itself."""
     if precision not in PRECISIONS:
         raise ExportError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    from training.fine_cam import export_output_names, fine_map_difference
+
     proto.producer_name = "convnet-studio"
-    keras_probabilities, keras_cam, *keras_scores = export_model.predict(images, verbose=0, batch_size=64)
+    keras_outputs = dict(
+        zip(export_output_names(export_model), export_model.predict(images, verbose=0, batch_size=64), strict=True)
+    )
+    keras_probabilities, keras_cam = keras_outputs[fmt.PROBABILITIES_OUTPUT], keras_outputs[fmt.CAM_OUTPUT]
+    keras_scores = [keras_outputs[UNKNOWN_OUTPUT]] if UNKNOWN_OUTPUT in keras_outputs else []
     out = Path(out)
     with atomic_path(out) as tmp:
         tmp.write_bytes(proto.SerializeToString())
@@ -306,15 +313,19 @@ def write_verified(
         prob_diff = float(np.max(np.abs(onnx_probabilities - keras_probabilities)))
         cam_scale = max(1.0, float(np.max(np.abs(keras_cam))))
         cam_diff = float(np.max(np.abs(onnx_cam - keras_cam))) / cam_scale
-        if prob_diff > tolerance or cam_diff > tolerance:
+        fine_diff = fine_map_difference(_session(str(tmp)), keras_outputs.get(fmt.CAM_FINE_OUTPUT), images)
+        cam_diff_with_fine = max(cam_diff, fine_diff or 0.0)
+        if prob_diff > tolerance or cam_diff_with_fine > tolerance:
             raise ExportError(
                 f"ONNX Runtime disagrees with Keras on {len(images)} {what}: max probability "
-                f"difference {prob_diff:.2e}, max activation-map difference {cam_diff:.2e} "
+                f"difference {prob_diff:.2e}, max activation-map difference {cam_diff_with_fine:.2e} "
                 f"(tolerance {tolerance:.0e}); nothing was written to {out}"
             )
         _log(
             f"fp32 parity with Keras on {len(images)} {what}: max probability difference "
-            f"{prob_diff:.2e}, max activation-map difference {cam_diff:.2e} ({tmp.stat().st_size / 1e6:.2f} MB)"
+            f"{prob_diff:.2e}, max activation-map difference {cam_diff:.2e}"
+            + (f", fine map (cam_fine) {fine_diff:.2e}" if fine_diff is not None else "")
+            + f" ({tmp.stat().st_size / 1e6:.2f} MB)"
         )
         score_diff = _check_scores(str(tmp), keras_scores, images, "fp32")
         agreement = None
@@ -344,6 +355,7 @@ def write_verified(
         agreement.top1_agreement if agreement else None,
         agreement.max_probability_difference if agreement else None,
         score_diff,
+        fine_diff,
     )
 
 

@@ -30,8 +30,11 @@ tests/training/test_fine_cam.py checks the result against tf.GradientTape.
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import layers, ops
 
+from convnet_common import model_format as fmt
+from convnet_common.unknown_score import UNKNOWN_OUTPUT
 from training.gradcam import _activate, _activation_name, _is_linear_pointwise_conv, check_head
 
 METHOD = "layercam"
@@ -234,3 +237,36 @@ def fine_cam_output(classifier: keras.Model, pixels, fine_layer: str, base_layer
     to_fine = keras.Model(base.input, base.get_layer(fine_layer).output, name=f"{base_layer}_to_{fine_layer}")
     head = chain[names.index(base_layer) + 1 : names.index(LOGITS_LAYER) + 1]
     return LayerCam(bridge, head, name="cam_fine")(to_fine(x, training=False))
+
+
+def export_output_names(export_model) -> list[str]:
+    """The contract's names for build_export_model's outputs, in order: probabilities, cam,
+    then unknown_score and cam_fine (build_export_model appends it last) where the graph has them."""
+    has_fine = any(isinstance(layer, LayerCam) for layer in export_model.layers)
+    has_unknown = len(export_model.outputs) - 2 - has_fine > 0
+    return (
+        [fmt.PROBABILITIES_OUTPUT, fmt.CAM_OUTPUT]
+        + ([UNKNOWN_OUTPUT] if has_unknown else [])
+        + ([fmt.CAM_FINE_OUTPUT] if has_fine else [])
+    )
+
+
+def fine_cam_layer_of(network: str) -> str | None:
+    """The network's `fine_cam_layer` (training/networks), or None."""
+    from training.networks import NETWORKS
+
+    info = NETWORKS.get(network)
+    return info.fine_cam_layer if info is not None else None
+
+
+def fine_map_difference(session, keras_fine: np.ndarray | None, images: np.ndarray) -> float | None:
+    """The file's cam_fine against Keras's, scaled as cam's is (None when there is none)."""
+    if keras_fine is None:
+        return None
+    onnx_fine = np.concatenate(
+        [
+            session.run([fmt.CAM_FINE_OUTPUT], {fmt.INPUT_NAME: images[start : start + 64]})[0]
+            for start in range(0, len(images), 64)
+        ]
+    )
+    return float(np.max(np.abs(onnx_fine - keras_fine))) / max(1.0, float(np.max(np.abs(keras_fine))))

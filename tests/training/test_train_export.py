@@ -52,7 +52,7 @@ def test_export_writes_a_self_describing_onnx_file(lenet_run, digits_dir, tmp_pa
 
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     batch = np.random.default_rng(0).integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
-    probabilities, cam, unknown_score = session.run(None, {"image": batch})
+    probabilities, cam, unknown_score = session.run(["probabilities", "cam", "unknown_score"], {"image": batch})
     assert probabilities.shape == (5, 10) and unknown_score.shape == (5,)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
     assert cam.shape == (5, 10, 10, 10) and cam.min() >= 0.0
