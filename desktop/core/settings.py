@@ -38,6 +38,7 @@ DEFAULTS: dict[str, Any] = {
     "colormap": "Jet",
     "opacity": 45,
     "show_map": True,
+    "map_choice": "gradcam",  # which in-graph map the viewer draws: "gradcam" or "layercam" (desktop/qt/map_choice.py)
     "dismissed_notices": [],  # keys of notices closed for good (desktop/core/notices.py)
     "undo_sort_dest": "",  # DEST of the last sort that moved files and is not undone yet
     # The Train tab's choices and dataset folder; its view checks every entry it reads back.
@@ -68,7 +69,7 @@ def config_dir() -> Path:
 _QT_INT_MAX = 2**31 - 1  # Qt takes 32-bit ints; a larger one raises OverflowError in the window
 _ASCII_KEYS = ("window_geometry", "window_state")  # base64, decoded as ASCII by the window
 _LIST_ITEMS: dict[str, type] = {"splitter_sizes": int, "recent_models": str, "dismissed_notices": str}
-_CHOICES: dict[str, tuple[str, ...]] = {"provider": PROVIDER_CHOICES}
+_CHOICES: dict[str, tuple[str, ...]] = {"provider": PROVIDER_CHOICES, "map_choice": ("gradcam", "layercam")}
 
 
 def _valid(key: str, value: Any) -> bool:

@@ -23,6 +23,8 @@ from desktop.qt.controller import InferenceController
 from desktop.qt.forward_map_worker import ForwardMaps
 from desktop.qt.image_list import ImageList
 from desktop.qt.image_view import EMPTY_HINT
+from desktop.qt.map_choice import SETTINGS_KEY as MAP_CHOICE_SETTING
+from desktop.qt.map_choice import MapChoice
 from desktop.qt.model_panel import NO_MODEL_TEXT, ModelPanel
 from desktop.qt.predictions_panel import PredictionsPanel
 from desktop.qt.tab_view import FILE_MENU, MODEL_MENU, VIEW_MENU, MenuEntry, TabHost, TabView
@@ -58,6 +60,9 @@ class ClassifyView(TabView, QWidget):
         # Models without an in-graph map get one computed from forward passes, on demand here only.
         self.forward_maps = ForwardMaps(lambda: controller.model, parent=self)
         self.viewer.set_map_source(self.forward_maps)
+        self.map_choice = MapChoice(lambda: controller.model, parent=self)
+        self.viewer.set_map_choice(self.map_choice)
+        controller.model_changed.connect(lambda *_: self.map_choice.refresh())
         self.predictions = PredictionsPanel()
         self.model_panel = ModelPanel()
         side = QWidget()
@@ -144,6 +149,7 @@ class ClassifyView(TabView, QWidget):
         self.controller.threshold_for = host.settings.unknown_threshold  # applied as each model loads
         self.inference_time.connect(host.show_inference_ms)
         self.viewer.saved.connect(lambda path: host.show_status(f"Saved overlay to {path}", 8000))
+        self.map_choice.failed.connect(lambda message: host.show_status(message, 8000))
         self.viewer.save_failed.connect(lambda message: host.show_error("Could not save overlay", message))
 
     def restore_settings(self, settings: Settings) -> None:
@@ -151,6 +157,7 @@ class ClassifyView(TabView, QWidget):
         self.viewer.set_colormap(settings.get("colormap"))
         self.viewer.set_opacity_percent(settings.get("opacity"))
         self.viewer.set_map_shown(settings.get("show_map"))
+        self.map_choice.set_preferred(settings.get(MAP_CHOICE_SETTING))
         self.viewer.last_save_dir = settings.get("last_image_dir")
 
     def save_settings(self, settings: Settings) -> None:
@@ -158,6 +165,7 @@ class ClassifyView(TabView, QWidget):
         settings.set("colormap", self.viewer.colormap_name)
         settings.set("opacity", self.viewer.opacity_percent)
         settings.set("show_map", self.viewer.map_shown)
+        settings.set(MAP_CHOICE_SETTING, self.map_choice.preferred)
 
     def paste_from_clipboard(self) -> bool:
         """Classify what is on the clipboard: image files by URL, else pixels; say so if neither."""

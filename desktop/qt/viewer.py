@@ -92,7 +92,7 @@ class Viewer(QWidget):
         controls.addWidget(self.opacity_slider, 1)
         controls.addWidget(self.colormap_combo)
         controls.addWidget(self.save_button)
-        caption_row = QHBoxLayout()
+        caption_row = self.caption_row = QHBoxLayout()
         caption_row.setContentsMargins(4, 0, 4, 0)
         caption_row.addWidget(self.cam_caption, 1)
         layout = QVBoxLayout(self)
@@ -107,6 +107,8 @@ class Viewer(QWidget):
         self._cam: np.ndarray | None = None
         self.class_index: int | None = None
         self.map_source = None  # ForwardMaps, for models without an in-graph map
+        self.map_choice = None  # MapChoice (desktop/qt/map_choice.py): which in-graph map to draw
+        self._method = "Grad-CAM"  # the in-graph map's method, for the caption
         self._map_status: str | None = None  # the caption of a computed map, or its progress or failure
         self.overlay_checkbox.toggled.connect(self._recompose)
         self.opacity_slider.valueChanged.connect(self._recompose)
@@ -170,8 +172,11 @@ class Viewer(QWidget):
         if prediction is None or prediction.image is None:
             return
         self.class_index = index
-        has_map = prediction.cam is not None and index is not None
-        self._cam = prediction.cam[..., index] if has_map else None
+        maps, self._method = (
+            self.map_choice.maps_for(prediction) if self.map_choice is not None else (prediction.cam, "Grad-CAM")
+        )
+        has_map = maps is not None and index is not None
+        self._cam = maps[..., index] if has_map else None
         self._map_status = None
         if not has_map and index is not None and self.map_source is not None:
             computed = self.map_source.request(prediction, index)
@@ -181,6 +186,12 @@ class Viewer(QWidget):
                 self._map_status = "Activation map: computing…"
         self._update_controls()
         self._recompose()
+
+    def set_map_choice(self, choice) -> None:
+        """Put the "Map:" selector (a MapChoice) beside the caption; a new choice redraws the map."""
+        self.map_choice = choice
+        self.caption_row.addWidget(choice)
+        choice.changed.connect(lambda _key: self.show_class(self.class_index))
 
     def set_map_source(self, source) -> None:
         """Compute maps with `source` (a ForwardMaps) for models without an in-graph one."""
@@ -247,7 +258,9 @@ class Viewer(QWidget):
             self.cam_caption.setText("no activation map for this model")
         else:
             probability = float(self._prediction.probabilities[self.class_index])
-            self.cam_caption.setText(f"Activation map (Grad-CAM) for “{self.class_label()}” ({probability * 100:.1f}%)")
+            self.cam_caption.setText(
+                f"Activation map ({self._method}) for “{self.class_label()}” ({probability * 100:.1f}%)"
+            )
 
     def composed(self) -> np.ndarray | None:
         """The RGB image currently displayed (with or without the map)."""
