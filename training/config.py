@@ -117,6 +117,13 @@ class TrainConfig:
     reduce_lr_patience: int = 2  # 0 turns it off
     feature_cache: bool = True
     distribute: bool = True
+    # Several machines (training.cluster, docs/distributed-training.md): the workers'
+    # HOST:PORT list and this one's place in it; None: TF_CONFIG, or one machine.
+    cluster: str | None = None
+    task_index: int | None = None
+    # With several replicas the global batch is batch_size x replicas and the learning
+    # rates are multiplied by the replica count (linear scaling); False keeps them as given.
+    scale_learning_rate: bool = True
     tensorboard: bool = True
     # Bit-for-bit repeatable runs (TensorFlow op determinism; random augmentation then runs
     # sequentially in the input pipeline, which is slower).

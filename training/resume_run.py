@@ -31,14 +31,17 @@ def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def resume(run_dir: str | Path, callbacks: list | None = None, progress: Progress | None = None) -> TrainResult:
-    """Continue an interrupted run at the epoch, stage and learning rate where it stopped."""
+def resume(
+    run_dir: str | Path, callbacks: list | None = None, progress: Progress | None = None, plan=None
+) -> TrainResult:
+    """Continue an interrupted run at the epoch, stage and learning rate where it stopped.
+    `plan`: a cluster's training.cluster.TrainingPlan (training.distributed); None: local."""
     run_dir = Path(run_dir)
     with RunLock(run_dir, create=False):  # before state.json is read: nobody else is writing it
-        return _resume(run_dir, callbacks, progress)
+        return _resume(run_dir, callbacks, progress, plan)
 
 
-def _resume(run_dir: Path, callbacks: list | None, progress: Progress | None) -> TrainResult:
+def _resume(run_dir: Path, callbacks: list | None, progress: Progress | None, plan) -> TrainResult:
     state = ResumeState.load(run_dir)
     if state is None or not state.checkpoint:
         raise NothingToResumeError(f"{run_dir} has no resume point (no completed epoch was saved)")
@@ -53,4 +56,4 @@ def _resume(run_dir: Path, callbacks: list | None, progress: Progress | None) ->
         for path in remove_stale_temp_files(where):
             _log(f"removed {path.name}, a partial file the interrupted run left")
     _log(f"resuming {run_dir} at epoch {state.next_epoch + 1} (stage {state.stage})")
-    return Trainer(config, resume=state, callbacks=callbacks, progress=progress).run()
+    return Trainer(config, resume=state, callbacks=callbacks, progress=progress, plan=plan).run()

@@ -40,6 +40,7 @@ from training.callbacks import (
     read_history,
     restore_optimizer,
 )
+from training.cluster import TrainingPlan
 from training.config import TrainConfig
 from training.model_builder import (
     BASE_LAYER,
@@ -67,16 +68,6 @@ def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimize
     return keras.optimizers.Adam(learning_rate)
 
 
-def _distribution_strategy(enabled: bool):
-    import tensorflow as tf
-
-    gpus = tf.config.list_physical_devices("GPU")
-    if enabled and len(gpus) > 1:
-        _log(f"training on {len(gpus)} GPUs with MirroredStrategy")
-        return tf.distribute.MirroredStrategy()
-    return tf.distribute.get_strategy()
-
-
 class Trainer:
     """One run: resolves the configuration, prepares data, and runs the stages."""
 
@@ -86,9 +77,12 @@ class Trainer:
         resume: ResumeState | None = None,
         callbacks: list | None = None,
         progress: Progress | None = None,
+        plan: TrainingPlan | None = None,
     ):
         config.validate()
         self.config = config
+        # The strategy (training.cluster); None: chosen locally when training starts.
+        self.plan = plan
         self.resume = resume
         self.extra_callbacks = callbacks or []
         self.progress = progress or Progress()
@@ -188,8 +182,8 @@ class Trainer:
         if use_cache:
             extractor, head_model = feature_cache.build_extractor_and_head(self.classifier)
             started = time.perf_counter()
-            train_features = feature_cache.extract(extractor, self.train_samples, config.image_size, config.batch_size)
-            val_features = feature_cache.extract(extractor, self.val_samples, config.image_size, config.batch_size)
+            train_features = feature_cache.extract(extractor, self.train_samples, config.image_size, self.batch_size)
+            val_features = feature_cache.extract(extractor, self.val_samples, config.image_size, self.batch_size)
             _log(
                 f"frozen base: features of {len(train_features) + len(val_features)} images cached "
                 f"in {time.perf_counter() - started:.1f} s; the head trains on the cache"
@@ -198,19 +192,19 @@ class Trainer:
                 train_features,
                 self.train_samples,
                 self.num_classes,
-                config.batch_size,
+                self.batch_size,
                 True,
                 config.seed,
                 self.class_weights,
             )
             val_ds = feature_cache.cached_dataset(
-                val_features, self.val_samples, self.num_classes, config.batch_size, False, config.seed
+                val_features, self.val_samples, self.num_classes, self.batch_size, False, config.seed
             )
             return head_model, False, train_ds, val_ds
         augmentation = build_augmentation(self.spec, seed=config.seed)
         common = dict(
             image_size=config.image_size,
-            batch_size=config.batch_size,
+            batch_size=self.batch_size,
             seed=config.seed,
             num_classes=self.num_classes,
             output_names=self.output_names,
@@ -242,7 +236,8 @@ class Trainer:
     ) -> ResumeState:
         trainable = set_trainable_for_stage(self.classifier, self.frozen_base, stage, self.config.unfreeze)
         model, multi_output, train_ds, val_ds = self._stage_inputs(stage)
-        monitor = self._compile(model, learning_rate, multi_output)
+        train_ds, val_ds = self.plan.shard(train_ds), self.plan.shard(val_ds)
+        monitor = self._compile(model, self.plan.learning_rate(learning_rate), multi_output)
         resuming_stage = state.stage == stage and state.stage_end is not None
         start = state.next_epoch
         end = state.stage_end if resuming_stage else start + epochs
@@ -276,7 +271,7 @@ class Trainer:
         if self.progress.enabled:  # after ResumePoint: it reports what was decided and saved
             run_end, sizes = (
                 planned_last_epoch(self.stages, stage, start, end),
-                (len(self.train_samples), config.batch_size),
+                (len(self.train_samples), self.batch_size),
             )
             callbacks.append(ProgressLog(self.progress, stage, run_end, sizes, self.best_checkpoint, rename, stateful))
         history = model.fit(
@@ -317,7 +312,11 @@ class Trainer:
             import tensorflow as tf
 
             tf.config.experimental.enable_op_determinism()
-        with _distribution_strategy(self.config.distribute).scope():
+        if self.plan is None:
+            self.plan = TrainingPlan.local(self.config.distribute, self.config.scale_learning_rate)
+        # One step takes --batch-size images per replica (the global batch).
+        self.batch_size = self.plan.global_batch(self.config.batch_size)
+        with self.plan.strategy.scope():
             self._build()
             state = self.resume or ResumeState(stage=1, next_epoch=0)
             history_rows = read_history(self.folder.history) if self.resume else []
@@ -383,8 +382,14 @@ class Trainer:
         return result
 
 
-def train(config: TrainConfig, callbacks: list | None = None, progress: Progress | None = None) -> TrainResult:
-    """A new run in `config.out`, which this process holds until it returns (training.run_lock)."""
+def train(
+    config: TrainConfig,
+    callbacks: list | None = None,
+    progress: Progress | None = None,
+    plan: TrainingPlan | None = None,
+) -> TrainResult:
+    """A new run in `config.out`, which this process holds until it returns (training.run_lock).
+    `plan`: the strategy to train under (a cluster's: training.distributed); None: local."""
     with RunLock(config.out):
         refuse_existing_run(config.out)
-        return Trainer(config, callbacks=callbacks, progress=progress).run()
+        return Trainer(config, callbacks=callbacks, progress=progress, plan=plan).run()
