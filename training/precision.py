@@ -45,8 +45,10 @@ from training.onnx_tools import fold_initializer_shapes
 PRECISION_THRESHOLDS = {"fp16": 0.995, "int8": 0.98}
 # Nodes whose name contains one of these stay in float in int8 files, whatever their op:
 # the unknown score's whitening product (training.unknown_score) would lose the small
-# directions of the feature space to 7-bit weights.
-KEEP_FLOAT_NODES = (UNKNOWN_OUTPUT,)
+# directions of the feature space to 7-bit weights. The finer map's backward pass
+# (training.fine_cam) re-uses convolution kernels in ConvTranspose nodes, whose per-channel
+# quantisation axis differs from the Conv's: quantised, the shared kernel breaks the run.
+KEEP_FLOAT_NODES = (UNKNOWN_OUTPUT, fmt.CAM_FINE_OUTPUT)
 # The fused int8 model against the same graph run without fusion (int8_safety). With no
 # saturation the integer arithmetic is exact and only requantisation rounding differs,
 # which can flip a near-tie now and then; a saturating kernel changes several in a
