@@ -1,7 +1,10 @@
-"""Section 4: frozen-base training epochs, cached features vs plain `fit`.
+"""Section 4: training speed. Two workers, each in its own process (they import TensorFlow,
+which must stay out of the suite's process):
 
-Runs `benchmarks/bench_feature_cache.py` (as `python -m benchmarks.bench_feature_cache`)
-in its own process: it imports TensorFlow, which must stay out of the suite's process.
+- `benchmarks/bench_training_pipeline.py`: the course notes' ImageDataGenerator, a
+  hand-written Keras script and `convnet-train`, side by side on the same network, data
+  and augmentation; images/s per stage, with and without augmentation.
+- `benchmarks/bench_feature_cache.py`: frozen-base epochs on cached features vs plain `fit`.
 """
 
 from __future__ import annotations
@@ -9,27 +12,89 @@ from __future__ import annotations
 from typing import Any
 
 from benchmarks.common import run_json_worker
-from benchmarks.report import Row, at_least, ratio, seconds
+from benchmarks.report import Row, at_least, rate, ratio, seconds
 
-TITLE = "Training: feature cache"
+TITLE = "Training: feature cache and the three ways"
 METHOD = """\
-`benchmarks/bench_feature_cache.py`, in its own process: MobileNetV2 (random weights; the
-cost does not depend on the values), 4 classes of generated 320×240 JPEGs, batch 32,
-images decoded and cached in memory before either side is timed. Both sides train the
-same classifier's head: once with `fit` through the frozen base, once on features the
-base computed once. The one-off extraction is reported separately, since it is paid once
-per run rather than once per epoch."""
+**Three ways, one run** (`benchmarks/bench_training_pipeline.py`, one process): MobileNetV2
+with the same head and the same random base weights (saved once to a `.weights.h5`; the
+cost does not depend on the values), the same generated 640×480 JPEGs in 4 classes, 20%
+held out, batch 32. Each way trains the head on a frozen base, then fine-tunes the top
+quarter of the base, N epochs each: the course notes' `ImageDataGenerator(...)
+.flow_from_directory` + `fit`; a hand-written Keras script (`image_dataset_from_directory`,
+the augmentation layers in `map`, `prefetch`, `fit`); and `convnet-train train`
+(training.trainer.train, with its callbacks, checkpoints and report). Augmentation is
+the seeds' (the notes' settings) or none. A stage's rate is its training images over the
+median epoch after its first (fit's own epoch time, validation included); the run's wall
+time includes everything after TensorFlow is imported. The ways run one after another in
+an order reversed between the two augmentation settings, so ratios from one run are what
+count on a busy machine.
+
+**Feature cache** (`benchmarks/bench_feature_cache.py`): 4 classes of generated 320×240
+JPEGs, batch 32, images decoded before either side is timed. Both sides train the same
+classifier's head: once with `fit` through the frozen base, once on features the base
+computed once; the one-off extraction is reported separately."""
 SPEEDUP_TARGET = 5.0
+# convnet-train's images/s over the other way's, per stage, with and without augmentation.
+# Set from the measured ratios (docs/benchmarks.md) with room for a busy machine's noise.
+OVER_KERAS_TARGET = 1.2
+OVER_NOTES_TARGET = 1.5
+STAGES = {"frozen": "head on a frozen base", "fine_tune": "fine-tuning"}
+WAY_NAMES = {"notes": "notes' ImageDataGenerator", "keras": "hand-written Keras", "convnet-train": "convnet-train"}
 
 
 def measure(images: int, size: int, epochs: int) -> dict[str, Any]:
-    return run_json_worker(
+    pipeline = run_json_worker(
+        [
+            "-m",
+            "benchmarks.bench_training_pipeline",
+            "--images",
+            str(max(images // 2, 32)),
+            "--size",
+            str(size),
+            "--epochs",
+            str(max(epochs, 2)),
+        ],
+        timeout=3600,
+    )
+    cache = run_json_worker(
         ["-m", "benchmarks.bench_feature_cache", "--images", str(images), "--size", str(size), "--epochs", str(epochs)],
         timeout=3600,
     )
+    return {"pipeline": pipeline, "feature_cache": cache}
 
 
-def rows(result: dict[str, Any]) -> tuple[list[Row], list[str]]:
+def pipeline_rows(result: dict[str, Any]) -> tuple[list[Row], list[str]]:
+    table = []
+    for augment, ways in result["results"].items():
+        label = "seed augmentation" if augment == "seed" else "no augmentation"
+        for stage, stage_name in STAGES.items():
+            for way, name in WAY_NAMES.items():
+                table.append(Row(f"{label}, {stage_name}: {name}", rate(ways[way][f"{stage}_images_per_s"])))
+            speedups = result["speedups"][augment]
+            for other, target in (("keras", OVER_KERAS_TARGET), ("notes", OVER_NOTES_TARGET)):
+                value = speedups[f"over_{other}_{stage}"]
+                table.append(
+                    at_least(
+                        f"{label}, {stage_name}: convnet-train over {WAY_NAMES[other]}",
+                        value,
+                        ratio(value),
+                        target,
+                        ratio(target),
+                    )
+                )
+        for way, name in WAY_NAMES.items():
+            table.append(Row(f"{label}: whole run, {name}", seconds(ways[way]["run_wall_s"])))
+    notes = [
+        f"{result['images']} JPEGs at {result['image_size']}×{result['image_size']}, "
+        f"{result['epochs_per_stage']} epochs per stage, batch {result['batch_size']}. With no augmentation "
+        "convnet-train trains the frozen stage's head on features the base computed once (the feature cache "
+        "below), so its frozen rate is the head's; the extraction is in its whole-run time."
+    ]
+    return table, notes
+
+
+def feature_cache_rows(result: dict[str, Any]) -> tuple[list[Row], list[str]]:
     table = [
         Row("plain `fit` through the frozen base, per epoch", seconds(result["plain_fit_s_per_epoch"])),
         Row("head on cached features, per epoch", seconds(result["cached_s_per_epoch"])),
@@ -46,7 +111,15 @@ def rows(result: dict[str, Any]) -> tuple[list[Row], list[str]]:
         ),
     ]
     notes = [
-        f"{result['images']} images at {result['image_size']}×{result['image_size']}, "
+        f"Feature cache: {result['images']} images at {result['image_size']}×{result['image_size']}, "
         f"{result['epochs_timed']} timed epoch(s) per side."
     ]
     return table, notes
+
+
+def rows(result: dict[str, Any]) -> tuple[list[Row], list[str]]:
+    if "feature_cache" not in result:  # a benchmarks.json from before the pipeline comparison
+        return feature_cache_rows(result)
+    table, notes = pipeline_rows(result["pipeline"])
+    cache_table, cache_notes = feature_cache_rows(result["feature_cache"])
+    return table + cache_table, notes + cache_notes
