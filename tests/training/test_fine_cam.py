@@ -197,3 +197,16 @@ def test_fine_map_on_a_trained_lenet_is_finer_and_as_faithful(lenet_run, tmp_pat
     assert fine.shape[1:3] == (28, 28) and cam.shape[1:3] == (10, 10)
     layercam, random = summary["LayerCAM (conv1, 28x28)", "black"], summary["random smooth map", "black"]
     assert layercam[1] > 2 * random[1], "LayerCAM must find the ink the answer depends on far better than chance"
+
+
+def test_int8_export_keeps_the_fine_map(lenet_run, tmp_path):
+    """The fine map's ConvTranspose shares conv2's kernel; quantised per channel it broke the
+    int8 conversion, so its nodes stay in float (training.precision.KEEP_FLOAT_NODES)."""
+    from training import cli
+
+    out = tmp_path / "int8.onnx"
+    assert cli.main(["export", str(lenet_run), "--out", str(out), "--precision", "int8"]) == 0
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    images = np.random.default_rng(6).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    (fine,) = session.run(["cam_fine"], {"image": images})
+    assert fine.shape == (2, 28, 28, 10) and np.all(np.isfinite(fine)) and fine.max() > 0

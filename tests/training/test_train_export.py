@@ -38,7 +38,13 @@ def test_export_writes_a_self_describing_onnx_file(lenet_run, digits_dir, tmp_pa
     dims = [d.dim_value or d.dim_param for d in image.type.tensor_type.shape.dim]
     assert dims[1:] == [32, 32, 3]
     # unknown_score: training.unknown_score, docs/unknown-inputs.md
-    assert [o.name for o in model.graph.output] == [fmt.PROBABILITIES_OUTPUT, fmt.CAM_OUTPUT, "unknown_score"]
+    # cam_fine: LeNet-5 names a fine_cam_layer (training.fine_cam, docs/activation-maps.md)
+    assert [o.name for o in model.graph.output] == [
+        fmt.PROBABILITIES_OUTPUT,
+        fmt.CAM_OUTPUT,
+        "unknown_score",
+        fmt.CAM_FINE_OUTPUT,
+    ]
     meta = {p.key: p.value for p in model.metadata_props}
     assert meta[fmt.KEY_FORMAT_VERSION] == fmt.FORMAT_VERSION
     assert json.loads(meta[fmt.KEY_LABELS]) == [str(d) for d in range(10)]
