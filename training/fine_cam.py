@@ -218,15 +218,14 @@ class LayerCam(keras.layers.Layer):
         return (*input_shape[:3], last.units if isinstance(last, layers.Dense) else last.filters)
 
 
-def fine_cam_output(classifier: keras.Model, pixels, fine_layer: str, base_layer: str = "base"):
+def fine_cam_output(classifier: keras.Model, pixels, fine_layer: str, head: list, base_layer: str = "base"):
     """The LayerCAM output for `classifier` re-run on float `pixels`, at `fine_layer` of its base.
 
     The preprocessing layers are re-called up to the base, then a view of the base ending at
     `fine_layer` gives the activations; the rest is LayerCam's own forward and backward pass,
     with the classifier's layers (so the map describes exactly the exported classifier).
+    `head` is the classifier's head, logits included (model_builder.head_of).
     """
-    from training.model_builder import LOGITS_LAYER
-
     chain = [layer for layer in classifier.layers if not isinstance(layer, keras.layers.InputLayer)]
     names = [layer.name for layer in chain]
     base = classifier.get_layer(base_layer)
@@ -235,7 +234,6 @@ def fine_cam_output(classifier: keras.Model, pixels, fine_layer: str, base_layer
         x = layer(x)
     bridge = bridge_layers(base, fine_layer)
     to_fine = keras.Model(base.input, base.get_layer(fine_layer).output, name=f"{base_layer}_to_{fine_layer}")
-    head = chain[names.index(base_layer) + 1 : names.index(LOGITS_LAYER) + 1]
     return LayerCam(bridge, head, name="cam_fine")(to_fine(x, training=False))
 
 

@@ -16,6 +16,7 @@ from keras import layers
 
 from training import registry
 from training.config import parse_unfreeze
+from training.fine_cam import fine_cam_output
 from training.gradcam import GradCam
 from training.registry import Backbone, HeadOptions
 from training.weights import build_base_with_weights
@@ -127,9 +128,7 @@ def build_export_model(
     cam = GradCam(head_of(classifier), name="cam")(features)
     outputs = [probabilities, cam] + ([unknown_score(features, penultimate)] if unknown_score is not None else [])
     if fine_cam_layer:
-        from training.fine_cam import fine_cam_output
-
-        outputs.append(fine_cam_output(classifier, pixels, fine_cam_layer, BASE_LAYER))
+        outputs.append(fine_cam_output(classifier, pixels, fine_cam_layer, head_of(classifier), BASE_LAYER))
     return keras.Model(image, outputs, name="export")
 
 
