@@ -210,3 +210,17 @@ def test_int8_export_keeps_the_fine_map(lenet_run, tmp_path):
     images = np.random.default_rng(6).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
     (fine,) = session.run(["cam_fine"], {"image": images})
     assert fine.shape == (2, 28, 28, 10) and np.all(np.isfinite(fine)) and fine.max() > 0
+
+
+@pytest.mark.parametrize("name", [name for name, info in NETWORKS.items() if info.fine_cam_layer])
+def test_every_named_fine_layer_can_be_differentiated_exactly(name):
+    """A network module that names a `fine_cam_layer` gets a chain the backward pass supports
+    (a new network is still one file: this catches a layer name that cannot work)."""
+    from training.fine_cam import bridge_layers
+
+    info = NETWORKS[name]
+    backbone = registry.get_backbone(name)
+    base = backbone.build_base((info.min_image_size, info.min_image_size, backbone.input_channels), None)
+    bridge = bridge_layers(base, info.fine_cam_layer)
+    assert bridge, "the fine layer must come before the last conv layer"
+    assert base.get_layer(info.fine_cam_layer).output.shape[1] > base.output.shape[1], "the fine map must be finer"
