@@ -70,6 +70,9 @@ class MapChoice(QWidget):
             "Which activation map to draw: Grad-CAM at the last convolution, or LayerCAM at an "
             "earlier layer (a finer grid, for models exported with one)"
         )
+        # Narrow in the controls row (the opacity slider keeps its room); the list shows full titles.
+        self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.combo.setMinimumContentsLength(18)
         self.label = PlainLabel("Map:")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)

@@ -92,7 +92,7 @@ class Viewer(QWidget):
         controls.addWidget(self.opacity_slider, 1)
         controls.addWidget(self.colormap_combo)
         controls.addWidget(self.save_button)
-        caption_row = self.caption_row = QHBoxLayout()
+        caption_row = QHBoxLayout()
         caption_row.setContentsMargins(4, 0, 4, 0)
         caption_row.addWidget(self.cam_caption, 1)
         layout = QVBoxLayout(self)
@@ -188,9 +188,10 @@ class Viewer(QWidget):
         self._recompose()
 
     def set_map_choice(self, choice) -> None:
-        """Put the "Map:" selector (a MapChoice) beside the caption; a new choice redraws the map."""
+        """Put the "Map:" selector (a MapChoice) in the map's controls, after the on/off box (the
+        caption row keeps its width for the caption); a new choice redraws the map."""
         self.map_choice = choice
-        self.caption_row.addWidget(choice)
+        self.controls.layout().insertWidget(2, choice)
         choice.changed.connect(lambda _key: self.show_class(self.class_index))
 
     def set_map_source(self, source) -> None:
