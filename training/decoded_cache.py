@@ -29,6 +29,9 @@ from convnet_common.imaging import ImageReadError, load_image_for_model
 # CONVNET_TRAIN_CACHE_MB overrides it (0 turns the cache off: every epoch streams).
 DEFAULT_BUDGET_MB = 4096
 BUDGET_VARIABLE = "CONVNET_TRAIN_CACHE_MB"
+# A run uses two splits (training and validation); a process that trains again (tests, the
+# benchmarks) keeps no more than that from earlier runs.
+MAX_SPLITS = 2
 # Of the memory free when the run starts, the cache may take at most this share (the
 # network, TensorFlow and the shuffle buffers need the rest).
 AVAILABLE_SHARE = 0.5
@@ -112,8 +115,8 @@ class DecodedImages:
 
 class DecodedStore:
     """The decoded splits of this process, so that stage 2, the feature extraction and the
-    validation pipeline reuse what stage 1 decoded. Holds at most the budget in total;
-    the least recently used split goes first."""
+    validation pipeline reuse what stage 1 decoded. Holds at most the budget in total
+    and MAX_SPLITS splits; the least recently used split goes first."""
 
     def __init__(self) -> None:
         self._entries: OrderedDict[tuple, DecodedImages] = OrderedDict()
@@ -127,7 +130,7 @@ class DecodedStore:
         if key in self._entries:
             self._entries.move_to_end(key)
             return self._entries[key]
-        while self._entries and self.held_bytes() + needed > budget:
+        while self._entries and (self.held_bytes() + needed > budget or len(self._entries) >= MAX_SPLITS):
             self._entries.popitem(last=False)
         decoded = DecodedImages(decode_all(paths, image_size), np.asarray(labels, np.int32))
         self._entries[key] = decoded

@@ -50,9 +50,12 @@ def build_extractor_and_head(classifier: keras.Model) -> tuple[keras.Model, kera
 
 
 def extract(extractor: keras.Model, samples: list[data.Sample], image_size: int, batch_size: int) -> np.ndarray:
+    """The extractor's output for every sample, in order. The images come from the
+    decoded cache (training.decoded_cache) when they fit: decoded here once, they serve
+    the fine-tuning stage afterwards without reading a file again."""
     import tensorflow as tf
 
-    images = data.make_dataset(samples, image_size, batch_size, shuffle=False, seed=0, num_classes=1, cache=False)
+    images = data.make_dataset(samples, image_size, batch_size, shuffle=False, seed=0, num_classes=1)
     return extractor.predict(images.map(lambda x, y: x, num_parallel_calls=tf.data.AUTOTUNE), verbose=0)
 
 

@@ -111,6 +111,13 @@ def test_budget_evicts_the_oldest_split(samples) -> None:
     assert store.held_bytes() == decoded_cache.decoded_bytes(len(second), SIZE) <= one
 
 
+def test_store_keeps_at_most_two_splits(samples) -> None:
+    store = decoded_cache.DecodedStore()
+    for part in (samples[:5], samples[5:10], samples[10:15]):
+        store.get([s.path for s in part], [s.label for s in part], SIZE, budget=10**9)
+    assert store.held_bytes() == 2 * decoded_cache.decoded_bytes(5, SIZE)
+
+
 def test_budget_is_never_above_half_the_free_memory(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(decoded_cache.BUDGET_VARIABLE, "100000000")
     monkeypatch.setattr(decoded_cache, "available_memory_bytes", lambda: 1000)
