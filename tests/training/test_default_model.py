@@ -110,7 +110,7 @@ def _threshold(session) -> float:
 
 @pytest.fixture(scope="module")
 def typeface_digits():
-    return {polarity: _held_out_typeface_digits(polarity, 8, 14 + polarity) for polarity in (True, False)}
+    return {polarity: _held_out_typeface_digits(polarity, 16, 14 + polarity) for polarity in (True, False)}
 
 
 def test_reads_digits_in_typefaces_it_never_saw(session, typeface_digits, record_property):
@@ -167,7 +167,7 @@ def test_accepts_the_digits_it_was_built_for(session, typeface_digits, record_pr
                 [
                     resize_for_model(draw_test_digit(digit, style, dark_on_light, rng), 32, 32)
                     for digit in range(10)
-                    for _ in range(6)
+                    for _ in range(10)
                 ]
             )
     threshold = _threshold(session)
