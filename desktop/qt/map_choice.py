@@ -71,7 +71,7 @@ class MapChoice(QWidget):
             "earlier layer (a finer grid, for models exported with one)"
         )
         # Narrow in the controls row (the opacity slider keeps its room); the list shows full titles.
-        self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.combo.setMinimumContentsLength(18)
         self.label = PlainLabel("Map:")
         layout = QHBoxLayout(self)
