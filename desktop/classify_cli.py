@@ -305,6 +305,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if (args.move or args.threshold) and not args.sort_into:
         parser.error("--move and --threshold need --sort-into DEST")
     try:
+        if args.ray is not None:  # before any output: Ray missing or nothing at the address is one line
+            ray_classify.import_ray()
+            ray_classify.check_reachable(args.ray)
+    except ray_classify.ClusterError as error:
+        say(f"convnet-classify: error: {error}")
+        return 2
+    try:
         model = _open_model(args)
     except ModelLoadError as error:
         say(f"convnet-classify: error: {error}")

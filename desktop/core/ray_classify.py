@@ -21,6 +21,7 @@ import math
 import os
 import re
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ _ADDRESS = re.compile(r"auto|local|ray://[^\s/]+:\d+|[A-Za-z0-9_.\-\[\]:]+:\d+")
 # A file that never comes back from the cluster (should not happen: Ray Data retries
 # lost tasks) is still a row, with this reason, so a run never silently drops a file.
 LOST_ON_CLUSTER = "no result came back from the Ray cluster"
+REACH_TIMEOUT_S = 5.0
 
 
 class ClusterError(Exception):
@@ -129,8 +131,25 @@ def _result(path: Path, text: str) -> BatchResult:
     )
 
 
+def check_reachable(address: str, timeout_s: float = REACH_TIMEOUT_S) -> None:
+    """ClusterError unless something listens at HOST:PORT (`ray://HOST:PORT` too).
+
+    ray.init retries an address where nothing listens for minutes, printing as it goes;
+    a mistyped address should cost seconds and one line. `auto` is left to Ray.
+    """
+    if address in (LOCAL, "auto"):
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+            pass
+    except OSError as error:
+        raise ClusterError(f"cannot reach Ray at {address}: {error.strerror or error}") from None
+
+
 def connect(ray: Any, address: str) -> None:
     """Start a quiet local Ray instance (`local`), or join the cluster at `address`."""
+    check_reachable(address)
     quiet = {"logging_level": logging.ERROR, "log_to_driver": False}
     try:
         if address == LOCAL:
