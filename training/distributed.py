@@ -96,7 +96,13 @@ def _peer_failure(error: BaseException) -> bool:
     """Whether `error` is a collective operation failing because a peer went away."""
     import tensorflow as tf
 
-    return isinstance(error, tf.errors.UnavailableError | tf.errors.CancelledError | tf.errors.DeadlineExceededError)
+    peer_gone = (
+        tf.errors.AbortedError,  # "... tried to connect with a different incarnation": it was restarted
+        tf.errors.UnavailableError,
+        tf.errors.CancelledError,
+        tf.errors.DeadlineExceededError,
+    )
+    return isinstance(error, peer_gone)
 
 
 def train(config: TrainConfig, callbacks: list | None = None, progress: Progress | None = None) -> TrainResult | None:

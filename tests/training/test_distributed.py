@@ -1,0 +1,241 @@
+"""Training under tf.distribute: several devices in one process, several worker processes.
+
+Every run is a `convnet-train train` child process (a MultiWorkerMirroredStrategy, like
+logical devices, must be set up before TensorFlow runs anything, so it cannot share this
+test process), bounded by a timeout and killed with its process group in teardown.
+
+The reference is one device driven through tf.distribute (MirroredStrategy over /cpu:0):
+Keras 3's fit under any strategy opens one extra iterator over the training data before
+the first epoch, which advances the seeded reshuffle, so a run under the default strategy
+sees other (equally random) permutations and is no reference for rounding-level checks.
+Measured here (lenet5, 480 training digits, 2 epochs, global batch 32): 1 device vs 2
+logical devices vs 2 worker processes agree to ~1e-7 in every history.csv value; the
+tolerance is 1e-4 (absolute).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+TOLERANCE = 1e-4
+PER_REPLICA_BATCH = 16
+RUN_TIMEOUT = 240
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
+ENV.pop("TF_CONFIG", None)
+
+# A child that splits the CPU into DEVICES logical devices (0: MirroredStrategy over /cpu:0
+# alone, the one-device reference) before running convnet-train's main.
+_DEVICES_SCRIPT = """
+import sys
+import tensorflow as tf
+devices = int(sys.argv[1])
+if devices > 1:
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * devices)
+else:
+    import training.cluster
+    training.cluster.local_strategy = lambda enabled: tf.distribute.MirroredStrategy(["/cpu:0"])
+from training import cli
+sys.exit(cli.main(sys.argv[2:]))
+"""
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def train_args(data: Path, out: Path, epochs: int, batch: int) -> list[str]:
+    return [
+        "train",
+        str(data),
+        "--backbone",
+        "lenet5",
+        "--weights",
+        "none",
+        "--epochs",
+        str(epochs),
+        "--batch-size",
+        str(batch),
+        "--augment",
+        "none",
+        "--seed",
+        "3",
+        "--deterministic",
+        "--no-tensorboard",
+        "--reduce-lr-patience",
+        "0",
+        "--early-stopping-patience",
+        "0",
+        "--out",
+        str(out),
+    ]
+
+
+class Children:
+    """Child processes, each in its own process group, all killed in teardown."""
+
+    def __init__(self, logs: Path):
+        self.logs, self.running = logs, []
+
+    def start(self, name: str, argv: list[str]) -> subprocess.Popen:
+        log = open(self.logs / f"{name}.log", "ab")  # closed in kill_all
+        child = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=ENV, start_new_session=True)
+        child.log = log
+        self.running.append(child)
+        return child
+
+    def wait(self, child: subprocess.Popen, timeout: float = RUN_TIMEOUT) -> int:
+        return child.wait(timeout=timeout)
+
+    def text(self, name: str) -> str:
+        return (self.logs / f"{name}.log").read_text(errors="replace")
+
+    def kill_all(self) -> None:
+        for child in self.running:
+            if child.poll() is None:
+                try:
+                    os.killpg(child.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                child.wait(timeout=30)
+            child.log.close()
+
+
+@pytest.fixture
+def children(tmp_path):
+    group = Children(tmp_path)
+    try:
+        yield group
+    finally:
+        group.kill_all()
+
+
+@pytest.fixture(scope="module")
+def digits(digits_dir) -> Path:
+    return digits_dir
+
+
+def on_devices(devices: int, args: list[str]) -> list[str]:
+    return [sys.executable, "-c", _DEVICES_SCRIPT, str(devices), *args]
+
+
+def worker_command(args: list[str], ports: list[int], index: int) -> list[str]:
+    cluster = ",".join(f"127.0.0.1:{port}" for port in ports)
+    return [sys.executable, "-m", "training.cli", *args, "--cluster", cluster, "--task-index", str(index)]
+
+
+def history(run_dir: Path) -> list[dict[str, float]]:
+    with open(run_dir / "history.csv", newline="") as handle:
+        return [{key: float(value) for key, value in row.items()} for row in csv.DictReader(handle)]
+
+
+def assert_same_history(got: list[dict], expected: list[dict]) -> None:
+    assert [row["epoch"] for row in got] == [row["epoch"] for row in expected]
+    for mine, theirs in zip(got, expected):
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"):
+            assert mine[key] == pytest.approx(theirs[key], abs=TOLERANCE), (key, mine, theirs)
+
+
+@pytest.fixture(scope="module")
+def reference(digits, tmp_path_factory) -> Path:
+    """One device, global batch 2 x PER_REPLICA_BATCH, the learning rate two replicas get."""
+    out = tmp_path_factory.mktemp("reference") / "run"
+    args = [*train_args(digits, out, 2, 2 * PER_REPLICA_BATCH), "--learning-rate", "2e-3"]
+    done = subprocess.run(on_devices(1, args), capture_output=True, text=True, env=ENV, timeout=RUN_TIMEOUT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out
+
+
+def test_two_logical_devices_match_one_device_with_the_same_global_batch(digits, reference, tmp_path, children):
+    out = tmp_path / "mirrored"
+    child = children.start("mirrored", on_devices(2, train_args(digits, out, 2, PER_REPLICA_BATCH)))
+    assert children.wait(child) == 0, children.text("mirrored")[-3000:]
+    assert "2 logical CPU devices with MirroredStrategy" in children.text("mirrored")
+    assert_same_history(history(out), history(reference))
+    assert history(out)[0]["learning_rate"] == pytest.approx(2e-3)  # 1e-3 scaled by 2 replicas
+
+
+def test_two_workers_write_one_exportable_run_that_matches_one_process(digits, reference, tmp_path, children):
+    out = tmp_path / "cluster-run"
+    ports = free_ports(2)
+    args = [*train_args(digits, out, 2, PER_REPLICA_BATCH), "--progress", "jsonl"]
+    workers = [children.start(f"worker{i}", worker_command(args, ports, i)) for i in (1, 0)]
+    for index, worker in zip((1, 0), workers):
+        assert children.wait(worker) == 0, children.text(f"worker{index}")[-3000:]
+    assert_same_history(history(out), history(reference))
+    for name in ("config.yaml", "split.json", "best.keras", "result.json", "history.csv"):
+        assert (out / name).is_file(), name
+    assert json.loads((out / "checkpoints" / "state.json").read_text())["finished"] is True
+    # The other worker wrote nothing that stays, and no progress events: they come from the chief.
+    worker_text = children.text("worker1")
+    assert "removed its own files" in worker_text
+    folder = Path(worker_text.split("this worker's own files: ")[1].split(" (deleted")[0])
+    assert not folder.exists()
+    assert '"event"' not in worker_text
+    assert '"event": "done"' in children.text("worker0")
+    model = tmp_path / "cluster.onnx"
+    exported = subprocess.run(
+        [sys.executable, "-m", "training.cli", "export", str(out), "--out", str(model)],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=RUN_TIMEOUT,
+    )
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    assert model.stat().st_size > 10_000
+
+
+def _wait_for(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.5)
+
+
+def test_a_killed_worker_started_again_rejoins_and_the_job_finishes(digits, tmp_path, children):
+    epochs = 4
+    out = tmp_path / "killed-run"
+    ports = free_ports(2)
+    args = train_args(digits, out, epochs, PER_REPLICA_BATCH)
+    chief = children.start("chief", worker_command(args, ports, 0))
+    worker = children.start("worker", worker_command(args, ports, 1))
+
+    def worker_saved_an_epoch() -> bool:
+        text = children.text("worker")
+        if "this worker's own files: " not in text:
+            return False
+        state = Path(text.split("this worker's own files: ")[1].split(" (deleted")[0]) / "checkpoints" / "state.json"
+        assert worker.poll() is None, text[-3000:]  # it must still be running to be killed
+        return state.is_file() and json.loads(state.read_text()).get("next_epoch", 0) >= 1
+
+    _wait_for(worker_saved_an_epoch, RUN_TIMEOUT, "the worker's first epoch")
+    os.killpg(worker.pid, signal.SIGKILL)
+    worker.wait(timeout=30)
+    assert chief.poll() is None or chief.returncode == 0
+    again = children.start("worker-again", worker_command(args, ports, 1))
+    assert children.wait(again) == 0, children.text("worker-again")[-3000:]
+    assert children.wait(chief) == 0, children.text("chief")[-3000:]
+    rows = history(out)
+    assert [int(row["epoch"]) for row in rows] == list(range(1, epochs + 1))
+    assert json.loads((out / "checkpoints" / "state.json").read_text())["finished"] is True
+    assert "continuing the unfinished run" in children.text("worker-again")
