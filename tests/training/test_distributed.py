@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow
+from training.cluster import TrainingPlan, cluster_role, parse_cluster, role_from_flags, role_from_tf_config
 
 TOLERANCE = 1e-4
 PER_REPLICA_BATCH = 16
@@ -165,6 +165,7 @@ def reference(digits, tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_two_logical_devices_match_one_device_with_the_same_global_batch(digits, reference, tmp_path, children):
     out = tmp_path / "mirrored"
     child = children.start("mirrored", on_devices(2, train_args(digits, out, 2, PER_REPLICA_BATCH)))
@@ -174,6 +175,7 @@ def test_two_logical_devices_match_one_device_with_the_same_global_batch(digits,
     assert history(out)[0]["learning_rate"] == pytest.approx(2e-3)  # 1e-3 scaled by 2 replicas
 
 
+@pytest.mark.slow
 def test_two_workers_write_one_exportable_run_that_matches_one_process(digits, reference, tmp_path, children):
     out = tmp_path / "cluster-run"
     ports = free_ports(2)
@@ -212,6 +214,7 @@ def _wait_for(condition, timeout: float, what: str) -> None:
         time.sleep(0.5)
 
 
+@pytest.mark.slow
 def test_a_killed_worker_started_again_rejoins_and_the_job_finishes(digits, tmp_path, children):
     epochs = 4
     out = tmp_path / "killed-run"
@@ -239,3 +242,90 @@ def test_a_killed_worker_started_again_rejoins_and_the_job_finishes(digits, tmp_
     assert [int(row["epoch"]) for row in rows] == list(range(1, epochs + 1))
     assert json.loads((out / "checkpoints" / "state.json").read_text())["finished"] is True
     assert "continuing the unfinished run" in children.text("worker-again")
+
+
+# The cluster's description: fast, no TensorFlow -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("", "at least one"),
+        ("10.0.0.1", "not HOST:PORT"),
+        ("10.0.0.1:0", "not HOST:PORT"),
+        ("10.0.0.1:70000", "not HOST:PORT"),
+        ("a:1,a:1", "twice"),
+        ("host name:12", "not HOST:PORT"),
+    ],
+)
+def test_a_bad_cluster_is_one_line_naming_the_problem(text, problem):
+    with pytest.raises(ValueError, match=problem) as refused:
+        parse_cluster(text)
+    assert "\n" not in str(refused.value)
+
+
+def test_flags_give_the_role_and_task_zero_is_the_chief():
+    assert parse_cluster(" a:1, [::1]:2 ") == ["a:1", "[::1]:2"]
+    chief, other = role_from_flags("a:1,b:2", 0), role_from_flags("a:1,b:2", 1)
+    assert (chief.is_chief, other.is_chief, other.workers) == (True, False, 2)
+    assert chief.key() != other.key()
+    for cluster, index, problem in (("a:1,b:2", 2, "from 0 to 1"), ("a:1", None, "go together")):
+        with pytest.raises(ValueError, match=problem):
+            role_from_flags(cluster, index)
+    assert role_from_flags(None, None) is None
+
+
+def test_tf_config_roles(monkeypatch):
+    workers = {"worker": ["a:1", "b:2"]}
+    assert role_from_tf_config(json.dumps({"cluster": workers, "task": {"type": "worker", "index": 0}})).is_chief
+    with_chief = {"cluster": {"chief": ["c:3"], **workers}, "task": {"type": "worker", "index": 0}}
+    assert not role_from_tf_config(json.dumps(with_chief)).is_chief
+    assert role_from_tf_config(json.dumps({**with_chief, "task": {"type": "chief", "index": 0}})).workers == 3
+    assert role_from_tf_config("") is None and role_from_tf_config('{"task": {}}') is None
+    for text, problem in (
+        ("{", "not valid JSON"),
+        (json.dumps({"cluster": {"ps": ["p:1"], **workers}, "task": {"type": "worker"}}), "only chief and worker"),
+        (json.dumps({"cluster": workers, "task": {"type": "worker", "index": 5}}), "not in the cluster"),
+    ):
+        with pytest.raises(ValueError, match=problem):
+            role_from_tf_config(text)
+    # Flags win, and are what TF_CONFIG then says (the strategy reads TF_CONFIG).
+    monkeypatch.setenv("TF_CONFIG", json.dumps(with_chief))
+    role = cluster_role("x:1,y:2", 1)
+    assert role.task_index == 1 and json.loads(os.environ["TF_CONFIG"])["cluster"] == {"worker": ["x:1", "y:2"]}
+
+
+class _Replicas:
+    def __init__(self, count: int):
+        self.num_replicas_in_sync = count
+
+
+def test_global_batch_and_linear_learning_rate_scaling():
+    plan = TrainingPlan(_Replicas(4))
+    assert (plan.global_batch(16), plan.learning_rate(1e-3)) == (64, pytest.approx(4e-3))
+    assert TrainingPlan(_Replicas(4), scale_learning_rate=False).learning_rate(1e-3) == 1e-3
+    assert TrainingPlan(_Replicas(1)).learning_rate(1e-3) == 1e-3
+
+
+def test_a_bad_cluster_flag_is_exit_2_with_one_line(tmp_path, digits):
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "training.cli",
+            *train_args(digits, tmp_path / "run", 1, 8),
+            "--cluster",
+            "nowhere",
+            "--task-index",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=RUN_TIMEOUT,
+    )
+    assert done.returncode == 2
+    assert (
+        done.stderr.strip().splitlines()[-1].startswith("convnet-train: error: --cluster: 'nowhere' is not HOST:PORT")
+    )
+    assert not (tmp_path / "run").exists()
