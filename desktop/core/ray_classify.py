@@ -23,6 +23,7 @@ import re
 import shutil
 import socket
 import tempfile
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,7 +106,18 @@ class ClassifyOnWorker:
         paths = [Path(os.fsdecode(bytes(raw))) for raw in batch["path"]]
         results = _slim_results(self._classifier, paths, self._top_k, self._budget)
         rows = [json.dumps(_fields(result), ensure_ascii=True) for result in results]
-        return {"index": np.asarray(batch["index"], dtype=np.int64), "result": np.asarray(rows, dtype=object)}
+        node = self._node_id()
+        return {
+            "index": np.asarray(batch["index"], dtype=np.int64),
+            "result": np.asarray(rows, dtype=object),
+            "node": np.asarray([node] * len(rows), dtype=object),
+        }
+
+    @staticmethod
+    def _node_id() -> str:
+        import ray
+
+        return ray.get_runtime_context().get_node_id()
 
     def __del__(self) -> None:
         shutil.rmtree(getattr(self, "_folder", ""), ignore_errors=True)
@@ -184,8 +196,11 @@ def classify_on_ray(
     top_k: int,
     batch_size: int | None = None,
     provider: str = "auto",
+    rows_by_node: Counter[str] | None = None,
 ) -> Iterator[list[BatchResult]]:
     """Yield lists of BatchResult in the local run's file order, classified on a Ray cluster.
+
+    `rows_by_node`, when given, counts the rows each node (Ray node id) classified, as they arrive.
 
     Raises ClusterError (one line) when Ray is missing, the cluster cannot be reached, or
     the run fails there. Ray is shut down afterwards if this call started or joined it.
@@ -200,14 +215,21 @@ def classify_on_ray(
     if started_here:
         connect(ray, address)
     try:
-        yield from _run(ray, model, files, top_k=top_k, batch_size=batch_size, provider=provider)
+        yield from _run(ray, model, files, top_k=top_k, batch_size=batch_size, provider=provider, nodes=rows_by_node)
     finally:
         if started_here:
             ray.shutdown()
 
 
 def _run(
-    ray: Any, model: LoadedModel, files: list[Path], *, top_k: int, batch_size: int | None, provider: str
+    ray: Any,
+    model: LoadedModel,
+    files: list[Path],
+    *,
+    top_k: int,
+    batch_size: int | None,
+    provider: str,
+    nodes: Counter[str] | None,
 ) -> Iterator[list[BatchResult]]:
     from ray.data import DataContext
 
@@ -236,19 +258,23 @@ def _run(
         **resources,
     )
     try:
-        yield from _in_file_order(files, classified.iter_batches(batch_size=None, batch_format="numpy"))
+        yield from _in_file_order(files, classified.iter_batches(batch_size=None, batch_format="numpy"), nodes)
     except ClusterError:
         raise
     except Exception as error:  # noqa: BLE001 - a cluster failure is one line, the outputs are not written
         raise ClusterError(f"the Ray run failed: {_one_line(error)}") from None
 
 
-def _in_file_order(files: list[Path], batches: Iterable[dict[str, np.ndarray]]) -> Iterator[list[BatchResult]]:
+def _in_file_order(
+    files: list[Path], batches: Iterable[dict[str, np.ndarray]], nodes: Counter[str] | None = None
+) -> Iterator[list[BatchResult]]:
     """Hand results out in listing order, each index once (a retried chunk's copy is dropped);
     indices that never came back become error rows at the end of the run."""
     waiting: dict[int, str] = {}
     next_index = 0
     for batch in batches:
+        if nodes is not None:
+            nodes.update(str(node) for node in batch["node"])
         for index, text in zip(batch["index"].tolist(), batch["result"]):
             if index >= next_index and index not in waiting:
                 waiting[index] = str(text)

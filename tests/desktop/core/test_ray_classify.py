@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import cv2
@@ -127,22 +128,30 @@ def test_rows_equal_the_local_run_bad_files_included(archive: Path, cluster, tmp
 
 
 def test_worker_node_removed_mid_run_loses_and_duplicates_nothing(tmp_path_factory, cluster) -> None:
+    """The extra node is removed (raylet and workers killed) once rows it classified have
+    come back, so it was working when it went; its chunks in flight must run again elsewhere."""
     folder = make_archive(tmp_path_factory.mktemp("bigger"), 300, seed=7)
     model = load_model(MODEL, provider="cpu")
     expected = [r for rs in run_batch(Classifier(model, top_k=3), [folder], top_k=3, batch_size=2) for r in rs]
-    worker_node = cluster.add_node(num_cpus=1, object_store_memory=OBJECT_STORE_BYTES, node_ip_address="127.0.0.1")
+    doomed = cluster.add_node(num_cpus=1, object_store_memory=OBJECT_STORE_BYTES, node_ip_address="127.0.0.1")
     cluster.wait_for_nodes(timeout=60)
     ray.init(address=cluster.address, logging_level="ERROR", log_to_driver=False)
+    rows_by_node: Counter[str] = Counter()
+    got: list = []
+    removed_after = None
     try:
-        batches = ray_classify.classify_on_ray(model, [folder], top_k=3, batch_size=2, provider="cpu")
-        got = list(next(batches))
-        delivered_before_kill = len(got)
-        cluster.remove_node(worker_node, allow_graceful=False)
+        batches = ray_classify.classify_on_ray(
+            model, [folder], top_k=3, batch_size=2, provider="cpu", rows_by_node=rows_by_node
+        )
         for batch in batches:
             got.extend(batch)
+            if removed_after is None and rows_by_node[doomed.node_id]:
+                removed_after = len(got)
+                cluster.remove_node(doomed, allow_graceful=False)
     finally:
         ray.shutdown()
-    assert delivered_before_kill < len(expected), "the node was removed after the run had finished"
+    assert removed_after is not None, f"the extra node classified nothing: {dict(rows_by_node)}"
+    assert removed_after < len(expected), "the node was removed after the run had finished"
     assert [r.path for r in got] == [r.path for r in expected] == list(iter_image_files([folder]))
     assert got == expected
 
