@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the linter, the formatter check and the whole test suite, creating the environment
-# (.venv: app, training and test dependencies) and installing Xvfb/ImageMagick for the
+# (.venv: app, training, Ray-cluster and test dependencies) and installing Xvfb/ImageMagick for the
 # on-screen tests the first time. Extra arguments go to pytest, e.g.
 #   ./run-tests.sh -m "not slow"      ./run-tests.sh -k gradcam
 set -euo pipefail
