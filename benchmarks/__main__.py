@@ -5,7 +5,8 @@
     python -m benchmarks --quick --out-dir DIR    tiny sizes, a smoke run (what the tests do)
 
 Sections: single (one image), folder (a folder of photos), startup (start-up and memory),
-training (feature cache), gpu (CUDA, when usable), ways (what each pipeline choice buys). `./run-benchmarks.sh` creates the
+training (feature cache), gpu (CUDA, when usable), ways (what each pipeline choice buys), ray (a
+Ray cluster on this machine, with the cluster extra). `./run-benchmarks.sh` creates the
 environment first and passes its arguments here.
 """
 
@@ -23,7 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks import folder, gpu, single_image, startup, training_speed, ways
+from benchmarks import folder, gpu, ray_scaling, single_image, startup, training_speed, ways
 from benchmarks.common import CACHE_DIR, ROOT, ensure_jpeg_folder, ensure_mobilenet_model, jpeg_files, machine_info
 from benchmarks.report import Section, render_document, render_summary
 from convnet_common.atomic import write_text_atomic
@@ -35,6 +36,7 @@ MODULES = {
     "training": training_speed,
     "gpu": gpu,
     "ways": ways,
+    "ray": ray_scaling,
 }
 HOW_TO_RERUN = """\
 ```bash
@@ -43,7 +45,7 @@ HOW_TO_RERUN = """\
 ./run-benchmarks.sh --quick --out-dir DIR  # tiny sizes: checks the suite runs, measures nothing useful
 ```
 
-Sections: `single`, `folder`, `startup`, `training`, `gpu`, `ways`. The script creates `.venv` if
+Sections: `single`, `folder`, `startup`, `training`, `gpu`, `ways`, `ray`. The script creates `.venv` if
 needed (as `./run-tests.sh` does) and runs `python -m benchmarks`. Generated images and
 the exported MobileNetV2 (random weights) are cached in `benchmarks/.cache/` (the first
 run spends about a minute more making them; delete the folder to rebuild them).
@@ -73,6 +75,8 @@ class Sizes:
     ways_images: int = 400
     ways_rounds: int = 2
     ways_inference_runs: int = 40
+    ray_images: int = 2000
+    ray_rounds: int = 3
 
 
 FULL = Sizes()
@@ -95,6 +99,8 @@ QUICK = Sizes(
     ways_images=24,
     ways_rounds=1,
     ways_inference_runs=3,
+    ray_images=40,
+    ray_rounds=1,
 )
 
 
@@ -174,6 +180,14 @@ def run_ways(ctx: Context) -> dict[str, Any]:
     )
 
 
+def run_ray(ctx: Context) -> dict[str, Any]:
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        raise Skipped("Ray is not installed (pip install 'convnet-studio[cluster]')")
+    return ray_scaling.measure(ctx.sizes.ray_images, ctx.sizes.ray_rounds, batch_size=32)
+
+
 RUNNERS: dict[str, Callable[[Context], dict[str, Any]]] = {
     "single": run_single,
     "folder": run_folder,
@@ -181,6 +195,7 @@ RUNNERS: dict[str, Callable[[Context], dict[str, Any]]] = {
     "training": run_training,
     "gpu": run_gpu,
     "ways": run_ways,
+    "ray": run_ray,
 }
 
 

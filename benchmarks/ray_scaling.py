@@ -36,6 +36,42 @@ from desktop.core.paths import default_model_path
 
 NODE_OBJECT_STORE_BYTES = 200 * 2**20
 
+# The suite's section (python -m benchmarks --only ray): title, method and rows as the
+# other sections give them (benchmarks.report).
+TITLE = "Ray cluster: one node, two nodes, and Ray against the local engine"
+METHOD = """\
+`convnet-classify --ray` on a Ray cluster started on this machine (`ray.cluster_utils.Cluster`,
+127.0.0.1, nodes of one CPU each), against the local engine convnet-classify uses without
+`--ray`, on the same folder of generated 640×480 JPEGs with the bundled digits model (CPU
+provider, batch 32). Medians of interleaved warm rounds; the first Ray run of each cluster
+size (which starts its workers) is shown apart. The two nodes share this machine's cores, so
+"two nodes" cannot show real scale-out here; the overhead of Ray against the local engine on
+one machine can. Needs the `cluster` extra (`pip install 'convnet-studio[cluster]'`)."""
+# Ray's cost on one machine: a fixed start of its workers, then a few ms an image more than
+# the local engine. Measured 2.0x the local time at 2,000 images on a busy 2-core machine.
+MAX_OVERHEAD = 3.0
+
+
+def rows(result: dict):
+    """(rows, notes) for benchmarks.report."""
+    from benchmarks.report import Row, at_most, rate, ratio, seconds
+
+    images, medians, cold = result["images"], result["median_s"], result["cold_s"]
+    table = []
+    for label, value in medians.items():
+        shown = f"{seconds(value)} ({rate(images / value)})"
+        if label in cold:
+            shown += f"; first run {seconds(cold[label])}"
+        table.append(Row(f"{images} images, {label}", shown))
+    two_over_one = medians["ray 1 node"] / medians["ray 2 nodes"]
+    table.append(Row("2 nodes over 1 node (both on this machine's shared cores)", ratio(two_over_one)))
+    overhead = medians["ray 2 nodes"] / medians["local"]
+    table.append(
+        at_most("Ray (2 nodes) time / local engine time, same machine", overhead, ratio(overhead), MAX_OVERHEAD, "3×")
+    )
+    notes = [f"Connecting to the cluster: {seconds(result['connect_s'])} once per command; {result['cores']} cores."]
+    return table, notes
+
 
 def _time_local(classifier: Classifier, folder: str, batch_size: int) -> tuple[float, int]:
     started = time.perf_counter()
