@@ -124,6 +124,7 @@ def test_conversion_keeps_the_contract_and_the_answers(lenet_fp32, sure_images, 
             (fmt.PROBABILITIES_OUTPUT, onnx.TensorProto.FLOAT),
             (fmt.CAM_OUTPUT, onnx.TensorProto.FLOAT),
             ("unknown_score", onnx.TensorProto.FLOAT),  # training.unknown_score
+            (fmt.CAM_FINE_OUTPUT, onnx.TensorProto.FLOAT),  # LeNet-5's LayerCAM (training.fine_cam)
         ]
     )
     meta, original = _metadata(model), _metadata(fp32)
@@ -151,7 +152,9 @@ def test_conversion_keeps_the_contract_and_the_answers(lenet_fp32, sure_images, 
     )
     assert size < 0.6 * fp32_size
     if kind == "int8":  # export already folded tf2onnx's shape-only tensors out of the fp32 file
-        assert size < 0.5 * fp32_size
+        # Under half before the LayerCAM output: its backward pass keeps a float copy of
+        # conv2's kernel and its own nodes in float (precision.KEEP_FLOAT_NODES), ~51 % now.
+        assert size < 0.55 * fp32_size
         assert any(node.op_type == "QuantizeLinear" for node in model.graph.node)
 
     # The file runs in ONNX Runtime on the CPU and gives what the app reads.
