@@ -102,7 +102,10 @@ def test_a_decoder_crash_in_the_first_epoch_leaves_no_run_folder(tmp_path, monke
     def broken_decoder(path, *size):
         raise RuntimeError(f"decoder crashed on {path}")
 
+    from training import decoded_cache  # where training decodes (once, before the first epoch)
+
     monkeypatch.setattr(data, "load_image_for_model", broken_decoder)
+    monkeypatch.setattr(decoded_cache, "load_image_for_model", broken_decoder)
     run_dir = tmp_path / "run"
     with pytest.raises(Exception, match="decoder crashed"):
         train(_lenet(data_dir, run_dir))
