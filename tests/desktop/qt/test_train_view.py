@@ -42,7 +42,10 @@ def pid_gone(pid: int) -> bool:
     return False
 
 
-def test_start_stop_resume_done_and_runs_list(qtbot, tab: TrainView, tmp_path: Path) -> None:
+def test_start_stop_resume_done_and_runs_list(qtbot, tab: TrainView, tmp_path: Path, monkeypatch) -> None:
+    # 4 epochs of 5 batches at 0.3 s: Stop lands mid-run even on a loaded machine (at the
+    # default 0.05 s the whole run took a second, and a slow event loop saw it end first).
+    monkeypatch.setenv("FAKE_DELAY", "0.3")
     data = write_dataset(tmp_path / "pets")
     assert "fake convnet-train" in tab.trainer_label.text()
     ready(qtbot, tab, data)
