@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import signal
 import sys
 
 from convnet_common.terminal_text import terminal_safe
@@ -147,10 +148,20 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "progress", "text") == "jsonl":
             progress.claim_stdout()
             progress.command = "resume" if args.resume else "train"
+            stop_on_sigint()
         with sigterm_stops(args.command == "train"):
             return _run_reporting(args, argv, progress)
     finally:
         progress.release_stdout()
+
+
+def stop_on_sigint() -> None:
+    """SIGINT means Stop to a program reading --progress jsonl (the app's Train tab): make
+    sure it does even when this process was started with SIGINT ignored, as a shell starts
+    background jobs (`./run-app.sh &`) and everything they start. Python then leaves it
+    ignored, and Stop would silently let the run go on to the end."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _run_reporting(args: argparse.Namespace, argv: list[str], progress: Progress) -> int:

@@ -30,6 +30,11 @@ FAKE = textwrap.dedent(
     ]
     TABLE = "\n".join("  ".join(c.ljust(w) for c, w in zip(row, WIDTHS)).rstrip() for row in ROWS) + "\n\n"
 
+    # as convnet-train does with --progress jsonl (training.cli.stop_on_sigint): Stop works
+    # even when the suite runs as a shell's background job, which starts with SIGINT ignored
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
     def emit(event, **fields):
         print(json.dumps({"event": event, "time": time.time(), **fields}), flush=True)
 
