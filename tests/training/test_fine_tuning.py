@@ -250,10 +250,14 @@ def test_ctrl_c_in_a_real_process_leaves_a_resumable_run(digits_dir, tmp_path):
     from pathlib import Path
 
     run_dir = tmp_path / "run"
+    # As a terminal's foreground job runs it: SIGINT at its default even when this suite runs
+    # as a background job (which a shell starts with SIGINT ignored, inherited by children).
+    start = "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    start += "sys.argv[0] = 'convnet-train'; runpy.run_module('training.cli', run_name='__main__')"
     command = [
         sys.executable,
-        "-m",
-        "training.cli",
+        "-c",
+        start,
         "train",
         str(digits_dir),
         "--backbone",
