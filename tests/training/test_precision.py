@@ -150,7 +150,9 @@ def test_conversion_keeps_the_contract_and_the_answers(lenet_fp32, sure_images, 
         f"\n{kind}: {size} bytes (fp32 {fp32_size}), top-1 agreement {result.top1_agreement:.4f}, "
         f"max probability difference {result.max_probability_difference:.2e}"
     )
-    assert size < 0.6 * fp32_size
+    # fp16 halves the weights; the float32 casts around the kept-float nodes (softmax, the
+    # unknown score, the LayerCAM backward pass) put it at 0.58-0.60 of fp32 now.
+    assert size < 0.65 * fp32_size
     if kind == "int8":  # export already folded tf2onnx's shape-only tensors out of the fp32 file
         # Under half before the LayerCAM output: its backward pass keeps a float copy of
         # conv2's kernel and its own nodes in float (precision.KEEP_FLOAT_NODES), ~51 % now.
