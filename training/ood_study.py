@@ -260,8 +260,6 @@ def evaluate(scores: dict[str, np.ndarray], accept_rate: float = 0.95) -> dict:
 
 
 def study_run(backbone: str, seed: int, work: Path, epochs: int = 4) -> dict:
-    import json as _json
-
     from training import cli, data
     from training.export import load_run
     from training.unknown_score import feature_model
@@ -290,7 +288,7 @@ def study_run(backbone: str, seed: int, work: Path, epochs: int = 4) -> dict:
     return {
         "backbone": backbone,
         "seed": seed,
-        "val_accuracy": _json.loads((run_dir / "result.json").read_text())["best_val_accuracy"],
+        "val_accuracy": result["best_val_accuracy"],
         "images": {name: len(next(iter(f.values()))) for name, f in sets.items()},
         "methods": table,
     }
