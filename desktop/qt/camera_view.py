@@ -9,20 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QCloseEvent, QHideEvent, QKeySequence, QShowEvent
-from PySide6.QtWidgets import (
-    QCheckBox,
-    QComboBox,
-    QFileDialog,
-    QFrame,
-    QGroupBox,
-    QLineEdit,
-    QPushButton,
-    QSlider,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QCloseEvent, QHideEvent, QShowEvent
+from PySide6.QtWidgets import QComboBox, QFileDialog, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
 from desktop.core.camera import (
     ENDED,
@@ -41,6 +30,7 @@ from desktop.core.camera import (
 )
 from desktop.core.classifier import Prediction
 from desktop.core.model import LoadedModel
+from desktop.qt.camera_panels import CameraStats, LiveOptions, MessageBar
 from desktop.qt.camera_worker import (
     CameraWorker,
     compose_preview,
@@ -96,14 +86,13 @@ class CameraView(TabView, QWidget):
         self.preview_rate = RateMeter()
         self.frames_shown = 0
         self._probed = False
-        self._retry_action = self.find_cameras
         self._build()
         self.worker.frame_ready.connect(self._on_frame_ready)
         self.worker.prediction_ready.connect(self._on_prediction_ready)
         self.worker.state_changed.connect(self._on_state_changed)
         self.worker.devices_found.connect(self._on_devices_found)
         self.worker.snapshot_saved.connect(self._on_snapshot_saved)
-        self.worker.snapshot_failed.connect(lambda message: self._set_status(message, error=True))
+        self.worker.snapshot_failed.connect(lambda message: self.stats.set_status(message, error=True))
         controller.model_changed.connect(self._on_model_changed)
         self.stats_timer = QTimer(self)
         self.stats_timer.setInterval(STATS_INTERVAL_MS)
@@ -121,49 +110,19 @@ class CameraView(TabView, QWidget):
         self.path_edit.setPlaceholderText("…or a video file / stream URL (rtsp://, http://)")
         self.browse_button, self.play_button = QPushButton("Browse…"), QPushButton("Play")
         self.stop_button = QPushButton("Stop")
-        self.message_label, self.retry_button = PlainLabel(), QPushButton("Retry")
-        self.message_label.setWordWrap(True)
-        self.message_bar = QFrame()
-        self.message_bar.setObjectName("cameraMessage")
-        hbox(self.message_label, self.retry_button, parent=self.message_bar).setContentsMargins(8, 4, 8, 4)
-        self.message_bar.hide()
+        self.message_bar = MessageBar()
         self.image_view = ImageView()
         self.image_view.setAcceptDrops(False)
         self.image_view.set_hint(IDLE_HINT)
         self.predictions = PredictionsPanel()
-        self.mirror_checkbox = QCheckBox("Mirror preview")
-        self.mirror_checkbox.setToolTip("Flip the preview left-right, like a mirror (the model sees the real frame)")
-        self.overlay_checkbox = QCheckBox("Activation map")
-        self.opacity_slider = QSlider(Qt.Orientation.Horizontal)
-        self.opacity_slider.setRange(0, 100)
-        self.opacity_slider.setValue(45)
-        self.opacity_slider.setToolTip("Activation map opacity")
-        self.freeze_button = QPushButton("Freeze")
-        self.freeze_button.setCheckable(True)
-        self.freeze_button.setShortcut(QKeySequence(Qt.Key.Key_Space))
-        self.freeze_button.setToolTip("Hold the current frame and its prediction (Space)")
-        self.snapshot_button = QPushButton("Save snapshot")
-        self.snapshot_button.setToolTip("Save the frame as PNG and its prediction as JSON")
-        self.folder_button, self.folder_label = QPushButton("Snapshot folder…"), PlainLabel()
-        self.folder_label.setWordWrap(True)
-        self.folder_label.setStyleSheet("color: palette(mid);")
-        options = QGroupBox("Live view")
-        box = QVBoxLayout(options)
-        box.addWidget(self.mirror_checkbox)
-        box.addLayout(hbox(self.overlay_checkbox, (self.opacity_slider, 1)))
-        box.addLayout(hbox(self.freeze_button, self.snapshot_button))
-        box.addWidget(self.folder_button)
-        box.addWidget(self.folder_label)
+        self.options = LiveOptions()
         side = QWidget()
         side.setFixedWidth(320)
         side_layout = QVBoxLayout(side)
         side_layout.setContentsMargins(0, 0, 0, 0)
         side_layout.addWidget(self.predictions, 1)
-        side_layout.addWidget(options)
-        self.preview_fps_label, self.inference_fps_label = PlainLabel("Preview: –"), PlainLabel("Inference: –")
-        self.dropped_label, self.status_label = PlainLabel(""), PlainLabel("")
-        self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.status_label.setWordWrap(True)
+        side_layout.addWidget(self.options)
+        self.stats = CameraStats()
         layout = QVBoxLayout(self)
         layout.addLayout(
             hbox(
@@ -180,12 +139,8 @@ class CameraView(TabView, QWidget):
         )
         layout.addWidget(self.message_bar)
         layout.addLayout(hbox((self.image_view, 1), side), 1)
-        layout.addLayout(
-            hbox(
-                self.preview_fps_label, 18, self.inference_fps_label, 18, self.dropped_label, 18, (self.status_label, 1)
-            )
-        )
-        self.folder_label.setText(f"Saves to {self.snapshot_folder}")
+        layout.addWidget(self.stats)
+        self.options.show_folder(self.snapshot_folder)
 
         self.refresh_button.clicked.connect(self.find_cameras)
         self.start_button.clicked.connect(self._start_selected_camera)
@@ -194,13 +149,12 @@ class CameraView(TabView, QWidget):
         self.path_edit.returnPressed.connect(self._play_path)
         self.path_edit.textChanged.connect(self._update_controls)
         self.stop_button.clicked.connect(self.stop)
-        self.retry_button.clicked.connect(lambda: self._retry_action())
-        self.mirror_checkbox.toggled.connect(self._redraw)
-        self.overlay_checkbox.toggled.connect(self._redraw)
-        self.opacity_slider.valueChanged.connect(self._redraw)
-        self.freeze_button.toggled.connect(self.set_frozen)
-        self.snapshot_button.clicked.connect(self.snapshot)
-        self.folder_button.clicked.connect(self._choose_folder)
+        self.options.mirror_checkbox.toggled.connect(self._redraw)
+        self.options.overlay_checkbox.toggled.connect(self._redraw)
+        self.options.opacity_slider.valueChanged.connect(self._redraw)
+        self.options.freeze_button.toggled.connect(self.set_frozen)
+        self.options.snapshot_button.clicked.connect(self.snapshot)
+        self.options.folder_button.clicked.connect(self._choose_folder)
 
     # public API ---------------------------------------------------------------------------
     @property
@@ -253,10 +207,7 @@ class CameraView(TabView, QWidget):
             self.frozen = newest_pair(self.frame, self.prediction)
         elif not frozen:
             self.frozen = None
-        blocked = self.freeze_button.blockSignals(True)
-        self.freeze_button.setChecked(self.frozen is not None)
-        self.freeze_button.setText("Unfreeze" if self.frozen is not None else "Freeze")
-        self.freeze_button.blockSignals(blocked)
+        self.options.show_frozen(self.frozen is not None)
         self._show_prediction()
         self._redraw()
 
@@ -264,11 +215,11 @@ class CameraView(TabView, QWidget):
         """Save the frozen frame, else the newest classified frame, else the newest frame."""
         pair = self.frozen or newest_pair(self.frame, self.prediction)
         if pair is None:
-            self._set_status("Nothing to save yet: start a camera or a video first.", error=True)
+            self.stats.set_status("Nothing to save yet: start a camera or a video first.", error=True)
             return False
         source = self.source if self.source is not None else ""
-        self.worker.save_snapshot(self.snapshot_folder, *pair, source, self.mirror_checkbox.isChecked())
-        self._set_status("Saving snapshot…")
+        self.worker.save_snapshot(self.snapshot_folder, *pair, source, self.options.mirrored)
+        self.stats.set_status("Saving snapshot…")
         return True
 
     def displayed_image(self) -> np.ndarray | None:
@@ -314,7 +265,7 @@ class CameraView(TabView, QWidget):
         if not indices:
             self.device_combo.addItem(NO_CAMERA)
             if not self.running and self.state not in (ENDED, FAILED):
-                self._show_message(
+                self.message_bar.show_message(
                     f"{NO_CAMERA}. Plug one in and press Retry, or play a video file or URL.",
                     "Retry",
                     self.find_cameras,
@@ -325,7 +276,7 @@ class CameraView(TabView, QWidget):
         self._update_controls()
 
     def _on_snapshot_saved(self, png: str, sidecar: str) -> None:
-        self._set_status(f"Saved {png} and {Path(sidecar).name}")
+        self.stats.set_status(f"Saved {png} and {Path(sidecar).name}")
 
     def _on_model_changed(self, model: LoadedModel) -> None:
         self.prediction = None
@@ -342,29 +293,19 @@ class CameraView(TabView, QWidget):
         elif state == RUNNING:
             self.message_bar.hide()
         elif state == ENDED:
-            self._show_message(message, "Restart", self._restart)
+            self.message_bar.show_message(message, "Restart", self._restart)
         elif state == FAILED:
-            self._show_message(message, "Retry", self._restart)
+            self.message_bar.show_message(message, "Retry", self._restart)
             if self.frame is None:
                 self.image_view.set_hint(message)
         elif state == STOPPED and self.frame is None:
             self.image_view.set_hint(IDLE_HINT)
-        self._set_status(message if state in (OPENING, RUNNING) else "")
+        self.stats.set_status(message if state in (OPENING, RUNNING) else "")
         self._update_controls()
 
     def _restart(self) -> None:
         if self.source is not None:
             self.start_source(self.source)
-
-    def _show_message(self, text: str, button: str, action) -> None:
-        self.message_label.setText(text)
-        self.retry_button.setText(button)
-        self._retry_action = action
-        colours = ("#fde8e6", "#e4a49c", "#6b1d14") if button == "Retry" else ("#e8f0fd", "#9cb5e4", "#14306b")
-        self.message_bar.setStyleSheet(
-            "QFrame#cameraMessage {{ background: {}; border: 1px solid {}; }} QLabel {{ color: {}; }}".format(*colours)
-        )
-        self.message_bar.show()
 
     def _update_controls(self) -> None:
         has_device, has_frame = self.device_combo.currentData() is not None, self.frame is not None
@@ -373,8 +314,8 @@ class CameraView(TabView, QWidget):
             (self.device_combo, has_device),
             (self.play_button, bool(self.path_edit.text().strip())),
             (self.stop_button, self.running),
-            (self.snapshot_button, has_frame),
-            (self.freeze_button, has_frame),
+            (self.options.snapshot_button, has_frame),
+            (self.options.freeze_button, has_frame),
         ):
             widget.setEnabled(enabled)
 
@@ -383,27 +324,17 @@ class CameraView(TabView, QWidget):
             self.predictions.show_message(NO_MODEL_NOTE)
         elif self.frozen is None:
             self.predictions.show_message(f"Model: {self.controller.model.info.name}\nWaiting for a frame…")
-        has_cam = self.controller.model is not None and self.controller.model.info.has_cam
-        self.overlay_checkbox.setEnabled(has_cam)
-        self.opacity_slider.setEnabled(has_cam)
-        self.overlay_checkbox.setToolTip(
-            "Grad-CAM of the top class over the live picture" if has_cam else "This model has no activation maps"
-        )
+        self.options.set_map_available(self.controller.model is not None and self.controller.model.info.has_cam)
 
     def _update_stats(self) -> None:
         session = self.worker.session
-        self.preview_fps_label.setText(f"Preview: {self.preview_rate.rate():.1f} fps")
         if self.controller.classifier is None:
-            self.inference_fps_label.setText("Inference: no model")
+            inference = "Inference: no model"
         else:
-            rate = session.inference_rate.rate() if session is not None else 0.0
-            self.inference_fps_label.setText(inference_text(rate, self.prediction))
-        if session is not None:
-            self.dropped_label.setText(f"Stale frames skipped: {session.dropped_frames}")
-
-    def _set_status(self, text: str, error: bool = False) -> None:
-        self.status_label.setText(text)
-        self.status_label.setStyleSheet("color: #b3261e;" if error else "")
+            inference = inference_text(session.inference_rate.rate() if session is not None else 0.0, self.prediction)
+        self.stats.show_rates(
+            self.preview_rate.rate(), inference, session.dropped_frames if session is not None else None
+        )
 
     # painting ---------------------------------------------------------------------------------
     _displayed: np.ndarray | None = None
@@ -422,11 +353,10 @@ class CameraView(TabView, QWidget):
         frame, prediction = self.frozen or (self.frame, self.prediction)
         if frame is None:
             return
-        show_map = self.overlay_checkbox.isChecked() and self.overlay_checkbox.isEnabled()
-        opacity = self.opacity_slider.value() / 100.0 if show_map else 0.0
-        image = self._displayed = compose_preview(frame.rgb, prediction, opacity, self.mirror_checkbox.isChecked())
+        image = compose_preview(frame.rgb, prediction, self.options.map_opacity(), self.options.mirrored)
+        self._displayed = image
         self.image_view.set_image(image)
-        if not self.snapshot_button.isEnabled():
+        if not self.options.snapshot_button.isEnabled():
             self._update_controls()
 
     # user actions -----------------------------------------------------------------------------
@@ -450,7 +380,7 @@ class CameraView(TabView, QWidget):
         folder = QFileDialog.getExistingDirectory(self, "Save snapshots in", str(self.snapshot_folder))
         if folder:
             self.snapshot_folder = Path(folder)
-            self.folder_label.setText(f"Saves to {self.snapshot_folder}")
+            self.options.show_folder(self.snapshot_folder)
 
     # lifecycle --------------------------------------------------------------------------------
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
@@ -461,7 +391,7 @@ class CameraView(TabView, QWidget):
     def hideEvent(self, event: QHideEvent) -> None:  # noqa: N802 - Qt override
         if self.running:
             self.stop()
-            self._show_message("Capture stopped while the Camera view was hidden.", "Resume", self._restart)
+            self.message_bar.show_message("Capture stopped while the Camera view was hidden.", "Resume", self._restart)
         super().hideEvent(event)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override

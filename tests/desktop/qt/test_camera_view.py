@@ -81,15 +81,17 @@ def test_video_file_previews_and_classifies_then_ends(qtbot, loaded, red_green_v
     qtbot.waitUntil(lambda: top(view) == "red", timeout=WAIT_MS)
     assert view.image_view.pixmap() is not None
     assert mean_colour(view)[0] > 150  # a red frame is on screen
-    qtbot.waitUntil(lambda: view.preview_fps_label.text() not in ("Preview: –", "Preview: 0.0 fps"), timeout=WAIT_MS)
+    qtbot.waitUntil(
+        lambda: view.stats.preview_fps_label.text() not in ("Preview: –", "Preview: 0.0 fps"), timeout=WAIT_MS
+    )
     qtbot.waitUntil(lambda: top(view) == "green", timeout=WAIT_MS)
     qtbot.waitUntil(lambda: view.state == ENDED, timeout=WAIT_MS)
     assert view.frames_shown >= 20
-    assert "End of video" in view.message_label.text() and view.retry_button.text() == "Restart"
-    assert "Stale frames skipped" in view.dropped_label.text()
+    assert "End of video" in view.message_bar.label.text() and view.message_bar.button.text() == "Restart"
+    assert "Stale frames skipped" in view.stats.dropped_label.text()
     assert not view.message_bar.isHidden()
     assert not camera_threads()
-    view.retry_button.click()  # Restart plays it again from the first (red) frame
+    view.message_bar.button.click()  # Restart plays it again from the first (red) frame
     qtbot.waitUntil(lambda: view.state == RUNNING, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: top(view) == "red", timeout=WAIT_MS)
     view.stop()
@@ -100,9 +102,9 @@ def test_fps_labels_update_while_running(qtbot, loaded) -> None:
     frame = np.full((48, 48, 3), (0, 0, 220), np.uint8)
     view = make_view(qtbot, loaded, capture_factory=lambda s: FakeCapture(frame, delay=1 / 60))
     view.start_source(0)
-    qtbot.waitUntil(lambda: rate(view.preview_fps_label) > 5, timeout=WAIT_MS)
-    qtbot.waitUntil(lambda: rate(view.inference_fps_label) > 1, timeout=WAIT_MS)
-    assert view.inference_fps_label.text().endswith("ms)")
+    qtbot.waitUntil(lambda: rate(view.stats.preview_fps_label) > 5, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: rate(view.stats.inference_fps_label) > 1, timeout=WAIT_MS)
+    assert view.stats.inference_fps_label.text().endswith("ms)")
     assert top(view) == "red"  # BGR (0,0,220) is red in RGB
     view.stop()
 
@@ -111,19 +113,19 @@ def test_mirror_flips_and_overlay_blends(qtbot, loaded) -> None:
     rgb = np.zeros((64, 64, 3), np.uint8)
     rgb[:, :32] = RED  # red left half, black right half
     view = make_view(qtbot, loaded, capture_factory=lambda s: FakeCapture(rgb[..., ::-1].copy(), delay=0.02))
-    view.overlay_checkbox.setChecked(False)
+    view.options.overlay_checkbox.setChecked(False)
     view.start_source(0)
     qtbot.waitUntil(lambda: top(view) == "red" and view.displayed_image() is not None, timeout=WAIT_MS)
     plain = view.displayed_image()
     assert plain[:, : plain.shape[1] // 4, 0].mean() > 200 and plain[:, -plain.shape[1] // 4 :, 0].mean() < 20
-    view.mirror_checkbox.setChecked(True)
+    view.options.mirror_checkbox.setChecked(True)
     mirrored = view.displayed_image()
     assert (
         mirrored[:, : mirrored.shape[1] // 4, 0].mean() < 20 and mirrored[:, -mirrored.shape[1] // 4 :, 0].mean() > 200
     )
-    view.mirror_checkbox.setChecked(False)
-    view.overlay_checkbox.setChecked(True)
-    assert view.overlay_checkbox.isEnabled()
+    view.options.mirror_checkbox.setChecked(False)
+    view.options.overlay_checkbox.setChecked(True)
+    assert view.options.overlay_checkbox.isEnabled()
     assert not np.array_equal(view.displayed_image(), plain)  # the map is drawn over the frame
     view.stop()
 
@@ -135,8 +137,8 @@ def test_freeze_holds_frame_and_prediction_and_snapshot_saves_it(
     view.snapshot_folder = tmp_path / "shots"
     view.start_source(str(red_green_video))
     qtbot.waitUntil(lambda: top(view) == "red", timeout=WAIT_MS)
-    view.freeze_button.click()
-    assert view.frozen is not None and view.freeze_button.text() == "Unfreeze"
+    view.options.freeze_button.click()
+    assert view.frozen is not None and view.options.freeze_button.text() == "Unfreeze"
     shown, frozen_image = view.frames_shown, view.displayed_image().copy()
     qtbot.waitUntil(lambda: view.state == ENDED, timeout=WAIT_MS)  # the video plays on into green
     assert view.frames_shown == shown and np.array_equal(view.displayed_image(), frozen_image)
@@ -149,8 +151,8 @@ def test_freeze_holds_frame_and_prediction_and_snapshot_saves_it(
     )
     assert json.loads(sidecar.read_text())["top_label"] == "red"
     assert cv2.imread(str(png))[..., 2].mean() > 150  # the red frame, not the later green one
-    assert str(png) in view.status_label.text() and sidecar.name in view.status_label.text()
-    view.freeze_button.click()
+    assert str(png) in view.stats.status_label.text() and sidecar.name in view.stats.status_label.text()
+    view.options.freeze_button.click()
     assert view.frozen is None and top(view) == "green"  # live again: the newest result
 
 
@@ -160,7 +162,10 @@ def test_without_model_previews_only(qtbot, controller, red_green_video: Path) -
     view.start_source(str(red_green_video))
     qtbot.waitUntil(lambda: view.frames_shown > 3, timeout=WAIT_MS)
     assert view.predictions.message.text() == NO_MODEL_NOTE and top(view) is None
-    assert view.inference_fps_label.text() == "Inference: no model" or view.inference_fps_label.text() == "Inference: –"
+    assert (
+        view.stats.inference_fps_label.text() == "Inference: no model"
+        or view.stats.inference_fps_label.text() == "Inference: –"
+    )
     view.stop()
     assert not camera_threads()
 
@@ -171,7 +176,7 @@ def test_no_camera_state(qtbot, controller) -> None:
     )
     view.worker.probe([0, 1, 2])
     qtbot.waitUntil(lambda: view.device_combo.currentText() == NO_CAMERA, timeout=WAIT_MS)
-    assert NO_CAMERA in view.message_label.text() and view.retry_button.text() == "Retry"
+    assert NO_CAMERA in view.message_bar.label.text() and view.message_bar.button.text() == "Retry"
     assert not view.start_button.isEnabled()
 
 
@@ -184,7 +189,7 @@ def test_bad_sources_fail_clearly_and_quickly(qtbot, controller, source, expecte
     view.start_source(source)
     qtbot.waitUntil(lambda: view.state == FAILED, timeout=WAIT_MS)
     assert time.monotonic() - started < 5
-    assert expected in view.message_label.text() and view.retry_button.text() == "Retry"
+    assert expected in view.message_bar.label.text() and view.message_bar.button.text() == "Retry"
     assert not camera_threads()
 
 
@@ -199,9 +204,9 @@ def test_unplugged_mid_stream_then_retry(qtbot, loaded) -> None:
     view = make_view(qtbot, loaded, capture_factory=factory)
     view.start_source(0)
     qtbot.waitUntil(lambda: view.state == FAILED, timeout=WAIT_MS)
-    assert "Lost camera 0" in view.message_label.text() and captures[0].released
+    assert "Lost camera 0" in view.message_bar.label.text() and captures[0].released
     assert view.image_view.pixmap() is not None  # the last good frame stays up
-    view.retry_button.click()
+    view.message_bar.button.click()
     qtbot.waitUntil(lambda: view.state == RUNNING and view.frames_shown > 3, timeout=WAIT_MS)
     assert view.message_bar.isHidden() and len(captures) == 2
     view.close()
@@ -214,7 +219,7 @@ def test_hiding_the_view_stops_capture(qtbot, loaded) -> None:
     qtbot.waitUntil(lambda: view.frames_shown > 2, timeout=WAIT_MS)
     view.hide()
     assert not view.running and not camera_threads()
-    assert view.retry_button.text() == "Resume"
+    assert view.message_bar.button.text() == "Resume"
 
 
 def test_model_change_is_followed(qtbot, controller, colour_model: Path) -> None:
