@@ -180,11 +180,9 @@ class MainWindow(QMainWindow):
         """File, View, Model and Help; views' entries go at the marked places (see _add_tab)."""
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
-        self.open_images_action = self._action(file_menu, "Open &image(s)…", "Ctrl+O", self._choose_images)
-        self.open_model_action = self._action(file_menu, "Open &model…", "Ctrl+M", self._choose_model)
-        self.adopt_model_action = self._action(
-            file_menu, "&Adopt model folder…", "Ctrl+Shift+A", self._choose_adopt_folder
-        )
+        self._action(file_menu, "Open &image(s)…", "Ctrl+O", self._choose_images)
+        self._action(file_menu, "Open &model…", "Ctrl+M", self._choose_model)
+        self._action(file_menu, "&Adopt model folder…", "Ctrl+Shift+A", self._choose_adopt_folder)
         self.recent_menu = file_menu.addMenu("&Recent models")
         self.recent_menu.aboutToShow.connect(self._rebuild_recent_menu)
         file_menu.addSeparator()
