@@ -71,7 +71,6 @@ class AugmentView(FileDrops, TabView, QWidget):
         self._units = aug.random_units(self._rng, TILE_COUNT)
         self._source: np.ndarray | None = None
         self._tiles: list[np.ndarray] = []
-        self._image_path: Path | None = None
         self._pending_path: Path | None = None
         self._pending_array: np.ndarray | None = None  # an in-memory image to load (a paste, from Classify)
         self._pending_name = ""
@@ -261,7 +260,6 @@ class AugmentView(FileDrops, TabView, QWidget):
     def _start_loading(self, path: Path | None, image: np.ndarray | None, name: str) -> None:
         self._load_id += 1
         self._pending_path, self._pending_array, self._pending_name = path, image, name
-        self._image_path = None
         self.source_label.setText(f"Loading {name}…")
         if not self._tiles:
             self.grid.set_hint("Loading…")
@@ -301,7 +299,6 @@ class AugmentView(FileDrops, TabView, QWidget):
 
     def _on_job_done(self, result: PreviewResult) -> None:
         job, self._job = self._job, None
-        path = job.path if job is not None else None
         new_source = job is not None and job.new_source
         if result.load_id == self._load_id:
             if new_source:
@@ -315,7 +312,7 @@ class AugmentView(FileDrops, TabView, QWidget):
                 self._set_message(result.error)
             else:
                 if new_source:
-                    self._source, self._image_path = result.source, path
+                    self._source = result.source
                     height, width = result.source.shape[:2]
                     self.source_label.setText(f"Original: {job.name} (preview {width}×{height})")
                     self.original.setPixmap(
