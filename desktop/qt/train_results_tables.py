@@ -38,7 +38,7 @@ class _Table(QAbstractTableModel):
     def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802, B008 - Qt API
         return 0 if parent.isValid() else len(self.headers)
 
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = DISPLAY) -> Any:  # noqa: N802
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = DISPLAY) -> Any:  # noqa: N802 - Qt override
         if role == DISPLAY and orientation == Qt.Orientation.Horizontal and 0 <= section < len(self.headers):
             return self.headers[section]
         return None
@@ -91,7 +91,7 @@ class ConfusionModel(_Table):
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802, B008 - Qt API
         return 0 if parent.isValid() or self.results is None else len(self.results.labels)
 
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = DISPLAY) -> Any:  # noqa: N802
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = DISPLAY) -> Any:  # noqa: N802 - Qt override
         if role == DISPLAY and 0 <= section < len(self.headers):
             return self.headers[section]
         return None

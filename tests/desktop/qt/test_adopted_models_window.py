@@ -22,9 +22,9 @@ ADOPT_TESTS = Path(__file__).resolve().parents[2] / "training" / "adopt"
 if str(ADOPT_TESTS) not in sys.path:
     sys.path.insert(0, str(ADOPT_TESTS))
 
-from adopt_factory import foreign_classifier, original_probabilities, sample_images  # noqa: E402
+from adopt_factory import foreign_classifier, original_probabilities, sample_images  # noqa: E402 - after the sys.path line above
 
-from desktop.qt.batch_view import BatchView  # noqa: E402
+from desktop.qt.batch_view import BatchView  # noqa: E402 - below the sys.path set-up, with the imports it orders after
 
 WAIT_MS = 30_000
 SIZE = 24
