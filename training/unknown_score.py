@@ -31,7 +31,6 @@ quantiles so a reader can say what share of validation images any other threshol
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -156,10 +155,6 @@ def threshold_record(validation_scores: np.ndarray, fit: MahalanobisFit, accept_
 
 def _round(value: float) -> float:
     return float(f"{float(value):.7g}")
-
-
-def metadata_value(record: dict) -> str:
-    return json.dumps(record)
 
 
 # --------------------------------------------------------------------------- Keras side

@@ -22,8 +22,6 @@ KIND_LOBE = "lobe"
 
 LAYOUTS = ("nchw", "nhwc")
 CHANNEL_ORDERS = ("rgb", "bgr")
-RESIZE_MODES = ("stretch", "shorter-side-crop")
-OUTPUT_KINDS = ("logits", "probabilities")
 
 
 class AdoptError(ValueError):
