@@ -55,7 +55,6 @@ class MainWindow(QMainWindow):
             [self.settings.warning] if self.settings.warning else [], self.settings.get("dismissed_notices")
         )
         self.views: list[TabView] = [cls(self.controller) for cls in tabs.TAB_VIEWS]
-        self.adopt_dialog: AdoptDialog | None = None  # the last one opened, for tests
         self.named_actions: dict[str, QAction] = {}  # menu actions by MenuEntry.name, for code that needs one
 
         self.notice_bar = NoticeBar()
@@ -283,7 +282,6 @@ class MainWindow(QMainWindow):
         dialog = AdoptDialog(path, image, reason, parent=self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.adopted.connect(self.open_model)
-        self.adopt_dialog = dialog
         dialog.open()
         return dialog
 

@@ -17,6 +17,7 @@ from onnx import TensorProto
 
 from desktop.core.trainer_launcher import Launcher, TrainerMissing
 from desktop.qt import adopt_worker
+from desktop.qt.adopt_dialog import AdoptDialog
 
 FAKE = Path(__file__).resolve().parent / "fake_adopter.py"
 RED = onnx_factory.mostly((230, 20, 20), height=48, width=64)
@@ -45,12 +46,21 @@ def red_picture(write_png) -> Path:
     return write_png("red.png", RED)
 
 
+def shown_adopt_dialog(window) -> AdoptDialog | None:
+    """The Adopt dialog the window has open (a rejected one is hidden until Qt deletes it), or None."""
+    shown = [dialog for dialog in window.findChildren(AdoptDialog) if dialog.isVisible()]
+    return shown[-1] if shown else None
+
+
+def _inspected(window) -> AdoptDialog | None:
+    dialog = shown_adopt_dialog(window)
+    return dialog if dialog is not None and dialog.inspection is not None else None
+
+
 def open_dialog(window, qtbot, source: Path):
     window.open_model(source)
-    qtbot.waitUntil(
-        lambda: window.adopt_dialog is not None and window.adopt_dialog.inspection is not None, timeout=WAIT_MS
-    )
-    return window.adopt_dialog
+    qtbot.waitUntil(lambda: _inspected(window) is not None, timeout=WAIT_MS)
+    return _inspected(window)
 
 
 def previewed(qtbot, dialog, after=None):
@@ -146,7 +156,7 @@ def test_unreadable_source_says_why(window, qtbot, fake_adopter, tmp_path, monke
     source = tmp_path / "model.h5"
     source.write_bytes(b"not really hdf5")
     window.open_model_source(source)  # a Keras file goes straight to the dialog
-    dialog = window.adopt_dialog
+    dialog = shown_adopt_dialog(window)
     qtbot.waitUntil(lambda: "cannot be adopted" in dialog.status.text(), timeout=WAIT_MS)
     assert "model.h5: not an ONNX, Keras or SavedModel file" in dialog.status.text()
     assert not dialog.save_button.isEnabled()
@@ -157,8 +167,8 @@ def test_no_convnet_train_says_how_to_get_one(window, qtbot, foreign_model, monk
     missing = TrainerMissing("Training needs TensorFlow, which the app does not install.", None, None, None)
     monkeypatch.setattr(adopt_worker, "find_launcher", lambda: missing)
     window.open_model(foreign_model)
-    qtbot.waitUntil(lambda: window.adopt_dialog is not None, timeout=WAIT_MS)
-    dialog = window.adopt_dialog
+    qtbot.waitUntil(lambda: shown_adopt_dialog(window) is not None, timeout=WAIT_MS)
+    dialog = shown_adopt_dialog(window)
     qtbot.waitUntil(lambda: "needs convnet-train" in dialog.status.text(), timeout=WAIT_MS)
     assert missing.explanation in dialog.status.text() and "Install training support" in dialog.status.text()
     dialog.reject()
@@ -182,12 +192,11 @@ def test_dropping_a_foreign_model_on_the_picture_opens_the_dialog(window, qtbot,
     from test_app_window import drop_files
 
     drop_files(window.classify_view.viewer.image_view, [foreign_model])
-    qtbot.waitUntil(
-        lambda: window.adopt_dialog is not None and window.adopt_dialog.inspection is not None, timeout=WAIT_MS
-    )
-    assert window.adopt_dialog.source == foreign_model
+    qtbot.waitUntil(lambda: _inspected(window) is not None, timeout=WAIT_MS)
+    dialog = _inspected(window)
+    assert dialog.source == foreign_model
     assert window.classify_view.image_list.current_path() is None  # not listed as an image
-    window.adopt_dialog.reject()
+    dialog.reject()
 
 
 @pytest.mark.slow

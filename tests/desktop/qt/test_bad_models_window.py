@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 import onnx_factory
+from test_adopt_dialog import shown_adopt_dialog
 from test_bad_models import ALL_CASES, WAIT_MS, BadModel, bad_models  # noqa: F401 - bad_models is a fixture
 
 from desktop.core.trainer_launcher import TrainerMissing
@@ -34,8 +35,8 @@ def test_main_window_keeps_its_model_through_every_bad_file(
         bad = bad_models[case]
         with qtbot.waitSignal(window.controller.model_failed, timeout=WAIT_MS):
             window.open_model(bad.path)
-        if window.adopt_dialog is not None:
-            dialog, window.adopt_dialog = window.adopt_dialog, None
+        dialog = shown_adopt_dialog(window)
+        if dialog is not None:
             assert dialog.source == bad.path and re.search(bad.expected, dialog.reason.text()), case
             assert ADOPTABLE_INPUT in dialog.reason.text() and window.controller.model is loaded, case
             dialog.reject()
