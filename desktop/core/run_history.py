@@ -117,6 +117,30 @@ def read_result(run_dir: str | os.PathLike[str]) -> dict | None:
     return _read_object(RunFolder(run_dir).result, MAX_RESULT_BYTES, "result.json")
 
 
+# The chance sentence convnet-train writes is a few hundred characters; more is cut.
+MAX_CHANCE_TEXT = 600
+
+
+def chance_warning(run_dir: str | os.PathLike[str] | None) -> str | None:
+    """Why a finished run's best accuracy is no result, or None when it beat chance.
+
+    convnet-train writes its chance verdict into result.json ("chance": beats_chance
+    true/false/null and a sentence). A run that did no better than guessing, or whose
+    validation set was too small to tell, must not be shown like any other result (a
+    random-weight MobileNetV2 once sat at 33.3% on three classes and looked finished).
+    Runs from before the verdict existed, and unreadable files, give None.
+    """
+    result = read_result(run_dir) if run_dir else None
+    verdict = result.get("chance") if result else None
+    if not isinstance(verdict, dict) or verdict.get("beats_chance") is True:
+        return None
+    sentence = verdict.get("sentence")
+    if not isinstance(sentence, str) or not sentence.strip():
+        return None
+    sentence = " ".join(sentence.split())
+    return sentence if len(sentence) <= MAX_CHANCE_TEXT else sentence[: MAX_CHANCE_TEXT - 1] + "…"
+
+
 def read_metrics(run_dir: str | os.PathLike[str]) -> dict | None:
     """report/metrics.json (accuracy, per_class, …) as a dict, or None."""
     return _read_object(RunFolder(run_dir).report / "metrics.json", MAX_METRICS_BYTES, "metrics.json")

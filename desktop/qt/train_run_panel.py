@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core import run_progress as tr
-from desktop.core.run_history import RunSummary, read_history, report_files
+from desktop.core.run_history import RunSummary, chance_warning, read_history, report_files
 from desktop.qt.plain_text import PlainLabel, tooltip
 from desktop.qt.train_curves import CurvesWidget
 from desktop.qt.train_results_panel import ResultsPanel
@@ -110,6 +110,7 @@ class RunPanel(QWidget):
 
         self.results_box = QGroupBox("Results")
         self.best_label = PlainLabel("")
+        self.best_label.setWordWrap(True)  # a chance warning is a sentence or two
         self.report_list = QListWidget()
         self.report_list.setMaximumHeight(90)
         results = QVBoxLayout(self.results_box)
@@ -234,6 +235,9 @@ class RunPanel(QWidget):
             )
         else:
             self.best_label.setText("Best validation accuracy: unknown")
+        warning = chance_warning(run_dir)
+        if warning:  # not a result like any other: say so first (convnet-train prints it as a WARNING)
+            self.best_label.setText(f"Warning: {warning}\n{self.best_label.text()}")
         self.report_list.clear()
         files = report_files(run_dir) if run_dir else {}
         for name, path in files.items():
