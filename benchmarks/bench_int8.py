@@ -34,8 +34,10 @@ ref = unfused reference; "saturable" counts operands `saturating_operands` flags
 
 Max probability difference, app vs ref: 0.224 (LeNet) and 0.071 (all-conv) for S8S8,
 0.000 and 0.017 for U8S8 7-bit. So: full-range weights saturate here (app and ref
-differ); 7-bit weights with uint8 activations match the reference at no cost in speed;
-U8U8 is as exact but a third slower (16-bit multiplies); S8S8 7-bit leaves int8
+differ); 7-bit weights with uint8 activations match the reference's answers at no cost in
+speed (exactly on LeNet, within 0.017 in probability on all-conv);
+U8U8 is as exact; it was slower in that run (LeNet 0.49x vs 0.61x), but not in every
+run (a later 3-round run: all-conv 2.30x vs 1.94x for U8S8 7-bit); S8S8 7-bit leaves int8
 activations as second MatMul operands (Grad-CAM graph), which can still saturate.
 fp32 itself: 3,255 (LeNet) and 99 (all-conv) images/s; int8 only pays off on the
 larger network.
