@@ -13,7 +13,9 @@ RUN_DIR/
   history.csv     per-epoch stage, loss, accuracy and learning rate
   split.json      training/validation files, and skipped files with the reason
   result.json     labels, counts, best validation accuracy, stages, chance verdict, timings
-  checkpoints/    the resume point: state.json and the latest epoch's weights and optimizer
+  checkpoints/    the resume point: state.json and the latest epoch's weights and optimizer;
+                  best.weights.npz, the best epoch's weights (best.keras is written from
+                  them when a stage ends or the run stops)
   logs/           TensorBoard logs
   report/         the run's own validation report, written by training
   evaluations/    reports of `convnet-train evaluate RUN_DIR DATA_DIR`, one folder each
@@ -75,8 +77,18 @@ class RunFolder:
         return self.checkpoints / self.STATE
 
     def epoch_weights(self, stem: str) -> Path:
-        """The training graph's weights saved at the epoch named `stem` (e.g. "epoch-0003")."""
+        """The training graph's weights saved at the epoch named `stem` (e.g. "epoch-0003"),
+        as arrays in the model's variable order (training.checkpoints)."""
+        return self.checkpoints / f"{stem}.weights.npz"
+
+    def legacy_epoch_weights(self, stem: str) -> Path:
+        """Where versions before the .npz resume point saved the weights (still resumable)."""
         return self.checkpoints / f"{stem}.weights.h5"
+
+    @property
+    def best_weights(self) -> Path:
+        """The best epoch's classifier weights, kept until best.keras is written from them."""
+        return self.checkpoints / "best.weights.npz"
 
     def epoch_optimizer(self, stem: str) -> Path:
         """The optimizer state saved at the epoch named `stem`."""

@@ -1,5 +1,6 @@
-"""Callbacks that make a run survivable: atomic best checkpoints, a history that is
-rewritten after every epoch, and a resume point that an interrupted run continues from.
+"""Callbacks that make a run survivable: a history that is rewritten after every epoch
+and a resume point that an interrupted run continues from (the best epoch's weights are
+kept by training.checkpoints.BestCheckpoint).
 """
 
 from __future__ import annotations
@@ -14,30 +15,11 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import keras
-import numpy as np
 
-from convnet_common.atomic import atomic_path, remove_stale_temp_files, write_bytes_atomic, write_text_atomic
+from convnet_common.atomic import remove_stale_temp_files, write_text_atomic
 from convnet_common.run_layout import RunFolder
 from convnet_common.safe_json import read_json
-
-
-class AtomicBestCheckpoint(keras.callbacks.Callback):
-    """Save `model_to_save` (the classifier, whatever graph is being fitted) when the
-    monitored metric improves, through a temp file and a rename."""
-
-    def __init__(self, path: Path, model_to_save: keras.Model, monitor: str, best: float = -math.inf):
-        super().__init__()
-        self.path, self.model_to_save, self.monitor = path, model_to_save, monitor
-        self.best = best
-        self.best_epoch = -1
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        value = (logs or {}).get(self.monitor)
-        if value is None or value <= self.best:
-            return
-        self.best, self.best_epoch = float(value), epoch + 1
-        with atomic_path(self.path) as tmp:  # keeps the .keras suffix Keras insists on
-            self.model_to_save.save(tmp)
+from training.checkpoints import BestCheckpoint, save_optimizer, save_weights
 
 
 def read_history(path: Path) -> list[dict]:
@@ -113,23 +95,6 @@ class ResumeState:
         write_text_atomic(RunFolder(run_dir).state, json.dumps(asdict(self), indent=2))
 
 
-def save_optimizer(optimizer: keras.optimizers.Optimizer, path: Path) -> None:
-    """Optimizer slots, step count and learning rate as plain arrays (no pickle)."""
-    buffer = io.BytesIO()
-    np.savez(buffer, *[keras.ops.convert_to_numpy(v) for v in optimizer.variables])
-    write_bytes_atomic(path, buffer.getvalue())
-
-
-def restore_optimizer(optimizer: keras.optimizers.Optimizer, variables: list, path: Path) -> None:
-    optimizer.build(variables)
-    with np.load(path, allow_pickle=False) as saved:
-        arrays = [saved[f"arr_{i}"] for i in range(len(saved.files))]
-    if len(arrays) != len(optimizer.variables):
-        raise ValueError(f"{path} does not match this model's optimizer ({len(arrays)} vs {len(optimizer.variables)})")
-    for variable, value in zip(optimizer.variables, arrays):
-        variable.assign(value)
-
-
 def plateau_callbacks(monitor: str, early_stopping_patience: int, reduce_lr_patience: int) -> dict:
     """Early stopping and learning-rate reduction on `monitor` (patience 0: off), under the
     names their counters are saved by in state.json (ResumePoint)."""
@@ -203,7 +168,7 @@ class ResumePoint(keras.callbacks.Callback):
         graph_model: keras.Model,
         stage: int,
         stage_end: int,
-        best_checkpoint: AtomicBestCheckpoint,
+        best_checkpoint: BestCheckpoint,
         stateful: dict[str, keras.callbacks.Callback] | None = None,
     ):
         super().__init__()
@@ -217,8 +182,7 @@ class ResumePoint(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         stem = epoch_stem(epoch + 1)
-        with atomic_path(self.run_folder.epoch_weights(stem)) as tmp:
-            self.graph_model.save_weights(tmp)
+        save_weights(self.graph_model, self.run_folder.epoch_weights(stem))
         save_optimizer(self.model.optimizer, self.run_folder.epoch_optimizer(stem))
         ResumeState(
             stage=self.stage,
@@ -324,7 +288,7 @@ class ProgressLog(keras.callbacks.Callback):
         stage: int,
         run_end: int,
         sizes: tuple[int, int],
-        best_checkpoint: AtomicBestCheckpoint,
+        best_checkpoint: BestCheckpoint,
         rename: dict | None = None,
         stateful: dict[str, keras.callbacks.Callback] | None = None,
         interval: float = 0.25,
@@ -388,7 +352,7 @@ class ProgressLog(keras.callbacks.Callback):
         )
         saved = [("resume", self.run_folder.epoch_weights(epoch_stem(number)), self._metric(logs, "val_accuracy"))]
         if self.best_checkpoint.best_epoch == number:
-            saved.insert(0, ("best", self.best_checkpoint.path, self.best_checkpoint.best))
+            saved.insert(0, ("best", self.best_checkpoint.snapshot_path, self.best_checkpoint.best))
         for kind, path, accuracy in saved:
             self.progress.emit("checkpoint", epoch=number, kind=kind, path=os.path.abspath(path), val_accuracy=accuracy)
         stopper = self.early_stopping

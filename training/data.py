@@ -95,6 +95,14 @@ def load_batch(samples: list[Sample], image_size: int) -> tuple[np.ndarray, np.n
     return images, labels
 
 
+def decoded_reader(samples: list[Sample], image_size: int):
+    """load_image_for_model, or a stand-in serving these samples' pixels from the decoded
+    store when the run holds them (training.decoded_cache.DecodedStore.reader)."""
+    from training import decoded_cache
+
+    return decoded_cache.STORE.reader([s.path for s in samples], image_size)
+
+
 def class_weights_for(counts: list[int], mode: str, imbalance_ratio: float) -> list[float] | None:
     """Inverse-frequency weights (mean 1) when asked, or when 'auto' finds the classes
     imbalanced: the largest class holding more than `imbalance_ratio` times the smallest."""

@@ -15,9 +15,11 @@ exactly as it shuffles the decoded images there (same seed, same buffer, same co
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections import OrderedDict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -75,16 +77,28 @@ def decode_or_blank(path: str, image_size: int) -> np.ndarray:
     try:
         return load_image_for_model(path, image_size, image_size)
     except ImageReadError as error:
-        print(f"warning: {error} (changed since the scan; a blank image stands in for it)", file=sys.stderr, flush=True)
-        return np.zeros((image_size, image_size, 3), np.uint8)
+        return _blank_for(error, image_size)
 
 
-def decode_all(paths: list[str], image_size: int, workers: int | None = None) -> np.ndarray:
-    """Every file decoded and resized once, in parallel threads, into one uint8 NHWC array."""
+def _blank_for(error: ImageReadError, image_size: int) -> np.ndarray:
+    print(f"warning: {error} (changed since the scan; a blank image stands in for it)", file=sys.stderr, flush=True)
+    return np.zeros((image_size, image_size, 3), np.uint8)
+
+
+def decode_all(
+    paths: list[str], image_size: int, workers: int | None = None, failed: np.ndarray | None = None
+) -> np.ndarray:
+    """Every file decoded and resized once, in parallel threads, into one uint8 NHWC array;
+    `failed` (bool per file), when given, marks the files a blank image stands in for."""
     images = np.empty((len(paths), image_size, image_size, 3), np.uint8)
 
     def fill(index: int) -> None:
-        images[index] = decode_or_blank(paths[index], image_size)
+        try:
+            images[index] = load_image_for_model(paths[index], image_size, image_size)
+        except ImageReadError as error:
+            images[index] = _blank_for(error, image_size)
+            if failed is not None:
+                failed[index] = True
 
     workers = workers or min(32, (os.cpu_count() or 1) + 1)
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -111,6 +125,7 @@ class DecodedImages:
 
     images: np.ndarray
     labels: np.ndarray
+    failed: np.ndarray | None = None  # bool per image: unreadable at decode, a blank stands in
 
 
 class DecodedStore:
@@ -132,15 +147,39 @@ class DecodedStore:
             return self._entries[key]
         while self._entries and (self.held_bytes() + needed > budget or len(self._entries) >= MAX_SPLITS):
             self._entries.popitem(last=False)
-        decoded = DecodedImages(decode_all(paths, image_size), np.asarray(labels, np.int32))
+        failed = np.zeros(len(paths), bool)
+        decoded = DecodedImages(decode_all(paths, image_size, failed=failed), np.asarray(labels, np.int32), failed)
         self._entries[key] = decoded
         return decoded
+
+    def reader(self, paths: list[str], image_size: int) -> Callable[[str, int, int], np.ndarray]:
+        """A stand-in for load_image_for_model that serves `paths` from memory when this
+        store holds them decoded at `image_size` (the validation split, for the run's
+        calibration and report): the same pixels, without decoding every file again.
+        Anything else — another size, a file rewritten since, one unreadable at decode —
+        is decoded (and fails) as load_image_for_model would."""
+        wanted, stamps = tuple(paths), None
+        for (size, held_paths, _labels, held_stamps), entry in self._entries.items():
+            if size != image_size or held_paths != wanted:
+                continue
+            stamps = file_stamps(paths) if stamps is None else stamps
+            if held_stamps == stamps:
+                index = {path: i for i, path in enumerate(paths)}
+                return functools.partial(_from_memory, entry, index, image_size)
+        return load_image_for_model
 
     def held_bytes(self) -> int:
         return sum(entry.images.nbytes for entry in self._entries.values())
 
     def clear(self) -> None:
         self._entries.clear()
+
+
+def _from_memory(entry: DecodedImages, index: dict, size: int, path: str, height: int, width: int) -> np.ndarray:
+    i = index.get(path)
+    if i is None or (height, width) != (size, size) or (entry.failed is not None and entry.failed[i]):
+        return load_image_for_model(path, height, width)
+    return entry.images[i]
 
 
 STORE = DecodedStore()

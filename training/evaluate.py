@@ -21,10 +21,9 @@ model's temperature (training.calibration_report); predictions.csv's confidences
 calibrated ones, what the exported model gives.
 
 A run is scored with its Keras checkpoint on float32 pixels 0..255 (what training saw);
-an .onnx file with ONNX Runtime on uint8 pixels (what the app sees). Images are decoded
-and resized with the same functions as training and the app.
-`evaluate_samples` does the same for an in-memory sample list and any predict function
-(the trainer scores its validation split this way at the end of a run).
+an .onnx file with ONNX Runtime on uint8 pixels (what the app sees), decoded and resized
+as training and the app do. `evaluate_samples` does the same for an in-memory sample list
+and any predict function (how the trainer scores its validation split).
 """
 
 from __future__ import annotations
@@ -95,7 +94,12 @@ class EvaluationResult:
 
 
 def _predict_all(
-    predict: PredictFn, samples: Sequence[Sample], image_size: tuple[int, int], batch_size: int, fixed_batch: int | None
+    predict: PredictFn,
+    samples: Sequence[Sample],
+    image_size: tuple[int, int],
+    batch_size: int,
+    fixed_batch: int | None,
+    decode=load_image_for_model,
 ) -> tuple[list[Sample], np.ndarray, list[tuple[str, str]]]:
     """Decode and predict batch by batch (never all images in memory at once)."""
     kept, chunks, skipped = [], [], []
@@ -104,7 +108,7 @@ def _predict_all(
         images, batch = [], []
         for sample in samples[start : start + step]:
             try:
-                images.append(load_image_for_model(sample.path, *image_size))
+                images.append(decode(sample.path, *image_size))
             except ImageReadError as error:  # changed since the scan
                 skipped.append((sample.path, str(error).split(": ", 1)[-1]))
                 continue
@@ -172,6 +176,7 @@ def evaluate_samples(
     temperature: float | None = None,
     temperature_source: str | None = None,
     calibrated: bool = False,
+    decode=load_image_for_model,
 ) -> EvaluationResult:
     """Score `samples` (labels index into `labels`) and write the report (unless report_dir is None).
 
@@ -179,12 +184,13 @@ def evaluate_samples(
     classifier use keras_predict_fn(model). `temperature` is the model's calibration:
     with `calibrated` the predictions already include it (an exported file), else they are
     the plain softmax (a run's checkpoint); the report shows both sides (calibration_report).
+    `decode`: load_image_for_model or its in-memory stand-in (decoded_cache.DecodedStore.reader).
     """
     labels = list(labels)
     if top_k < 1:
         raise EvaluationError(f"--top-k must be at least 1, got {top_k}")
     size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
-    kept, probabilities, late_skips = _predict_all(predict_fn, list(samples), size, batch_size, fixed_batch)
+    kept, probabilities, late_skips = _predict_all(predict_fn, list(samples), size, batch_size, fixed_batch, decode)
     skipped = list(skipped) + late_skips
     if not kept:
         raise EvaluationError(f"no readable images to evaluate{f' in {data_dir}' if data_dir else ''}")

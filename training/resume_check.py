@@ -106,7 +106,11 @@ def check_resume_state(run_dir: str | Path, state: ResumeState, epochs: int, fin
     if not isinstance(state.checkpoint, str) or not state.checkpoint or Path(state.checkpoint).name != state.checkpoint:
         problems.append(f"checkpoint: {state.checkpoint!r} is not a file name inside {RunFolder.CHECKPOINTS}/")
     else:
-        for path in (folder.epoch_weights(state.checkpoint), folder.epoch_optimizer(state.checkpoint)):
+        weights = folder.epoch_weights(state.checkpoint)
+        if not _file_inside(weights, folder.checkpoints):  # a run saved by an earlier version
+            legacy = folder.legacy_epoch_weights(state.checkpoint)
+            weights = legacy if _file_inside(legacy, folder.checkpoints) else weights
+        for path in (weights, folder.epoch_optimizer(state.checkpoint)):
             if not _file_inside(path, folder.checkpoints):
                 problems.append(f"checkpoint: {path.name} is missing from {RunFolder.CHECKPOINTS}/")
     if problems:

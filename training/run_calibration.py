@@ -41,15 +41,17 @@ def logits_model(classifier):
     return keras.Model(pixels, logits)
 
 
-def logits_of(classifier, samples: Sequence[Sample], image_size: int, batch_size: int = 64):
-    """(logits, labels) of the readable samples; a file gone or broken since the split is left out."""
+def logits_of(classifier, samples: Sequence[Sample], image_size: int, batch_size: int = 64, decode=None):
+    """(logits, labels) of the readable samples; a file gone or broken since the split is left out.
+    `decode`: a stand-in for load_image_for_model (training.decoded_cache.DecodedStore.reader)."""
+    decode = decode or load_image_for_model
     model = logits_model(classifier)
     chunks, labels = [], []
     for start in range(0, len(samples), batch_size):
         images = []
         for sample in samples[start : start + batch_size]:
             try:
-                images.append(load_image_for_model(sample.path, image_size, image_size))
+                images.append(decode(sample.path, image_size, image_size))
             except ImageReadError:
                 continue
             labels.append(sample.label)
@@ -60,8 +62,8 @@ def logits_of(classifier, samples: Sequence[Sample], image_size: int, batch_size
     return logits, np.asarray(labels, dtype=np.int64)
 
 
-def fit_run_calibration(classifier, val_samples: Sequence[Sample], image_size: int) -> Calibration:
-    logits, truth = logits_of(classifier, val_samples, image_size)
+def fit_run_calibration(classifier, val_samples: Sequence[Sample], image_size: int, decode=None) -> Calibration:
+    logits, truth = logits_of(classifier, val_samples, image_size, decode=decode)
     calibration = fit_calibration(logits, truth)
     if calibration.method == "temperature":
         _log(

@@ -84,16 +84,25 @@ def write_result_json(
     write_text_atomic(folder.result, json.dumps(summary, indent=2))
 
 
-def fit_calibration(folder: RunFolder, val_samples: list, image_size: int) -> dict | None:
-    """The temperature for the best checkpoint, fitted on the validation split (None: no checkpoint)."""
-    from training.run_calibration import fit_run_calibration
-
+def load_best(folder: RunFolder) -> keras.Model | None:
+    """best.keras as `export` and `evaluate` read it (safe_mode), or None when there is none."""
     if not folder.best_checkpoint.is_file():
         return None
     import training.layers  # noqa: F401  registers the in-graph preprocessing layers
 
-    classifier = keras.models.load_model(folder.best_checkpoint, safe_mode=True)
-    return fit_run_calibration(classifier, val_samples, image_size).to_dict()
+    return keras.models.load_model(folder.best_checkpoint, safe_mode=True)
+
+
+def fit_calibration(folder: RunFolder, val_samples: list, image_size: int, classifier=None, decode=None) -> dict | None:
+    """The temperature for the best checkpoint, fitted on the validation split (None: no
+    checkpoint). `classifier`: the best weights already in memory (else best.keras is
+    loaded); `decode`: a stand-in for load_image_for_model (decoded_cache.DecodedStore.reader)."""
+    from training.run_calibration import fit_run_calibration
+
+    classifier = classifier or load_best(folder)
+    if classifier is None:
+        return None
+    return fit_run_calibration(classifier, val_samples, image_size, decode).to_dict()
 
 
 def write_validation_report(
@@ -104,17 +113,19 @@ def write_validation_report(
     image_size: int,
     skipped: list[tuple[str, str]],
     temperature: float | None = None,
+    classifier=None,
+    decode=None,
 ) -> None:
     """The same report `convnet-train evaluate` writes, for the validation split; its
-    calibration figures are in-sample (`temperature` was fitted on these images)."""
+    calibration figures are in-sample (`temperature` was fitted on these images).
+    `classifier` and `decode` as for fit_calibration."""
+    from convnet_common.imaging import load_image_for_model
     from training.evaluate import evaluate_samples, format_evaluation, keras_predict_fn
 
     best = folder.best_checkpoint
-    if not best.is_file():
+    classifier = classifier or load_best(folder)
+    if classifier is None:
         return
-    import training.layers  # noqa: F401  registers the in-graph preprocessing layers
-
-    classifier = keras.models.load_model(best, safe_mode=True)
     report_dir, history = folder.report, folder.history
     evaluation = evaluate_samples(
         keras_predict_fn(classifier),
@@ -127,6 +138,7 @@ def write_validation_report(
         source=str(best),
         temperature=temperature,
         temperature_source="fitted on these validation images" if temperature is not None else None,
+        decode=decode or load_image_for_model,
     )
     # The verdict leads the report: first key of metrics.json, first line printed, and
     # the chance levels drawn on the curves.
@@ -136,3 +148,40 @@ def write_validation_report(
         history, report_dir, chance_levels={"accuracy": verdict.chance_accuracy, "loss": verdict.chance_loss}
     )
     _log(verdict.sentence + "\n" + format_evaluation(evaluation))
+
+
+def write_run_outputs(
+    folder: RunFolder,
+    result: TrainResult,
+    config: TrainConfig,
+    training: tuple[str, int, str],
+    verdict: chance.ChanceVerdict,
+    seconds: float,
+    val_samples: list,
+    classifier=None,
+) -> None:
+    """result.json (with the calibration) and the validation report of a finished run.
+
+    The best model is scored once for both: `classifier` when the trainer still holds the
+    best weights, else best.keras loaded once; the validation images come from the
+    decoded store when the run kept them (training.decoded_cache), not decoded again.
+    `training`: (backbone name, number of stages, how the base trained).
+    """
+    from training.data import decoded_reader
+
+    backbone, stages, base_training = training
+    classifier = classifier or load_best(folder)
+    decode = decoded_reader(val_samples, config.image_size)
+    calibration = fit_calibration(folder, val_samples, config.image_size, classifier, decode)
+    write_result_json(folder, result, config, backbone, stages, base_training, verdict, seconds, calibration)
+    write_validation_report(
+        folder,
+        verdict,
+        val_samples,
+        result.labels,
+        config.image_size,
+        result.skipped,
+        temperature=calibration["temperature"] if calibration else None,
+        classifier=classifier,
+        decode=decode,
+    )

@@ -16,6 +16,7 @@ training.run_report; continuing an interrupted run (`--resume`): training.resume
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -29,7 +30,6 @@ from convnet_common.terminal_text import terminal_safe
 from training import chance, data, feature_cache, registry
 from training.augment import AugmentSpec, build_augmentation, resolve_augment
 from training.callbacks import (
-    AtomicBestCheckpoint,
     BatchNormRecalibration,
     HistoryLog,
     ProgressLog,
@@ -38,8 +38,8 @@ from training.callbacks import (
     ResumeState,
     plateau_callbacks,
     read_history,
-    restore_optimizer,
 )
+from training.checkpoints import BestCheckpoint, restore_optimizer, restore_weights
 from training.cluster import TrainingPlan
 from training.config import TrainConfig
 from training.model_builder import (
@@ -52,7 +52,7 @@ from training.progress import Progress, planned_last_epoch
 from training.registry import HeadOptions
 from training.run_folder import RunFolderGuard
 from training.run_lock import RunLock, refuse_existing_run
-from training.run_report import TrainResult, fit_calibration, write_result_json, write_validation_report
+from training.run_report import TrainResult, write_run_outputs
 from training.weights import resolve_weights
 
 
@@ -154,7 +154,7 @@ class Trainer:
         self.graph = build_training_model(self.classifier, self.backbone, self.num_classes)
         self.output_names = tuple(self.graph.loss_weights) if len(self.graph.loss_weights) > 1 else ()
         if self.resume and self.resume.checkpoint:
-            self.graph.model.load_weights(self.folder.epoch_weights(self.resume.checkpoint))
+            restore_weights(self.graph.model, self.folder, self.resume.checkpoint)
 
     def _compile(self, model: keras.Model, learning_rate: float, multi_output: bool) -> str:
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=self.config.label_smoothing)
@@ -248,10 +248,8 @@ class Trainer:
         _log(f"stage {stage} ({what}): epochs {start + 1}-{end}, learning rate {learning_rate:.2e}")
         self.progress.stage(stage, len(self.stages), (start + 1, end), learning_rate, model, what)
 
-        self.best_checkpoint = AtomicBestCheckpoint(
-            self.folder.best_checkpoint, self.classifier, monitor, best=state.best
-        )
-        self.best_checkpoint.best_epoch = state.best_epoch
+        self.best_checkpoint = BestCheckpoint(self.folder.best_checkpoint, self.classifier, monitor)
+        self.best_checkpoint.resume(state.best, state.best_epoch)
         rename = {monitor: "val_accuracy", monitor[4:]: "accuracy"} if multi_output else {}
         callbacks = [
             *self._recalibration(stage, train_ds),
@@ -274,15 +272,21 @@ class Trainer:
                 (len(self.train_samples), self.batch_size),
             )
             callbacks.append(ProgressLog(self.progress, stage, run_end, sizes, self.best_checkpoint, rename, stateful))
-        history = model.fit(
-            train_ds,
-            validation_data=val_ds,
-            initial_epoch=start,
-            epochs=end,
-            callbacks=callbacks + self.extra_callbacks,
-            verbose=0 if self.progress.enabled else 1 if sys.stdout.isatty() else 2,
-            shuffle=False,  # the tf.data pipeline already shuffles, seeded
-        )
+        try:
+            history = model.fit(
+                train_ds,
+                validation_data=val_ds,
+                initial_epoch=start,
+                epochs=end,
+                callbacks=callbacks + self.extra_callbacks,
+                verbose=0 if self.progress.enabled else 1 if sys.stdout.isatty() else 2,
+                shuffle=False,  # the tf.data pipeline already shuffles, seeded
+            )
+        except BaseException:  # a stopped run leaves best.keras for export too
+            with contextlib.suppress(Exception):  # never hide why the run ended
+                self.best_checkpoint.write()
+            raise
+        self.best_checkpoint.write()
         completed = history.epoch[-1] + 1 if history.epoch else start
         next_state = ResumeState(
             stage=stage + 1,
@@ -358,19 +362,19 @@ class Trainer:
         base_training = self._stage_description(1, 0) + (
             "; then the top of the base, fine-tuned" if stages == 2 else ""
         )
-        config = self.config
-        calibration = fit_calibration(self.folder, self.val_samples, config.image_size)
-        write_result_json(
-            self.folder, result, config, self.backbone.name, stages, base_training, verdict, seconds, calibration
-        )
-        write_validation_report(
+        # Scored once, with the best weights already in memory (a multi-worker model would
+        # predict collectively: there best.keras is loaded).
+        best = getattr(self, "best_checkpoint", None)
+        classifier = best.best_model() if best is not None and self.plan.role is None else None
+        write_run_outputs(
             self.folder,
+            result,
+            self.config,
+            (self.backbone.name, stages, base_training),
             verdict,
+            seconds,
             self.val_samples,
-            self.scanned.class_names,
-            config.image_size,
-            self.scanned.skipped,
-            temperature=calibration["temperature"] if calibration else None,
+            classifier,
         )
         _log(
             f"best validation accuracy {state.best:.4f} (epoch {state.best_epoch}; chance "

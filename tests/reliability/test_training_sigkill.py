@@ -83,12 +83,13 @@ def _check_resumable(run_dir: Path, saved: int) -> None:
     state = _state(run_dir)
     assert not state["finished"] and 1 <= saved < EPOCHS
     checkpoints = run_dir / "checkpoints"
-    for suffix in (".weights.h5", ".optimizer.npz"):
+    for suffix in (".weights.npz", ".optimizer.npz"):
         assert (checkpoints / f"{state['checkpoint']}{suffix}").stat().st_size > 0
     epochs = _history_epochs(run_dir)
     # history.csv is written just before state.json: it may hold the epoch being saved.
     assert epochs in (list(range(1, saved + 1)), list(range(1, saved + 2))), epochs
-    assert (run_dir / "best.keras").stat().st_size > 0
+    # The best epoch's weights (best.keras is written from them when the stage ends).
+    assert (checkpoints / "best.weights.npz").stat().st_size > 0
 
 
 def _resume(run_dir: Path) -> subprocess.Popen:
@@ -142,7 +143,13 @@ def test_sigkill_mid_epoch_resumes_from_the_last_checkpoint(digits: Path, tmp_pa
     assert state["finished"] and state["next_epoch"] == EPOCHS
     result = json.loads((run_dir / "result.json").read_text(encoding="utf-8"))
     assert result["epochs"] == EPOCHS and result["best_val_accuracy"] > 0.5
-    for target in (run_dir / "best.keras", run_dir / "history.csv", run_dir / "checkpoints" / "state.json"):
+    assert (run_dir / "best.keras").stat().st_size > 0
+    for target in (
+        run_dir / "best.keras",
+        run_dir / "checkpoints" / "best.weights.npz",
+        run_dir / "history.csv",
+        run_dir / "checkpoints" / "state.json",
+    ):
         assert leftover_temp_files(target) == [], f"a killed writer's temporary file of {target.name} is left"
     assert not [p.name for p in (run_dir / "checkpoints").iterdir() if p.name.startswith(".")]
 

@@ -189,3 +189,39 @@ def test_seed_preset_composes_to_the_layers_in_turn() -> None:
     difference = np.abs(fused - in_turn)[:, centre, centre]
     assert np.median(difference) < 0.05, np.median(difference)
     assert np.abs(fused - batch).mean() > 5  # the images did move
+
+
+def test_the_reader_serves_held_pixels_and_decodes_anything_else(samples, tmp_path) -> None:
+    """The run's calibration and report read the validation split through this stand-in."""
+    from convnet_common.imaging import ImageReadError, load_image_for_model
+
+    decoded_cache.STORE.clear()
+    paths = [s.path for s in samples]
+    assert decoded_cache.STORE.reader(paths, SIZE) is load_image_for_model  # nothing held yet
+    held = decoded_cache.STORE.get(paths, [s.label for s in samples], SIZE, budget=10**9)
+    read = decoded_cache.STORE.reader(paths, SIZE)
+    assert read is not load_image_for_model
+    for index, path in enumerate(paths):
+        image = read(path, SIZE, SIZE)
+        assert image is held.images[index] or np.shares_memory(image, held.images)  # from memory
+        np.testing.assert_array_equal(image, load_image_for_model(path, SIZE, SIZE))
+    assert read(paths[0], SIZE + 1, SIZE + 1).shape == (SIZE + 1, SIZE + 1, 3)  # another size: decoded
+    assert decoded_cache.STORE.reader(paths, SIZE + 1) is load_image_for_model
+    assert decoded_cache.STORE.reader(paths[:-1], SIZE) is load_image_for_model  # not the held split
+
+    # A file unreadable when it was decoded (a blank stood in for training) fails as it would.
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not an image")
+    decoded_cache.STORE.clear()
+    decoded_cache.STORE.get([str(broken), *paths], [0] + [s.label for s in samples], SIZE, budget=10**9)
+    with pytest.raises(ImageReadError):
+        decoded_cache.STORE.reader([str(broken), *paths], SIZE)(str(broken), SIZE, SIZE)
+
+    # A file rewritten since it was decoded is never served stale.
+    copy = tmp_path / "copy.jpg"
+    copy.write_bytes(Path(paths[0]).read_bytes())
+    decoded_cache.STORE.clear()
+    decoded_cache.STORE.get([str(copy)], [0], SIZE, budget=10**9)
+    cv2.imwrite(str(copy), np.full((30, 30, 3), 200, np.uint8))
+    assert decoded_cache.STORE.reader([str(copy)], SIZE) is load_image_for_model
+    decoded_cache.STORE.clear()

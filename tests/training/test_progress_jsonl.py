@@ -159,9 +159,12 @@ def test_checkpoints_and_done_match_the_run_folder(jsonl_run):
     assert done["epochs_run"] == result["epochs"] == 3 and done["beats_chance"] == result["beats_chance"]
     assert done["seconds"] > 0 and math.isfinite(done["best"]["val_loss"])
     best = [e for e in events if e["event"] == "checkpoint" and e["kind"] == "best"]
-    assert best[-1]["epoch"] == result["best_epoch"] and Path(best[-1]["path"]) == run_dir / "best.keras"
+    assert (
+        best[-1]["epoch"] == result["best_epoch"] and Path(best[-1]["path"]) == run_dir / "checkpoints/best.weights.npz"
+    )
+    assert (run_dir / "best.keras").is_file()  # written from those weights when the stage ended
     last = [e for e in events if e["event"] == "checkpoint"][-1]
-    assert Path(last["path"]).is_file() and last["path"].endswith("epoch-0003.weights.h5")
+    assert Path(last["path"]).is_file() and last["path"].endswith("epoch-0003.weights.npz")
     epoch = next(e for e in events if e["event"] == "epoch" and e["epoch"] == result["best_epoch"])
     assert epoch["val_loss"] == pytest.approx(done["best"]["val_loss"])
     # The app's run list reads these two from result.json.

@@ -78,7 +78,7 @@ CASES = {
     "stage": (lambda s, _: s.update(stage=7), "stage: 7"),
     "epoch past the run": (lambda s, _: s.update(next_epoch=40, stage_end=50), "next_epoch: 40 is past"),
     "counter": (lambda s, _: s.update(callbacks={"reduce_lr": {"wait": "two"}}), "callbacks.reduce_lr.wait"),
-    "missing checkpoint file": (_missing_weights, "checkpoint: epoch-0002.weights.h5 is missing"),
+    "missing checkpoint file": (_missing_weights, "checkpoint: epoch-0002.weights.npz is missing"),
 }
 
 
