@@ -2,9 +2,9 @@
 `.keras` file only when a stage ends or the run is stopped.
 
 Why: Keras writes `.weights.h5` and `.keras` files by walking the model's object tree in
-Python. For MobileNetV2 that takes about 1.2 s (`save_weights`) and 1.5 s (`save`) on two
-cores, while the same 262 arrays as one `.npz` take about 0.13 s (measured with
-`python -m benchmarks.bench_checkpoints`). Saving both after every epoch made a
+Python. For MobileNetV2 that takes 0.8-1.2 s (`save_weights`) and 0.9-1.5 s (`save`) on
+two cores, while the same 262 arrays as one `.npz` take about 0.12 s (an improving epoch:
+1.9 s of saving before, 0.4 s now; `python -m benchmarks.bench_checkpoints`). Saving both after every epoch made a
 convnet-train epoch slower than a hand-written Keras loop that saves nothing. So:
 
 - the resume point holds the training graph's weights as an `.npz` of its variables in
