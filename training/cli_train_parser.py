@@ -169,6 +169,14 @@ def add_train_parser(subparsers, formatter_class: type[argparse.HelpFormatter]) 
         "task 0 (the chief) writes the run folder (default: TF_CONFIG, or this machine alone)",
     )
     g.add_argument("--task-index", type=int, default=d.task_index, metavar="I", help="this worker's place in --cluster")
+    g.add_argument(
+        "--cluster-timeout",
+        type=float,
+        default=d.cluster_timeout,
+        metavar="SECONDS",
+        help="how long a worker waits for all the others, at the start and after one was lost, "
+        "before the job ends with a message (0: forever; default %(default)g)",
+    )
     bool_flag(
         g,
         "scale-learning-rate",

@@ -23,6 +23,11 @@ import re
 import sys
 from dataclasses import dataclass
 
+# How long a worker waits for the whole cluster (at the start, and after losing a peer)
+# before it gives up: --cluster-timeout.
+DEFAULT_CLUSTER_TIMEOUT = 600.0
+
+
 _HOST_PORT = re.compile(r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]*):(?P<port>\d{1,5})$")
 
 
@@ -161,11 +166,35 @@ class TrainingPlan:
         return cls(local_strategy(enabled), None, scale_learning_rate)
 
     @classmethod
-    def multi_worker(cls, role: ClusterRole, scale_learning_rate: bool = True) -> TrainingPlan:
-        """Must come before TensorFlow runs any op: the collectives are set up at start-up."""
+    def multi_worker(
+        cls,
+        role: ClusterRole,
+        scale_learning_rate: bool = True,
+        timeout: float = DEFAULT_CLUSTER_TIMEOUT,
+        events_fd: int | None = None,
+    ) -> TrainingPlan:
+        """Must come before TensorFlow runs any op: the collectives are set up at start-up.
+
+        Building the strategy waits until every worker answers, at a job's start and when
+        a worker that lost a peer starts again; at most `timeout` seconds (0: forever),
+        then the process ends with a message (training.cluster_wait; `events_fd`: where
+        the --progress jsonl events go, for its error event)."""
         import tensorflow as tf
 
-        strategy = _multi_worker_strategy_class(tf)()
+        from training.cluster_wait import cluster_deadline
+
+        _log(
+            f"waiting for the {role.workers} workers of the cluster (at most {round(timeout)} s; --cluster-timeout)"
+            if timeout
+            else f"waiting for the {role.workers} workers of the cluster"
+        )
+        message = (
+            f"not every worker of the cluster answered within {round(timeout)} s ({role.workers} expected; "
+            f"this is {role.task_type} {role.task_index}): start the missing workers with the same command and "
+            "their own --task-index, check the hosts, ports and firewall, or wait longer with --cluster-timeout"
+        )
+        with cluster_deadline(timeout, message, events_fd):
+            strategy = _multi_worker_strategy_class(tf)()
         _log(
             f"worker {role.task_type} {role.task_index} of {role.workers} ({'chief' if role.is_chief else 'not chief'}): "
             f"{strategy.num_replicas_in_sync} replicas in all"

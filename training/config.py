@@ -121,6 +121,9 @@ class TrainConfig:
     # HOST:PORT list and this one's place in it; None: TF_CONFIG, or one machine.
     cluster: str | None = None
     task_index: int | None = None
+    # Seconds a worker waits for every other worker (at the start, and after one was lost)
+    # before the job ends with a message; 0 waits forever (training.cluster).
+    cluster_timeout: float = 600.0
     # With several replicas the global batch is batch_size x replicas and the learning
     # rates are multiplied by the replica count (linear scaling); False keeps them as given.
     scale_learning_rate: bool = True
@@ -145,6 +148,10 @@ class TrainConfig:
             raise ValueError("label smoothing must be in [0, 1)")
         if self.epochs < 0 or (self.fine_tune_epochs or 0) < 0:
             raise ValueError("epochs must not be negative")
+        if not 0 <= float(self.cluster_timeout) < float("inf"):
+            raise ValueError(
+                f"--cluster-timeout must be 0 (wait forever) or a number of seconds, got {self.cluster_timeout}"
+            )
         parse_unfreeze(self.unfreeze)
 
     def to_yaml(self) -> str:

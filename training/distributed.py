@@ -110,7 +110,10 @@ def train(config: TrainConfig, callbacks: list | None = None, progress: Progress
     role = cluster_role(config.cluster, config.task_index)
     if role is None:
         return train_here(config, callbacks, progress)
-    plan = TrainingPlan.multi_worker(role, config.scale_learning_rate)  # before any TensorFlow op
+    # Before any TensorFlow op; waits (at most --cluster-timeout) for every worker.
+    stream = getattr(progress, "stream", None) if role.is_chief else None
+    events_fd = stream.fileno() if stream is not None else None
+    plan = TrainingPlan.multi_worker(role, config.scale_learning_rate, config.cluster_timeout, events_fd)
     if not role.is_chief:
         config.out = str(worker_folder(config.out, role))
         progress = Progress()  # the events come from the chief only

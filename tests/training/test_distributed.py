@@ -244,6 +244,43 @@ def test_a_killed_worker_started_again_rejoins_and_the_job_finishes(digits, tmp_
     assert "continuing the unfinished run" in children.text("worker-again")
 
 
+def _group_is_gone(child: subprocess.Popen) -> bool:
+    try:
+        os.killpg(child.pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+@pytest.mark.slow
+def test_a_worker_whose_peers_never_come_ends_after_the_cluster_timeout(digits, tmp_path, children):
+    """TensorFlow waits for the cluster forever, holding the interpreter: the watchdog ends
+    the wait with a message and the progress event, and leaves no process behind."""
+    out = tmp_path / "lonely"
+    args = [*train_args(digits, out, 1, PER_REPLICA_BATCH), "--progress", "jsonl", "--cluster-timeout", "3"]
+    chief = children.start("lonely", worker_command(args, free_ports(2), 0))
+    assert children.wait(chief, timeout=120) == -signal.SIGINT, children.text("lonely")[-3000:]
+    text = children.text("lonely")
+    assert "convnet-train: error: not every worker of the cluster answered within 3 s (2 expected" in text
+    events = [json.loads(line) for line in text.splitlines() if line.startswith('{"event"')]
+    assert events[-1]["event"] == "error" and events[-1]["kind"] == "cluster"
+    assert not out.exists()  # nothing was written while waiting
+    _wait_for(lambda: _group_is_gone(chief), 30, "the watchdog to exit")
+
+
+@pytest.mark.slow
+def test_ctrl_c_ends_a_worker_waiting_for_its_cluster(digits, tmp_path, children):
+    """Without a deadline (--cluster-timeout 0) the wait is TensorFlow's own, and Ctrl+C
+    must still end it (Python's handler cannot run there: SIGINT is at its default)."""
+    args = [*train_args(digits, tmp_path / "waiting", 1, PER_REPLICA_BATCH), "--cluster-timeout", "0"]
+    chief = children.start("waiting", worker_command(args, free_ports(2), 0))
+    _wait_for(lambda: "waiting for the 2 workers" in children.text("waiting"), RUN_TIMEOUT, "the wait")
+    time.sleep(3)  # well inside TensorFlow's wait by now
+    assert chief.poll() is None, children.text("waiting")[-3000:]
+    chief.send_signal(signal.SIGINT)
+    assert children.wait(chief, timeout=30) == -signal.SIGINT
+
+
 # The cluster's description: fast, no TensorFlow -------------------------------------------
 
 
