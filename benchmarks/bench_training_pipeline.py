@@ -150,9 +150,45 @@ def run_keras(root: Path, size: int, epochs: int, augment: str, weights: Path, t
     return count
 
 
+# What convnet-train's run spends outside fit's epochs, by phase: the Trainer methods timed.
+PHASES = {
+    "_prepare_data": "scan and split the folder",
+    "_build": "build the network",
+    "_stage_inputs": "input pipelines (decoding, feature extraction)",
+    "_finish": "calibration, result.json, validation report",
+}
+
+
+@contextlib.contextmanager
+def timed_phases(owner, names, seconds: dict[str, float]):
+    """Wrap `owner`'s methods so each call adds its duration to seconds[name]."""
+    originals = {name: getattr(owner, name) for name in names}
+
+    def wrap(name, method):
+        def timed(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - started
+
+        return timed
+
+    for name, method in originals.items():
+        setattr(owner, name, wrap(name, method))
+    try:
+        yield seconds
+    finally:
+        for name, method in originals.items():
+            setattr(owner, name, method)
+
+
+LAST_PHASES: dict[str, float] = {}
+
+
 def run_convnet_train(root: Path, size: int, epochs: int, augment: str, weights: Path, timer) -> int:
     from training.config import TrainConfig
-    from training.trainer import train
+    from training.trainer import Trainer, train
 
     with tempfile.TemporaryDirectory(prefix="convnet-bench-run-") as out:
         config = TrainConfig(
@@ -168,7 +204,8 @@ def run_convnet_train(root: Path, size: int, epochs: int, augment: str, weights:
             tensorboard=False,
             seed=0,
         )
-        with contextlib.redirect_stdout(sys.stderr):  # fit's epoch lines; stdout carries the JSON
+        LAST_PHASES.clear()
+        with contextlib.redirect_stdout(sys.stderr), timed_phases(Trainer, PHASES, LAST_PHASES):
             result = train(config, callbacks=[timer])
     return result.train_images
 
@@ -203,6 +240,11 @@ def measure(images: int = 256, size: int = 160, epochs: int = 3) -> dict[str, An
                 count = RUNNERS[way](root, size, epochs, augment, weights, timer)
                 wall = time.perf_counter() - started
                 results[augment][way] = {"train_images": count, "run_wall_s": wall, **stage_rates(timer.stages, count)}
+                if way == "convnet-train":  # where its wall time goes, fit's epochs apart
+                    phases = {name: round(LAST_PHASES.get(name, 0.0), 3) for name in PHASES}
+                    phases["epochs"] = round(sum(sum(stage) for stage in timer.stages), 3)
+                    phases["other"] = round(wall - sum(phases.values()), 3)
+                    results[augment][way]["phases_s"] = phases
                 print(f"{augment} {way}: {results[augment][way]}", file=sys.stderr, flush=True)
     speedups = {
         augment: {

@@ -62,3 +62,15 @@ def test_ratio_rows_per_stage_and_augmentation_and_a_miss_is_marked() -> None:
 def test_benchmarks_json_from_before_the_pipeline_section_still_renders() -> None:
     rows, _ = training_speed.rows(CACHE)
     assert [row.met for row in rows if row.met is not None] == [True]
+
+
+def test_where_convnet_trains_run_time_goes_is_one_row_per_phase() -> None:
+    result = pipeline_result(keras_rate=20.0)
+    phases = {"_prepare_data": 0.1, "_build": 2.0, "_stage_inputs": 3.0, "epochs": 30.0, "_finish": 1.5, "other": 3.4}
+    result["results"]["seed"] = {way: dict(values) for way, values in result["results"]["seed"].items()}
+    result["results"]["seed"]["convnet-train"]["phases_s"] = phases
+    rows, _ = training_speed.rows({"pipeline": result, "feature_cache": CACHE})
+    phase_rows = [row for row in rows if "convnet-train's run" in row.measure]
+    assert len(phase_rows) == len(phases)  # only the run that recorded them
+    assert all(row.measure.startswith("seed augmentation") for row in phase_rows)
+    assert any("calibration, result.json and the validation report" in row.measure for row in phase_rows)
