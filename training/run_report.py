@@ -133,7 +133,7 @@ def write_validation_report(
         class_names,
         image_size,
         report_dir,
-        history_csv=history,
+        history_csv=None,  # the curves are drawn once, below, with the chance levels
         skipped=skipped,
         source=str(best),
         temperature=temperature,
@@ -142,11 +142,13 @@ def write_validation_report(
     )
     # The verdict leads the report: first key of metrics.json, first line printed, and
     # the chance levels drawn on the curves.
-    metrics = json.loads((report_dir / reports.METRICS).read_text(encoding="utf-8"))
-    reports.write_metrics_json(report_dir / reports.METRICS, {"verdict": verdict.to_dict(), **metrics})
-    reports.write_training_curves(
+    curves = reports.write_training_curves(
         history, report_dir, chance_levels={"accuracy": verdict.chance_accuracy, "loss": verdict.chance_loss}
     )
+    evaluation.files = [*evaluation.files[:-1], *curves, *evaluation.files[-1:]]  # metrics.json stays last
+    metrics = json.loads((report_dir / reports.METRICS).read_text(encoding="utf-8"))
+    metrics["files"] = [path.name for path in evaluation.files]
+    reports.write_metrics_json(report_dir / reports.METRICS, {"verdict": verdict.to_dict(), **metrics})
     _log(verdict.sentence + "\n" + format_evaluation(evaluation))
 
 
