@@ -27,8 +27,9 @@ the augmentation layers in `map`, `prefetch`, `fit`); and `convnet-train train`
 the seeds' (the notes' settings) or none. A stage's rate is its training images over the
 median epoch after its first (fit's own epoch time, validation included); the run's wall
 time includes everything after TensorFlow is imported. The ways run one after another in
-an order reversed between the two augmentation settings, so ratios from one run are what
-count on a busy machine. Targets: convnet-train at least 1.15× the hand-written script's
+an order reversed at every turn, twice over; each figure is the best of its two rounds
+(this shared machine's speed drifts by tens of percent within minutes: two single-round
+runs an hour apart measured the fine-tuning ratios at 1.27–1.32× and 0.90–1.91×). Targets: convnet-train at least 1.15× the hand-written script's
 and 1.25× the notes' images/s in every cell (set from the measured ratios: see
 `benchmarks/training_speed.py`; XLA was tried for the CPU steps and ran 4–7× slower, so
 it stays GPU-only, as Keras has it).
@@ -106,7 +107,8 @@ def pipeline_rows(result: dict[str, Any]) -> tuple[list[Row], list[str]]:
             table.append(Row(f"{label}: convnet-train's run, {what}", seconds(value)))
     notes = [
         f"{result['images']} JPEGs at {result['image_size']}×{result['image_size']}, "
-        f"{result['epochs_per_stage']} epochs per stage, batch {result['batch_size']}. With no augmentation "
+        f"{result['epochs_per_stage']} epochs per stage, batch {result['batch_size']}, best of "
+        f"{result.get('rounds', 1)} round(s). With no augmentation "
         "convnet-train trains the frozen stage's head on features the base computed once (the feature cache "
         "below), so its frozen rate is the head's; the extraction is in its whole-run time."
     ]
