@@ -19,6 +19,7 @@ RUN_DIR/
   logs/           TensorBoard logs
   report/         the run's own validation report, written by training
   evaluations/    reports of `convnet-train evaluate RUN_DIR DATA_DIR`, one folder each
+  train-settings.json   the Train tab's settings the run was started with (the app writes it)
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class RunFolder:
     LOGS = "logs"
     REPORT = "report"
     EVALUATIONS = "evaluations"
+    TRAIN_SETTINGS = "train-settings.json"  # the app's Train tab settings for the run
 
     def __init__(self, path: str | os.PathLike[str]):
         self.path = Path(path)
@@ -105,3 +107,7 @@ class RunFolder:
     @property
     def evaluations(self) -> Path:
         return self.path / self.EVALUATIONS
+
+    @property
+    def train_settings(self) -> Path:
+        return self.path / self.TRAIN_SETTINGS

@@ -35,7 +35,7 @@ MAX_STATE_BYTES = 1_000_000
 MAX_METRICS_BYTES = 32_000_000
 MAX_HISTORY_BYTES = 16_000_000
 MAX_HISTORY_ROWS = 100_000
-SETTINGS_FILE = "train-settings.json"  # written by desktop.core.train_settings
+SETTINGS_FILE = RunFolder.TRAIN_SETTINGS  # written by desktop.core.train_settings
 LOCK_FILE = ".lock"  # training.run_lock.LOCK_NAME
 
 FINISHED, RESUMABLE, RUNNING, FAILED = "finished", "resumable", "running", "failed"
