@@ -110,7 +110,11 @@ def pipeline_rows(result: dict[str, Any]) -> tuple[list[Row], list[str]]:
         f"{result['epochs_per_stage']} epochs per stage, batch {result['batch_size']}, best of "
         f"{result.get('rounds', 1)} round(s). With no augmentation "
         "convnet-train trains the frozen stage's head on features the base computed once (the feature cache "
-        "below), so its frozen rate is the head's; the extraction is in its whole-run time."
+        "below), so its frozen rate is the head's; the extraction is in its whole-run time.",
+        "Where the network's own steps dominate (a frozen base with augmentation, fine-tuning) all three ways "
+        "run the same Keras training steps on the same cores; convnet-train's lead there can only come from its "
+        "input pipeline and its cheaper per-epoch saving, and a ratio under its target there means that lead "
+        "did not show above this machine's drift in this run.",
     ]
     return table, notes
 
