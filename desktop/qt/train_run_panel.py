@@ -14,12 +14,14 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QListWidget,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSplitter,
     QTabWidget,
     QTreeWidget,
@@ -113,8 +115,13 @@ class RunPanel(QWidget):
         self.best_label.setWordWrap(True)  # a chance warning is a sentence or two
         self.report_list = QListWidget()
         self.report_list.setMaximumHeight(90)
+        # A chance warning can be longer than the box is tall: it scrolls instead of being cut.
+        best_scroll = QScrollArea()
+        best_scroll.setWidgetResizable(True)
+        best_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        best_scroll.setWidget(self.best_label)
         results = QVBoxLayout(self.results_box)
-        results.addWidget(self.best_label)
+        results.addWidget(best_scroll, 1)
         results.addWidget(self.report_list)
 
         self.runs_tree = QTreeWidget()
