@@ -22,6 +22,7 @@ watchdog exits as soon as the wait is over or the worker is gone (its stdin pipe
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import subprocess
 import sys
@@ -59,8 +60,6 @@ def cluster_deadline(timeout: float, message: str, events_fd: int | None = None)
     """Run the body (building the strategy) under the deadline described above. `timeout`
     0 waits forever, as TensorFlow does; `events_fd`: the --progress jsonl stream's file
     descriptor, if any."""
-    import os
-
     watchdog = None
     if timeout > 0:
         fds = (events_fd,) if events_fd is not None else ()
