@@ -19,7 +19,7 @@ def test_a_run_uses_the_augment_tabs_settings_unless_told_otherwise(
     assert tab.settings_panel.augment_choice() == AUGMENT_TAB
     expected = train_view.aug.to_yaml(window.view(AugmentView).params())
     data = write_dataset(tmp_path / "pets")
-    qtbot.waitUntil(lambda: "fakenet" in tab.settings_panel.backbones, timeout=10_000)
+    qtbot.waitUntil(lambda: "fakenet" in tab.settings_panel.backbones, timeout=30_000)
     tab.settings_panel.select_backbone("fakenet")
     tab.settings_panel.set_advanced({"epochs": 1})
     tab.dataset_panel.set_dataset(data)

@@ -30,7 +30,7 @@ def test_a_dataset_that_cannot_be_trained_keeps_start_off_and_says_why(
     if classes:
         write_dataset(data, classes=classes)
     before = _snapshot(data)
-    qtbot.waitUntil(lambda: tab.launcher is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: tab.launcher is not None, timeout=30_000)
     tab.dataset_panel.set_dataset(data)
     qtbot.waitUntil(lambda: tab.dataset_panel.current_scan() is not None, timeout=20_000)
     assert not tab.run_panel.start_button.isEnabled()
@@ -47,7 +47,7 @@ def test_a_class_with_one_image_is_warned_about_as_training_will_treat_it(qtbot,
     data = write_dataset(tmp_path / "data", classes=("cats", "dogs"))
     for extra in list((data / "cats").iterdir())[1:]:
         extra.unlink()
-    qtbot.waitUntil(lambda: tab.launcher is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: tab.launcher is not None, timeout=30_000)
     tab.dataset_panel.set_dataset(data)
     qtbot.waitUntil(lambda: tab.dataset_panel.current_scan() is not None, timeout=20_000)
     warnings = " ".join(tab.dataset_panel.warning_texts())
@@ -61,7 +61,7 @@ def test_a_run_folder_that_cannot_be_made_is_said_and_nothing_starts(
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the runs folder would go")
     monkeypatch.setattr(train_view, "fresh_run_dir", lambda data_dir, backbone: blocker / "run")
-    qtbot.waitUntil(lambda: "fakenet" in tab.settings_panel.backbones, timeout=10_000)
+    qtbot.waitUntil(lambda: "fakenet" in tab.settings_panel.backbones, timeout=30_000)
     tab.settings_panel.select_backbone("fakenet")
     tab.dataset_panel.set_dataset(data)
     qtbot.waitUntil(lambda: tab.run_panel.start_button.isEnabled(), timeout=20_000)
@@ -74,7 +74,10 @@ def test_a_disk_full_mid_run_is_reported_with_the_resume_offer(qtbot, tab: Train
     """The child's error event (what convnet-train sends when a write fails) reaches the tab as words."""
     data = write_dataset(tmp_path / "pets")
     before = _snapshot(data)
-    qtbot.waitUntil(lambda: tab.launcher is not None, timeout=10_000)
+    # The tab runs `models --json` through the script as soon as it finds it: wait for that
+    # answer before swapping the script, and swap it by rename, so no child ever reads a
+    # half-written file (a truncate-then-write here once gave the list an empty script).
+    qtbot.waitUntil(lambda: "fakenet" in tab.settings_panel.backbones, timeout=30_000)
     marker = '        if os.environ.get("FAKE_DIE"):'
     disk_full = (
         "        if epoch == 2:\n"
@@ -82,8 +85,10 @@ def test_a_disk_full_mid_run_is_reported_with_the_resume_offer(qtbot, tab: Train
         "            sys.exit(1)\n"
     )
     assert marker in FAKE
-    Path(tab.launcher.argv[1]).write_text(FAKE.replace(marker, disk_full + marker), encoding="utf-8")
-    qtbot.waitUntil(lambda: "fakenet" in tab.settings_panel.backbones, timeout=10_000)
+    script = Path(tab.launcher.argv[1])
+    staged = script.with_suffix(".staged")
+    staged.write_text(FAKE.replace(marker, disk_full + marker), encoding="utf-8")
+    staged.replace(script)
     tab.settings_panel.select_backbone("fakenet")
     tab.settings_panel.set_advanced({"epochs": 4})
     tab.dataset_panel.set_dataset(data)

@@ -26,8 +26,8 @@ from desktop.qt.train_view import TrainView
 
 def ready(qtbot, view: TrainView, data: Path) -> None:
     """Trainer found, networks listed, dataset scanned: Start is enabled."""
-    qtbot.waitUntil(lambda: view.launcher is not None, timeout=10_000)
-    qtbot.waitUntil(lambda: "fakenet" in view.settings_panel.backbones, timeout=10_000)
+    qtbot.waitUntil(lambda: view.launcher is not None, timeout=30_000)
+    qtbot.waitUntil(lambda: "fakenet" in view.settings_panel.backbones, timeout=30_000)
     view.settings_panel.select_backbone("fakenet")
     view.settings_panel.set_advanced({"epochs": 4})
     view.dataset_panel.set_dataset(data)
@@ -164,7 +164,7 @@ def test_missing_trainer_explains_and_installs_with_a_log(qtbot, window: MainWin
     assert "TensorFlow" in view.trainer_label.text() and view.install_button.isVisibleTo(view)
     assert not view.run_panel.start_button.isEnabled()
     view.install_button.click()
-    qtbot.waitUntil(lambda: view.launcher is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: view.launcher is not None, timeout=30_000)
     assert "collecting tensorflow" in view.install_log.toPlainText()
     assert "newly installed" in view.trainer_label.text() and not view.install_button.isVisibleTo(view)
 
