@@ -51,7 +51,7 @@ OVER_NOTES_TARGET = 1.25
 PHASE_NAMES = {
     "_prepare_data": "scan and split the folder",
     "_build": "build the network",
-    "_stage_inputs": "input pipelines (decoding once, frozen-base features)",
+    "_stage_inputs": "input pipelines (decoding once, the frozen part's outputs)",
     "epochs": "fit's epochs (training, validation, saving)",
     "_finish": "calibration, result.json and the validation report",
     "other": "everything else (stage set-up, compiling, best.keras at stage ends)",
@@ -110,11 +110,13 @@ def pipeline_rows(result: dict[str, Any]) -> tuple[list[Row], list[str]]:
         f"{result['epochs_per_stage']} epochs per stage, batch {result['batch_size']}, best of "
         f"{result.get('rounds', 1)} round(s). With no augmentation "
         "convnet-train trains the frozen stage's head on features the base computed once (the feature cache "
-        "below), so its frozen rate is the head's; the extraction is in its whole-run time.",
-        "Where the network's own steps dominate (a frozen base with augmentation, fine-tuning) all three ways "
-        "run the same Keras training steps on the same cores; convnet-train's lead there can only come from its "
-        "input pipeline and its cheaper per-epoch saving, and a ratio under its target there means that lead "
-        "did not show above this machine's drift in this run.",
+        "below), so its frozen rate is the head's, and fine-tunes the unfrozen top of the base on the "
+        "activations the frozen layers below it computed once; both extractions are in its whole-run time.",
+        "With augmentation the training images change every epoch and all three ways run the same Keras "
+        "training steps on the same cores. convnet-train's lead there comes from its input pipeline (decoded "
+        "once, one resampling per image), its cheaper per-epoch saving, and validation scored on the frozen "
+        "part's outputs computed once per stage (validation images are never augmented); a ratio under its "
+        "target there means that lead did not show above this machine's drift in this run.",
     ]
     return table, notes
 

@@ -159,7 +159,13 @@ def add_train_parser(subparsers, formatter_class: type[argparse.HelpFormatter]) 
         metavar="EPOCHS",
         help="divide the learning rate by 5 after this many epochs without progress (0: never)",
     )
-    bool_flag(g, "feature-cache", d.feature_cache, "train a frozen-base head on cached features")
+    bool_flag(
+        g,
+        "feature-cache",
+        d.feature_cache,
+        "run a pretrained base's frozen part once: the head (and, fine-tuning, the unfrozen top) trains on its "
+        "cached outputs without augmentation; with augmentation only validation is scored on them",
+    )
     bool_flag(g, "distribute", d.distribute, "MirroredStrategy when more than one GPU is visible")
     g.add_argument(
         "--cluster",

@@ -1,18 +1,30 @@
-"""Frozen-base epochs on cached features.
+"""Epochs on cached features: whatever part of the network is frozen runs once, not every epoch.
 
 While the base is frozen and no augmentation is on, the base computes the same features
 for an image every epoch. Computing them once and training only the head on the cache
 turns each epoch from a full forward pass through the backbone into a few matrix
 products. The head layers are the classifier's own, so training them here trains the
 classifier; benchmarks/bench_feature_cache.py measures the speed-up.
+
+Fine-tuning (stage 2) unfreezes only the top of the base: the layers below still compute
+the same activations every epoch. There the cache holds the activations at the deepest
+tensor below the first trainable layer that everything above depends on alone (a block's
+output, never a tensor a residual connection skips past), and each epoch runs only the
+top of the base and the head. The cut is found by asking Keras for the sub-model from
+that tensor; the layers are the classifier's own, so the weights trained are the ones
+exported. The cache must fit the decoded-image memory budget (training.decoded_cache);
+when it does not, the stage runs through the whole network as before.
 """
 
 from __future__ import annotations
 
+import sys
+import time
+
 import keras
 import numpy as np
 
-from training import data
+from training import data, decoded_cache
 from training.model_builder import BASE_LAYER, PROBABILITIES_LAYER, head_of
 
 # Head layers whose output depends only on their input: safe to apply before caching.
@@ -49,6 +61,108 @@ def build_extractor_and_head(classifier: keras.Model) -> tuple[keras.Model, kera
     return extractor, keras.Model(features, y, name="head_on_features")
 
 
+def split_base(base: keras.Model) -> tuple[keras.Model, keras.Model] | None:
+    """(bottom, top) of a base whose top layers train: `bottom` ends at the deepest tensor
+    below the first layer with trainable weights through which everything above it is
+    computed, `top` runs from there to the base's output (the base's own layers). None
+    when nothing is frozen, nothing trains, or no such tensor exists."""
+    layers = [layer for layer in base.layers if not isinstance(layer, keras.layers.InputLayer)]
+    first = next((index for index, layer in enumerate(layers) if layer.trainable_weights), None)
+    if not first:  # None: nothing trains; 0: nothing below the trainable part
+        return None
+    for cut in reversed(layers[:first]):
+        try:  # a layer called twice has no single output tensor: Keras refuses `.output`
+            top = keras.Model(cut.output, base.output, name="base_top")
+        except (AttributeError, ValueError):  # or "Graph disconnected": a connection skips past it
+            continue
+        in_top = {id(layer) for layer in top.layers}
+        if any(layer.trainable_weights for layer in layers if id(layer) not in in_top):
+            continue
+        return keras.Model(base.input, cut.output, name="base_bottom"), top
+    return None
+
+
+def build_fine_tune_extractor_and_top(classifier: keras.Model) -> tuple[keras.Model, keras.Model] | None:
+    """pixels -> activations at the frozen part's end, and activations -> probabilities
+    (the top of the base, then the head; shared layers), or None (split_base)."""
+    base = classifier.get_layer(BASE_LAYER)
+    split = split_base(base)
+    if split is None:
+        return None
+    bottom, top = split
+    pixels = keras.Input(classifier.input_shape[1:], name="pixels")
+    x = pixels
+    for layer in classifier.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        if layer.name == BASE_LAYER:
+            break
+        x = layer(x)
+    extractor = keras.Model(pixels, bottom(x, training=False), name="frozen_part")
+    activations = keras.Input(extractor.output.shape[1:], name="activations")
+    # training=False as the classifier calls its base: BatchNorm and the base's own
+    # dropout stay in inference mode while fine-tuning (training.model_builder).
+    y = top(activations, training=False)
+    for layer in head_of(classifier):
+        y = layer(y)
+    y = classifier.get_layer(PROBABILITIES_LAYER)(y)
+    return extractor, keras.Model(activations, y, name="top_on_activations")
+
+
+def cache_bytes(extractor: keras.Model, count: int) -> int:
+    """What `count` cached outputs of `extractor` take in memory (float32)."""
+    return count * int(np.prod(extractor.output.shape[1:])) * 4
+
+
+def stage_models(classifier: keras.Model, stage: int, count: int) -> tuple[keras.Model, keras.Model, str] | None:
+    """(extractor, model to fit on its outputs, what is cached) for a stage of a frozen
+    pretrained base without augmentation, or None when this stage cannot use a cache:
+    fine-tuning with no frozen tensor to cut at, or activations of `count` images over
+    the memory budget (said on stderr: the stage then runs through the whole network)."""
+    if stage == 1:
+        return (*build_extractor_and_head(classifier), "frozen base: features")
+    models = build_fine_tune_extractor_and_top(classifier)
+    if models is None:
+        return None
+    needed, budget = cache_bytes(models[0], count), decoded_cache.memory_budget_bytes()
+    if needed > budget:
+        print(
+            f"fine-tuning: activations below the unfrozen layers would take {needed / 2**20:.0f} MiB "
+            f"(budget {budget / 2**20:.0f} MiB, {decoded_cache.BUDGET_VARIABLE}); every epoch runs the whole base",
+            file=sys.stderr,
+            flush=True,
+        )
+        return None
+    cut = models[0].output.shape[1:]
+    return (*models, f"fine-tuning: activations {'x'.join(map(str, cut))} below the unfrozen layers")
+
+
+def cached_inputs(
+    models: tuple[keras.Model, keras.Model, str],
+    train_samples: list[data.Sample],
+    val_samples: list[data.Sample],
+    image_size: int,
+    batch_size: int,
+    num_classes: int,
+    seed: int,
+    class_weights: list[float] | None,
+):
+    """(model, training dataset, validation dataset) on outputs of the extractor computed once."""
+    extractor, model, what = models
+    started = time.perf_counter()
+    train_features = extract(extractor, train_samples, image_size, batch_size)
+    val_features = extract(extractor, val_samples, image_size, batch_size)
+    print(
+        f"{what} of {len(train_features) + len(val_features)} images cached in "
+        f"{time.perf_counter() - started:.1f} s; the rest trains on the cache",
+        file=sys.stderr,
+        flush=True,
+    )
+    train_ds = cached_dataset(train_features, train_samples, num_classes, batch_size, True, seed, class_weights)
+    val_ds = cached_dataset(val_features, val_samples, num_classes, batch_size, False, seed)
+    return model, train_ds, val_ds
+
+
 def extract(extractor: keras.Model, samples: list[data.Sample], image_size: int, batch_size: int) -> np.ndarray:
     """The extractor's output for every sample, in order. The images come from the
     decoded cache (training.decoded_cache) when they fit: decoded here once, they serve
@@ -76,3 +190,50 @@ def cached_dataset(
         dataset = dataset.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size).map(data.label_encoder(num_classes, (), class_weights))
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+class CachedValidation(keras.callbacks.Callback):
+    """Validation scored on the frozen part's outputs, computed once for the stage.
+
+    Validation images are never augmented, so while augmentation keeps the training split
+    from being cached, the frozen part still computes the same outputs for the validation
+    split every epoch. This callback scores the rest of the network on them instead and
+    writes `val_loss` and `val_accuracy` into the epoch's logs, where fit's own validation
+    would have put them; it must be the first callback, so every later one (the best
+    checkpoint, early stopping, the history) reads them."""
+
+    def __init__(self, model: keras.Model, dataset) -> None:
+        super().__init__()
+        self.validation_model, self.dataset = model, dataset
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if logs is None:
+            return
+        results = self.validation_model.evaluate(self.dataset, verbose=0, return_dict=True)
+        logs.update({f"val_{name}": float(value) for name, value in results.items()})
+
+
+def cached_validation(
+    classifier: keras.Model,
+    stage: int,
+    val_samples: list[data.Sample],
+    image_size: int,
+    batch_size: int,
+    num_classes: int,
+    loss: keras.losses.Loss,
+) -> CachedValidation | None:
+    """The stage's validation on cached outputs of its frozen part, or None where this
+    stage has no frozen part to cache (stage_models) or no validation split."""
+    models = stage_models(classifier, stage, len(val_samples)) if val_samples else None
+    if models is None:
+        return None
+    extractor, model, what = models
+    started = time.perf_counter()
+    features = extract(extractor, val_samples, image_size, batch_size)
+    print(
+        f"validation: {what} of {len(features)} images cached in {time.perf_counter() - started:.1f} s",
+        file=sys.stderr,
+        flush=True,
+    )
+    model.compile(loss=loss, metrics=["accuracy"])  # as the trained graph is compiled (Trainer._compile)
+    return CachedValidation(model, cached_dataset(features, val_samples, num_classes, batch_size, False, 0))

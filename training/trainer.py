@@ -156,8 +156,11 @@ class Trainer:
         if self.resume and self.resume.checkpoint:
             restore_weights(self.graph.model, self.folder, self.resume.checkpoint)
 
+    def _loss(self) -> keras.losses.Loss:
+        return keras.losses.CategoricalCrossentropy(label_smoothing=self.config.label_smoothing)
+
     def _compile(self, model: keras.Model, learning_rate: float, multi_output: bool) -> str:
-        loss = keras.losses.CategoricalCrossentropy(label_smoothing=self.config.label_smoothing)
+        loss = self._loss()
         optimizer = make_optimizer(self.config.optimizer, learning_rate)
         if multi_output:
             names = list(self.graph.loss_weights)
@@ -173,34 +176,21 @@ class Trainer:
 
     # stages -------------------------------------------------------------------------
     def _stage_inputs(self, stage: int):
-        """The model to fit and its datasets; cached features when the base is frozen
-        (never for a base that trains: its features change every step)."""
+        """The model to fit and its datasets: without augmentation, a pretrained base's
+        frozen part runs once and the rest trains on its cached outputs (feature_cache);
+        a base that trains whole changes its features every step and is never cached."""
         config = self.config
-        use_cache = (
-            stage == 1 and self.frozen_base and self.spec.is_identity and config.feature_cache and not self.output_names
-        )
-        if use_cache:
-            extractor, head_model = feature_cache.build_extractor_and_head(self.classifier)
-            started = time.perf_counter()
-            train_features = feature_cache.extract(extractor, self.train_samples, config.image_size, self.batch_size)
-            val_features = feature_cache.extract(extractor, self.val_samples, config.image_size, self.batch_size)
-            _log(
-                f"frozen base: features of {len(train_features) + len(val_features)} images cached "
-                f"in {time.perf_counter() - started:.1f} s; the head trains on the cache"
-            )
-            train_ds = feature_cache.cached_dataset(
-                train_features,
-                self.train_samples,
-                self.num_classes,
-                self.batch_size,
-                True,
-                config.seed,
-                self.class_weights,
-            )
-            val_ds = feature_cache.cached_dataset(
-                val_features, self.val_samples, self.num_classes, self.batch_size, False, config.seed
-            )
-            return head_model, False, train_ds, val_ds
+        self.validation = None  # feature_cache.CachedValidation, when the stage scores on a cache
+        cacheable = self.frozen_base and config.feature_cache and not self.output_names
+        if cacheable and self.spec.is_identity:
+            count = len(self.train_samples) + len(self.val_samples)
+            models = feature_cache.stage_models(self.classifier, stage, count)
+            if models is not None:
+                inputs = (self.train_samples, self.val_samples, config.image_size, self.batch_size)
+                model, train_ds, val_ds = feature_cache.cached_inputs(
+                    models, *inputs, self.num_classes, config.seed, self.class_weights
+                )
+                return model, False, train_ds, val_ds
         augmentation = build_augmentation(self.spec, seed=config.seed)
         common = dict(
             image_size=config.image_size,
@@ -212,7 +202,15 @@ class Trainer:
         train_ds = data.make_dataset(
             self.train_samples, shuffle=True, augmentation=augmentation, class_weights=self.class_weights, **common
         )
-        val_ds = data.make_dataset(self.val_samples, shuffle=False, **common)
+        if cacheable and self.plan.role is None:  # one process: it can score validation alone
+            self.validation = feature_cache.cached_validation(
+                self.classifier,
+                stage,
+                self.val_samples,
+                *(config.image_size, self.batch_size, self.num_classes),
+                self._loss(),
+            )
+        val_ds = None if self.validation else data.make_dataset(self.val_samples, shuffle=False, **common)
         return self.graph.model, bool(self.output_names), train_ds, val_ds
 
     def _stage_description(self, stage: int, trainable: int) -> str:
@@ -236,7 +234,7 @@ class Trainer:
     ) -> ResumeState:
         trainable = set_trainable_for_stage(self.classifier, self.frozen_base, stage, self.config.unfreeze)
         model, multi_output, train_ds, val_ds = self._stage_inputs(stage)
-        train_ds, val_ds = self.plan.shard(train_ds), self.plan.shard(val_ds)
+        train_ds, val_ds = self.plan.shard(train_ds), None if val_ds is None else self.plan.shard(val_ds)
         monitor = self._compile(model, self.plan.learning_rate(learning_rate), multi_output)
         resuming_stage = state.stage == stage and state.stage_end is not None
         start = state.next_epoch
@@ -251,7 +249,8 @@ class Trainer:
         self.best_checkpoint = BestCheckpoint(self.folder.best_checkpoint, self.classifier, monitor)
         self.best_checkpoint.resume(state.best, state.best_epoch)
         rename = {monitor: "val_accuracy", monitor[4:]: "accuracy"} if multi_output else {}
-        callbacks = [
+        callbacks = [  # the cached validation first: every later callback reads what it scores
+            *([self.validation] if self.validation else []),
             *self._recalibration(stage, train_ds),
             self.best_checkpoint,
             HistoryLog(self.folder.history, stage, history_rows, rename),
