@@ -121,6 +121,7 @@ def write_validation_report(
     `classifier` and `decode` as for fit_calibration."""
     from convnet_common.imaging import load_image_for_model
     from training.evaluate import evaluate_samples, format_evaluation, keras_predict_fn
+    from training.run_calibration import scoring_model
 
     best = folder.best_checkpoint
     classifier = classifier or load_best(folder)
@@ -128,7 +129,7 @@ def write_validation_report(
         return
     report_dir, history = folder.report, folder.history
     evaluation = evaluate_samples(
-        keras_predict_fn(classifier),
+        keras_predict_fn(scoring_model(classifier)),  # calibration's model: traced once for both
         val_samples,
         class_names,
         image_size,

@@ -166,7 +166,7 @@ def test_exported_probabilities_are_the_calibrated_softmax_and_the_cam_is_unchan
     from training.data import load_batch, scan_class_folders
     from training.export import load_run
     from training.model_builder import build_export_model
-    from training.run_calibration import logits_model
+    from training.run_calibration import scoring_model
 
     run_dir, held_out = over_confident_run
     out = tmp_path / "model.onnx"
@@ -176,7 +176,7 @@ def test_exported_probabilities_are_the_calibrated_softmax_and_the_cam_is_unchan
     samples = scan_class_folders(held_out, class_names=result["labels"]).samples[:64]
     images, _ = load_batch(samples, int(result["image_size"]))
     session, (probabilities, cam) = _onnx_outputs(out, images)
-    logits = np.asarray(logits_model(classifier).predict(images.astype(np.float32), verbose=0))
+    _, logits = scoring_model(classifier).predict(images.astype(np.float32), verbose=0)
     np.testing.assert_allclose(probabilities, cal.softmax(logits / temperature), atol=1e-4)
     assert np.max(np.abs(probabilities - cal.softmax(logits))) > 1e-3  # the temperature did something
     _, uncalibrated_cam = build_export_model(classifier).predict(images, verbose=0)
