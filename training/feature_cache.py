@@ -134,7 +134,7 @@ def stage_models(classifier: keras.Model, stage: int, count: int) -> tuple[keras
         )
         return None
     cut = models[0].output.shape[1:]
-    return (*models, f"fine-tuning: activations {'x'.join(map(str, cut))} below the unfrozen layers")
+    return (*models, f"fine-tuning: activations at the frozen layers' end ({'x'.join(map(str, cut))})")
 
 
 def cached_inputs(

@@ -99,8 +99,8 @@ def test_fine_tuning_on_the_cache_trains_as_the_whole_network_does(
     monkeypatch.setenv("CONVNET_TRAIN_CACHE_MB", "0")
     run("whole")
     whole_log = capsys.readouterr().err
-    assert "fine-tuning: activations" in cached_log and "cached" in cached_log
-    assert "every epoch runs the whole base" in whole_log and "fine-tuning: activations 2x" not in whole_log
+    assert "fine-tuning: activations at the frozen layers' end (" in cached_log and "cached" in cached_log
+    assert "every epoch runs the whole base" in whole_log and "fine-tuning: activations at" not in whole_log
     cached, whole = _history(tmp_path / "cached"), _history(tmp_path / "whole")
     assert [row["stage"] for row in cached] == ["1", "2", "2"]
     for a, b in zip(cached, whole, strict=True):
