@@ -25,7 +25,7 @@ import keras
 import numpy as np
 
 from training import data, decoded_cache
-from training.model_builder import BASE_LAYER, PROBABILITIES_LAYER, head_of
+from training.model_builder import BASE_LAYER, PROBABILITIES_LAYER, head_of, preprocessing_of
 
 # Head layers whose output depends only on their input: safe to apply before caching.
 _DETERMINISTIC = (keras.layers.GlobalAveragePooling2D, keras.layers.AveragePooling2D, keras.layers.Flatten)
@@ -44,12 +44,9 @@ def build_extractor_and_head(classifier: keras.Model) -> tuple[keras.Model, kera
     prefix, rest = split_head(head_of(classifier))
     pixels = keras.Input(classifier.input_shape[1:], name="pixels")
     x = pixels
-    for layer in classifier.layers:
-        if isinstance(layer, keras.layers.InputLayer):
-            continue
-        x = layer(x, training=False) if layer.name == BASE_LAYER else layer(x)
-        if layer.name == BASE_LAYER:
-            break
+    for layer in preprocessing_of(classifier):
+        x = layer(x)
+    x = classifier.get_layer(BASE_LAYER)(x, training=False)
     for layer in prefix:
         x = layer(x)
     extractor = keras.Model(pixels, x, name="feature_extractor")
@@ -92,11 +89,7 @@ def build_fine_tune_extractor_and_top(classifier: keras.Model) -> tuple[keras.Mo
     bottom, top = split
     pixels = keras.Input(classifier.input_shape[1:], name="pixels")
     x = pixels
-    for layer in classifier.layers:
-        if isinstance(layer, keras.layers.InputLayer):
-            continue
-        if layer.name == BASE_LAYER:
-            break
+    for layer in preprocessing_of(classifier):
         x = layer(x)
     extractor = keras.Model(pixels, bottom(x, training=False), name="frozen_part")
     activations = keras.Input(extractor.output.shape[1:], name="activations")
@@ -149,18 +142,23 @@ def cached_inputs(
 ):
     """(model, training dataset, validation dataset) on outputs of the extractor computed once."""
     extractor, model, what = models
-    started = time.perf_counter()
-    train_features = extract(extractor, train_samples, image_size, batch_size)
-    val_features = extract(extractor, val_samples, image_size, batch_size)
-    print(
-        f"{what} of {len(train_features) + len(val_features)} images cached in "
-        f"{time.perf_counter() - started:.1f} s; the rest trains on the cache",
-        file=sys.stderr,
-        flush=True,
+    train_features, val_features = _extract_splits(
+        extractor, (train_samples, val_samples), image_size, batch_size, what, "; the rest trains on the cache"
     )
     train_ds = cached_dataset(train_features, train_samples, num_classes, batch_size, True, seed, class_weights)
     val_ds = cached_dataset(val_features, val_samples, num_classes, batch_size, False, seed)
     return model, train_ds, val_ds
+
+
+def _extract_splits(extractor: keras.Model, splits, image_size: int, batch_size: int, what: str, then: str = ""):
+    """extract() for each split, saying on stderr what was cached and how long it took."""
+    started = time.perf_counter()
+    outputs = [extract(extractor, samples, image_size, batch_size) for samples in splits]
+    count = sum(len(output) for output in outputs)
+    print(
+        f"{what} of {count} images cached in {time.perf_counter() - started:.1f} s{then}", file=sys.stderr, flush=True
+    )
+    return outputs
 
 
 def extract(extractor: keras.Model, samples: list[data.Sample], image_size: int, batch_size: int) -> np.ndarray:
@@ -228,12 +226,6 @@ def cached_validation(
     if models is None:
         return None
     extractor, model, what = models
-    started = time.perf_counter()
-    features = extract(extractor, val_samples, image_size, batch_size)
-    print(
-        f"validation: {what} of {len(features)} images cached in {time.perf_counter() - started:.1f} s",
-        file=sys.stderr,
-        flush=True,
-    )
+    [features] = _extract_splits(extractor, (val_samples,), image_size, batch_size, f"validation: {what}")
     model.compile(loss=loss, metrics=["accuracy"])  # as the trained graph is compiled (Trainer._compile)
     return CachedValidation(model, cached_dataset(features, val_samples, num_classes, batch_size, False, 0))

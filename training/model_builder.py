@@ -61,6 +61,12 @@ def _chain(classifier: keras.Model) -> list[keras.layers.Layer]:
     return [layer for layer in classifier.layers if not isinstance(layer, keras.layers.InputLayer)]
 
 
+def preprocessing_of(classifier: keras.Model) -> list[keras.layers.Layer]:
+    """The layers between the pixels and the base (the registry's preprocessing)."""
+    chain = _chain(classifier)
+    return chain[: [layer.name for layer in chain].index(BASE_LAYER)]
+
+
 def head_of(classifier: keras.Model) -> list[keras.layers.Layer]:
     """The layers between the base and the softmax, logits included."""
     chain = _chain(classifier)
