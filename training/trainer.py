@@ -178,9 +178,10 @@ class Trainer:
     def _stage_inputs(self, stage: int):
         """The model to fit and its datasets: without augmentation, a pretrained base's
         frozen part runs once and the rest trains on its cached outputs (feature_cache);
-        a base that trains whole changes its features every step and is never cached."""
+        a base that trains whole changes its features every step and is never cached.
+        Last: the callbacks that must run first (feature_cache.CachedValidation, which
+        then stands in for the validation dataset)."""
         config = self.config
-        self.validation = None  # feature_cache.CachedValidation, when the stage scores on a cache
         cacheable = self.frozen_base and config.feature_cache and not self.output_names
         if cacheable and self.spec.is_identity:
             count = len(self.train_samples) + len(self.val_samples)
@@ -190,7 +191,7 @@ class Trainer:
                 model, train_ds, val_ds = feature_cache.cached_inputs(
                     models, *inputs, self.num_classes, config.seed, self.class_weights
                 )
-                return model, False, train_ds, val_ds
+                return model, False, train_ds, val_ds, []
         augmentation = build_augmentation(self.spec, seed=config.seed)
         common = dict(
             image_size=config.image_size,
@@ -202,16 +203,14 @@ class Trainer:
         train_ds = data.make_dataset(
             self.train_samples, shuffle=True, augmentation=augmentation, class_weights=self.class_weights, **common
         )
+        validation = None
         if cacheable and self.plan.role is None:  # one process: it can score validation alone
-            self.validation = feature_cache.cached_validation(
-                self.classifier,
-                stage,
-                self.val_samples,
-                *(config.image_size, self.batch_size, self.num_classes),
-                self._loss(),
-            )
-        val_ds = None if self.validation else data.make_dataset(self.val_samples, shuffle=False, **common)
-        return self.graph.model, bool(self.output_names), train_ds, val_ds
+            sizes = (config.image_size, self.batch_size, self.num_classes)
+            validation = feature_cache.cached_validation(self.classifier, stage, self.val_samples, *sizes, self._loss())
+        if validation is not None:
+            return self.graph.model, bool(self.output_names), train_ds, None, [validation]
+        val_ds = data.make_dataset(self.val_samples, shuffle=False, **common)
+        return self.graph.model, bool(self.output_names), train_ds, val_ds, []
 
     def _stage_description(self, stage: int, trainable: int) -> str:
         if stage == 2:
@@ -233,7 +232,7 @@ class Trainer:
         self, stage: int, epochs: int, learning_rate: float, state: ResumeState, history_rows: list[dict]
     ) -> ResumeState:
         trainable = set_trainable_for_stage(self.classifier, self.frozen_base, stage, self.config.unfreeze)
-        model, multi_output, train_ds, val_ds = self._stage_inputs(stage)
+        model, multi_output, train_ds, val_ds, first_callbacks = self._stage_inputs(stage)
         train_ds, val_ds = self.plan.shard(train_ds), None if val_ds is None else self.plan.shard(val_ds)
         monitor = self._compile(model, self.plan.learning_rate(learning_rate), multi_output)
         resuming_stage = state.stage == stage and state.stage_end is not None
@@ -250,7 +249,7 @@ class Trainer:
         self.best_checkpoint.resume(state.best, state.best_epoch)
         rename = {monitor: "val_accuracy", monitor[4:]: "accuracy"} if multi_output else {}
         callbacks = [  # the cached validation first: every later callback reads what it scores
-            *([self.validation] if self.validation else []),
+            *first_callbacks,
             *self._recalibration(stage, train_ds),
             self.best_checkpoint,
             HistoryLog(self.folder.history, stage, history_rows, rename),
