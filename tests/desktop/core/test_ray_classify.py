@@ -25,6 +25,9 @@ def test_ray_cases_pass_in_their_own_process(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--basetemp", str(tmp_path / "bt")]
     command += ["-o", "addopts=", str(HERE / "ray_cases.py")]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=TIME_LIMIT_S)
-    report = result.stdout[-6000:] + result.stderr[-3000:]
+    # libjpeg's warnings about the archive's planted bad files filled the whole report once
+    # and hid why a case failed: leave them out of what is shown.
+    shown = [line for line in (result.stdout + result.stderr).splitlines() if "Corrupt JPEG data" not in line]
+    report = "\n".join(shown)[-9000:]
     assert result.returncode == 0, report
     assert " passed" in result.stdout and " failed" not in result.stdout, report
