@@ -125,6 +125,7 @@ def make_dataset(
     output_names: tuple[str, ...] = (),
     class_weights: list[float] | None = None,
     cache: bool = True,
+    frozen_part=None,
 ):
     """A tf.data pipeline of (float32 RGB 0..255, one-hot label[, sample weight]) batches.
 
@@ -134,7 +135,8 @@ def make_dataset(
     from the files. Both give the same batches in the same order. Augmentation runs on
     whole batches here, in the input pipeline, and so never ends up in the exported
     model. With several `output_names` (auxiliary classifiers) the label is repeated for
-    each output.
+    each output. A `frozen_part` (training.frozen_engine.FrozenPart) then turns each
+    (augmented) batch into its outputs, which are what the batches hold instead of pixels.
     """
     import tensorflow as tf
 
@@ -153,6 +155,8 @@ def make_dataset(
         dataset = dataset.map(
             lambda images, y: (augmentation(images, training=True), y), num_parallel_calls=tf.data.AUTOTUNE
         )
+    if frozen_part is not None:  # one batch at a time (it uses every core); prefetch overlaps it with the step
+        dataset = dataset.map(frozen_part.dataset_map())
     return dataset.map(label_encoder(num_classes, output_names, class_weights)).prefetch(tf.data.AUTOTUNE)
 
 

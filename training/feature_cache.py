@@ -24,7 +24,7 @@ import time
 import keras
 import numpy as np
 
-from training import data, decoded_cache
+from training import data, decoded_cache, frozen_engine
 from training.model_builder import BASE_LAYER, PROBABILITIES_LAYER, head_of, preprocessing_of
 
 # Head layers whose output depends only on their input: safe to apply before caching.
@@ -112,22 +112,19 @@ def stage_models(classifier: keras.Model, stage: int, count: int) -> tuple[keras
     pretrained base without augmentation, or None when this stage cannot use a cache:
     fine-tuning with no frozen tensor to cut at, or activations of `count` images over
     the memory budget (said on stderr: the stage then runs through the whole network)."""
-    if stage == 1:
-        return (*build_extractor_and_head(classifier), "frozen base: features")
-    models = build_fine_tune_extractor_and_top(classifier)
-    if models is None:
-        return None
+    models = frozen_split(classifier, stage)
+    if models is None or stage == 1:
+        return models
     needed, budget = cache_bytes(models[0], count), decoded_cache.memory_budget_bytes()
     if needed > budget:
         print(
             f"fine-tuning: activations below the unfrozen layers would take {needed / 2**20:.0f} MiB "
-            f"(budget {budget / 2**20:.0f} MiB, {decoded_cache.BUDGET_VARIABLE}); every epoch runs the whole base",
+            f"(budget {budget / 2**20:.0f} MiB, {decoded_cache.BUDGET_VARIABLE}); they are computed again every epoch",
             file=sys.stderr,
             flush=True,
         )
         return None
-    cut = models[0].output.shape[1:]
-    return (*models, f"fine-tuning: activations at the frozen layers' end ({'x'.join(map(str, cut))})")
+    return models
 
 
 def cached_inputs(
@@ -142,18 +139,81 @@ def cached_inputs(
 ):
     """(model, training dataset, validation dataset) on outputs of the extractor computed once."""
     extractor, model, what = models
+    part = frozen_part_for(extractor, train_samples or val_samples, image_size, batch_size, what)
     train_features, val_features = _extract_splits(
-        extractor, (train_samples, val_samples), image_size, batch_size, what, "; the rest trains on the cache"
+        part, (train_samples, val_samples), image_size, batch_size, what, "; the rest trains on the cache"
     )
     train_ds = cached_dataset(train_features, train_samples, num_classes, batch_size, True, seed, class_weights)
     val_ds = cached_dataset(val_features, val_samples, num_classes, batch_size, False, seed)
     return model, train_ds, val_ds
 
 
-def _extract_splits(extractor: keras.Model, splits, image_size: int, batch_size: int, what: str, then: str = ""):
+def augmented_inputs(classifier: keras.Model, stage: int, splits, sizes, num_classes: int, loss, train_pipeline):
+    """(model, training dataset, validation dataset, first callbacks) for an augmented stage
+    of a frozen pretrained base in one process, or None where the stage has no frozen part.
+
+    On ONNX Runtime (training.frozen_engine) the frozen part runs on every augmented batch
+    in the input pipeline, `model` is the rest of the network and validation runs on the
+    frozen part's outputs computed once. On TensorFlow, `model` is None (fit the whole
+    graph) and a CachedValidation callback scores validation on those outputs instead.
+    `train_pipeline(frozen_part=None)` builds the augmented training batches."""
+    (train_samples, val_samples), (image_size, batch_size) = splits, sizes
+    split = frozen_split(classifier, stage) if train_samples else None
+    if split is None:
+        return None
+    extractor, rest, what = split
+    part = frozen_part_for(extractor, train_samples, image_size, batch_size, what)
+    if part.engine == "onnxruntime":
+        validation = cached_split(part, val_samples, image_size, batch_size, num_classes, f"validation: {what}")
+        return rest, train_pipeline(part), validation, []
+    validation = cached_validation(part, rest, val_samples, image_size, batch_size, num_classes, loss, what)
+    if validation is None:
+        return None
+    return None, train_pipeline(), None, [validation]
+
+
+def frozen_split(classifier: keras.Model, stage: int) -> tuple[keras.Model, keras.Model, str] | None:
+    """(frozen part, the rest on its outputs, what the frozen part computes) for a stage of
+    a frozen pretrained base, whatever the memory budget, or None (split_base)."""
+    if stage == 1:
+        return (*build_extractor_and_head(classifier), "frozen base: features")
+    models = build_fine_tune_extractor_and_top(classifier)
+    if models is None:
+        return None
+    cut = models[0].output.shape[1:]
+    return (*models, f"fine-tuning: activations at the frozen layers' end ({'x'.join(map(str, cut))})")
+
+
+def frozen_part_for(
+    extractor: keras.Model, samples: list[data.Sample], image_size: int, batch_size: int, what: str
+) -> frozen_engine.FrozenPart:
+    """The extractor on its engine (training.frozen_engine), checked on the first batch of
+    `samples` (decoded here, as they will be for the stage anyway)."""
+    images = data.make_dataset(samples, image_size, batch_size, shuffle=False, seed=0, num_classes=1)
+    check = next(images.as_numpy_iterator())[0]
+    return frozen_engine.frozen_part(extractor, check, what)
+
+
+def cached_split(
+    part: frozen_engine.FrozenPart,
+    samples: list[data.Sample],
+    image_size: int,
+    batch_size: int,
+    num_classes: int,
+    what: str,
+):
+    """The frozen part's outputs for a split that is never augmented (validation), computed
+    once, as batches for fit; None for an empty split."""
+    if not samples:
+        return None
+    [features] = _extract_splits(part, (samples,), image_size, batch_size, what)
+    return cached_dataset(features, samples, num_classes, batch_size, False, 0)
+
+
+def _extract_splits(part: frozen_engine.FrozenPart, splits, image_size: int, batch_size: int, what: str, then=""):
     """extract() for each split, saying on stderr what was cached and how long it took."""
     started = time.perf_counter()
-    outputs = [extract(extractor, samples, image_size, batch_size) for samples in splits]
+    outputs = [extract(part, samples, image_size, batch_size) for samples in splits]
     count = sum(len(output) for output in outputs)
     print(
         f"{what} of {count} images cached in {time.perf_counter() - started:.1f} s{then}", file=sys.stderr, flush=True
@@ -161,14 +221,16 @@ def _extract_splits(extractor: keras.Model, splits, image_size: int, batch_size:
     return outputs
 
 
-def extract(extractor: keras.Model, samples: list[data.Sample], image_size: int, batch_size: int) -> np.ndarray:
-    """The extractor's output for every sample, in order. The images come from the
-    decoded cache (training.decoded_cache) when they fit: decoded here once, they serve
-    the fine-tuning stage afterwards without reading a file again."""
-    import tensorflow as tf
-
+def extract(part, samples: list[data.Sample], image_size: int, batch_size: int) -> np.ndarray:
+    """The frozen part's output for every sample, in order (`part`: a FrozenPart, or a
+    Keras extractor, run on TensorFlow). The images come from the decoded cache
+    (training.decoded_cache) when they fit: decoded here once, they serve the fine-tuning
+    stage afterwards without reading a file again."""
+    if isinstance(part, keras.Model):
+        part = frozen_engine.FrozenPart(part)
     images = data.make_dataset(samples, image_size, batch_size, shuffle=False, seed=0, num_classes=1)
-    return extractor.predict(images.map(lambda x, y: x, num_parallel_calls=tf.data.AUTOTUNE), verbose=0)
+    outputs = [part(batch) for batch, _labels in images.as_numpy_iterator()]
+    return np.concatenate(outputs) if outputs else np.zeros((0, *part.output_shape), np.float32)
 
 
 def cached_dataset(
@@ -212,20 +274,19 @@ class CachedValidation(keras.callbacks.Callback):
 
 
 def cached_validation(
-    classifier: keras.Model,
-    stage: int,
+    part: frozen_engine.FrozenPart,
+    model: keras.Model,
     val_samples: list[data.Sample],
     image_size: int,
     batch_size: int,
     num_classes: int,
     loss: keras.losses.Loss,
+    what: str,
 ) -> CachedValidation | None:
-    """The stage's validation on cached outputs of its frozen part, or None where this
-    stage has no frozen part to cache (stage_models) or no validation split."""
-    models = stage_models(classifier, stage, len(val_samples)) if val_samples else None
-    if models is None:
+    """The stage's validation scored by `model` on `part`'s outputs for the validation split,
+    computed once, or None without a validation split."""
+    dataset = cached_split(part, val_samples, image_size, batch_size, num_classes, f"validation: {what}")
+    if dataset is None:
         return None
-    extractor, model, what = models
-    [features] = _extract_splits(extractor, (val_samples,), image_size, batch_size, f"validation: {what}")
     model.compile(loss=loss, metrics=["accuracy"])  # as the trained graph is compiled (Trainer._compile)
-    return CachedValidation(model, cached_dataset(features, val_samples, num_classes, batch_size, False, 0))
+    return CachedValidation(model, dataset)

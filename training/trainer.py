@@ -176,21 +176,21 @@ class Trainer:
 
     # stages -------------------------------------------------------------------------
     def _stage_inputs(self, stage: int):
-        """The model to fit and its datasets: without augmentation, a pretrained base's
-        frozen part runs once and the rest trains on its cached outputs (feature_cache);
-        a base that trains whole changes its features every step and is never cached.
-        Last: the callbacks that must run first (feature_cache.CachedValidation, which
-        then stands in for the validation dataset)."""
+        """The model to fit and its datasets: a pretrained base's frozen part runs once and
+        the rest trains on its cached outputs without augmentation (feature_cache); with
+        augmentation it runs on ONNX Runtime in the input pipeline (frozen_engine), or in
+        the whole graph with validation on its cached outputs. A base that trains whole
+        changes its features every step and is never cached. Last: the callbacks that must
+        run first (feature_cache.CachedValidation, standing in for the validation dataset)."""
         config = self.config
         cacheable = self.frozen_base and config.feature_cache and not self.output_names
+        sizes, splits = (config.image_size, self.batch_size), (self.train_samples, self.val_samples)
         if cacheable and self.spec.is_identity:
             count = len(self.train_samples) + len(self.val_samples)
             models = feature_cache.stage_models(self.classifier, stage, count)
             if models is not None:
-                inputs = (self.train_samples, self.val_samples, config.image_size, self.batch_size)
-                model, train_ds, val_ds = feature_cache.cached_inputs(
-                    models, *inputs, self.num_classes, config.seed, self.class_weights
-                )
+                inputs = (models, *splits, *sizes, self.num_classes, config.seed, self.class_weights)
+                model, train_ds, val_ds = feature_cache.cached_inputs(*inputs)
                 return model, False, train_ds, val_ds, []
         augmentation = build_augmentation(self.spec, seed=config.seed)
         common = dict(
@@ -200,15 +200,21 @@ class Trainer:
             num_classes=self.num_classes,
             output_names=self.output_names,
         )
-        train_ds = data.make_dataset(
-            self.train_samples, shuffle=True, augmentation=augmentation, class_weights=self.class_weights, **common
-        )
-        validation = None
-        if cacheable and self.plan.role is None:  # one process: it can score validation alone
-            sizes = (config.image_size, self.batch_size, self.num_classes)
-            validation = feature_cache.cached_validation(self.classifier, stage, self.val_samples, *sizes, self._loss())
-        if validation is not None:
-            return self.graph.model, bool(self.output_names), train_ds, None, [validation]
+
+        def train_pipeline(frozen_part=None):
+            return data.make_dataset(
+                self.train_samples, shuffle=True, augmentation=augmentation, class_weights=self.class_weights,
+                frozen_part=frozen_part, **common,
+            )  # fmt: skip
+
+        if cacheable and self.plan.role is None:  # cluster workers reduce fit's validation across them
+            inputs = feature_cache.augmented_inputs(
+                self.classifier, stage, splits, sizes, self.num_classes, self._loss(), train_pipeline
+            )  # fmt: skip
+            if inputs is not None:
+                model, train_ds, val_ds, first_callbacks = inputs
+                return model or self.graph.model, False, train_ds, val_ds, first_callbacks
+        train_ds = train_pipeline()
         val_ds = data.make_dataset(self.val_samples, shuffle=False, **common)
         return self.graph.model, bool(self.output_names), train_ds, val_ds, []
 

@@ -86,50 +86,66 @@ def _history(run_dir) -> list[dict]:
 def test_fine_tuning_on_the_cache_trains_as_the_whole_network_does(
     digits_dir, tmp_path, capsys, monkeypatch, mobilenet_weights
 ):
-    """The same run twice, with op determinism: once with the cache, once with a memory
-    budget of zero (no cache fits: every epoch runs the whole base, and the log says
-    why). The epochs' losses and accuracies and the best weights agree."""
+    """The same run three times, with op determinism: with the cache (the frozen part's
+    outputs computed once, on ONNX Runtime); with a memory budget of zero (no cache fits:
+    ONNX Runtime computes them again every epoch, and the log says why); and with a budget
+    of zero and the frozen part on TensorFlow (every epoch runs the whole network in
+    Keras). The epochs' losses and accuracies and the best weights agree."""
     weights_file = mobilenet_weights
 
     def run(out: str):
-        return train(_config(digits_dir, tmp_path / out, weights_file, augment="none"))
+        train(_config(digits_dir, tmp_path / out, weights_file, augment="none"))
+        return capsys.readouterr().err
 
-    run("cached")
-    cached_log = capsys.readouterr().err
+    cached_log = run("cached")
     monkeypatch.setenv("CONVNET_TRAIN_CACHE_MB", "0")
-    run("whole")
-    whole_log = capsys.readouterr().err
+    streamed_log = run("streamed")
+    monkeypatch.setenv("CONVNET_TRAIN_FROZEN_ENGINE", "tensorflow")
+    whole_log = run("whole")
     assert "fine-tuning: activations at the frozen layers' end (" in cached_log and "cached" in cached_log
-    assert "every epoch runs the whole base" in whole_log and "fine-tuning: activations at" not in whole_log
-    cached, whole = _history(tmp_path / "cached"), _history(tmp_path / "whole")
-    assert [row["stage"] for row in cached] == ["1", "2", "2"]
-    for a, b in zip(cached, whole, strict=True):
-        for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
-            assert float(a[key]) == pytest.approx(float(b[key]), rel=2e-3, abs=2e-3), (key, a, b)
-    best = [np.load(tmp_path / run_name / "checkpoints" / "best.weights.npz") for run_name in ("cached", "whole")]
-    assert sorted(best[0].files) == sorted(best[1].files)
-    for key in best[0].files:
-        np.testing.assert_allclose(best[0][key], best[1][key], rtol=1e-3, atol=1e-4)
+    assert "fine-tuning: activations at the frozen layers' end (2x2x96): frozen layers run in ONNX Runtime" in cached_log
+    assert "they are computed again every epoch" in streamed_log and "frozen layers run in ONNX Runtime" in streamed_log
+    assert "frozen layers run in ONNX Runtime" not in whole_log, whole_log
+    assert "\nfine-tuning: activations at" not in whole_log, whole_log  # only the validation split's
+    whole = _history(tmp_path / "whole")
+    for name in ("cached", "streamed"):
+        rows = _history(tmp_path / name)
+        assert [row["stage"] for row in rows] == ["1", "2", "2"]
+        for a, b in zip(rows, whole, strict=True):
+            for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+                assert float(a[key]) == pytest.approx(float(b[key]), rel=2e-3, abs=2e-3), (name, key, a, b)
+        best = [np.load(tmp_path / run_name / "checkpoints" / "best.weights.npz") for run_name in (name, "whole")]
+        assert sorted(best[0].files) == sorted(best[1].files)
+        for key in best[0].files:
+            np.testing.assert_allclose(best[0][key], best[1][key], rtol=1e-3, atol=1e-4)
 
 
 @pytest.mark.slow
-def test_validation_on_cached_outputs_scores_what_fit_would(digits_dir, tmp_path, capsys, mobilenet_weights) -> None:
+@pytest.mark.parametrize("engine", ["onnxruntime", "tensorflow"])
+def test_augmented_stages_on_the_frozen_part_train_as_fit_would(
+    engine, digits_dir, tmp_path, capsys, monkeypatch, mobilenet_weights
+) -> None:
     """With augmentation the training split cannot be cached, but the validation split
     (never augmented) can: both stages score it on their frozen part's cached outputs.
-    The same run with the caches off (fit's own validation through the whole network)
-    gives the same validation loss and accuracy at every epoch, and the same weights."""
+    On ONNX Runtime the frozen part also runs on every augmented training batch in the
+    input pipeline and only the rest trains in Keras; on TensorFlow the whole network
+    trains and a first callback scores validation. Either way, the same run with the
+    caches off (fit's own validation through the whole network) gives the same losses
+    and accuracies at every epoch, and the same best epoch."""
+    monkeypatch.setenv("CONVNET_TRAIN_FROZEN_ENGINE", engine)
     cached_result = train(_config(digits_dir, tmp_path / "cached", mobilenet_weights, augment="seed"))
     cached_log = capsys.readouterr().err
     fit_result = train(_config(digits_dir, tmp_path / "fit", mobilenet_weights, augment="seed", feature_cache=False))
     fit_log = capsys.readouterr().err
     assert "validation: frozen base: features of 120 images cached" in cached_log, cached_log
     assert "validation: fine-tuning: activations" in cached_log
-    assert "validation:" not in fit_log
+    assert cached_log.count("frozen layers run in ONNX Runtime") == (2 if engine == "onnxruntime" else 0), cached_log
+    assert "validation:" not in fit_log and "ONNX Runtime" not in fit_log
     cached, fit = _history(tmp_path / "cached"), _history(tmp_path / "fit")
     assert [row["stage"] for row in cached] == ["1", "2", "2"]
     for a, b in zip(cached, fit, strict=True):
         for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
             assert float(a[key]) == pytest.approx(float(b[key]), rel=2e-3, abs=2e-3), (key, a, b)
-    # The best checkpoint and the plateau callbacks read the cached scores (it runs first).
+    # The best checkpoint and the plateau callbacks read the cached scores.
     assert cached_result.best_epoch == fit_result.best_epoch
     assert cached_result.best_val_accuracy == pytest.approx(fit_result.best_val_accuracy, abs=2e-3)
