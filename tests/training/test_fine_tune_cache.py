@@ -103,7 +103,9 @@ def test_fine_tuning_on_the_cache_trains_as_the_whole_network_does(
     monkeypatch.setenv("CONVNET_TRAIN_FROZEN_ENGINE", "tensorflow")
     whole_log = run("whole")
     assert "fine-tuning: activations at the frozen layers' end (" in cached_log and "cached" in cached_log
-    assert "fine-tuning: activations at the frozen layers' end (2x2x96): frozen layers run in ONNX Runtime" in cached_log
+    assert (
+        "fine-tuning: activations at the frozen layers' end (2x2x96): frozen layers run in ONNX Runtime" in cached_log
+    )
     assert "they are computed again every epoch" in streamed_log and "frozen layers run in ONNX Runtime" in streamed_log
     assert "frozen layers run in ONNX Runtime" not in whole_log, whole_log
     assert "\nfine-tuning: activations at" not in whole_log, whole_log  # only the validation split's

@@ -37,7 +37,9 @@ def test_onnx_runtime_runs_it_and_gives_keras_outputs(extractor, capsys, monkeyp
     monkeypatch.delenv(frozen_engine.ENGINE_VARIABLE, raising=False)
     part = frozen_engine.frozen_part(extractor, _images(4), "frozen base: features")
     assert part.engine == "onnxruntime"
-    assert "frozen base: features: frozen layers run in ONNX Runtime (converted and checked in" in capsys.readouterr().err
+    assert (
+        "frozen base: features: frozen layers run in ONNX Runtime (converted and checked in" in capsys.readouterr().err
+    )
     images = _images(7)  # another batch size than the check's
     reference = keras.ops.convert_to_numpy(extractor(images, training=False))
     assert float(np.abs(reference).max()) > 0.1  # a real comparison, not of near-zeros
@@ -73,7 +75,9 @@ def test_tensorflow_when_asked_or_when_it_has_a_gpu(extractor, capsys, monkeypat
 
 def test_a_mistyped_engine_is_refused_by_name(monkeypatch) -> None:
     monkeypatch.setenv(frozen_engine.ENGINE_VARIABLE, "onnx")
-    with pytest.raises(ValueError, match=r"CONVNET_TRAIN_FROZEN_ENGINE='onnx': expected one of onnxruntime, tensorflow"):
+    with pytest.raises(
+        ValueError, match=r"CONVNET_TRAIN_FROZEN_ENGINE='onnx': expected one of onnxruntime, tensorflow"
+    ):
         frozen_engine.requested_engine()
 
 
@@ -87,7 +91,9 @@ def test_a_failed_conversion_falls_back_to_tensorflow_and_says_why(extractor, ca
     part = frozen_engine.frozen_part(extractor, _images(4), "fine-tuning: activations")
     assert part.engine == "tensorflow"
     err = capsys.readouterr().err
-    assert "fine-tuning: activations: ONNX Runtime could not run the frozen layers (ValueError: unsupported op Foo)" in err
+    assert (
+        "fine-tuning: activations: ONNX Runtime could not run the frozen layers (ValueError: unsupported op Foo)" in err
+    )
     assert "TensorFlow runs them" in err
 
 
