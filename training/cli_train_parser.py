@@ -166,6 +166,13 @@ def add_train_parser(subparsers, formatter_class: type[argparse.HelpFormatter]) 
         "run a pretrained base's frozen part once: the head (and, fine-tuning, the unfrozen top) trains on its "
         "cached outputs without augmentation; with augmentation only validation is scored on them",
     )
+    g.add_argument(
+        "--mixed-precision",
+        default=d.mixed_precision,
+        choices=("auto", "on", "off"),
+        help="float16 arithmetic with float32 weights; auto: on a GPU with tensor cores (compute capability 7.0+), "
+        "never on a CPU (slower there); the run's files are float32 either way",
+    )
     bool_flag(g, "distribute", d.distribute, "MirroredStrategy when more than one GPU is visible")
     g.add_argument(
         "--cluster",

@@ -18,6 +18,7 @@ from convnet_common.atomic import write_text_atomic
 from training.networks import NETWORKS
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
+MIXED_PRECISION_MODES = ("auto", "on", "off")  # training.mixed_precision.MODES
 CLASS_WEIGHT_MODES = ("auto", "on", "off")
 # A run's config.yaml is about 1 KB; an augmentation file less. Anything this large is not one.
 MAX_CONFIG_BYTES = 1_000_000
@@ -116,6 +117,8 @@ class TrainConfig:
     early_stopping_patience: int = 5  # 0 turns it off
     reduce_lr_patience: int = 2  # 0 turns it off
     feature_cache: bool = True
+    # float16 arithmetic with float32 weights: auto = on a GPU with tensor cores (training.mixed_precision).
+    mixed_precision: str = "auto"
     distribute: bool = True
     # Several machines (training.cluster, docs/distributed-training.md): the workers'
     # HOST:PORT list and this one's place in it; None: TF_CONFIG, or one machine.
@@ -151,6 +154,10 @@ class TrainConfig:
         if not 0 <= float(self.cluster_timeout) < float("inf"):
             raise ValueError(
                 f"--cluster-timeout must be 0 (wait forever) or a number of seconds, got {self.cluster_timeout}"
+            )
+        if self.mixed_precision not in MIXED_PRECISION_MODES:
+            raise ValueError(
+                f"--mixed-precision takes one of {', '.join(MIXED_PRECISION_MODES)}, not {self.mixed_precision!r}"
             )
         parse_unfreeze(self.unfreeze)
 

@@ -21,7 +21,7 @@ from convnet_common import model_format as fmt
 from convnet_common.atomic import atomic_path
 from convnet_common.run_layout import RunFolder
 from convnet_common.unknown_score import KEY_UNKNOWN, UNKNOWN_OUTPUT
-from training import data, registry, unknown_score
+from training import data, mixed_precision, registry, unknown_score
 
 
 class ExportError(RuntimeError):
@@ -54,14 +54,10 @@ def _log(message: str) -> None:
 
 def load_run(run_dir: Path):
     """The best checkpoint (safe_mode, no code from the file runs) and the run's records."""
-    import keras
-
-    import training.layers  # noqa: F401  registers the in-graph preprocessing layers
-
     folder = RunFolder(run_dir)
     if not folder.best_checkpoint.is_file():
         raise ExportError(f"{run_dir} has no {folder.BEST_CHECKPOINT}; is it a finished training run?")
-    classifier = keras.models.load_model(folder.best_checkpoint, safe_mode=True)
+    classifier = mixed_precision.load_float32(folder.best_checkpoint)
     result = json.loads(folder.result.read_text(encoding="utf-8"))
     split = json.loads(folder.split.read_text(encoding="utf-8"))
     return classifier, result, split

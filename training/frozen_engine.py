@@ -55,7 +55,7 @@ class FrozenPart:
 
             spec = tf.TensorSpec((None, *self.extractor.input_shape[1:]), tf.float32)
             self._keras_call = tf.function(lambda x: self.extractor(x, training=False), input_signature=[spec])
-        return self._keras_call(np.asarray(images, dtype=np.float32)).numpy()
+        return self._keras_call(np.asarray(images, dtype=np.float32)).numpy().astype(np.float32, copy=False)
 
     def dataset_map(self):
         """A tf.data map, (images, label) -> (outputs, label), running this part on each batch."""
@@ -88,7 +88,8 @@ def tensorflow_has_gpu() -> bool:
 def frozen_part(extractor: keras.Model, check_images: np.ndarray, what: str) -> FrozenPart:
     """The frozen part on ONNX Runtime where that is wanted and reproduces Keras on
     `check_images`, else on TensorFlow (with the reason on stderr when it was wanted)."""
-    if requested_engine() == "tensorflow" or tensorflow_has_gpu():
+    # Mixed precision means a GPU is meant to run the network (training.mixed_precision).
+    if requested_engine() == "tensorflow" or tensorflow_has_gpu() or keras.config.dtype_policy().name != "float32":
         return FrozenPart(extractor)
     started = time.perf_counter()
     try:

@@ -53,7 +53,8 @@ def build_classifier(
     x = base(x, training=False) if frozen else base(x)
     for layer in registry.head_layers(backbone, num_classes, head):
         x = layer(x)
-    probabilities = layers.Activation("softmax", name=PROBABILITIES_LAYER)(x)
+    # float32 even under mixed precision (training.mixed_precision): a float16 softmax loses small probabilities.
+    probabilities = layers.Activation("softmax", name=PROBABILITIES_LAYER, dtype="float32")(x)
     return keras.Model(pixels, probabilities, name=f"{backbone.name}_classifier")
 
 

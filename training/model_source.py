@@ -151,9 +151,6 @@ def _file_temperature(metadata) -> float | None:
 
 
 def _load_run(run_dir: Path) -> ModelToScore:
-    import keras
-
-    import training.layers  # noqa: F401  registers the in-graph preprocessing layers
     from convnet_common.run_layout import RunFolder
 
     run = RunFolder(run_dir)
@@ -163,7 +160,9 @@ def _load_run(run_dir: Path) -> ModelToScore:
             f"{run_dir} is not a finished training run (needs {run.BEST_CHECKPOINT} and {run.RESULT}); "
             f"pass a run folder or an exported .onnx file"
         )
-    model = keras.models.load_model(checkpoint, safe_mode=True)
+    from training.mixed_precision import load_float32
+
+    model = load_float32(checkpoint)
     result = json.loads(result_json.read_text(encoding="utf-8"))
     size = int(result["image_size"])
     history = run.history

@@ -88,9 +88,9 @@ def load_best(folder: RunFolder) -> keras.Model | None:
     """best.keras as `export` and `evaluate` read it (safe_mode), or None when there is none."""
     if not folder.best_checkpoint.is_file():
         return None
-    import training.layers  # noqa: F401  registers the in-graph preprocessing layers
+    from training.mixed_precision import load_float32
 
-    return keras.models.load_model(folder.best_checkpoint, safe_mode=True)
+    return load_float32(folder.best_checkpoint)
 
 
 def fit_calibration(folder: RunFolder, val_samples: list, image_size: int, classifier=None, decode=None) -> dict | None:

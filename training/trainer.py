@@ -27,7 +27,7 @@ import keras
 from convnet_common.atomic import write_text_atomic
 from convnet_common.run_layout import RunFolder
 from convnet_common.terminal_text import terminal_safe
-from training import chance, data, feature_cache, registry
+from training import chance, data, feature_cache, mixed_precision, registry
 from training.augment import AugmentSpec, build_augmentation, resolve_augment
 from training.callbacks import (
     BatchNormRecalibration,
@@ -315,6 +315,10 @@ class Trainer:
             return self._train()
 
     def _train(self) -> TrainResult:
+        with mixed_precision.policy_for(self.config.mixed_precision):
+            return self._train_stages()
+
+    def _train_stages(self) -> TrainResult:
         keras.utils.set_random_seed(self.config.seed)
         if self.config.deterministic:
             import tensorflow as tf
@@ -370,6 +374,7 @@ class Trainer:
         # predict collectively: there best.keras is loaded).
         best = getattr(self, "best_checkpoint", None)
         classifier = best.best_model() if best is not None and self.plan.role is None else None
+        classifier = None if classifier is None else mixed_precision.as_float32(classifier)  # scored as exported
         write_run_outputs(
             self.folder,
             result,
