@@ -5,8 +5,9 @@
     python -m benchmarks --quick --out-dir DIR    tiny sizes, a smoke run (what the tests do)
 
 Sections: single (one image), folder (a folder of photos), startup (start-up and memory),
-training (feature cache), gpu (CUDA, when usable), ways (what each pipeline choice buys), ray (a
-Ray cluster on this machine, with the cluster extra). `./run-benchmarks.sh` creates the
+training (feature cache and the three ways), gpu (ONNX Runtime on CUDA, when usable), gpu_training
+(TensorFlow's training steps on a GPU, when it sees one), ways (what each pipeline choice buys), ray
+(a Ray cluster on this machine, with the cluster extra). `./run-benchmarks.sh` creates the
 environment first and passes its arguments here.
 """
 
@@ -24,7 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks import folder, gpu, ray_scaling, single_image, startup, training_speed, ways
+from benchmarks import folder, gpu, gpu_training, ray_scaling, single_image, startup, training_speed, ways
 from benchmarks.common import CACHE_DIR, ROOT, ensure_jpeg_folder, ensure_mobilenet_model, jpeg_files, machine_info
 from benchmarks.report import Section, render_document, render_summary
 from convnet_common.atomic import write_text_atomic
@@ -35,6 +36,7 @@ MODULES = {
     "startup": startup,
     "training": training_speed,
     "gpu": gpu,
+    "gpu_training": gpu_training,
     "ways": ways,
     "ray": ray_scaling,
 }
@@ -45,7 +47,7 @@ HOW_TO_RERUN = """\
 ./run-benchmarks.sh --quick --out-dir DIR  # tiny sizes: checks the suite runs, measures nothing useful
 ```
 
-Sections: `single`, `folder`, `startup`, `training`, `gpu`, `ways`, `ray`. The script creates `.venv` if
+Sections: `single`, `folder`, `startup`, `training`, `gpu`, `gpu_training`, `ways`, `ray`. The script creates `.venv` if
 needed (as `./run-tests.sh` does) and runs `python -m benchmarks`. Generated images and
 the exported MobileNetV2 (random weights) are cached in `benchmarks/.cache/` (the first
 run spends about a minute more making them; delete the folder to rebuild them).
@@ -72,6 +74,9 @@ class Sizes:
     train_size: int = 160
     train_epochs: int = 3
     gpu_min_seconds: float = 1.0
+    gpu_train_size: int = 224
+    gpu_train_batch: int = 64
+    gpu_train_steps: int = 20
     ways_images: int = 400
     ways_rounds: int = 2
     ways_inference_runs: int = 40
@@ -96,6 +101,9 @@ QUICK = Sizes(
     train_size=96,
     train_epochs=1,
     gpu_min_seconds=0.2,
+    gpu_train_size=96,
+    gpu_train_batch=8,
+    gpu_train_steps=2,
     ways_images=24,
     ways_rounds=1,
     ways_inference_runs=3,
@@ -173,6 +181,16 @@ def run_gpu(ctx: Context) -> dict[str, Any]:
     return result
 
 
+def run_gpu_training(ctx: Context) -> dict[str, Any]:
+    if ctx.skip_tensorflow:
+        raise Skipped(ctx.skip_tensorflow)
+    s = ctx.sizes
+    try:
+        return gpu_training.measure(s.gpu_train_size, s.gpu_train_batch, s.gpu_train_steps)
+    except gpu_training.NoGpu as reason:
+        raise Skipped(str(reason)) from None
+
+
 def run_ways(ctx: Context) -> dict[str, Any]:
     s = ctx.sizes
     return ways.measure(
@@ -194,6 +212,7 @@ RUNNERS: dict[str, Callable[[Context], dict[str, Any]]] = {
     "startup": run_startup,
     "training": run_training,
     "gpu": run_gpu,
+    "gpu_training": run_gpu_training,
     "ways": run_ways,
     "ray": run_ray,
 }

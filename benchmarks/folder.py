@@ -304,7 +304,7 @@ def limit_target_reason(result: dict[str, Any]) -> str:
         f"each image cost the {cores} cores {seconds(spent)} of core time in convnet-classify, against "
         f"{seconds(parts)} for inference and decoding each measured alone. The difference is most likely the "
         "two running at the same time on both cores (shared caches and memory bandwidth, which the limit "
-        "leaves out) plus the per-image Python work (reading the file, the results); section 6 times the "
+        "leaves out) plus the per-image Python work (reading the file, the results); section 7 times the "
         "engine in-process, without the CLI, for comparison."
     )
 

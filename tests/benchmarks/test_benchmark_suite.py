@@ -30,7 +30,8 @@ SECTION_HEADINGS = [
     "## 3. Start-up and memory",
     "## 4. Training: feature cache",
     "## 5. GPU (CUDA)",
-    "## 6. Ways tried",
+    "## 6. GPU training (TensorFlow)",
+    "## 7. Ways tried",
 ]
 
 
@@ -177,6 +178,7 @@ def test_quick_suite_runs_every_section_and_writes_both_files(tmp_path):
         "ran",
     ]
     assert sections["gpu"]["status"] in ("ran", "skipped")
+    assert sections["gpu_training"]["status"] == "skipped"  # --skip-keras: nothing imports TensorFlow
     single, folder, startup = (sections[k]["result"] for k in ("single", "folder", "startup"))
     for value in (
         single["app_s"],

@@ -9,7 +9,7 @@ from benchmarks import training_speed
 def pipeline_result(keras_rate: float) -> dict:
     ways = {
         "notes": {"frozen_images_per_s": 10.0, "fine_tune_images_per_s": 8.0, "run_wall_s": 90.0},
-        "keras": {"frozen_images_per_s": keras_rate, "fine_tune_images_per_s": 16.0, "run_wall_s": 60.0},
+        "keras": {"frozen_images_per_s": keras_rate, "fine_tune_images_per_s": 10.0, "run_wall_s": 60.0},
         "convnet-train": {"frozen_images_per_s": 40.0, "fine_tune_images_per_s": 24.0, "run_wall_s": 40.0},
     }
     results = {"none": ways, "seed": ways}
@@ -54,7 +54,7 @@ def test_ratio_rows_per_stage_and_augmentation_and_a_miss_is_marked() -> None:
     frozen_over_keras = [name for name in met if "frozen" in name and "over hand-written" in name]
     assert len(frozen_over_keras) == 2  # with and without augmentation
     assert not any(met[name] for name in frozen_over_keras)  # 40/39 is under the target
-    assert all(met[name] for name in met if "fine-tuning" in name)  # 1.5x and 3x
+    assert all(met[name] for name in met if "fine-tuning" in name)  # 2.4x and 3x
     assert met["epoch speed-up"] is True
     assert len(notes) == 3  # the pipeline setting, what a miss in a compute-bound cell means, the cache
 
