@@ -13,7 +13,11 @@ output, never a tensor a residual connection skips past), and each epoch runs on
 top of the base and the head. The cut is found by asking Keras for the sub-model from
 that tensor; the layers are the classifier's own, so the weights trained are the ones
 exported. The cache must fit the decoded-image memory budget (training.decoded_cache);
-when it does not, the stage runs through the whole network as before.
+when it does not, the frozen part computes its outputs again every epoch.
+
+Whatever is frozen runs on ONNX Runtime where it can (training.frozen_engine): the
+extraction here, and, with augmentation (which rules the training cache out), the frozen
+part on every augmented batch in the input pipeline (augmented_inputs).
 """
 
 from __future__ import annotations
@@ -111,7 +115,8 @@ def stage_models(classifier: keras.Model, stage: int, count: int) -> tuple[keras
     """(extractor, model to fit on its outputs, what is cached) for a stage of a frozen
     pretrained base without augmentation, or None when this stage cannot use a cache:
     fine-tuning with no frozen tensor to cut at, or activations of `count` images over
-    the memory budget (said on stderr: the stage then runs through the whole network)."""
+    the memory budget (said on stderr: the stage then computes them every epoch, as with
+    augmentation: augmented_inputs)."""
     models = frozen_split(classifier, stage)
     if models is None or stage == 1:
         return models
