@@ -75,6 +75,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from desktop.qt.theme import install_theme
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    from desktop.qt import gui_thread_gc
+
+    gui_thread_gc.install(app)  # a worker thread must never destroy Qt objects (see there)
     app.setApplicationName(APP_NAME)
     app.setDesktopFileName("convnet-studio")
     icon = Path(__file__).resolve().parent / "resources" / "convnet-studio.png"

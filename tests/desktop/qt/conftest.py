@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -19,6 +20,18 @@ scrub_opencv_qt_env()
 HERE = str(Path(__file__).resolve().parent)
 if HERE not in sys.path:  # the Qt test modules import helpers from each other
     sys.path.insert(0, HERE)
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage_on_the_gui_thread(qapp):
+    """As the app does (desktop.qt.gui_thread_gc): without it a worker thread can collect
+    an earlier test's Qt objects and deadlock with the GUI thread."""
+    from desktop.qt.gui_thread_gc import GuiThreadGarbageCollector
+
+    gc.collect()  # what earlier tests left, here on the GUI thread
+    collector = GuiThreadGarbageCollector()
+    yield collector
+    collector.stop()
 
 
 @pytest.fixture
