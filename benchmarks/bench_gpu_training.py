@@ -31,15 +31,9 @@ STAGES = ("frozen", "fine_tune")
 
 
 def gpu_names() -> list[str]:
-    import tensorflow as tf
+    from training.mixed_precision import tensorflow_gpus
 
-    names = []
-    for device in tf.config.list_physical_devices("GPU"):
-        details = tf.config.experimental.get_device_details(device)
-        names.append(
-            f"{details.get('device_name', device.name)} (compute capability {details.get('compute_capability')})"
-        )
-    return names
+    return [f"{name} (compute capability {capability})" for name, capability in tensorflow_gpus()]
 
 
 def step_rate(stage: str, policy: str, jit: bool, size: int, batch: int, steps: int, device: str) -> dict:

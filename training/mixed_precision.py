@@ -34,16 +34,20 @@ MIXED = "mixed_float16"
 MIN_COMPUTE_CAPABILITY = (7, 0)
 
 
-def gpus_with_tensor_cores() -> list[str]:
-    """Names of the GPUs TensorFlow sees that run float16 fast."""
+def tensorflow_gpus() -> list[tuple[str, tuple[int, int]]]:
+    """(name, compute capability) of each GPU TensorFlow sees; (0, 0) where it does not say."""
     import tensorflow as tf
 
-    names = []
+    gpus = []
     for device in tf.config.list_physical_devices("GPU"):
         details = tf.config.experimental.get_device_details(device)
-        if tuple(details.get("compute_capability") or (0, 0)) >= MIN_COMPUTE_CAPABILITY:
-            names.append(details.get("device_name", device.name))
-    return names
+        gpus.append((details.get("device_name", device.name), tuple(details.get("compute_capability") or (0, 0))))
+    return gpus
+
+
+def gpus_with_tensor_cores() -> list[str]:
+    """Names of the GPUs TensorFlow sees that run float16 fast."""
+    return [name for name, capability in tensorflow_gpus() if capability >= MIN_COMPUTE_CAPABILITY]
 
 
 def wanted(mode: str) -> tuple[bool, str]:
